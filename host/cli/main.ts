@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+import { Command } from "commander";
+
+/**
+ * The `cartridge` command. Each subcommand lives in its own file and registers itself here; this
+ * file only assembles the program, so that adding a command never touches another one.
+ */
+const program = new Command()
+  .name("cartridge")
+  .description("Build, validate and serve WebAssembly game cartridges.")
+  .showHelpAfterError();
+
+// Subcommand registrations (one line each).
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,133 @@
+import type { CartridgeManifest } from "./manifest.js";
+
+/**
+ * The in-process engine API: what the gRPC layer (and anything else in the host) calls. It is a
+ * contract only; `CartridgeEngine` in `cartridge-engine.ts` implements it over the registry and
+ * the sandboxed instances.
+ *
+ * Every method throws `CallError` (see errors.ts) for a bad request or a misbehaving cartridge and
+ * never leaves the engine unusable: the next call works.
+ */
+
+/** Identifies one build of one env: `buildId` is the hex sha256 of the module bytes. */
+export interface BuildRef {
+  readonly envId: string;
+  readonly buildId: string;
+}
+
+/** Everything a client needs to drive an env without reading its source. */
+export interface EnvCapabilities extends BuildRef {
+  readonly manifest: CartridgeManifest;
+  /** Size of one info record (8 + 4 * players). */
+  readonly infoBytes: number;
+  /** Bytes in the legal-action mask; 0 when the space has none (box). */
+  readonly legalMaskBytes: number;
+  /** Largest `count` accepted by `batchStep` (bounded by the exchange region and host limits). */
+  readonly maxBatch: number;
+  /** Largest `stepCap` accepted by `rollout`, per episode. */
+  readonly maxRolloutSteps: number;
+  /** Where the module came from (a file path), for logs and ListEnvs. */
+  readonly source: string;
+}
+
+/** Selects an env and, optionally, a pinned build; without `buildId` the current build is used. */
+export interface EnvSelector {
+  readonly envId: string;
+  readonly buildId?: string | undefined;
+}
+
+/** Result of one reset or step. Arrays are fresh copies owned by the caller. */
+export interface Transition {
+  readonly build: BuildRef;
+  readonly state: Uint8Array;
+  readonly obs: Uint8Array;
+  /** The reward of the player who acted (0 after reset). */
+  readonly reward: number;
+  readonly terminated: boolean;
+  readonly truncated: boolean;
+  /** Who acts next; -1 once the episode is over. */
+  readonly currentPlayer: number;
+  /** One reward per player for this transition. */
+  readonly playerRewards: Float32Array;
+  /** Legal-action mask of the new state (one byte per action); empty for box spaces. */
+  readonly legalMask: Uint8Array;
+}
+
+/**
+ * Result of a batch step, as packed columns: env `i` has state bytes
+ * `states[i*stateBytes .. (i+1)*stateBytes)`, and so on. `statuses[i]` is the ABI status of env
+ * `i` (0 = OK); a failed env's output state is its input state.
+ */
+export interface BatchTransition {
+  readonly build: BuildRef;
+  readonly count: number;
+  readonly states: Uint8Array;
+  readonly obs: Uint8Array;
+  readonly rewards: Float32Array;
+  readonly terminated: Uint8Array;
+  readonly truncated: Uint8Array;
+  readonly currentPlayers: Int8Array;
+  /** `count * players` rewards, env-major. */
+  readonly playerRewards: Float32Array;
+  readonly statuses: Uint8Array;
+}
+
+/** Parameters of a batch of in-cartridge rollouts. Episode `i` is seeded `seed + i` (mod 2^64). */
+export interface RolloutRequest extends EnvSelector {
+  readonly seed: bigint;
+  readonly episodes: number;
+  /** Per-episode step cap; at most `maxRolloutSteps`. */
+  readonly stepCap: number;
+  readonly includeObs: boolean;
+  /** Soft upper bound on steps per yielded chunk (a chunk always holds whole episodes' steps
+   * unless one episode alone is longer). */
+  readonly chunkSteps?: number;
+}
+
+/**
+ * One chunk of rollout results as packed columns, one row per step. `episodes[r]` is the episode
+ * index (0-based, relative to the request) and `steps[r]` the step index within it. `obs` is empty
+ * unless `includeObs` was set. `flags[r]` has bit 0 = terminated, bit 1 = truncated.
+ */
+export interface RolloutChunk {
+  readonly build: BuildRef;
+  readonly rows: number;
+  readonly episodes: Uint32Array;
+  readonly steps: Uint32Array;
+  readonly actions: Uint8Array;
+  readonly states: Uint8Array;
+  readonly obs: Uint8Array;
+  readonly rewards: Float32Array;
+  readonly flags: Uint8Array;
+  readonly currentPlayers: Int8Array;
+  readonly playerRewards: Float32Array;
+}
+
+/** Events the engine emits when the set of envs changes (used for logs and metrics). */
+export type RegistryEvent =
+  | {
+      readonly kind: "registered";
+      readonly build: BuildRef;
+      readonly source: string;
+      readonly replaced?: string;
+    }
+  | { readonly kind: "unregistered"; readonly envId: string; readonly source: string }
+  | {
+      readonly kind: "rejected";
+      readonly source: string;
+      readonly code: string;
+      readonly message: string;
+    };
+
+/** The in-process engine the gRPC service wraps. */
+export interface Engine {
+  /** Capabilities of every env's current build, sorted by env id. */
+  listEnvs(): EnvCapabilities[];
+  capabilities(selector: EnvSelector): EnvCapabilities;
+  reset(selector: EnvSelector, seed: bigint, hint?: Uint8Array): Transition;
+  step(selector: EnvSelector, state: Uint8Array, action: Uint8Array): Transition;
+  /** Steps `states.length / stateBytes` envs in one call; actions packed the same way. */
+  batchStep(selector: EnvSelector, states: Uint8Array, actions: Uint8Array): BatchTransition;
+  /** Runs `episodes` in-cartridge rollouts, yielding chunks lazily so callers can apply backpressure. */
+  rollout(request: RolloutRequest): Generator<RolloutChunk, void, void>;
+}
