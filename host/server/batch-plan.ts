@@ -1,0 +1,196 @@
+import type { BatchSimulateRequest, SimResultChunk } from "../proto/generated/engine/v1/engine.js";
+import type { Engine, EnvCapabilities, EnvSelector } from "../runtime/engine.js";
+import { CallError } from "../runtime/errors.js";
+import { asBuffer, engineId, typedAsBuffer } from "./convert.js";
+import type { ServerLimits } from "./limits.js";
+import { requestError } from "./status.js";
+
+/**
+ * Turns a validated BatchSimulate request into a lazy sequence of result chunks. Nothing is
+ * simulated until the caller pulls the next chunk, which is what lets the stream stop producing
+ * while the client is not reading.
+ */
+export interface BatchPlan {
+  readonly mode: "vector" | "rollouts";
+  readonly caps: EnvCapabilities;
+  /** Rows the whole call will produce at most (for logs). */
+  readonly maxRows: number;
+  readonly chunks: Generator<SimResultChunk, void, void>;
+}
+
+/** Chunk rows for a call: the client's wish within the server's caps and byte budget. */
+function chunkRows(limits: ServerLimits, requested: number, rowBytes: number): number {
+  const wanted = requested > 0 ? Math.min(requested, limits.maxChunkRows) : limits.defaultChunkRows;
+  const byBytes = Math.floor(limits.chunkTargetBytes / Math.max(1, rowBytes));
+  return Math.max(1, Math.min(wanted, byBytes));
+}
+
+function flagsOf(terminated: Uint8Array, truncated: Uint8Array): Buffer {
+  const flags = Buffer.allocUnsafe(terminated.length);
+  for (let i = 0; i < flags.length; i++) {
+    flags[i] = (terminated[i] ?? 0) | ((truncated[i] ?? 0) << 1);
+  }
+  return flags;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function* vectorChunks(
+  engine: Engine,
+  pinned: EnvSelector,
+  caps: EnvCapabilities,
+  states: Uint8Array,
+  actions: Uint8Array,
+  count: number,
+  rowsPerChunk: number,
+): Generator<SimResultChunk, void, void> {
+  const { state_bytes: stateBytes, action_bytes: actionBytes } = caps.manifest;
+  for (let start = 0; start < count; start += rowsPerChunk) {
+    const rows = Math.min(rowsPerChunk, count - start);
+    const result = engine.batchStep(
+      pinned,
+      states.subarray(start * stateBytes, (start + rows) * stateBytes),
+      actions.subarray(start * actionBytes, (start + rows) * actionBytes),
+    );
+    const index = new Uint32Array(rows);
+    for (let i = 0; i < rows; i++) index[i] = start + i;
+    yield {
+      id: engineId(result.build),
+      rows,
+      index: typedAsBuffer(index),
+      step: EMPTY,
+      actions: EMPTY,
+      states: asBuffer(result.states),
+      obs: asBuffer(result.obs),
+      rewards: typedAsBuffer(result.rewards),
+      flags: flagsOf(result.terminated, result.truncated),
+      currentPlayers: typedAsBuffer(result.currentPlayers),
+      playerRewards: typedAsBuffer(result.playerRewards),
+      statuses: asBuffer(result.statuses),
+    };
+  }
+}
+
+function* rolloutChunks(
+  engine: Engine,
+  request: Parameters<Engine["rollout"]>[0],
+  includeStates: boolean,
+): Generator<SimResultChunk, void, void> {
+  for (const chunk of engine.rollout(request)) {
+    yield {
+      id: engineId(chunk.build),
+      rows: chunk.rows,
+      index: typedAsBuffer(chunk.episodes),
+      step: typedAsBuffer(chunk.steps),
+      actions: asBuffer(chunk.actions),
+      states: includeStates ? asBuffer(chunk.states) : EMPTY,
+      obs: asBuffer(chunk.obs),
+      rewards: typedAsBuffer(chunk.rewards),
+      flags: asBuffer(chunk.flags),
+      currentPlayers: typedAsBuffer(chunk.currentPlayers),
+      playerRewards: typedAsBuffer(chunk.playerRewards),
+      statuses: EMPTY,
+    };
+  }
+}
+
+/**
+ * Validates a request against the env and the server limits and plans its chunks. Throws a
+ * `CallError` (BadArgument, BadState, BadAction, LimitExceeded, UnknownEnv...) for a bad request.
+ */
+export function planBatch(
+  engine: Engine,
+  request: BatchSimulateRequest,
+  limits: ServerLimits,
+): BatchPlan {
+  const envId = request.id?.envId ?? "";
+  if (envId === "") throw requestError("BadArgument", "id.env_id is required");
+  const caps = engine.capabilities({ envId, buildId: request.id?.buildId || undefined });
+  // Pin the build for the whole call, so that a hot reload mid-stream cannot mix builds.
+  const pinned: EnvSelector = { envId: caps.envId, buildId: caps.buildId };
+  const m = caps.manifest;
+  const mode = request.mode;
+  if (mode === undefined) {
+    throw requestError("BadArgument", "mode is required: set either vector or rollouts");
+  }
+  if (mode.$case === "vector") {
+    const { states, actions } = mode.value;
+    if (states.length === 0 || states.length % m.state_bytes !== 0) {
+      throw new CallError(
+        "BadState",
+        `vector.states must be a non-empty multiple of state_bytes (${m.state_bytes}); got ${states.length} bytes`,
+        caps.envId,
+      );
+    }
+    const count = states.length / m.state_bytes;
+    if (count > limits.maxVectorEnvs) {
+      throw requestError(
+        "LimitExceeded",
+        `vector step of ${count} envs; the server accepts at most ${limits.maxVectorEnvs} per call`,
+      );
+    }
+    if (actions.length !== count * m.action_bytes) {
+      throw new CallError(
+        "BadAction",
+        `vector.actions must hold ${count} actions of ${m.action_bytes} bytes (${count * m.action_bytes} bytes); got ${actions.length}`,
+        caps.envId,
+      );
+    }
+    const rowBytes = 2 * m.state_bytes + m.obs_bytes + 4 * m.players + 16;
+    const rows = Math.min(
+      chunkRows(limits, request.chunkRows, rowBytes),
+      Math.max(1, caps.maxBatch),
+    );
+    return {
+      mode: "vector",
+      caps,
+      maxRows: count,
+      chunks: vectorChunks(engine, pinned, caps, states, actions, count, rows),
+    };
+  }
+  const r = mode.value;
+  if (r.episodes < 1) throw requestError("BadArgument", "rollouts.episodes must be at least 1");
+  if (r.episodes > limits.maxRolloutEpisodes) {
+    throw requestError(
+      "LimitExceeded",
+      `${r.episodes} episodes requested; the server accepts at most ${limits.maxRolloutEpisodes} per call`,
+    );
+  }
+  const stepCap = r.stepCap === 0 ? Math.min(m.max_horizon, caps.maxRolloutSteps) : r.stepCap;
+  if (stepCap > caps.maxRolloutSteps) {
+    throw requestError(
+      "LimitExceeded",
+      `rollouts.step_cap ${stepCap} is over this env's max_rollout_steps (${caps.maxRolloutSteps})`,
+    );
+  }
+  const totalSteps = r.episodes * stepCap;
+  if (totalSteps > limits.maxRolloutTotalSteps) {
+    throw requestError(
+      "LimitExceeded",
+      `episodes * step_cap = ${totalSteps}; the server accepts at most ${limits.maxRolloutTotalSteps} steps per call`,
+    );
+  }
+  const rowBytes =
+    m.action_bytes +
+    4 * m.players +
+    14 +
+    (r.includeObs ? m.obs_bytes : 0) +
+    (r.includeStates ? m.state_bytes : 0);
+  return {
+    mode: "rollouts",
+    caps,
+    maxRows: totalSteps,
+    chunks: rolloutChunks(
+      engine,
+      {
+        ...pinned,
+        seed: r.seed,
+        episodes: r.episodes,
+        stepCap,
+        includeObs: r.includeObs,
+        chunkSteps: chunkRows(limits, request.chunkRows, rowBytes),
+      },
+      r.includeStates,
+    ),
+  };
+}

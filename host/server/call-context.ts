@@ -1,0 +1,95 @@
+import { randomUUID } from "node:crypto";
+import { type Metadata, status } from "@grpc/grpc-js";
+import type { Span } from "@opentelemetry/api";
+import type { Logger } from "pino";
+import type { ServerMetrics } from "./metrics.js";
+import { type MappedError, statusName, toServiceError } from "./status.js";
+import { endRpcSpan, startRpcSpan } from "./telemetry.js";
+
+/** Metadata key a client may set to choose the request id that appears in the server's logs. */
+export const REQUEST_ID_METADATA_KEY = "x-request-id";
+
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
+
+/** Things every handler needs for one call: a request id, a child logger, a span and timing. */
+export interface CallContext {
+  readonly method: string;
+  readonly requestId: string;
+  readonly log: Logger;
+  readonly span: Span;
+  /** The env the call is about, once known (labels metrics and error messages). */
+  envId: string | undefined;
+}
+
+/** Shared by every call of one server. */
+export interface ServiceDeps {
+  readonly logger: Logger;
+  readonly metrics: ServerMetrics;
+}
+
+/** Uses the client's request id when it is sane, otherwise makes one up. */
+function requestIdFrom(metadata: Metadata): string {
+  const given = metadata.get(REQUEST_ID_METADATA_KEY)[0];
+  if (typeof given === "string" && REQUEST_ID_PATTERN.test(given)) return given;
+  return randomUUID();
+}
+
+/** Opens the context of one call. */
+export function openCall(deps: ServiceDeps, method: string, metadata: Metadata): CallContext {
+  const requestId = requestIdFrom(metadata);
+  return {
+    method,
+    requestId,
+    log: deps.logger.child({ requestId, method }),
+    span: startRpcSpan(method, requestId),
+    envId: undefined,
+  };
+}
+
+/**
+ * Env label for metrics. Ids of envs that do not exist never become labels, so that a client
+ * sending random env ids cannot grow the metric set without bound.
+ */
+function envLabel(ctx: CallContext, errorCode?: string): string {
+  if (ctx.envId === undefined || errorCode === "UnknownEnv" || errorCode === "UnknownBuild") {
+    return "unknown";
+  }
+  return ctx.envId;
+}
+
+/** Records a successful call. */
+export function finishOk(deps: ServiceDeps, ctx: CallContext, startNs: bigint): void {
+  const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
+  deps.metrics.rpcDuration.observe({ method: ctx.method, code: "OK" }, seconds);
+  endRpcSpan(ctx.span, status.OK);
+}
+
+/** Maps, logs and records a failed call; returns the error to send. */
+export function finishError(
+  deps: ServiceDeps,
+  ctx: CallContext,
+  startNs: bigint,
+  error: unknown,
+): MappedError {
+  const mapped = toServiceError(error, { envId: ctx.envId, requestId: ctx.requestId });
+  const code = statusName(mapped.serviceError.code);
+  mapped.serviceError.metadata.set("request-id", ctx.requestId);
+  const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
+  deps.metrics.rpcDuration.observe({ method: ctx.method, code }, seconds);
+  deps.metrics.rpcErrors.inc({
+    method: ctx.method,
+    code,
+    error: mapped.errorCode,
+    env: envLabel(ctx, mapped.errorCode),
+  });
+  if (mapped.unexpected) {
+    ctx.log.error({ err: error, envId: ctx.envId, code }, "call failed unexpectedly");
+  } else {
+    ctx.log.info(
+      { envId: ctx.envId, code, error: mapped.errorCode, details: mapped.serviceError.details },
+      "call rejected",
+    );
+  }
+  endRpcSpan(ctx.span, mapped.serviceError.code, mapped.serviceError.details);
+  return mapped;
+}

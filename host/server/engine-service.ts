@@ -1,0 +1,180 @@
+import {
+  type handleUnaryCall,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  status,
+} from "@grpc/grpc-js";
+import type {
+  BatchSimulateRequest,
+  EngineId,
+  EngineServer,
+  SimResultChunk,
+} from "../proto/generated/engine/v1/engine.js";
+import type { Engine, EnvSelector } from "../runtime/engine.js";
+import { planBatch } from "./batch-plan.js";
+import {
+  type CallContext,
+  finishError,
+  finishOk,
+  openCall,
+  type ServiceDeps,
+} from "./call-context.js";
+import { toCapabilities, toResetResponse, toStepResponse } from "./convert.js";
+import type { ServerLimits } from "./limits.js";
+import { requestError, StatusError } from "./status.js";
+import { pumpChunks } from "./stream-pump.js";
+import { inCartridgeSpan } from "./telemetry.js";
+
+/** Reads the env selector of a request; a missing env id is the caller's mistake. */
+function selectorOf(id: EngineId | undefined): EnvSelector {
+  const envId = id?.envId ?? "";
+  if (envId === "") throw requestError("BadArgument", "id.env_id is required");
+  return { envId, buildId: id?.buildId ? id.buildId : undefined };
+}
+
+/** Wraps a synchronous handler with the shared request id, logging, metrics and error mapping. */
+function unary<Req, Res>(
+  deps: ServiceDeps,
+  method: string,
+  handler: (request: Req, ctx: CallContext) => Res,
+): handleUnaryCall<Req, Res> {
+  return (call: ServerUnaryCall<Req, Res>, callback) => {
+    const startNs = process.hrtime.bigint();
+    const ctx = openCall(deps, method, call.metadata);
+    let response: Res;
+    try {
+      response = handler(call.request, ctx);
+    } catch (error) {
+      callback(finishError(deps, ctx, startNs, error).serviceError);
+      return;
+    }
+    finishOk(deps, ctx, startNs);
+    callback(null, response);
+  };
+}
+
+/**
+ * The Engine service over an in-process `Engine`. Every handler is a thin adapter: validate the
+ * request shape, call the engine inside a span, convert the result; errors go through
+ * `finishError` (status.ts) so the mapping lives in one place.
+ */
+export function createEngineService(
+  engine: Engine,
+  deps: ServiceDeps,
+  limits: ServerLimits,
+): EngineServer {
+  const { metrics } = deps;
+  return {
+    getCapabilities: unary(deps, "GetCapabilities", (request: EngineId, ctx) => {
+      const selector = selectorOf(request);
+      ctx.envId = selector.envId;
+      return toCapabilities(engine.capabilities(selector));
+    }),
+
+    listEnvs: unary(deps, "ListEnvs", () => {
+      const envs = engine.listEnvs();
+      metrics.envsServed.set(envs.length);
+      return { envs: envs.map(toCapabilities) };
+    }),
+
+    reset: unary(deps, "Reset", (request, ctx) => {
+      const selector = selectorOf(request.id);
+      ctx.envId = selector.envId;
+      const hint = request.hint.length > 0 ? request.hint : undefined;
+      const t = inCartridgeSpan(ctx.span, "reset", selector.envId, () =>
+        engine.reset(selector, request.seed, hint),
+      );
+      return toResetResponse(t);
+    }),
+
+    step: unary(deps, "Step", (request, ctx) => {
+      const selector = selectorOf(request.id);
+      ctx.envId = selector.envId;
+      const t = inCartridgeSpan(ctx.span, "step", selector.envId, () =>
+        engine.step(selector, request.state, request.action),
+      );
+      metrics.stepsTotal.inc({ env: t.build.envId });
+      return toStepResponse(t);
+    }),
+
+    batchSimulate: (call: ServerWritableStream<BatchSimulateRequest, SimResultChunk>) => {
+      const startNs = process.hrtime.bigint();
+      const ctx = openCall(deps, "BatchSimulate", call.metadata);
+      ctx.envId = call.request.id?.envId || undefined;
+      const fail = (error: unknown) => {
+        const mapped = finishError(deps, ctx, startNs, error);
+        if (!call.cancelled) call.emit("error", mapped.serviceError);
+      };
+      let plan: ReturnType<typeof planBatch>;
+      try {
+        plan = planBatch(engine, call.request, limits);
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      const env = plan.caps.envId;
+      ctx.log.debug({ envId: env, mode: plan.mode, maxRows: plan.maxRows }, "batch started");
+      metrics.batchStreamsActive.inc();
+      let rowsSent = 0;
+      let buffered = 0;
+      const unbuffer = () => {
+        // Chunks leave the stream's own buffer as HTTP/2 takes them; keep the gauge in step.
+        const now = call.writableLength;
+        metrics.batchChunksBuffered.dec(buffered - now);
+        buffered = now;
+      };
+      const pump = pumpChunks(
+        call,
+        {
+          next: () =>
+            inCartridgeSpan(ctx.span, plan.mode === "vector" ? "step_batch" : "rollout", env, () =>
+              plan.chunks.next(),
+            ),
+          return: () => plan.chunks.return(),
+        },
+        {
+          onChunk: (rows) => {
+            rowsSent += rows;
+            metrics.batchRowsProduced.inc({ env, mode: plan.mode }, rows);
+            metrics.stepsTotal.inc({ env }, rows);
+            unbuffer();
+            metrics.batchChunksBuffered.inc();
+            buffered += 1;
+          },
+          onWaiting: (waiting) => {
+            if (waiting) metrics.batchStreamsWaiting.inc();
+            else metrics.batchStreamsWaiting.dec();
+          },
+        },
+      );
+      pump
+        .then((outcome) => {
+          if (outcome === "deadline") {
+            fail(
+              new StatusError(
+                status.DEADLINE_EXCEEDED,
+                "deadline exceeded while streaming results",
+              ),
+            );
+            return;
+          }
+          if (outcome === "cancelled") {
+            ctx.log.info({ envId: env, rowsSent }, "batch cancelled by the client");
+            finishError(
+              deps,
+              ctx,
+              startNs,
+              new StatusError(status.CANCELLED, "cancelled by the client"),
+            );
+            return;
+          }
+          ctx.log.debug({ envId: env, rowsSent }, "batch finished");
+          finishOk(deps, ctx, startNs);
+        }, fail)
+        .finally(() => {
+          metrics.batchStreamsActive.dec();
+          metrics.batchChunksBuffered.dec(buffered);
+        });
+    },
+  };
+}

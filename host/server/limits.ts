@@ -1,0 +1,36 @@
+/**
+ * Every bound the server puts on a request or a response. The defaults are chosen so that a single
+ * call cannot hold more than a few tens of MiB of memory, and each one can be overridden by the
+ * operator (`cartridge serve` flags or `startServer` options).
+ */
+export interface ServerLimits {
+  /** Largest request message accepted, in bytes (grpc.max_receive_message_length). */
+  readonly maxReceiveMessageBytes: number;
+  /** Largest response message sent, in bytes (grpc.max_send_message_length). */
+  readonly maxSendMessageBytes: number;
+  /** Largest number of envs in one BatchSimulate vector step. */
+  readonly maxVectorEnvs: number;
+  /** Largest number of episodes in one BatchSimulate rollout request. */
+  readonly maxRolloutEpisodes: number;
+  /** Largest `episodes * step_cap` of one rollout request. */
+  readonly maxRolloutTotalSteps: number;
+  /** Rows per chunk when the client does not choose (and the cap on what it may choose). */
+  readonly defaultChunkRows: number;
+  readonly maxChunkRows: number;
+  /** Soft cap on the encoded size of one chunk, in bytes; rows per chunk shrink to fit it. */
+  readonly chunkTargetBytes: number;
+  /** How long graceful shutdown waits for in-flight calls before cancelling them, in ms. */
+  readonly shutdownGraceMs: number;
+}
+
+export const DEFAULT_LIMITS: ServerLimits = {
+  maxReceiveMessageBytes: 32 * 1024 * 1024,
+  maxSendMessageBytes: 32 * 1024 * 1024,
+  maxVectorEnvs: 65_536,
+  maxRolloutEpisodes: 1_000_000,
+  maxRolloutTotalSteps: 1_000_000_000,
+  defaultChunkRows: 16_384,
+  maxChunkRows: 262_144,
+  chunkTargetBytes: 4 * 1024 * 1024,
+  shutdownGraceMs: 10_000,
+};

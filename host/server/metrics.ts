@@ -1,0 +1,109 @@
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { RegistryEvent } from "../runtime/engine.js";
+
+/**
+ * The server's Prometheus metrics, in a registry of their own so that several servers (tests, the
+ * benchmark) can live in one process. Per-second rates are left to Prometheus (`rate(...)`), as
+ * is its convention; counters here are totals.
+ */
+export class ServerMetrics {
+  readonly registry = new Registry();
+
+  /** Transitions simulated, by env: unary steps plus every row of BatchSimulate. */
+  readonly stepsTotal = new Counter({
+    name: "cartridge_steps_total",
+    help: "Environment transitions simulated, by env.",
+    labelNames: ["env"] as const,
+    registers: [this.registry],
+  });
+
+  /** Latency of each RPC, by method and status code. */
+  readonly rpcDuration = new Histogram({
+    name: "cartridge_rpc_duration_seconds",
+    help: "Latency of Engine RPCs, by method and gRPC status code.",
+    labelNames: ["method", "code"] as const,
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1, 5, 30],
+    registers: [this.registry],
+  });
+
+  /** Failed RPCs, by method, status code, typed error code and env. */
+  readonly rpcErrors = new Counter({
+    name: "cartridge_rpc_errors_total",
+    help: "Failed Engine RPCs, by method, gRPC status, typed error code and env.",
+    labelNames: ["method", "code", "error", "env"] as const,
+    registers: [this.registry],
+  });
+
+  /** Cartridge load, reload, unload and reject events. */
+  readonly registryEvents = new Counter({
+    name: "cartridge_registry_events_total",
+    help: "Cartridge registry events: loaded, reloaded (replaced a build), unloaded, rejected.",
+    labelNames: ["event"] as const,
+    registers: [this.registry],
+  });
+
+  /** Rows the BatchSimulate streams have pulled from the engine (produced, not necessarily sent). */
+  readonly batchRowsProduced = new Counter({
+    name: "cartridge_batch_rows_produced_total",
+    help: "Rows BatchSimulate pulled from the engine, by env and mode.",
+    labelNames: ["env", "mode"] as const,
+    registers: [this.registry],
+  });
+
+  /** BatchSimulate streams in progress. */
+  readonly batchStreamsActive = new Gauge({
+    name: "cartridge_batch_streams_active",
+    help: "BatchSimulate calls in progress.",
+    registers: [this.registry],
+  });
+
+  /** Streams paused because the client is not reading (flow control). */
+  readonly batchStreamsWaiting = new Gauge({
+    name: "cartridge_batch_streams_waiting_for_drain",
+    help: "BatchSimulate calls paused until the client reads (HTTP/2 flow control).",
+    registers: [this.registry],
+  });
+
+  /** Chunks queued in BatchSimulate send buffers, over all streams. */
+  readonly batchChunksBuffered = new Gauge({
+    name: "cartridge_batch_chunks_buffered",
+    help: "Result chunks written by BatchSimulate but not yet handed to HTTP/2, over all calls.",
+    registers: [this.registry],
+  });
+
+  /** Envs served right now (set by whoever owns the registry). */
+  readonly envsServed = new Gauge({
+    name: "cartridge_envs_served",
+    help: "Envs currently served.",
+    registers: [this.registry],
+  });
+
+  constructor(options: { collectProcessMetrics?: boolean } = {}) {
+    // Process memory, CPU, event-loop lag and GC, labelled like every Node service.
+    if (options.collectProcessMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Counts a registry event under a stable name. */
+  recordRegistryEvent(event: RegistryEvent): void {
+    if (event.kind === "registered") {
+      this.registryEvents.inc({ event: event.replaced === undefined ? "loaded" : "reloaded" });
+    } else if (event.kind === "unregistered") {
+      this.registryEvents.inc({ event: "unloaded" });
+    } else {
+      this.registryEvents.inc({ event: "rejected" });
+    }
+  }
+
+  /** The current value of a counter or gauge with the given labels (0 when never set). */
+  async valueOf(name: string, labels: Record<string, string> = {}): Promise<number> {
+    const metric = this.registry.getSingleMetric(name);
+    if (metric === undefined) return 0;
+    const data = await metric.get();
+    let total = 0;
+    for (const sample of data.values) {
+      const matches = Object.entries(labels).every(([k, v]) => String(sample.labels[k]) === v);
+      if (matches) total += sample.value;
+    }
+    return total;
+  }
+}

@@ -1,0 +1,136 @@
+import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import {
+  CallError,
+  type CallErrorCode,
+  type CartridgeErrorCode,
+  isCartridgeError,
+} from "../runtime/errors.js";
+
+/**
+ * The one place where typed domain errors become gRPC statuses. Every handler funnels its failures
+ * through `toServiceError`, so a code means the same thing on every RPC.
+ *
+ * Choices worth stating:
+ * - `IllegalAction` is INVALID_ARGUMENT, not FAILED_PRECONDITION: the service is stateless, the
+ *   state is part of the request, so the request itself is wrong whatever the server's state.
+ * - `EpisodeOver` is FAILED_PRECONDITION, so that a client can tell "reset first" from "your
+ *   bytes are malformed" without parsing messages.
+ * - `LimitExceeded` is RESOURCE_EXHAUSTED, like grpc's own "message larger than max": the request
+ *   is well-formed but asks for more than the server allows; split it.
+ * - `Trap` and `CartridgeInternal` are INTERNAL and the message names the env: the cartridge has a
+ *   bug, not the caller.
+ * - Anything untyped is INTERNAL with a generic message; the detail goes only to the log.
+ */
+
+/** Trailing-metadata key that carries the host's typed error code, e.g. "BadState". */
+export const ERROR_CODE_METADATA_KEY = "cartridge-error-code";
+
+const CALL_ERROR_STATUS: Record<CallErrorCode, status> = {
+  UnknownEnv: status.NOT_FOUND,
+  UnknownBuild: status.NOT_FOUND,
+  BadState: status.INVALID_ARGUMENT,
+  BadAction: status.INVALID_ARGUMENT,
+  BadHint: status.INVALID_ARGUMENT,
+  BadArgument: status.INVALID_ARGUMENT,
+  IllegalAction: status.INVALID_ARGUMENT,
+  EpisodeOver: status.FAILED_PRECONDITION,
+  LimitExceeded: status.RESOURCE_EXHAUSTED,
+  BudgetExceeded: status.RESOURCE_EXHAUSTED,
+  Trap: status.INTERNAL,
+  CartridgeInternal: status.INTERNAL,
+};
+
+/** gRPC status for a typed error code; load errors reaching a call are the server's problem. */
+export function statusForCode(code: CartridgeErrorCode): status {
+  return (
+    (CALL_ERROR_STATUS as Partial<Record<CartridgeErrorCode, status>>)[code] ?? status.INTERNAL
+  );
+}
+
+/**
+ * A failure that already has its gRPC status and is nobody's bug: the client cancelled, the
+ * deadline passed.
+ */
+export class StatusError extends Error {
+  override readonly name = "StatusError";
+  constructor(
+    readonly code: status,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What a failed call answers, plus what the server should log about it. */
+export interface MappedError {
+  readonly serviceError: ServiceError;
+  /** The typed code, or "Internal" for an untyped error. */
+  readonly errorCode: string;
+  /** True when the error was not a typed domain error (log it at error level with the stack). */
+  readonly unexpected: boolean;
+}
+
+function makeServiceError(code: status, details: string, errorCode: string): ServiceError {
+  const metadata = new Metadata();
+  metadata.set(ERROR_CODE_METADATA_KEY, errorCode);
+  const error = new Error(details) as ServiceError;
+  error.code = code;
+  error.details = details;
+  error.metadata = metadata;
+  return error;
+}
+
+/**
+ * Maps any thrown value to the status a client sees. `context.envId` names the env for cartridge
+ * bugs; `context.requestId` lets a person find the log line of an unexpected error.
+ */
+export function toServiceError(
+  error: unknown,
+  context: { envId?: string | undefined; requestId: string },
+): MappedError {
+  if (error instanceof StatusError) {
+    const errorCode = statusName(error.code);
+    return {
+      serviceError: makeServiceError(error.code, error.message, errorCode),
+      errorCode,
+      unexpected: false,
+    };
+  }
+  if (isCartridgeError(error)) {
+    const code = statusForCode(error.code);
+    const envId = error instanceof CallError ? (error.envId ?? context.envId) : context.envId;
+    let details = error.message;
+    if (error.code === "Trap" || error.code === "CartridgeInternal") {
+      const who = envId === undefined ? "the cartridge" : `cartridge ${envId}`;
+      details = `${who} failed (a bug in the cartridge, not in your request): ${error.message}`;
+    } else if (statusForCode(error.code) === status.INTERNAL) {
+      details = `internal error (request id ${context.requestId})`;
+      return {
+        serviceError: makeServiceError(code, details, error.code),
+        errorCode: error.code,
+        unexpected: true,
+      };
+    }
+    return {
+      serviceError: makeServiceError(code, details, error.code),
+      errorCode: error.code,
+      unexpected: false,
+    };
+  }
+  const details = `internal error (request id ${context.requestId})`;
+  return {
+    serviceError: makeServiceError(status.INTERNAL, details, "Internal"),
+    errorCode: "Internal",
+    unexpected: true,
+  };
+}
+
+/** A request the server rejects before it reaches the engine (missing field, over a limit). */
+export function requestError(code: "BadArgument" | "LimitExceeded", message: string): CallError {
+  return new CallError(code, message);
+}
+
+/** Name of a gRPC status code, for metrics labels and logs ("NOT_FOUND"). */
+export function statusName(code: status): string {
+  return status[code] ?? String(code);
+}

@@ -1,0 +1,77 @@
+import { setImmediate as nextTurn } from "node:timers/promises";
+import type { ServerWritableStream } from "@grpc/grpc-js";
+
+/** Why a pump stopped before the end of its chunks. */
+export type PumpOutcome = "completed" | "cancelled" | "deadline";
+
+/** Observers of the pump, for metrics. */
+export interface PumpHooks {
+  /** Called with each chunk right after it is pulled from the generator. */
+  onChunk(rows: number): void;
+  /** Called when the pump starts and stops waiting for the client to read. */
+  onWaiting(waiting: boolean): void;
+}
+
+function deadlinePassed(deadline: Date | number): boolean {
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(at) && Date.now() >= at;
+}
+
+/**
+ * Writes chunks to a server stream with flow control: it pulls the next chunk from the (lazy)
+ * generator only while the stream accepts more, waits for 'drain' when `write()` returns false,
+ * and stops on cancellation or at the deadline. Between chunks it yields to the event loop,
+ * because the engine runs cartridges synchronously and other calls must make progress too.
+ *
+ * Resolves once every chunk is written and the stream ended, or once the call is gone; rejects
+ * with whatever the generator throws (the caller maps it to a status).
+ */
+export async function pumpChunks<Req, Chunk extends { rows: number }>(
+  call: ServerWritableStream<Req, Chunk>,
+  chunks: Iterator<Chunk, void, void>,
+  hooks: PumpHooks,
+): Promise<PumpOutcome> {
+  let gone = call.cancelled;
+  let wake: (() => void) | undefined;
+  const onGone = () => {
+    gone = true;
+    wake?.();
+  };
+  const onDrain = () => wake?.();
+  call.on("cancelled", onGone);
+  call.on("close", onGone);
+  call.on("drain", onDrain);
+  try {
+    const deadline = call.getDeadline();
+    for (;;) {
+      if (gone) return "cancelled";
+      if (deadlinePassed(deadline)) return "deadline";
+      const next = chunks.next();
+      if (next.done === true) break;
+      hooks.onChunk(next.value.rows);
+      if (call.write(next.value)) {
+        await nextTurn();
+      } else {
+        hooks.onWaiting(true);
+        try {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            if (gone || call.writableNeedDrain === false) resolve();
+          });
+        } finally {
+          wake = undefined;
+          hooks.onWaiting(false);
+        }
+      }
+    }
+    if (gone) return "cancelled";
+    call.end();
+    return "completed";
+  } finally {
+    call.off("cancelled", onGone);
+    call.off("close", onGone);
+    call.off("drain", onDrain);
+    // Release the generator (and any engine resources it holds) however the loop ended.
+    chunks.return?.();
+  }
+}

@@ -1,0 +1,40 @@
+import { context, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+
+/**
+ * OpenTelemetry spans around RPCs and cartridge calls. Only the API is used: without an SDK and
+ * exporter registered by the embedding process, every span is a cheap no-op.
+ */
+const tracer = trace.getTracer("cartridge-server", "0.1.0");
+
+/** Starts the server span of one RPC. */
+export function startRpcSpan(method: string, requestId: string): Span {
+  return tracer.startSpan(`engine.v1.Engine/${method}`, {
+    kind: SpanKind.SERVER,
+    attributes: { "rpc.system": "grpc", "rpc.method": method, "cartridge.request_id": requestId },
+  });
+}
+
+/** Runs `fn` inside a child span named after the cartridge call; records a thrown error. */
+export function inCartridgeSpan<T>(parent: Span, name: string, envId: string, fn: () => T): T {
+  const ctx = trace.setSpan(context.active(), parent);
+  const span = tracer.startSpan(
+    `cartridge.${name}`,
+    { attributes: { "cartridge.env_id": envId } },
+    ctx,
+  );
+  try {
+    return fn();
+  } catch (error) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });
+    throw error;
+  } finally {
+    span.end();
+  }
+}
+
+/** Ends an RPC span with its gRPC status. */
+export function endRpcSpan(span: Span, grpcCode: number, message?: string): void {
+  span.setAttribute("rpc.grpc.status_code", grpcCode);
+  if (grpcCode !== 0) span.setStatus({ code: SpanStatusCode.ERROR, message: message ?? "" });
+  span.end();
+}
