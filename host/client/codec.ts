@@ -1,0 +1,86 @@
+import { type Capabilities, DType } from "../proto/generated/engine/v1/engine.js";
+
+/**
+ * Decoding of observation and column bytes, and encoding of actions, following the capabilities a
+ * server declares. All multi-byte values on the wire are little-endian (see engine.proto).
+ */
+
+/** A decoded observation: a flat tensor in row-major order (see `Capabilities.obsSpec.shape`). */
+export type Observation = Float32Array | Uint8Array | Int32Array;
+
+/** An action as a Gymnasium user writes it: a number (discrete) or an array (multi/box). */
+export type Action = number | readonly number[] | Float32Array | Uint32Array;
+
+/** Copies `bytes` into a fresh, aligned ArrayBuffer when its offset does not fit `align`. */
+function aligned(bytes: Uint8Array, align: number): { buffer: ArrayBufferLike; offset: number } {
+  if (bytes.byteOffset % align === 0) return { buffer: bytes.buffer, offset: bytes.byteOffset };
+  return { buffer: bytes.slice().buffer, offset: 0 };
+}
+
+export function f32View(bytes: Uint8Array): Float32Array {
+  const { buffer, offset } = aligned(bytes, 4);
+  return new Float32Array(buffer, offset, bytes.byteLength >>> 2);
+}
+
+export function u32View(bytes: Uint8Array): Uint32Array {
+  const { buffer, offset } = aligned(bytes, 4);
+  return new Uint32Array(buffer, offset, bytes.byteLength >>> 2);
+}
+
+export function i32View(bytes: Uint8Array): Int32Array {
+  const { buffer, offset } = aligned(bytes, 4);
+  return new Int32Array(buffer, offset, bytes.byteLength >>> 2);
+}
+
+export function i8View(bytes: Uint8Array): Int8Array {
+  return new Int8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+export function u8View(bytes: Uint8Array): Uint8Array {
+  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** Decodes observation bytes (one or many observations) per the env's observation dtype. */
+export function decodeObs(caps: Capabilities, bytes: Uint8Array): Observation {
+  switch (caps.obsSpec?.dtype) {
+    case DType.D_TYPE_F32:
+      return f32View(bytes);
+    case DType.D_TYPE_I32:
+      return i32View(bytes);
+    case DType.D_TYPE_U8:
+      return u8View(bytes);
+    default:
+      throw new Error(
+        `env ${caps.id?.envId} declares an observation dtype this client cannot decode`,
+      );
+  }
+}
+
+/** Encodes one action per the env's action space; throws a clear error for the wrong shape. */
+export function encodeAction(caps: Capabilities, action: Action): Buffer {
+  const space = caps.actionSpace;
+  const bytes = Buffer.alloc(caps.actionBytes);
+  if (space?.$case === "discreteN") {
+    if (typeof action !== "number") {
+      throw new TypeError(`env ${caps.id?.envId} has a discrete action space: pass a number`);
+    }
+    bytes.writeUInt32LE(action >>> 0, 0);
+    return bytes;
+  }
+  if (typeof action === "number") {
+    throw new TypeError(
+      `env ${caps.id?.envId} needs an array action of ${caps.actionBytes / 4} values`,
+    );
+  }
+  if (action.length * 4 !== caps.actionBytes) {
+    throw new TypeError(
+      `env ${caps.id?.envId} needs ${caps.actionBytes / 4} action values; got ${action.length}`,
+    );
+  }
+  for (let i = 0; i < action.length; i++) {
+    const value = action[i] ?? 0;
+    if (space?.$case === "continuous") bytes.writeFloatLE(value, 4 * i);
+    else bytes.writeUInt32LE(value >>> 0, 4 * i);
+  }
+  return bytes;
+}

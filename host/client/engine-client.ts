@@ -1,0 +1,247 @@
+import {
+  type CallOptions,
+  type ClientReadableStream,
+  credentials,
+  Metadata,
+  type ServiceError,
+} from "@grpc/grpc-js";
+import {
+  type BatchSimulateRequest,
+  type Capabilities,
+  EngineClient as GeneratedEngineClient,
+  type ResetResponse,
+  type SimResultChunk,
+  type StepResponse,
+} from "../proto/generated/engine/v1/engine.js";
+import { type DecodedChunk, decodeChunk } from "./batch.js";
+import { Env } from "./env.js";
+import { toEngineCallError } from "./errors.js";
+
+/** Options of `EngineClient.connect`. */
+export interface ConnectOptions {
+  /** Largest message the client accepts, in bytes; default 64 MiB (BatchSimulate chunks). */
+  readonly maxReceiveMessageBytes?: number;
+  /** How long `connect` waits for the server, in ms; default 5000. */
+  readonly connectTimeoutMs?: number;
+}
+
+/** Per-call options. */
+export interface CallSettings {
+  /** Deadline of the call in ms from now. */
+  readonly timeoutMs?: number;
+  /** Request id to log under on the server (x-request-id). */
+  readonly requestId?: string;
+}
+
+/** A BatchSimulate call as the client describes it. */
+export interface BatchSimulateOptions extends CallSettings {
+  readonly envId: string;
+  /** Pin a build; default: the server's current build (fixed for the whole call). */
+  readonly buildId?: string;
+  /** Vector step: `states` and `actions` packed back to back. */
+  readonly vector?: { readonly states: Uint8Array; readonly actions: Uint8Array };
+  /** Rollouts: episode i is seeded seed + i. */
+  readonly rollouts?: {
+    readonly seed: bigint | number;
+    readonly episodes: number;
+    /** Per-episode step cap; default max_horizon. */
+    readonly stepCap?: number;
+    readonly includeObs?: boolean;
+    readonly includeStates?: boolean;
+  };
+  /** Soft upper bound on rows per chunk (the server caps it). */
+  readonly chunkRows?: number;
+}
+
+type Callback<T> = (error: ServiceError | null, response: T) => void;
+
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * A TypeScript client of the Engine service with a Gymnasium-like surface: `make(envId)` returns
+ * an `Env` with `reset`/`step`, and `batchSimulate` is an async iterator of decoded chunks. Errors
+ * are `EngineCallError`s carrying the gRPC status and the server's typed error code.
+ */
+export class EngineClient {
+  private readonly capsCache = new Map<string, Capabilities>();
+
+  private constructor(
+    /** The generated grpc-js client, for calls this wrapper does not cover. */
+    readonly raw: GeneratedEngineClient,
+  ) {}
+
+  /** Connects to `address` ("host:port") over plaintext and waits until the channel is ready. */
+  static async connect(address: string, options: ConnectOptions = {}): Promise<EngineClient> {
+    const raw = new GeneratedEngineClient(address, credentials.createInsecure(), {
+      "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? 64 * 1024 * 1024,
+      "grpc.max_send_message_length": 64 * 1024 * 1024,
+    });
+    const deadline = Date.now() + (options.connectTimeoutMs ?? 5000);
+    await new Promise<void>((resolve, reject) => {
+      raw.waitForReady(deadline, (error) => {
+        if (error) {
+          raw.close();
+          reject(new Error(`cannot reach the Engine service at ${address}: ${error.message}`));
+        } else resolve();
+      });
+    });
+    return new EngineClient(raw);
+  }
+
+  private callOptions(settings: CallSettings): [Metadata, Partial<CallOptions>] {
+    const metadata = new Metadata();
+    if (settings.requestId !== undefined) metadata.set("x-request-id", settings.requestId);
+    const options: Partial<CallOptions> = {};
+    if (settings.timeoutMs !== undefined) options.deadline = Date.now() + settings.timeoutMs;
+    return [metadata, options];
+  }
+
+  private unary<Req, Res>(
+    method: (req: Req, md: Metadata, opts: Partial<CallOptions>, cb: Callback<Res>) => unknown,
+    request: Req,
+    settings: CallSettings,
+  ): Promise<Res> {
+    const [metadata, options] = this.callOptions(settings);
+    return new Promise<Res>((resolve, reject) => {
+      method.call(this.raw, request, metadata, options, (error: ServiceError | null, res: Res) => {
+        if (error) reject(toEngineCallError(error));
+        else resolve(res);
+      });
+    });
+  }
+
+  /** Capabilities of every env the server serves, sorted by env id. */
+  async listEnvs(settings: CallSettings = {}): Promise<Capabilities[]> {
+    const response = await this.unary(this.raw.listEnvs, {}, settings);
+    for (const caps of response.envs) this.remember(caps);
+    return response.envs;
+  }
+
+  /** Capabilities of one env (its current build, or `buildId`). */
+  async capabilities(
+    envId: string,
+    buildId = "",
+    settings: CallSettings = {},
+  ): Promise<Capabilities> {
+    const cached = buildId === "" ? undefined : this.capsCache.get(`${envId}@${buildId}`);
+    if (cached !== undefined) return cached;
+    const caps = await this.unary(this.raw.getCapabilities, { envId, buildId }, settings);
+    this.remember(caps);
+    return caps;
+  }
+
+  private remember(caps: Capabilities): void {
+    if (caps.id !== undefined) this.capsCache.set(`${caps.id.envId}@${caps.id.buildId}`, caps);
+  }
+
+  /** Raw Reset: the response bytes as the server sent them. */
+  reset(
+    envId: string,
+    seed: bigint,
+    options: { buildId?: string; hint?: Uint8Array } & CallSettings = {},
+  ): Promise<ResetResponse> {
+    return this.unary(
+      this.raw.reset,
+      {
+        id: { envId, buildId: options.buildId ?? "" },
+        seed: BigInt.asUintN(64, seed),
+        hint: toBuffer(options.hint ?? new Uint8Array(0)),
+      },
+      options,
+    );
+  }
+
+  /** Raw Step: state and action bytes in, the next state and its details out. */
+  step(
+    envId: string,
+    state: Uint8Array,
+    action: Uint8Array,
+    options: { buildId?: string } & CallSettings = {},
+  ): Promise<StepResponse> {
+    return this.unary(
+      this.raw.step,
+      {
+        id: { envId, buildId: options.buildId ?? "" },
+        state: toBuffer(state),
+        action: toBuffer(action),
+      },
+      options,
+    );
+  }
+
+  /** A Gymnasium-like env handle; it keeps the state bytes between steps (the service is stateless). */
+  async make(envId: string, settings: CallSettings = {}): Promise<Env> {
+    return new Env(this, await this.capabilities(envId, "", settings));
+  }
+
+  /**
+   * Runs a BatchSimulate call and yields decoded chunks as they arrive. Reading slowly is fine:
+   * the server stops producing while this iterator is not pulled. Leaving the loop early cancels
+   * the call on the server.
+   */
+  async *batchSimulate(options: BatchSimulateOptions): AsyncGenerator<DecodedChunk, void, void> {
+    const request: BatchSimulateRequest = {
+      id: { envId: options.envId, buildId: options.buildId ?? "" },
+      mode: undefined,
+      chunkRows: options.chunkRows ?? 0,
+    };
+    if (options.vector !== undefined) {
+      request.mode = {
+        $case: "vector",
+        value: {
+          states: toBuffer(options.vector.states),
+          actions: toBuffer(options.vector.actions),
+        },
+      };
+    } else if (options.rollouts !== undefined) {
+      const r = options.rollouts;
+      request.mode = {
+        $case: "rollouts",
+        value: {
+          seed: BigInt.asUintN(64, BigInt(r.seed)),
+          episodes: r.episodes,
+          stepCap: r.stepCap ?? 0,
+          includeObs: r.includeObs ?? false,
+          includeStates: r.includeStates ?? false,
+        },
+      };
+    }
+    const [metadata, callOptions] = this.callOptions(options);
+    const call: ClientReadableStream<SimResultChunk> = this.raw.batchSimulate(
+      request,
+      metadata,
+      callOptions,
+    );
+    let caps: Capabilities | undefined;
+    try {
+      for await (const message of call as AsyncIterable<SimResultChunk>) {
+        const buildId = message.id?.buildId ?? "";
+        if (caps === undefined || caps.id?.buildId !== buildId) {
+          caps = await this.capabilities(options.envId, buildId, options);
+        }
+        yield decodeChunk(caps, message);
+      }
+    } catch (error) {
+      throw toEngineCallError(error);
+    } finally {
+      // A consumer that stops early must not leave the server simulating for nobody.
+      call.cancel();
+    }
+  }
+
+  /** The underlying grpc-js call for BatchSimulate, undecoded (for tools and tests). */
+  rawBatchSimulate(
+    request: BatchSimulateRequest,
+    settings: CallSettings = {},
+  ): ClientReadableStream<SimResultChunk> {
+    const [metadata, options] = this.callOptions(settings);
+    return this.raw.batchSimulate(request, metadata, options);
+  }
+
+  /** Closes the channel; calls in flight fail with CANCELLED. */
+  close(): void {
+    this.raw.close();
+  }
+}

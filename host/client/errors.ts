@@ -1,0 +1,47 @@
+import { type ServiceError, status } from "@grpc/grpc-js";
+
+/** Metadata keys the server sets on a failed call. */
+const ERROR_CODE_KEY = "cartridge-error-code";
+const REQUEST_ID_KEY = "request-id";
+
+/**
+ * A failed call, with the gRPC status, the server's typed error code (e.g. "BadState",
+ * "EpisodeOver") and the request id to look for in the server's logs.
+ */
+export class EngineCallError extends Error {
+  override readonly name = "EngineCallError";
+  constructor(
+    /** gRPC status code (see `status` in @grpc/grpc-js). */
+    readonly code: status,
+    /** The server's typed error code, or the status name when the server sent none. */
+    readonly errorCode: string,
+    message: string,
+    readonly requestId: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+function isServiceError(error: unknown): error is ServiceError {
+  return error instanceof Error && typeof (error as Partial<ServiceError>).code === "number";
+}
+
+/** Wraps a grpc-js error into an `EngineCallError`; anything else is returned unchanged. */
+export function toEngineCallError(error: unknown): unknown {
+  if (!isServiceError(error)) return error;
+  const first = (key: string) => {
+    const value = error.metadata?.get(key)[0];
+    return typeof value === "string" ? value : undefined;
+  };
+  const errorCode = first(ERROR_CODE_KEY) ?? status[error.code] ?? String(error.code);
+  return new EngineCallError(
+    error.code,
+    errorCode,
+    error.details || error.message,
+    first(REQUEST_ID_KEY),
+    {
+      cause: error,
+    },
+  );
+}
