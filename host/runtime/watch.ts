@@ -1,0 +1,111 @@
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { type FSWatcher, watch } from "chokidar";
+import type { EnvCapabilities } from "./engine.js";
+
+/** The part of the Registry the watcher drives. */
+export interface WatchableRegistry {
+  /** Validates and registers a module; rejects (LoadError) and keeps the old build on failure. */
+  register(bytes: Uint8Array, source: string): Promise<EnvCapabilities>;
+  /** Removes the env registered from `source`, if any. */
+  unregisterSource(source: string): unknown;
+}
+
+/** Options of `watchCartridges`. */
+export interface WatchOptions {
+  /**
+   * How long a file must stay unchanged before it is loaded, in ms. Writers rarely produce a
+   * module in one write; loading half a file would only be rejected. Default 50.
+   */
+  readonly stabilityMs?: number;
+  /** Also register the files already in the folder (default false: the caller loaded them). */
+  readonly includeExisting?: boolean;
+  /** A file was registered (added or replaced). */
+  readonly onRegistered?: (caps: EnvCapabilities, source: string) => void;
+  /** A file was removed and its env unregistered. */
+  readonly onUnregistered?: (source: string) => void;
+  /** A file could not be read or was rejected; the env keeps its previous build. */
+  readonly onError?: (source: string, error: unknown) => void;
+}
+
+/** A running watcher. */
+export interface CartridgeWatcher {
+  /** Resolves when every change seen so far has been applied to the registry. */
+  settled(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Only `.wasm` files are cartridges; editors' temp files and the like are ignored. */
+function isCartridgeFile(path: string): boolean {
+  return path.endsWith(".wasm");
+}
+
+/**
+ * Watches `dir` for cartridges: an added or changed `.wasm` file is registered (validated first,
+ * so a broken file never replaces a working build), a removed one is unregistered. Changes to one
+ * file are applied in order; calls already running keep the build they started on, because the
+ * registry pins builds by build id.
+ */
+export async function watchCartridges(
+  registry: WatchableRegistry,
+  dir: string,
+  options: WatchOptions = {},
+): Promise<CartridgeWatcher> {
+  const stabilityMs = options.stabilityMs ?? 50;
+  // One promise chain per file, so that a quick add-change-unlink sequence applies in order.
+  const queues = new Map<string, Promise<void>>();
+
+  const enqueue = (path: string, work: () => Promise<void>) => {
+    const source = resolve(path);
+    const previous = queues.get(source) ?? Promise.resolve();
+    const next = previous.then(work).finally(() => {
+      if (queues.get(source) === next) queues.delete(source);
+    });
+    queues.set(source, next);
+  };
+
+  const load = (path: string) =>
+    enqueue(path, async () => {
+      const source = resolve(path);
+      try {
+        const bytes = await readFile(source);
+        const caps = await registry.register(new Uint8Array(bytes), source);
+        options.onRegistered?.(caps, source);
+      } catch (error) {
+        options.onError?.(source, error);
+      }
+    });
+
+  const unload = (path: string) =>
+    enqueue(path, async () => {
+      const source = resolve(path);
+      registry.unregisterSource(source);
+      options.onUnregistered?.(source);
+    });
+
+  const watcher: FSWatcher = watch(dir, {
+    ignoreInitial: !(options.includeExisting ?? false),
+    depth: 0,
+    ignored: (path, stats) => stats?.isFile() === true && !isCartridgeFile(path),
+    awaitWriteFinish: {
+      stabilityThreshold: stabilityMs,
+      pollInterval: Math.max(5, stabilityMs / 5),
+    },
+  });
+  watcher.on("add", (path) => isCartridgeFile(path) && load(path));
+  watcher.on("change", (path) => isCartridgeFile(path) && load(path));
+  watcher.on("unlink", (path) => isCartridgeFile(path) && unload(path));
+  watcher.on("error", (error) => options.onError?.(resolve(dir), error));
+  await new Promise<void>((ready) => watcher.once("ready", () => ready()));
+
+  const settled = async () => {
+    while (queues.size > 0) await Promise.all(queues.values());
+  };
+  return {
+    settled,
+    close: async () => {
+      await watcher.close();
+      await settled();
+    },
+  };
+}
