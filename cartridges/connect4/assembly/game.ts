@@ -1,0 +1,228 @@
+// Connect Four for the Cartridge SDK: a 6-row, 7-column board, pieces fall to the lowest empty cell
+// of the chosen column, four in a row (any direction) wins. Each player's pieces are kept as a
+// 64-bit board with 7 bits per column (6 cells and one always-empty guard bit), so "four in a row"
+// is four shift-and-mask tests. The byte encodings are in ../README.md.
+
+import {
+  ByteView,
+  ILLEGAL_ACTION,
+  MALFORMED_ACTION,
+  MALFORMED_STATE,
+  OK,
+  Outcome,
+  Rng,
+} from "../../../sdk/assembly/index";
+
+const ROWS: i32 = 6;
+const COLUMNS: i32 = 7;
+const CELLS: i32 = ROWS * COLUMNS;
+/** Bits per column in a bitboard: six cells and a guard bit that stops lines wrapping. */
+const COLUMN_BITS: i32 = ROWS + 1;
+/** Winner byte values. */
+const NO_WINNER: u8 = 0;
+const DRAW: u8 = 3;
+/** Byte offsets in the state encoding. */
+const PLAYER_OFFSET: usize = 42;
+const WINNER_OFFSET: usize = 43;
+/** Float offsets of the observation's planes and mask, in bytes. */
+const OBS_SECOND_PLANE: usize = 4 * 42;
+const OBS_MASK: usize = 4 * 84;
+
+/** Bit of cell (row, column) in a bitboard; row 0 is the bottom. */
+// @ts-ignore: decorator
+@inline function cellBit(row: i32, column: i32): u64 {
+  return (<u64>1) << (<u64>(column * COLUMN_BITS + row));
+}
+
+/** True when the bitboard holds four in a row horizontally, vertically or diagonally. */
+// @ts-ignore: decorator
+@inline function hasFour(board: u64): bool {
+  // Shifting by 1 walks up a column, by 7 along a row, by 6 and 8 along the two diagonals.
+  let pairs = board & (board >> 1);
+  if ((pairs & (pairs >> 2)) != 0) return true;
+  pairs = board & (board >> 7);
+  if ((pairs & (pairs >> 14)) != 0) return true;
+  pairs = board & (board >> 6);
+  if ((pairs & (pairs >> 12)) != 0) return true;
+  pairs = board & (board >> 8);
+  return (pairs & (pairs >> 16)) != 0;
+}
+
+/** A position: each player's pieces, the column heights, whose turn it is, and the result. */
+export class Position {
+  /** pieces of the first player (X) and of the second (O), as bitboards. */
+  first: u64 = 0;
+  second: u64 = 0;
+  /** Number of pieces in each column. */
+  readonly heights: StaticArray<u8> = new StaticArray<u8>(COLUMNS);
+  /** 0 = first player to move, 1 = second. */
+  player: u8 = 0;
+  /** 0 none, 1 first player won, 2 second player won, 3 draw. */
+  winner: u8 = NO_WINNER;
+  /** Pieces on the board. */
+  pieces: i32 = 0;
+}
+
+/** A move: the column to drop a piece into, 0-6. */
+export class Drop {
+  column: i32 = 0;
+}
+
+/** The game's rules, written against the SDK's game contract (sdk/assembly/game.ts). */
+export class ConnectFour {
+  newState(): Position {
+    return new Position();
+  }
+
+  newAction(): Drop {
+    return new Drop();
+  }
+
+  reset(position: Position, _rng: Rng, _hint: ByteView): i32 {
+    position.first = 0;
+    position.second = 0;
+    for (let c = 0; c < COLUMNS; c++) unchecked((position.heights[c] = 0));
+    position.player = 0;
+    position.winner = NO_WINNER;
+    position.pieces = 0;
+    return OK;
+  }
+
+  step(position: Position, drop: Drop, outcome: Outcome): i32 {
+    const column = drop.column;
+    const height = <i32>unchecked(position.heights[column]);
+    if (height >= ROWS) return ILLEGAL_ACTION;
+    const bit = cellBit(height, column);
+    unchecked((position.heights[column] = <u8>(height + 1)));
+    position.pieces++;
+    const mover = <i32>position.player;
+    let mine: u64;
+    if (mover == 0) {
+      mine = position.first | bit;
+      position.first = mine;
+    } else {
+      mine = position.second | bit;
+      position.second = mine;
+    }
+    position.player = <u8>(mover ^ 1);
+    if (hasFour(mine)) {
+      position.winner = <u8>(mover + 1);
+      outcome.win2(mover, mover);
+    } else if (position.pieces == CELLS) {
+      position.winner = DRAW;
+      outcome.draw();
+    }
+    return OK;
+  }
+
+  legalActions(position: Position, mask: usize): void {
+    for (let c = 0; c < COLUMNS; c++) {
+      store<u8>(mask + <usize>c, <u8>(<i32>unchecked(position.heights[c]) < ROWS));
+    }
+  }
+
+  /**
+   * Accepts consistent positions: cells 0-2, no piece above an empty cell, the first player has as
+   * many pieces as the second or one more (and the player byte follows from the counts), and the
+   * winner byte agrees with the lines on the board. It does not replay the game, so a consistent
+   * position that no move order reaches (say, a second-player piece alone at the bottom with a
+   * first-player piece on top of it) is accepted.
+   */
+  decodeState(ptr: usize, position: Position): i32 {
+    let first: u64 = 0;
+    let second: u64 = 0;
+    let firstCount: i32 = 0;
+    let secondCount: i32 = 0;
+    for (let c = 0; c < COLUMNS; c++) {
+      let height = 0;
+      for (let r = 0; r < ROWS; r++) {
+        const cell = load<u8>(ptr + <usize>(r * COLUMNS + c));
+        if (cell == 0) continue;
+        // A piece above an empty cell would be floating.
+        if (height != r || cell > 2) return MALFORMED_STATE;
+        height = r + 1;
+        if (cell == 1) {
+          first |= cellBit(r, c);
+          firstCount++;
+        } else {
+          second |= cellBit(r, c);
+          secondCount++;
+        }
+      }
+      unchecked((position.heights[c] = <u8>height));
+    }
+    const player = load<u8>(ptr + PLAYER_OFFSET);
+    const winner = load<u8>(ptr + WINNER_OFFSET);
+    if (firstCount == secondCount) {
+      if (player != 0) return MALFORMED_STATE;
+    } else if (firstCount == secondCount + 1) {
+      if (player != 1) return MALFORMED_STATE;
+    } else {
+      return MALFORMED_STATE;
+    }
+    const pieces = firstCount + secondCount;
+    const firstFour = hasFour(first);
+    const secondFour = hasFour(second);
+    let consistent: bool;
+    if (winner == NO_WINNER) consistent = !firstFour && !secondFour && pieces < CELLS;
+    else if (winner == 1) consistent = firstFour && !secondFour && player == 1;
+    else if (winner == 2) consistent = secondFour && !firstFour && player == 0;
+    else if (winner == DRAW) consistent = !firstFour && !secondFour && pieces == CELLS;
+    else consistent = false;
+    if (!consistent) return MALFORMED_STATE;
+    position.first = first;
+    position.second = second;
+    position.player = player;
+    position.winner = winner;
+    position.pieces = pieces;
+    return OK;
+  }
+
+  encodeState(position: Position, ptr: usize): void {
+    const first = position.first;
+    const second = position.second;
+    for (let r = 0; r < ROWS; r++) {
+      for (let c = 0; c < COLUMNS; c++) {
+        const shift = <u64>(c * COLUMN_BITS + r);
+        const cell = <u8>((first >> shift) & 1) | (<u8>((second >> shift) & 1) << 1);
+        store<u8>(ptr + <usize>(r * COLUMNS + c), cell);
+      }
+    }
+    store<u8>(ptr + PLAYER_OFFSET, position.player);
+    store<u8>(ptr + WINNER_OFFSET, position.winner);
+  }
+
+  /** 91 f32: first player's plane (42), second player's plane (42), legal-column mask (7). */
+  encodeObs(position: Position, ptr: usize): void {
+    const first = position.first;
+    const second = position.second;
+    for (let r = 0; r < ROWS; r++) {
+      for (let c = 0; c < COLUMNS; c++) {
+        const shift = <u64>(c * COLUMN_BITS + r);
+        const at = ptr + (<usize>(r * COLUMNS + c) << 2);
+        store<f32>(at, <f32>((first >> shift) & 1));
+        store<f32>(at + OBS_SECOND_PLANE, <f32>((second >> shift) & 1));
+      }
+    }
+    const live = position.winner == NO_WINNER;
+    for (let c = 0; c < COLUMNS; c++) {
+      const legal = live && <i32>unchecked(position.heights[c]) < ROWS;
+      store<f32>(ptr + OBS_MASK + (<usize>c << 2), legal ? 1.0 : 0.0);
+    }
+  }
+
+  decodeAction(ptr: usize, drop: Drop): i32 {
+    const column = load<u32>(ptr);
+    if (column >= <u32>COLUMNS) return MALFORMED_ACTION;
+    drop.column = <i32>column;
+    return OK;
+  }
+
+  isOver(position: Position): bool {
+    return position.winner != NO_WINNER;
+  }
+
+  currentPlayer(position: Position): i32 {
+    return <i32>position.player;
+  }
+}
