@@ -1,0 +1,104 @@
+import type { ClusterConfig } from "../../../host/consensus/core/config.js";
+import { MultiPaxosEngine } from "../../../host/consensus/engine/multi-paxos-engine.js";
+import { seededRng } from "../../../host/consensus/engine/rng.js";
+import { ManualTickSource } from "../../../host/consensus/engine/tick-source.js";
+import type { StateMachine } from "../../../host/consensus/statemachine.js";
+import { MemoryStorage } from "../../../host/consensus/storage/memory.js";
+import { MemoryNetwork } from "../../../host/consensus/transport/memory.js";
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** A state machine that appends every command to a list and returns the list's new length. */
+export class AppendLog implements StateMachine {
+  items: string[] = [];
+
+  apply(command: Uint8Array): Uint8Array {
+    this.items.push(decoder.decode(command));
+    return encoder.encode(String(this.items.length));
+  }
+
+  snapshot(): Uint8Array {
+    return encoder.encode(JSON.stringify(this.items));
+  }
+
+  restore(snapshot: Uint8Array): void {
+    this.items = JSON.parse(decoder.decode(snapshot)) as string[];
+  }
+}
+
+/** UTF-8 bytes of `text`. */
+export function bytes(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+/** The text of UTF-8 `data`. */
+export function text(data: Uint8Array): string {
+  return decoder.decode(data);
+}
+
+/** A cluster config of `size` nodes named n1..nN with replica ids 1..N. */
+export function clusterConfig(size: number): ClusterConfig {
+  return {
+    members: Array.from({ length: size }, (_, i) => ({ nodeId: `n${i + 1}`, replicaId: i + 1 })),
+  };
+}
+
+/** Engines over a reliable manual network, ticked by hand. */
+export class ManualCluster {
+  readonly network = new MemoryNetwork("manual");
+  readonly engines: MultiPaxosEngine[] = [];
+  readonly machines: AppendLog[] = [];
+  readonly ticks: ManualTickSource[] = [];
+
+  constructor(size: number, seed = 1) {
+    const config = clusterConfig(size);
+    for (const member of config.members) {
+      const machine = new AppendLog();
+      const tickSource = new ManualTickSource();
+      this.machines.push(machine);
+      this.ticks.push(tickSource);
+      this.engines.push(
+        new MultiPaxosEngine({
+          nodeId: member.nodeId,
+          config,
+          storage: new MemoryStorage(),
+          transport: this.network.endpoint(member.replicaId),
+          stateMachine: machine,
+          rng: seededRng(seed * 100 + member.replicaId),
+          tickSource,
+          coreOptions: { electionTimeoutTicks: 10, heartbeatIntervalTicks: 2 },
+          schedule: (flush) => flush(),
+        }),
+      );
+    }
+  }
+
+  async start(): Promise<void> {
+    for (const engine of this.engines) {
+      await engine.start();
+    }
+  }
+
+  /** Ticks every node once and delivers all messages; repeats `count` times. */
+  run(count: number): void {
+    for (let i = 0; i < count; i += 1) {
+      for (const tick of this.ticks) {
+        tick.tick();
+      }
+      this.network.deliverAll(100_000);
+    }
+  }
+
+  /** Runs until some node leads (at most `maxTicks`). */
+  electLeader(maxTicks = 200): MultiPaxosEngine {
+    for (let i = 0; i < maxTicks; i += 1) {
+      const leader = this.engines.find((engine) => engine.isLeader());
+      if (leader !== undefined) {
+        return leader;
+      }
+      this.run(1);
+    }
+    throw new Error("no leader elected");
+  }
+}
