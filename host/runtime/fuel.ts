@@ -1,0 +1,311 @@
+import {
+  ByteReader,
+  ByteWriter,
+  type Section,
+  SectionId,
+  sectionRank,
+  WasmFormatError,
+} from "./wasm-binary.js";
+import { Opcode, skipInstruction } from "./wasm-instructions.js";
+import type { FuncType, WasmModuleInfo } from "./wasm-module-info.js";
+
+/**
+ * Deterministic fuel metering by rewriting the code section.
+ *
+ * Every function entry and every loop header costs one unit from an i64 global the host sets
+ * before each call; when it drops below zero the module executes `unreachable`. The cost therefore
+ * depends only on the code and its inputs, so a call runs out of fuel at the same point on every
+ * machine, which replicas re-executing steps rely on.
+ *
+ * Call depth is counted the same way (incremented on entry, decremented on every exit) and capped,
+ * because the engine's own stack limit depends on the machine: without the cap an infinitely
+ * recursive cartridge would hit a RangeError at a machine-dependent depth instead of failing
+ * deterministically.
+ *
+ * Inserting straight-line code is safe because branch targets are relative label depths: the body
+ * is wrapped in one extra `block` (so a `br` to the function label lands before the depth
+ * decrement), and the fuel check after a `loop`'s block type adds no labels.
+ */
+
+/** Export names the instrumenter adds; a cartridge may not use them itself. */
+export const FuelExport = {
+  /** Mutable i64 global: fuel left (negative after running out). */
+  fuel: "__cartridge_fuel",
+  /** Mutable i32 global: current call depth (above the cap after running out). */
+  depth: "__cartridge_depth",
+  /** `(fuel: f64) -> ()`: sets the fuel and clears the depth (numbers avoid BigInt per call). */
+  setFuel: "__cartridge_set_fuel",
+} as const;
+
+export interface FuelOptions {
+  /** Fuel available to the start function during instantiation. */
+  readonly initialFuel: number;
+  readonly maxCallDepth: number;
+}
+
+const I32 = 0x7f;
+const I64 = 0x7e;
+const F64 = 0x7c;
+
+function globalIndex(writer: ByteWriter, op: number, index: number): void {
+  writer.byte(op).u32(index);
+}
+
+function fuelCheck(fuel: number): Uint8Array {
+  const w = new ByteWriter();
+  globalIndex(w, 0x23, fuel);
+  w.byte(0x42).byte(0x01).byte(0x7d); // i64.const 1; i64.sub
+  globalIndex(w, 0x24, fuel);
+  globalIndex(w, 0x23, fuel);
+  w.byte(0x42).byte(0x00).byte(0x53); // i64.const 0; i64.lt_s
+  w.byte(0x04).byte(0x40).byte(0x00).byte(0x0b); // if unreachable end
+  return w.finish();
+}
+
+function depthEnter(depth: number, maxDepth: number): Uint8Array {
+  const w = new ByteWriter();
+  globalIndex(w, 0x23, depth);
+  w.byte(0x41).byte(0x01).byte(0x6a); // i32.const 1; i32.add
+  globalIndex(w, 0x24, depth);
+  globalIndex(w, 0x23, depth);
+  w.byte(0x41).s32(maxDepth).byte(0x4b); // i32.gt_u
+  w.byte(0x04).byte(0x40).byte(0x00).byte(0x0b);
+  return w.finish();
+}
+
+function depthLeave(depth: number): Uint8Array {
+  const w = new ByteWriter();
+  globalIndex(w, 0x23, depth);
+  w.byte(0x41).byte(0x01).byte(0x6b); // i32.const 1; i32.sub
+  globalIndex(w, 0x24, depth);
+  return w.finish();
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((v, i) => v === b[i]);
+}
+
+/** Collects the type section, adding types on demand. */
+class TypeTable {
+  private readonly added: Uint8Array[] = [];
+
+  constructor(private readonly types: readonly FuncType[]) {}
+
+  /** Index of a type with no params and these encoded results, adding one if needed. */
+  blockType(rawResults: Uint8Array): number {
+    const empty = Uint8Array.of(0);
+    const existing = this.types.findIndex(
+      (t) => t.params.length === 0 && sameBytes(t.rawResults, rawResults),
+    );
+    if (existing >= 0) return existing;
+    return this.add(new ByteWriter().byte(0x60).bytes(empty).bytes(rawResults).finish());
+  }
+
+  add(encoded: Uint8Array): number {
+    const found = this.added.findIndex((t) => sameBytes(t, encoded));
+    if (found >= 0) return this.types.length + found;
+    this.added.push(encoded);
+    return this.types.length + this.added.length - 1;
+  }
+
+  appendTo(original: Uint8Array | undefined): Uint8Array {
+    return appendEntries(original, this.added);
+  }
+}
+
+/** Appends encoded entries to a vector section payload (or creates one). */
+function appendEntries(
+  original: Uint8Array | undefined,
+  entries: readonly Uint8Array[],
+): Uint8Array {
+  const reader = new ByteReader(original ?? Uint8Array.of(0));
+  const count = reader.u32();
+  const writer = new ByteWriter().u32(count + entries.length);
+  writer.bytes(reader.bytes.subarray(reader.offset));
+  for (const entry of entries) writer.bytes(entry);
+  return writer.finish();
+}
+
+function blockTypeFor(type: FuncType, table: TypeTable): Uint8Array {
+  if (type.results.length === 0) return Uint8Array.of(0x40);
+  // A single result whose encoding is one byte (a number or a plain reference type) is its own
+  // block type; anything else needs a function type index.
+  if (type.rawResults.byteLength === 2) return type.rawResults.subarray(1);
+  return new ByteWriter().s32(table.blockType(type.rawResults)).finish();
+}
+
+function instrumentBody(
+  body: Uint8Array,
+  type: FuncType,
+  table: TypeTable,
+  snippets: { fuel: Uint8Array; enter: Uint8Array; leave: Uint8Array },
+): Uint8Array {
+  const reader = new ByteReader(body);
+  const localGroups = reader.u32();
+  for (let i = 0; i < localGroups; i++) {
+    reader.u32();
+    const code = reader.byte();
+    if (code === 0x63 || code === 0x64) reader.s33();
+  }
+  const out = new ByteWriter();
+  out.bytes(body.subarray(0, reader.offset));
+  out.bytes(snippets.fuel).bytes(snippets.enter);
+  out.byte(0x02).bytes(blockTypeFor(type, table));
+  let copied = reader.offset;
+  while (!reader.done) {
+    const start = reader.offset;
+    const op = skipInstruction(reader);
+    if (op === Opcode.loop) {
+      out.bytes(body.subarray(copied, reader.offset)).bytes(snippets.fuel);
+      copied = reader.offset;
+    } else if (
+      op === Opcode.return ||
+      op === Opcode.returnCall ||
+      op === Opcode.returnCallIndirect ||
+      op === Opcode.returnCallRef
+    ) {
+      out.bytes(body.subarray(copied, start)).bytes(snippets.leave);
+      copied = start;
+    }
+  }
+  out.bytes(body.subarray(copied));
+  // The original final `end` now closes the wrapper block; leave, then end the function.
+  out.bytes(snippets.leave).byte(0x0b);
+  return out.finish();
+}
+
+function instrumentCode(
+  payload: Uint8Array,
+  info: WasmModuleInfo,
+  table: TypeTable,
+  snippets: { fuel: Uint8Array; enter: Uint8Array; leave: Uint8Array },
+  extraBodies: readonly Uint8Array[],
+): Uint8Array {
+  const reader = new ByteReader(payload);
+  const count = reader.u32();
+  const out = new ByteWriter().u32(count + extraBodies.length);
+  for (let i = 0; i < count; i++) {
+    const size = reader.u32();
+    const body = payload.subarray(reader.offset, reader.offset + size);
+    reader.skip(size);
+    const typeIndex = info.functionTypes[info.importedFunctions + i];
+    const type = typeIndex === undefined ? undefined : info.types[typeIndex];
+    if (type === undefined) throw new WasmFormatError(`function ${i} has no type`);
+    const rewritten = instrumentBody(body, type, table, snippets);
+    out.u32(rewritten.byteLength).bytes(rewritten);
+  }
+  for (const body of extraBodies) out.u32(body.byteLength).bytes(body);
+  return out.finish();
+}
+
+function exportEntry(name: string, kind: number, index: number): Uint8Array {
+  return new ByteWriter().name(name).byte(kind).u32(index).finish();
+}
+
+/** Returns the sections of the module with fuel and call-depth metering added. */
+export function instrumentFuel(info: WasmModuleInfo, options: FuelOptions): Section[] {
+  for (const e of info.exports) {
+    if (Object.values(FuelExport).includes(e.name as never)) {
+      throw new WasmFormatError(`export name ${e.name} is reserved for the host`);
+    }
+  }
+  const fuelGlobal = info.importedGlobals + info.definedGlobals;
+  const depthGlobal = fuelGlobal + 1;
+  const setFuelFunction = info.functionTypes.length;
+  const snippets = {
+    fuel: fuelCheck(fuelGlobal),
+    enter: depthEnter(depthGlobal, options.maxCallDepth),
+    leave: depthLeave(depthGlobal),
+  };
+  const table = new TypeTable(info.types);
+  const setFuelType = table.add(Uint8Array.of(0x60, 1, F64, 0));
+
+  const setFuelBody = new ByteWriter().byte(0); // no locals
+  setFuelBody.byte(0x20).byte(0).byte(0xb0); // local.get 0; i64.trunc_f64_s
+  globalIndex(setFuelBody, 0x24, fuelGlobal);
+  setFuelBody.byte(0x41).byte(0);
+  globalIndex(setFuelBody, 0x24, depthGlobal);
+  setFuelBody.byte(0x0b);
+
+  const initialFuel = Math.max(0, Math.floor(options.initialFuel));
+  const globals = [
+    new ByteWriter()
+      .byte(I64)
+      .byte(1)
+      .byte(0x42)
+      .bytes(signedLeb64(BigInt(initialFuel)))
+      .byte(0x0b)
+      .finish(),
+    new ByteWriter().byte(I32).byte(1).byte(0x41).byte(0).byte(0x0b).finish(),
+  ];
+  const exports = [
+    exportEntry(FuelExport.fuel, 3, fuelGlobal),
+    exportEntry(FuelExport.depth, 3, depthGlobal),
+    exportEntry(FuelExport.setFuel, 0, setFuelFunction),
+  ];
+
+  const byId = new Map<number, Uint8Array>();
+  for (const s of info.sections) if (s.id !== SectionId.custom) byId.set(s.id, s.payload);
+  const code = byId.get(SectionId.code);
+  if (code === undefined) throw new WasmFormatError("module has no code section");
+  // The code section must be rewritten first: it may add block types to the type table.
+  const newCode = instrumentCode(code, info, table, snippets, [setFuelBody.finish()]);
+  const replaced = new Map<number, Uint8Array>([
+    [SectionId.code, newCode],
+    [SectionId.type, table.appendTo(byId.get(SectionId.type))],
+    [
+      SectionId.function,
+      appendEntries(byId.get(SectionId.function), [new ByteWriter().u32(setFuelType).finish()]),
+    ],
+    [SectionId.global, appendEntries(byId.get(SectionId.global), globals)],
+    [SectionId.export, appendEntries(byId.get(SectionId.export), exports)],
+  ]);
+  return replaceSections(info.sections, replaced);
+}
+
+/** Replaces sections by id, inserting missing ones at their place in the canonical order. */
+export function replaceSections(
+  sections: readonly Section[],
+  replaced: ReadonlyMap<number, Uint8Array>,
+): Section[] {
+  const pending = new Map(replaced);
+  const result: Section[] = [];
+  const flushBefore = (rank: number) => {
+    for (const [id, payload] of [...pending].sort(
+      (a, b) => sectionRank(a[0]) - sectionRank(b[0]),
+    )) {
+      if (sectionRank(id) < rank) {
+        result.push({ id, payload });
+        pending.delete(id);
+      }
+    }
+  };
+  for (const section of sections) {
+    if (section.id === SectionId.custom) {
+      result.push(section);
+      continue;
+    }
+    flushBefore(sectionRank(section.id));
+    const payload = pending.get(section.id);
+    if (payload !== undefined) {
+      pending.delete(section.id);
+      result.push({ id: section.id, payload });
+    } else {
+      result.push(section);
+    }
+  }
+  flushBefore(Number.POSITIVE_INFINITY);
+  return result;
+}
+
+function signedLeb64(value: bigint): Uint8Array {
+  const out: number[] = [];
+  let v = value;
+  for (;;) {
+    const b = Number(v & 0x7fn);
+    v >>= 7n;
+    const done = (v === 0n && (b & 0x40) === 0) || (v === -1n && (b & 0x40) !== 0);
+    out.push(done ? b : b | 0x80);
+    if (done) return Uint8Array.from(out);
+  }
+}

@@ -1,0 +1,301 @@
+import { InfoOffset, ROLLOUT_FLAG_OBS, Status } from "./abi.js";
+import { CallError, type CallErrorCode } from "./errors.js";
+import {
+  type ArrayLayout,
+  batchLayout,
+  rolloutLayout,
+  type SingleLayout,
+  singleLayout,
+} from "./exchange-layout.js";
+import { FuelExport } from "./fuel.js";
+import type { LoadedCartridge } from "./loader.js";
+import {
+  type CartridgeExports,
+  classifyFailure,
+  instantiateSandboxed,
+} from "./sandbox-instantiate.js";
+
+/** The typed error for each non-OK status an entry point may return. */
+const STATUS_ERRORS: Record<number, { code: CallErrorCode; text: string }> = {
+  [Status.IllegalAction]: { code: "IllegalAction", text: "the action is illegal in this state" },
+  [Status.MalformedState]: { code: "BadState", text: "the state bytes are malformed" },
+  [Status.MalformedAction]: { code: "BadAction", text: "the action bytes are malformed" },
+  [Status.EpisodeOver]: { code: "EpisodeOver", text: "the episode is over; reset instead" },
+  [Status.MalformedHint]: { code: "BadHint", text: "the reset hint is malformed" },
+  [Status.BadArgument]: { code: "BadArgument", text: "the cartridge rejected an argument" },
+  [Status.Internal]: { code: "CartridgeInternal", text: "the cartridge broke its own invariant" },
+};
+
+/** The typed error for an ABI status returned by `what`. */
+export function statusError(status: number, what: string, envId?: string): CallError {
+  const known = STATUS_ERRORS[status];
+  if (known === undefined) {
+    return new CallError("CartridgeInternal", `${what} returned unknown status ${status}`, envId);
+  }
+  return new CallError(known.code, `${what}: ${known.text} (status ${status})`, envId);
+}
+
+/** Bit 0: terminated; bit 1: truncated. Returned by the zero-copy step. */
+export const StepFlag = { terminated: 1, truncated: 2 } as const;
+
+/**
+ * One instantiated cartridge. It owns typed-array views over the exchange region (refreshed when
+ * the memory grows), moves bytes in and out, sets the fuel before every call and turns failures
+ * into typed errors. After a trap the instance is `dead` and must be replaced: its memory may be
+ * inconsistent.
+ *
+ * Methods that return `Uint8Array`s return views into linear memory that stay valid only until
+ * the next call; copy them (`.slice()`) to keep them.
+ */
+export class CartridgeInstance {
+  /** True after a trap or an exhausted budget; the instance must not be used again. */
+  dead = false;
+  readonly single: SingleLayout;
+  readonly batch: ArrayLayout;
+  readonly rolloutArrays: ArrayLayout;
+  private readonly exports: CartridgeExports;
+  private readonly envId: string;
+  private readonly budget: { fuel: number; maxCallDepth: number };
+  private u8: Uint8Array;
+  private f32: Float32Array;
+  private u32: Uint32Array;
+
+  constructor(readonly cartridge: LoadedCartridge) {
+    this.exports = instantiateSandboxed(cartridge.module).exports;
+    this.envId = cartridge.manifest.env_id;
+    this.budget = {
+      fuel: cartridge.limits.stepBudgetFuel,
+      maxCallDepth: cartridge.limits.maxCallDepth,
+    };
+    const base = cartridge.exchange.ptr;
+    this.single = singleLayout(base, cartridge.sizes);
+    this.batch = batchLayout(base, cartridge.sizes, cartridge.maxBatch);
+    this.rolloutArrays = rolloutLayout(base, cartridge.sizes, cartridge.maxRolloutSteps);
+    const buffer = this.exports.memory.buffer;
+    this.u8 = new Uint8Array(buffer);
+    this.f32 = new Float32Array(buffer);
+    this.u32 = new Uint32Array(buffer);
+  }
+
+  /** The whole linear memory as bytes (refreshed if it grew). */
+  get memory(): Uint8Array {
+    if (this.u8.byteLength === 0) this.refreshViews();
+    return this.u8;
+  }
+
+  private refreshViews(): void {
+    const buffer = this.exports.memory.buffer;
+    this.u8 = new Uint8Array(buffer);
+    this.f32 = new Float32Array(buffer);
+    this.u32 = new Uint32Array(buffer);
+  }
+
+  /** Fuel left after the last call (negative when it ran out). */
+  get fuelLeft(): bigint {
+    return this.exports[FuelExport.fuel].value as bigint;
+  }
+
+  private fail(error: unknown, what: string, fuel: number): never {
+    this.dead = true;
+    throw classifyFailure(error, this.exports, { ...this.budget, fuel }, what, this.envId);
+  }
+
+  private check(status: number, what: string): void {
+    if (status !== Status.Ok) throw statusError(status, what, this.envId);
+  }
+
+  private assertAlive(): void {
+    if (this.dead) {
+      throw new CallError("Trap", "this cartridge instance trapped earlier", this.envId);
+    }
+  }
+
+  /** Copies `bytes` into linear memory at `address`. */
+  write(address: number, bytes: Uint8Array): void {
+    this.memory.set(bytes, address);
+  }
+
+  /** A view of `length` bytes at `address`, valid until the next call. */
+  view(address: number, length: number): Uint8Array {
+    return this.memory.subarray(address, address + length);
+  }
+
+  /** Starts an episode; the outputs are at `single.stateOut`, `single.obs`, `single.info`. */
+  reset(seed: bigint, hint: Uint8Array): void {
+    this.assertAlive();
+    const l = this.single;
+    this.write(l.hint, hint);
+    const fuel = this.budget.fuel;
+    let status: number;
+    try {
+      this.exports[FuelExport.setFuel](fuel);
+      status = this.exports.cartridge_reset(
+        seed,
+        l.hint,
+        hint.byteLength,
+        l.stateOut,
+        l.obs,
+        l.info,
+      );
+    } catch (error) {
+      this.fail(error, "cartridge_reset", fuel);
+    }
+    this.check(status, "reset");
+  }
+
+  /** One step from `single.state` with the action at `single.action`, into `single.stateOut`. */
+  step(state: Uint8Array, action: Uint8Array): void {
+    this.assertAlive();
+    const l = this.single;
+    this.write(l.state, state);
+    this.write(l.action, action);
+    this.callStep(l.state, l.stateOut);
+  }
+
+  private callStep(stateIn: number, stateOut: number): void {
+    const l = this.single;
+    const fuel = this.budget.fuel;
+    let status: number;
+    try {
+      this.exports[FuelExport.setFuel](fuel);
+      status = this.exports.cartridge_step(stateIn, l.action, stateOut, l.obs, l.info);
+    } catch (error) {
+      this.fail(error, "cartridge_step", fuel);
+    }
+    this.check(status, "step");
+  }
+
+  /** Writes the legal-action mask of the state at `stateAddress` to `single.mask`. */
+  legalActions(stateAddress: number): Uint8Array {
+    this.assertAlive();
+    const l = this.single;
+    const maskBytes = this.cartridge.sizes.legalMaskBytes;
+    const fn = this.exports.cartridge_legal_actions;
+    if (fn === undefined || maskBytes === 0) return new Uint8Array(0);
+    const fuel = this.budget.fuel;
+    let status: number;
+    try {
+      this.exports[FuelExport.setFuel](fuel);
+      status = fn(stateAddress, l.mask);
+    } catch (error) {
+      this.fail(error, "cartridge_legal_actions", fuel);
+    }
+    this.check(status, "legal actions");
+    return this.view(l.mask, maskBytes);
+  }
+
+  /**
+   * Steps `count` envs packed at `batch.states` / `batch.actions` into `batch.statesOut`,
+   * `batch.obs`, `batch.infos`. Per-env statuses are in the info records.
+   */
+  stepBatch(count: number): void {
+    this.assertAlive();
+    const b = this.batch;
+    const fuel = this.budget.fuel * count;
+    let status: number;
+    try {
+      this.exports[FuelExport.setFuel](fuel);
+      status = this.exports.cartridge_step_batch(
+        count,
+        b.states,
+        b.actions,
+        b.statesOut,
+        b.obs,
+        b.infos,
+      );
+    } catch (error) {
+      this.fail(error, "cartridge_step_batch", fuel);
+    }
+    this.check(status, "batch step");
+  }
+
+  /**
+   * Plays one episode inside the cartridge into the rollout arrays and returns the number of
+   * steps written.
+   */
+  rollout(seed: bigint, stepCap: number, includeObs: boolean): number {
+    this.assertAlive();
+    const r = this.rolloutArrays;
+    // One budget for the reset and one per step.
+    const fuel = this.budget.fuel * (stepCap + 1);
+    let result: number;
+    try {
+      this.exports[FuelExport.setFuel](fuel);
+      result = this.exports.cartridge_rollout(
+        seed,
+        stepCap,
+        includeObs ? ROLLOUT_FLAG_OBS : 0,
+        r.actions,
+        r.states,
+        r.obs,
+        r.infos,
+      );
+    } catch (error) {
+      this.fail(error, "cartridge_rollout", fuel);
+    }
+    if (result < 0) throw statusError(-result, "rollout", this.envId);
+    if (result > stepCap) {
+      throw new CallError(
+        "CartridgeInternal",
+        `cartridge_rollout wrote ${result} steps, more than the cap of ${stepCap}`,
+        this.envId,
+      );
+    }
+    return result;
+  }
+
+  // ----- Zero-copy path for hot loops: the state lives in `single.state` between calls. -----
+
+  /** Resets into the state slot (`single.state`) without copying anything out. */
+  resetInPlace(seed: bigint): void {
+    this.assertAlive();
+    const l = this.single;
+    const fuel = this.budget.fuel;
+    let status: number;
+    try {
+      this.exports[FuelExport.setFuel](fuel);
+      status = this.exports.cartridge_reset(seed, l.hint, 0, l.state, l.obs, l.info);
+    } catch (error) {
+      this.fail(error, "cartridge_reset", fuel);
+    }
+    this.check(status, "reset");
+  }
+
+  /**
+   * Steps the state slot in place with a u32 action (discrete spaces) and returns `StepFlag`
+   * bits; the reward is `lastReward` and the observation `obsView()`. Allocates nothing.
+   */
+  stepInPlace(action: number): number {
+    if (this.u32.byteLength === 0) this.refreshViews();
+    const l = this.single;
+    this.u32[l.action >>> 2] = action;
+    this.callStep(l.state, l.state);
+    return this.lastFlags;
+  }
+
+  /** Legal-action mask of the state slot (a view, valid until the next call). */
+  legalActionsInPlace(): Uint8Array {
+    return this.legalActions(this.single.state);
+  }
+
+  /** Reward in the info record of the last single reset or step. */
+  get lastReward(): number {
+    if (this.f32.byteLength === 0) this.refreshViews();
+    return this.f32[(this.single.info + InfoOffset.reward) >>> 2] as number;
+  }
+
+  /** `StepFlag` bits of the last single reset or step. */
+  get lastFlags(): number {
+    const u8 = this.memory;
+    const info = this.single.info;
+    return (
+      (u8[info + InfoOffset.terminated] as number) |
+      ((u8[info + InfoOffset.truncated] as number) << 1)
+    );
+  }
+
+  /** Observation written by the last single reset or step. */
+  obsView(): Uint8Array {
+    return this.view(this.single.obs, this.cartridge.sizes.obsBytes);
+  }
+}
