@@ -11,5 +11,6 @@ const program = new Command()
   .showHelpAfterError();
 
 // Subcommand registrations (one line each).
+program.addCommand((await import("./new.js")).newCommand());
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,167 @@
+import fc from "fast-check";
+import { beforeAll, describe, expect, it } from "vitest";
+import { compileHarness } from "./harness.js";
+
+interface RngHarness {
+  memory: WebAssembly.Memory;
+  bufferPtr(): number;
+  seed(value: bigint, stream: number): void;
+  nextU32(): number;
+  nextFloat(): number;
+  nextBelow(n: number): number;
+  nextRange(lo: number, hi: number): number;
+  save(ptr: number): void;
+  load(ptr: number): number;
+  pick(mask: number, length: number): number;
+}
+
+const MASK64 = (1n << 64n) - 1n;
+const GAMMA = 0x9e3779b97f4a7c15n;
+
+/** SplitMix64 output number `index` (1-based) for `seed`, written from the published algorithm. */
+function splitMix(seed: bigint, index: bigint): bigint {
+  let z = (seed + GAMMA * index) & MASK64;
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & MASK64;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & MASK64;
+  return z ^ (z >> 31n);
+}
+
+/** A plain xoshiro128** in TypeScript, seeded as docs/abi.md section 6 and the SDK describe. */
+function referenceSequence(seed: bigint, stream: number, count: number): number[] {
+  const a = splitMix(seed, BigInt(2 * stream + 1));
+  const b = splitMix(seed, BigInt(2 * stream + 2));
+  const s = Uint32Array.from([
+    Number(a & 0xffffffffn),
+    Number(a >> 32n),
+    Number(b & 0xffffffffn),
+    Number(b >> 32n),
+  ]);
+  const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
+  const out: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const s1 = s[1]!;
+    out.push(Math.imul(rotl(Math.imul(s1, 5) >>> 0, 7), 9) >>> 0);
+    const t = (s1 << 9) >>> 0;
+    s[2]! ^= s[0]!;
+    s[3]! ^= s[1]!;
+    s[1]! ^= s[2]!;
+    s[0]! ^= s[3]!;
+    s[2]! ^= t;
+    s[3] = rotl(s[3]!, 11);
+  }
+  return out;
+}
+
+let rng: RngHarness;
+
+beforeAll(async () => {
+  rng = (await compileHarness("rng-harness.ts")) as unknown as RngHarness;
+});
+
+function draw(seed: bigint, stream: number, count: number): number[] {
+  rng.seed(seed, stream);
+  return Array.from({ length: count }, () => rng.nextU32() >>> 0);
+}
+
+describe("SDK generator (xoshiro128** seeded by SplitMix64)", () => {
+  it("matches SplitMix64's published first output for seed 0", () => {
+    expect(splitMix(0n, 1n)).toBe(0xe220a8397b1dcdafn);
+  });
+
+  it("produces the reference xoshiro128** sequence for any seed and stream", () => {
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 0n, max: MASK64 }),
+        fc.integer({ min: 0, max: 3 }),
+        (seed, stream) => {
+          expect(draw(seed, stream, 16)).toEqual(referenceSequence(seed, stream, 16));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it("gives the same sequence for the same seed and different ones for the game and policy streams", () => {
+    expect(draw(42n, 0, 32)).toEqual(draw(42n, 0, 32));
+    expect(draw(42n, 0, 32)).not.toEqual(draw(42n, 1, 32));
+    expect(draw(42n, 0, 32)).not.toEqual(draw(43n, 0, 32));
+  });
+
+  it("continues identically after save and load", () => {
+    fc.assert(
+      fc.property(
+        fc.bigInt({ min: 0n, max: MASK64 }),
+        fc.integer({ min: 0, max: 50 }),
+        (seed, skip) => {
+          rng.seed(seed, 0);
+          for (let i = 0; i < skip; i++) rng.nextU32();
+          const ptr = rng.bufferPtr();
+          rng.save(ptr);
+          const expected = Array.from({ length: 8 }, () => rng.nextU32() >>> 0);
+          rng.seed(seed ^ 1n, 0);
+          expect(rng.load(ptr)).toBe(1);
+          expect(Array.from({ length: 8 }, () => rng.nextU32() >>> 0)).toEqual(expected);
+        },
+      ),
+      { numRuns: 100 },
+    );
+  });
+
+  it("refuses an all-zero saved state", () => {
+    const ptr = rng.bufferPtr();
+    new Uint8Array(rng.memory.buffer, ptr, 16).fill(0);
+    expect(rng.load(ptr)).toBe(0);
+  });
+
+  it("keeps nextFloat in [0, 1) and nextRange in [lo, hi)", () => {
+    rng.seed(7n, 0);
+    for (let i = 0; i < 10_000; i++) {
+      const f = rng.nextFloat();
+      expect(f >= 0 && f < 1).toBe(true);
+      const r = rng.nextRange(-3, 4);
+      expect(r >= -3 && r < 4).toBe(true);
+    }
+    expect(rng.nextRange(5, 5)).toBe(5);
+  });
+
+  it("spreads nextBelow evenly (chi-square, fixed seed)", () => {
+    rng.seed(12345n, 0);
+    const buckets = 10;
+    const draws = 100_000;
+    const counts = new Array<number>(buckets).fill(0);
+    for (let i = 0; i < draws; i++) {
+      const value = rng.nextBelow(buckets);
+      counts[value] = (counts[value] ?? 0) + 1;
+    }
+    const expected = draws / buckets;
+    const chiSquare = counts.reduce((sum, c) => sum + (c - expected) ** 2 / expected, 0);
+    // 9 degrees of freedom: the 99.9th percentile is 27.88.
+    expect(chiSquare).toBeLessThan(27.88);
+  });
+
+  it("is unbiased for a bound that does not divide 2^32 (chi-square on 3 buckets)", () => {
+    rng.seed(99n, 0);
+    const counts = [0, 0, 0];
+    for (let i = 0; i < 90_000; i++) counts[rng.nextBelow(3)]! += 1;
+    const chiSquare = counts.reduce((sum, c) => sum + (c - 30_000) ** 2 / 30_000, 0);
+    // 2 degrees of freedom: the 99.9th percentile is 13.82.
+    expect(chiSquare).toBeLessThan(13.82);
+  });
+
+  it("picks only legal mask entries, and each about equally often", () => {
+    const ptr = rng.bufferPtr();
+    const mask = new Uint8Array(rng.memory.buffer, ptr, 9);
+    mask.set([0, 1, 0, 1, 1, 0, 0, 0, 1]);
+    rng.seed(2024n, 1);
+    const counts = new Map<number, number>();
+    for (let i = 0; i < 40_000; i++) {
+      const chosen = rng.pick(ptr, 9);
+      counts.set(chosen, (counts.get(chosen) ?? 0) + 1);
+    }
+    expect([...counts.keys()].sort()).toEqual([1, 3, 4, 8]);
+    const chiSquare = [...counts.values()].reduce((sum, c) => sum + (c - 10_000) ** 2 / 10_000, 0);
+    expect(chiSquare).toBeLessThan(16.27); // 3 degrees of freedom, 99.9th percentile
+    mask.fill(0);
+    expect(rng.pick(ptr, 9)).toBe(-1);
+  });
+});
