@@ -1,0 +1,246 @@
+import type {
+  BatchTransition,
+  BuildRef,
+  Engine,
+  EnvCapabilities,
+  EnvSelector,
+  RolloutChunk,
+  RolloutRequest,
+  Transition,
+} from "./engine.js";
+import { CallError } from "./errors.js";
+import { readInfo, readInfoColumns } from "./info-record.js";
+import type { CartridgeInstance } from "./instance.js";
+import type { RegisteredBuild, Registry } from "./registry.js";
+import { type EpisodeRows, joinEpisodes } from "./rollout-chunks.js";
+
+/** Limits the engine puts on requests, on top of each cartridge's own. */
+export interface EngineOptions {
+  /** Most episodes in one rollout request (default 1,000,000). */
+  readonly maxRolloutEpisodes?: number;
+  /** Default soft bound on rows per rollout chunk (default 4096). */
+  readonly defaultChunkSteps?: number;
+  /** Largest `chunkSteps` a request may ask for (default 1,048,576). */
+  readonly maxChunkSteps?: number;
+}
+
+const SEED_LIMIT = 1n << 64n;
+
+function checkSeed(seed: bigint, envId: string): void {
+  if (typeof seed !== "bigint" || seed < 0n || seed >= SEED_LIMIT) {
+    throw new CallError("BadArgument", `seed must be an integer in [0, 2^64), got ${seed}`, envId);
+  }
+}
+
+function checkCount(name: string, value: number, max: number, envId: string): void {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new CallError("BadArgument", `${name} must be a positive integer, got ${value}`, envId);
+  }
+  if (value > max) {
+    throw new CallError("LimitExceeded", `${name} is ${value}; the limit is ${max}`, envId);
+  }
+}
+
+function buildRef(build: RegisteredBuild): BuildRef {
+  return { envId: build.capabilities.envId, buildId: build.capabilities.buildId };
+}
+
+/**
+ * The `Engine` over a `Registry`: validates every request before it reaches a cartridge, runs it
+ * on a pooled instance and copies the results out. A request the cartridge rejects becomes the
+ * matching `CallError`; a trap fails only that call, and the trapped instance is replaced.
+ */
+export class CartridgeEngine implements Engine {
+  private readonly maxRolloutEpisodes: number;
+  private readonly defaultChunkSteps: number;
+  private readonly maxChunkSteps: number;
+
+  constructor(
+    readonly registry: Registry,
+    options: EngineOptions = {},
+  ) {
+    this.maxRolloutEpisodes = options.maxRolloutEpisodes ?? 1_000_000;
+    this.defaultChunkSteps = options.defaultChunkSteps ?? 4096;
+    this.maxChunkSteps = options.maxChunkSteps ?? 1 << 20;
+  }
+
+  listEnvs(): EnvCapabilities[] {
+    return this.registry.list();
+  }
+
+  capabilities(selector: EnvSelector): EnvCapabilities {
+    return this.registry.resolve(selector).capabilities;
+  }
+
+  reset(selector: EnvSelector, seed: bigint, hint: Uint8Array = new Uint8Array(0)): Transition {
+    const build = this.registry.resolve(selector);
+    const { manifest } = build.cartridge;
+    checkSeed(seed, manifest.env_id);
+    if (hint.byteLength > manifest.hint_max_bytes) {
+      throw new CallError(
+        "BadHint",
+        `hint is ${hint.byteLength} bytes; ${manifest.env_id} accepts at most ${manifest.hint_max_bytes}`,
+        manifest.env_id,
+      );
+    }
+    return build.pool.with((instance) => {
+      instance.reset(seed, hint);
+      return this.transition(build, instance);
+    });
+  }
+
+  step(selector: EnvSelector, state: Uint8Array, action: Uint8Array): Transition {
+    const build = this.registry.resolve(selector);
+    this.checkSizes(build, state.byteLength, action.byteLength, 1);
+    return build.pool.with((instance) => {
+      instance.step(state, action);
+      return this.transition(build, instance);
+    });
+  }
+
+  private checkSizes(
+    build: RegisteredBuild,
+    stateLength: number,
+    actionLength: number,
+    count: number,
+  ): void {
+    const { manifest } = build.cartridge;
+    const envId = manifest.env_id;
+    const stateBytes = count * manifest.state_bytes;
+    const actionBytes = count * manifest.action_bytes;
+    const per = count === 1 ? "" : ` (${count} x ${manifest.state_bytes})`;
+    if (stateLength !== stateBytes) {
+      throw new CallError(
+        "BadState",
+        `state is ${stateLength} bytes; ${envId} expects ${stateBytes}${per}`,
+        envId,
+      );
+    }
+    if (actionLength !== actionBytes) {
+      const perAction = count === 1 ? "" : ` (${count} x ${manifest.action_bytes})`;
+      throw new CallError(
+        "BadAction",
+        `action is ${actionLength} bytes; ${envId} expects ${actionBytes}${perAction}`,
+        envId,
+      );
+    }
+  }
+
+  private transition(build: RegisteredBuild, instance: CartridgeInstance): Transition {
+    const { sizes, manifest } = build.cartridge;
+    const l = instance.single;
+    const memory = instance.memory;
+    const state = memory.slice(l.stateOut, l.stateOut + sizes.stateBytes);
+    const obs = memory.slice(l.obs, l.obs + sizes.obsBytes);
+    const info = readInfo(memory, l.info, manifest.players);
+    const legalMask = instance.legalActions(l.stateOut).slice();
+    return {
+      build: buildRef(build),
+      state,
+      obs,
+      reward: info.reward,
+      terminated: info.terminated,
+      truncated: info.truncated,
+      currentPlayer: info.currentPlayer,
+      playerRewards: info.playerRewards,
+      legalMask,
+    };
+  }
+
+  batchStep(selector: EnvSelector, states: Uint8Array, actions: Uint8Array): BatchTransition {
+    const build = this.registry.resolve(selector);
+    const { sizes, manifest, maxBatch } = build.cartridge;
+    const envId = manifest.env_id;
+    if (states.byteLength % sizes.stateBytes !== 0) {
+      throw new CallError(
+        "BadState",
+        `states are ${states.byteLength} bytes, not a multiple of ${envId}'s state size ${sizes.stateBytes}`,
+        envId,
+      );
+    }
+    const count = states.byteLength / sizes.stateBytes;
+    checkCount("batch size", count, maxBatch, envId);
+    this.checkSizes(build, states.byteLength, actions.byteLength, count);
+    return build.pool.with((instance) => {
+      const b = instance.batch;
+      instance.write(b.states, states);
+      instance.write(b.actions, actions);
+      instance.stepBatch(count);
+      const memory = instance.memory;
+      const info = readInfoColumns(memory, b.infos, count, manifest.players);
+      return {
+        build: buildRef(build),
+        count,
+        states: memory.slice(b.statesOut, b.statesOut + count * sizes.stateBytes),
+        obs: memory.slice(b.obs, b.obs + count * sizes.obsBytes),
+        rewards: info.rewards,
+        terminated: info.terminated,
+        truncated: info.truncated,
+        currentPlayers: info.currentPlayers,
+        playerRewards: info.playerRewards,
+        statuses: info.statuses,
+      };
+    });
+  }
+
+  rollout(request: RolloutRequest): Generator<RolloutChunk, void, void> {
+    // Validate eagerly, so that a bad request fails at the call rather than at the first chunk.
+    const build = this.registry.resolve(request);
+    const { manifest, maxRolloutSteps } = build.cartridge;
+    const envId = manifest.env_id;
+    checkSeed(request.seed, envId);
+    checkCount("episodes", request.episodes, this.maxRolloutEpisodes, envId);
+    checkCount("stepCap", request.stepCap, maxRolloutSteps, envId);
+    const chunkSteps = request.chunkSteps ?? this.defaultChunkSteps;
+    checkCount("chunkSteps", chunkSteps, this.maxChunkSteps, envId);
+    return this.rolloutChunks(build, request, chunkSteps);
+  }
+
+  private *rolloutChunks(
+    build: RegisteredBuild,
+    request: RolloutRequest,
+    chunkSteps: number,
+  ): Generator<RolloutChunk, void, void> {
+    const ref = buildRef(build);
+    let pending: EpisodeRows[] = [];
+    let pendingRows = 0;
+    for (let episode = 0; episode < request.episodes; episode++) {
+      const seed = (request.seed + BigInt(episode)) % SEED_LIMIT;
+      // The instance is held only while one episode runs, never across a yield.
+      const rows = build.pool.with((instance) =>
+        this.runEpisode(build, instance, episode, seed, request),
+      );
+      if (pendingRows > 0 && pendingRows + rows.rows > chunkSteps) {
+        yield joinEpisodes(ref, pending);
+        pending = [];
+        pendingRows = 0;
+      }
+      pending.push(rows);
+      pendingRows += rows.rows;
+    }
+    if (pending.length > 0) yield joinEpisodes(ref, pending);
+  }
+
+  private runEpisode(
+    build: RegisteredBuild,
+    instance: CartridgeInstance,
+    episode: number,
+    seed: bigint,
+    request: RolloutRequest,
+  ): EpisodeRows {
+    const { sizes, manifest } = build.cartridge;
+    const rows = instance.rollout(seed, request.stepCap, request.includeObs);
+    const r = instance.rolloutArrays;
+    const memory = instance.memory;
+    return {
+      episode,
+      rows,
+      actions: memory.slice(r.actions, r.actions + rows * sizes.actionBytes),
+      states: memory.slice(r.states, r.states + rows * sizes.stateBytes),
+      obs: request.includeObs
+        ? memory.slice(r.obs, r.obs + rows * sizes.obsBytes)
+        : new Uint8Array(0),
+      info: readInfoColumns(memory, r.infos, rows, manifest.players),
+    };
+  }
+}

@@ -1,0 +1,174 @@
+import type { EnvCapabilities, EnvSelector, RegistryEvent } from "./engine.js";
+import { CallError, LoadError } from "./errors.js";
+import { InstancePool } from "./instance-pool.js";
+import { type LoadedCartridge, loadCartridge } from "./loader.js";
+import { legalMaskBytes } from "./manifest.js";
+import type { LoadOptions } from "./sandbox-options.js";
+
+/** Options of a registry: the sandbox limits for every module plus how much it keeps. */
+export interface RegistryOptions extends LoadOptions {
+  /** Builds kept per env, the current one included (default 4); older ones are dropped. */
+  readonly maxBuildsPerEnv?: number;
+  /** Idle instances kept per build (default 4). */
+  readonly maxIdleInstances?: number;
+}
+
+/** One loaded build with its capabilities and instance pool. */
+export interface RegisteredBuild {
+  readonly cartridge: LoadedCartridge;
+  readonly capabilities: EnvCapabilities;
+  readonly pool: InstancePool;
+}
+
+interface EnvEntry {
+  current: string;
+  /** Builds by build id, oldest first. */
+  readonly builds: Map<string, RegisteredBuild>;
+}
+
+function capabilitiesOf(cartridge: LoadedCartridge): EnvCapabilities {
+  return {
+    envId: cartridge.manifest.env_id,
+    buildId: cartridge.buildId,
+    manifest: cartridge.manifest,
+    infoBytes: cartridge.sizes.infoBytes,
+    legalMaskBytes: cartridge.hasLegalActions ? legalMaskBytes(cartridge.manifest.action_space) : 0,
+    maxBatch: cartridge.maxBatch,
+    maxRolloutSteps: cartridge.maxRolloutSteps,
+    source: cartridge.source,
+  };
+}
+
+/**
+ * The set of loaded cartridges, keyed by env id. Each env has a current build and keeps a bounded
+ * number of older builds so that clients pinned to a build id keep working across reloads. A
+ * module that fails to load never replaces anything.
+ */
+export class Registry {
+  private readonly envs = new Map<string, EnvEntry>();
+  /** Which env each source (file) last registered. */
+  private readonly sources = new Map<string, string>();
+  private readonly listeners = new Set<(event: RegistryEvent) => void>();
+  private readonly maxBuildsPerEnv: number;
+  private readonly maxIdleInstances: number;
+
+  constructor(readonly options: RegistryOptions = {}) {
+    this.maxBuildsPerEnv = Math.max(1, options.maxBuildsPerEnv ?? 4);
+    this.maxIdleInstances = Math.max(0, options.maxIdleInstances ?? 4);
+  }
+
+  /** Subscribes to registry events; returns a function that unsubscribes. */
+  on(listener: (event: RegistryEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit(event: RegistryEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+
+  /**
+   * Loads `bytes` and makes it the current build of its env. Throws the `LoadError` (after
+   * emitting a `rejected` event) when the module is bad; the registry is then unchanged.
+   */
+  async register(bytes: Uint8Array, source: string): Promise<EnvCapabilities> {
+    let cartridge: LoadedCartridge;
+    try {
+      cartridge = await loadCartridge(bytes, { ...this.options, source });
+    } catch (error) {
+      if (error instanceof LoadError) {
+        this.emit({ kind: "rejected", source, code: error.code, message: error.message });
+      }
+      throw error;
+    }
+    const envId = cartridge.manifest.env_id;
+    const previousEnv = this.sources.get(source);
+    if (previousEnv !== undefined && previousEnv !== envId) {
+      // The file now holds a different env: the old env it provided goes away with it.
+      this.unregisterEnvOf(source, previousEnv);
+    }
+    let entry = this.envs.get(envId);
+    const replaced = entry?.current;
+    if (entry === undefined) {
+      entry = { current: cartridge.buildId, builds: new Map() };
+      this.envs.set(envId, entry);
+    }
+    const existing = entry.builds.get(cartridge.buildId);
+    const build: RegisteredBuild = existing ?? {
+      cartridge,
+      capabilities: capabilitiesOf(cartridge),
+      pool: new InstancePool(cartridge, this.maxIdleInstances),
+    };
+    // Re-inserting moves the build to the newest position.
+    entry.builds.delete(cartridge.buildId);
+    entry.builds.set(cartridge.buildId, build);
+    entry.current = cartridge.buildId;
+    for (const id of entry.builds.keys()) {
+      if (entry.builds.size <= this.maxBuildsPerEnv) break;
+      if (id !== entry.current) entry.builds.delete(id);
+    }
+    this.sources.set(source, envId);
+    this.emit({
+      kind: "registered",
+      build: { envId, buildId: cartridge.buildId },
+      source,
+      ...(replaced !== undefined && replaced !== cartridge.buildId ? { replaced } : {}),
+    });
+    return build.capabilities;
+  }
+
+  private unregisterEnvOf(source: string, envId: string): void {
+    const entry = this.envs.get(envId);
+    const current = entry?.builds.get(entry.current);
+    if (current?.cartridge.source !== source) return;
+    this.envs.delete(envId);
+    this.emit({ kind: "unregistered", envId, source });
+  }
+
+  /**
+   * Removes the env whose current build came from `source` (with all its builds). Returns false
+   * when the source provides nothing.
+   */
+  unregisterSource(source: string): boolean {
+    const envId = this.sources.get(source);
+    if (envId === undefined) return false;
+    this.sources.delete(source);
+    const had = this.envs.has(envId);
+    this.unregisterEnvOf(source, envId);
+    return had && !this.envs.has(envId);
+  }
+
+  /** Capabilities of every env's current build, sorted by env id. */
+  list(): EnvCapabilities[] {
+    return [...this.envs.keys()].sort().map((envId) => this.resolve({ envId }).capabilities);
+  }
+
+  /** Every kept build of `envId`, oldest first. */
+  builds(envId: string): EnvCapabilities[] {
+    return [...(this.envs.get(envId)?.builds.values() ?? [])].map((b) => b.capabilities);
+  }
+
+  /** The selected build: the current one, or the pinned `buildId`. */
+  resolve(selector: EnvSelector): RegisteredBuild {
+    const entry = this.envs.get(selector.envId);
+    if (entry === undefined) {
+      throw new CallError(
+        "UnknownEnv",
+        `no env named ${JSON.stringify(selector.envId)}`,
+        selector.envId,
+      );
+    }
+    // An empty build id (the protobuf default) means "current", like an absent one.
+    const buildId =
+      selector.buildId === undefined || selector.buildId === "" ? entry.current : selector.buildId;
+    const build = entry.builds.get(buildId);
+    if (build === undefined) {
+      throw new CallError(
+        "UnknownBuild",
+        `env ${selector.envId} has no build ${buildId} (kept: ${[...entry.builds.keys()].join(", ")})`,
+        selector.envId,
+      );
+    }
+    return build;
+  }
+}

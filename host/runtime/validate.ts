@@ -1,0 +1,244 @@
+import { Status } from "./abi.js";
+import { isCartridgeError } from "./errors.js";
+import { readInfo, readInfoColumns } from "./info-record.js";
+import { CartridgeInstance } from "./instance.js";
+import { type LoadedCartridge, loadCartridge } from "./loader.js";
+import type { CartridgeManifest } from "./manifest.js";
+import { RandomPolicy } from "./random-policy.js";
+
+/** One named check of a validation run. */
+export interface ValidationCheck {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+/** Everything `validateCartridge` found out about a module. */
+export interface ValidationReport {
+  readonly ok: boolean;
+  readonly source?: string;
+  readonly manifest?: CartridgeManifest;
+  readonly buildId?: string;
+  readonly checks: ValidationCheck[];
+}
+
+/** Seeds used by validation; fixed so that a report is reproducible. */
+const SEEDS = [0n, 1n, 12_345n, 0xffff_ffff_ffff_ffffn] as const;
+const DEFAULT_ROLLOUT_STEPS = 64;
+
+function describe(error: unknown): string {
+  if (isCartridgeError(error)) return `${error.code}: ${error.message}`;
+  return error instanceof Error ? error.message : String(error);
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((v, i) => v === b[i]);
+}
+
+/** Runs `body`, turning a thrown error into a failed check. */
+function check(name: string, body: () => string): ValidationCheck {
+  try {
+    return { name, ok: true, detail: body() };
+  } catch (error) {
+    return { name, ok: false, detail: describe(error) };
+  }
+}
+
+class CheckFailure extends Error {}
+
+/** Everything one reset leaves in the exchange region: state, observation and info. */
+function resetBytes(instance: CartridgeInstance, seed: bigint): Uint8Array {
+  instance.reset(seed, new Uint8Array(0));
+  const l = instance.single;
+  const { sizes } = instance.cartridge;
+  return Uint8Array.from([
+    ...instance.view(l.stateOut, sizes.stateBytes),
+    ...instance.view(l.obs, sizes.obsBytes),
+    ...instance.view(l.info, sizes.infoBytes),
+  ]);
+}
+
+function rolloutBytes(instance: CartridgeInstance, seed: bigint, steps: number): Uint8Array {
+  const rows = instance.rollout(seed, steps, true);
+  const r = instance.rolloutArrays;
+  const { sizes } = instance.cartridge;
+  return Uint8Array.from([
+    ...instance.view(r.actions, rows * sizes.actionBytes),
+    ...instance.view(r.states, rows * sizes.stateBytes),
+    ...instance.view(r.obs, rows * sizes.obsBytes),
+    ...instance.view(r.infos, rows * sizes.infoBytes),
+  ]);
+}
+
+function checkDeterminism(cartridge: LoadedCartridge, steps: number): string {
+  const a = new CartridgeInstance(cartridge);
+  const b = new CartridgeInstance(cartridge);
+  for (const seed of SEEDS) {
+    if (!equalBytes(resetBytes(a, seed), resetBytes(b, seed))) {
+      throw new CheckFailure(`two instances reset with seed ${seed} gave different bytes`);
+    }
+    if (!equalBytes(rolloutBytes(a, seed, steps), rolloutBytes(b, seed, steps))) {
+      throw new CheckFailure(`two instances' rollouts with seed ${seed} gave different bytes`);
+    }
+  }
+  return `same seed, same bytes on two instances (${SEEDS.length} seeds, reset and rollout)`;
+}
+
+function checkRollout(cartridge: LoadedCartridge, steps: number): string {
+  const instance = new CartridgeInstance(cartridge);
+  const { manifest } = cartridge;
+  let total = 0;
+  for (const seed of SEEDS) {
+    const rows = instance.rollout(seed, steps, true);
+    const info = readInfoColumns(
+      instance.memory,
+      instance.rolloutArrays.infos,
+      rows,
+      manifest.players,
+    );
+    for (let t = 0; t < rows; t++) {
+      if (info.statuses[t] !== Status.Ok) {
+        throw new CheckFailure(`seed ${seed}, step ${t}: status ${info.statuses[t]}`);
+      }
+      const ended = (info.flags[t] ?? 0) !== 0;
+      if (ended && t !== rows - 1) {
+        throw new CheckFailure(`seed ${seed}: the episode ended at step ${t} but went on`);
+      }
+    }
+    if (rows < Math.min(steps, manifest.max_horizon) && (info.flags[rows - 1] ?? 0) === 0) {
+      throw new CheckFailure(
+        `seed ${seed}: the rollout stopped after ${rows} steps without ending the episode`,
+      );
+    }
+    total += rows;
+  }
+  return `cartridge_rollout played ${total} steps over ${SEEDS.length} seeds, all OK`;
+}
+
+function maskProblem(mask: Uint8Array, expected: number, over: boolean): string | undefined {
+  if (mask.byteLength !== expected)
+    return `mask has ${mask.byteLength} bytes, expected ${expected}`;
+  if (mask.some((v) => v > 1)) return "mask bytes must be 0 or 1";
+  if (over && mask.some((v) => v !== 0)) return "a finished episode's mask must be all zeros";
+  if (!over && expected > 0 && mask.every((v) => v === 0)) {
+    return "a running episode has no legal action";
+  }
+  return undefined;
+}
+
+function checkHostPlay(
+  cartridge: LoadedCartridge,
+  steps: number,
+): { play: ValidationCheck; mask: ValidationCheck } {
+  const instance = new CartridgeInstance(cartridge);
+  const { manifest, sizes } = cartridge;
+  const policy = new RandomPolicy(manifest, 7);
+  let masksChecked = 0;
+  let maskFailure: string | undefined;
+  let episodes = 0;
+  const playDetail = (() => {
+    try {
+      let state = new Uint8Array(0);
+      let over = true;
+      for (let t = 0; t < steps; t++) {
+        if (over) {
+          instance.reset(SEEDS[episodes % SEEDS.length] as bigint, new Uint8Array(0));
+          state = instance.view(instance.single.stateOut, sizes.stateBytes).slice();
+          over = false;
+          episodes++;
+        }
+        instance.write(instance.single.state, state);
+        const mask = instance.legalActions(instance.single.state).slice();
+        maskFailure ??= maskProblem(mask, sizes.legalMaskBytes, false);
+        masksChecked++;
+        const action = policy.choose(mask);
+        if (action === undefined) throw new CheckFailure(`step ${t}: no legal action to choose`);
+        instance.step(state, action);
+        state = instance.view(instance.single.stateOut, sizes.stateBytes).slice();
+        const info = readInfo(instance.memory, instance.single.info, manifest.players);
+        over = info.terminated || info.truncated;
+        if (over) {
+          instance.write(instance.single.state, state);
+          const finalMask = instance.legalActions(instance.single.state).slice();
+          maskFailure ??= maskProblem(finalMask, sizes.legalMaskBytes, true);
+          masksChecked++;
+        }
+      }
+      return {
+        ok: true,
+        detail: `${steps} host-driven random legal steps over ${episodes} episodes, all OK`,
+      };
+    } catch (error) {
+      return { ok: false, detail: describe(error) };
+    }
+  })();
+  const mask: ValidationCheck =
+    sizes.legalMaskBytes === 0
+      ? { name: "legal-mask", ok: true, detail: "no mask (box action space)" }
+      : maskFailure === undefined
+        ? {
+            name: "legal-mask",
+            ok: true,
+            detail: `${masksChecked} masks of ${sizes.legalMaskBytes} bytes consistent with the space`,
+          }
+        : { name: "legal-mask", ok: false, detail: maskFailure };
+  return { play: { name: "host-play", ...playDetail }, mask };
+}
+
+/**
+ * Checks a module the way the host will use it: it loads (imports, exports, memory, manifest),
+ * the same seed gives the same bytes on two instances, a seeded rollout inside the cartridge and a
+ * host-driven random game run without a trap with every status OK, and the legal-action mask is
+ * consistent with the action space. Never throws for a bad module: the report says what failed.
+ */
+export async function validateCartridge(
+  bytes: Uint8Array,
+  options: { source?: string; rolloutSteps?: number } = {},
+): Promise<ValidationReport> {
+  const source = options.source;
+  let cartridge: LoadedCartridge;
+  try {
+    cartridge = await loadCartridge(bytes, source === undefined ? {} : { source });
+  } catch (error) {
+    return {
+      ok: false,
+      ...(source === undefined ? {} : { source }),
+      checks: [{ name: "loads", ok: false, detail: describe(error) }],
+    };
+  }
+  const { manifest } = cartridge;
+  const steps = Math.max(
+    1,
+    Math.min(options.rolloutSteps ?? DEFAULT_ROLLOUT_STEPS, cartridge.maxRolloutSteps),
+  );
+  const checks: ValidationCheck[] = [
+    {
+      name: "loads",
+      ok: true,
+      detail: `${manifest.env_id} ${manifest.version}, ${bytes.byteLength} bytes, exchange ${cartridge.exchange.len} bytes (batch <= ${cartridge.maxBatch}, rollout <= ${cartridge.maxRolloutSteps} steps)`,
+    },
+    check("determinism", () => checkDeterminism(cartridge, steps)),
+    check("rollout", () => checkRollout(cartridge, steps)),
+  ];
+  const { play, mask } = checkHostPlay(cartridge, steps);
+  checks.push(play, mask);
+  return {
+    ok: checks.every((c) => c.ok),
+    source: cartridge.source,
+    manifest,
+    buildId: cartridge.buildId,
+    checks,
+  };
+}
+
+/** A human-readable report: a summary line, then one line per check with ✓ or ✗. */
+export function formatReport(report: ValidationReport): string {
+  const what =
+    report.manifest === undefined
+      ? (report.source ?? "module")
+      : `${report.manifest.env_id} ${report.manifest.version}${report.source === undefined ? "" : ` (${report.source})`}`;
+  const build = report.buildId === undefined ? "" : `, build ${report.buildId.slice(0, 12)}`;
+  const lines = [`${report.ok ? "✓" : "✗"} ${what}${build}: ${report.ok ? "valid" : "INVALID"}`];
+  for (const c of report.checks) lines.push(`  ${c.ok ? "✓" : "✗"} ${c.name}: ${c.detail}`);
+  return lines.join("\n");
+}
