@@ -1,7 +1,9 @@
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { type FSWatcher, watch } from "chokidar";
 import type { EnvCapabilities } from "./engine.js";
+import { LoadError } from "./errors.js";
+import { DEFAULT_LIMITS } from "./sandbox-options.js";
 
 /** The part of the Registry the watcher drives. */
 export interface WatchableRegistry {
@@ -18,6 +20,8 @@ export interface WatchOptions {
    * module in one write; loading half a file would only be rejected. Default 50.
    */
   readonly stabilityMs?: number;
+  /** Files larger than this are rejected without being read (default: the module size limit). */
+  readonly maxFileBytes?: number;
   /** Also register the files already in the folder (default false: the caller loaded them). */
   readonly includeExisting?: boolean;
   /** A file was registered (added or replaced). */
@@ -52,6 +56,7 @@ export async function watchCartridges(
   options: WatchOptions = {},
 ): Promise<CartridgeWatcher> {
   const stabilityMs = options.stabilityMs ?? 50;
+  const maxFileBytes = options.maxFileBytes ?? DEFAULT_LIMITS.maxModuleBytes;
   // One promise chain per file, so that a quick add-change-unlink sequence applies in order.
   const queues = new Map<string, Promise<void>>();
 
@@ -68,6 +73,15 @@ export async function watchCartridges(
     enqueue(path, async () => {
       const source = resolve(path);
       try {
+        // Check the size first, so that a huge file dropped in the folder is never read.
+        const { size } = await stat(source);
+        if (size > maxFileBytes) {
+          throw new LoadError(
+            "TooLarge",
+            `module is ${size} bytes; the limit is ${maxFileBytes}`,
+            source,
+          );
+        }
         const bytes = await readFile(source);
         const caps = await registry.register(new Uint8Array(bytes), source);
         options.onRegistered?.(caps, source);

@@ -1,0 +1,237 @@
+/**
+ * gRPC benchmark of the Engine service, in one run:
+ *
+ * 1. unary Step latency (p50/p99) and calls/s, against a bare grpc-js echo service that moves
+ *    byte strings of exactly the encoded Step request and response sizes (the floor);
+ * 2. BatchSimulate rollout steps/s delivered to and decoded by a client over loopback, against
+ *    the same rollouts run in-process without gRPC (the ceiling);
+ * 3. the server's resident memory while streaming (scraped from its /metrics endpoint).
+ *
+ * The servers run in a child process, so client and server each get a core as they would in
+ * production; the child is this same file started with CARTRIDGE_BENCH_ROLE=server.
+ *
+ * Run: `npx tsx bench/grpc.bench.ts` (needs build/cartridges; see package.json "build").
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import {
+  Client,
+  credentials,
+  Server,
+  ServerCredentials,
+  type ServiceDefinition,
+} from "@grpc/grpc-js";
+import { Bench } from "tinybench";
+import { EngineClient } from "../host/client/index.js";
+import { StepRequest, StepResponse } from "../host/proto/generated/engine/v1/engine.js";
+import { createEngine, loadDirectory } from "../host/runtime/index.js";
+import { ServerMetrics } from "../host/server/metrics.js";
+import { serveMetrics } from "../host/server/metrics-http.js";
+import { startServer } from "../host/server/server.js";
+
+const ENV_ID = "tictactoe-v1";
+const CARTRIDGES = resolve(fileURLToPath(new URL("../build/cartridges", import.meta.url)));
+const ROLLOUT_EPISODES = 200_000;
+
+const identity = {
+  serialize: (value: Buffer) => value,
+  deserialize: (value: Buffer) => value,
+};
+
+/** A bare echo service: it answers every request with a fixed byte string of the Step reply size. */
+const ECHO_SERVICE: ServiceDefinition = {
+  echo: {
+    path: "/bench.Echo/Echo",
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: identity.serialize,
+    requestDeserialize: identity.deserialize,
+    responseSerialize: identity.serialize,
+    responseDeserialize: identity.deserialize,
+  },
+};
+
+interface ChildPorts {
+  readonly engine: number;
+  readonly echo: number;
+  readonly metricsUrl: string;
+}
+
+/** The child: an Engine server over build/cartridges and an echo server, ports on stdout. */
+async function runServerRole(): Promise<void> {
+  const replyBytes = Number(process.env.CARTRIDGE_BENCH_REPLY_BYTES ?? "0");
+  const { engine, registry } = createEngine();
+  await loadDirectory(registry, CARTRIDGES);
+  const metrics = new ServerMetrics();
+  const running = await startServer({ engine, metrics });
+  const reply = Buffer.alloc(replyBytes, 7);
+  const echo = new Server();
+  echo.addService(ECHO_SERVICE, {
+    echo: (_call: unknown, callback: (error: null, value: Buffer) => void) => callback(null, reply),
+  });
+  const echoPort = await new Promise<number>((ok, fail) =>
+    echo.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) =>
+      e ? fail(e) : ok(p),
+    ),
+  );
+  const endpoint = await serveMetrics(metrics, "127.0.0.1", 0);
+  const ports: ChildPorts = { engine: running.port, echo: echoPort, metricsUrl: endpoint.url };
+  process.stdout.write(`${JSON.stringify(ports)}\n`);
+}
+
+function startChild(replyBytes: number): Promise<{ child: ChildProcess; ports: ChildPorts }> {
+  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url)], {
+    env: {
+      ...process.env,
+      CARTRIDGE_BENCH_ROLE: "server",
+      CARTRIDGE_BENCH_REPLY_BYTES: String(replyBytes),
+    },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((ok, fail) => {
+    child.once("exit", (code) => fail(new Error(`bench server exited early (${code})`)));
+    const lines = createInterface({ input: child.stdout! });
+    lines.once("line", (line) => ok({ child, ports: JSON.parse(line) as ChildPorts }));
+  });
+}
+
+async function residentBytes(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
+  const match = /^process_resident_memory_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text);
+  return match === null ? Number.NaN : Number(match[1]);
+}
+
+function latencyOf(bench: Bench, name: string): { p50: number; p99: number; hz: number } {
+  const result = bench.getTask(name)?.result;
+  if (result === undefined || !("latency" in result)) throw new Error(`task ${name} did not run`);
+  return { p50: result.latency.p50, p99: result.latency.p99, hz: result.throughput.mean };
+}
+
+const us = (ms: number) => `${(ms * 1000).toFixed(1)} µs`;
+const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+/** Runs the whole benchmark and prints a report. */
+export async function runGrpcBench(): Promise<void> {
+  // Size the echo by a real Step of the benchmarked env.
+  const { engine: local, registry } = createEngine();
+  await loadDirectory(registry, CARTRIDGES);
+  const first = local.reset({ envId: ENV_ID }, 1n);
+  const action = new Uint8Array(4);
+  action[0] = first.legalMask.indexOf(1);
+  const sample = local.step({ envId: ENV_ID }, first.state, action);
+  const requestBytes = Buffer.from(
+    StepRequest.encode({
+      id: { envId: ENV_ID, buildId: "" },
+      state: Buffer.from(first.state),
+      action: Buffer.from(action),
+    }).finish(),
+  );
+  const replyBytes = StepResponse.encode({
+    state: Buffer.from(sample.state),
+    obs: Buffer.from(sample.obs),
+    reward: sample.reward,
+    done: false,
+    terminated: false,
+    truncated: false,
+    currentPlayer: sample.currentPlayer,
+    legalMask: Buffer.from(sample.legalMask),
+    playerRewards: Array.from(sample.playerRewards),
+    id: { envId: ENV_ID, buildId: sample.build.buildId },
+  }).finish().length;
+
+  const { child, ports } = await startChild(replyBytes);
+  const client = await EngineClient.connect(`127.0.0.1:${ports.engine}`);
+  const echo = new Client(`127.0.0.1:${ports.echo}`, credentials.createInsecure());
+  const echoCall = () =>
+    new Promise<void>((ok, fail) =>
+      echo.makeUnaryRequest(
+        "/bench.Echo/Echo",
+        identity.serialize,
+        identity.deserialize,
+        requestBytes,
+        (error) => (error ? fail(error) : ok()),
+      ),
+    );
+  try {
+    const unary = new Bench({ time: 1500, warmupTime: 300 });
+    unary.add("echo", echoCall);
+    unary.add("step", async () => {
+      await client.step(ENV_ID, first.state, action);
+    });
+    await unary.run();
+    const e = latencyOf(unary, "echo");
+    const s = latencyOf(unary, "step");
+
+    // Rollouts in-process (no gRPC) as the reference, then delivered over gRPC.
+    let inProcessSteps = 0;
+    const t0 = performance.now();
+    for (const chunk of local.rollout({
+      envId: ENV_ID,
+      seed: 0n,
+      episodes: ROLLOUT_EPISODES,
+      stepCap: 9,
+      includeObs: false,
+      chunkSteps: 16_384,
+    })) {
+      inProcessSteps += chunk.rows;
+    }
+    const inProcessRate = inProcessSteps / ((performance.now() - t0) / 1000);
+
+    let peakRss = await residentBytes(ports.metricsUrl);
+    const idleRss = peakRss;
+    const sampler = setInterval(() => {
+      residentBytes(ports.metricsUrl).then(
+        (rss) => {
+          peakRss = Math.max(peakRss, rss);
+        },
+        () => undefined,
+      );
+    }, 100);
+    let delivered = 0;
+    const t1 = performance.now();
+    for await (const chunk of client.batchSimulate({
+      envId: ENV_ID,
+      rollouts: { seed: 0, episodes: ROLLOUT_EPISODES },
+      chunkRows: 16_384,
+    })) {
+      delivered += chunk.rows;
+    }
+    const deliveredRate = delivered / ((performance.now() - t1) / 1000);
+    clearInterval(sampler);
+
+    console.log(`gRPC benchmark (${ENV_ID}; server in a child process; loopback)`);
+    console.log(
+      `  echo  (${requestBytes.length} B -> ${replyBytes} B): p50 ${us(e.p50)}  p99 ${us(e.p99)}  ${e.hz.toFixed(0)} calls/s`,
+    );
+    console.log(
+      `  Step                  : p50 ${us(s.p50)}  p99 ${us(s.p99)}  ${s.hz.toFixed(0)} calls/s`,
+    );
+    console.log(
+      `  Step/echo p50 ratio   : ${(s.p50 / e.p50).toFixed(3)}x  (goal <= 1.15x); p99 ${(s.p99 / e.p99).toFixed(3)}x`,
+    );
+    console.log(
+      `  BatchSimulate rollouts: ${(deliveredRate / 1e6).toFixed(2)} M steps/s delivered (${delivered} steps; goal >= 2 M)`,
+    );
+    console.log(
+      `  in-process rollouts   : ${(inProcessRate / 1e6).toFixed(2)} M steps/s; delivered/in-process ${(deliveredRate / inProcessRate).toFixed(3)}x`,
+    );
+    console.log(
+      `  server RSS            : ${mb(idleRss)} idle, ${mb(peakRss)} peak while streaming`,
+    );
+  } finally {
+    client.close();
+    echo.close();
+    child.kill("SIGTERM");
+  }
+}
+
+if (process.env.CARTRIDGE_BENCH_ROLE === "server") {
+  await runServerRole();
+} else if (
+  process.argv[1] !== undefined &&
+  resolve(process.argv[1]) === fileURLToPath(import.meta.url)
+) {
+  await runGrpcBench();
+}
