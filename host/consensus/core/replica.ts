@@ -761,6 +761,12 @@ export class Replica {
     if (progress === undefined || progress.needsCatchUp) {
       return;
     }
+    if (progress.nextIndex <= this.log.compactedIndex) {
+      // The follower needs slots this leader compacted away: only a snapshot can help.
+      progress.needsCatchUp = true;
+      this.catchUp(peer, progress, progress.commitIndex, -1);
+      return;
+    }
     const limit = Math.min(this.log.lastIndex, progress.matchIndex + this.options.windowSlots);
     while (progress.nextIndex <= limit) {
       const entries = this.boundedSlice(progress.nextIndex, limit);
@@ -782,12 +788,12 @@ export class Replica {
     if (progress === undefined) {
       return;
     }
-    progress.commitIndex = Math.max(progress.commitIndex, message.commitIndex);
     if (message.fromIndex <= progress.matchIndex + 1 && message.toIndex > progress.matchIndex) {
       progress.matchIndex = message.toIndex;
       progress.nextIndex = Math.max(progress.nextIndex, progress.matchIndex + 1);
       this.maybeCommit();
     }
+    this.catchUp(message.from, progress, message.commitIndex, message.lastIndex);
     this.sendAccepts(message.from);
   }
 
@@ -796,7 +802,6 @@ export class Replica {
     if (progress === undefined) {
       return;
     }
-    progress.commitIndex = Math.max(progress.commitIndex, message.commitIndex);
     progress.nextIndex = Math.max(
       this.startIndex,
       Math.min(progress.matchIndex + 1, message.lastIndex + 1),
@@ -813,7 +818,6 @@ export class Replica {
     if (progress === undefined) {
       return;
     }
-    progress.commitIndex = Math.max(progress.commitIndex, message.commitIndex);
     this.catchUp(message.from, progress, message.commitIndex, message.lastIndex);
     this.sendAccepts(message.from);
   }
@@ -830,27 +834,44 @@ export class Replica {
   }
 
   /**
-   * Sends a lagging follower what it is missing below this leadership's `startIndex`: chosen
-   * values (learn) or, when those were compacted away, a snapshot. One chunk at a time: the next
-   * goes when the follower reports progress, or again after a heartbeat with no progress.
+   * Updates what the leader knows of a follower from a reply, and sends a lagging follower what
+   * it is missing: chosen values (learn) or, when those were compacted away, a snapshot. Slots
+   * the follower knows chosen count as matched (they are committed at the leader already). One
+   * chunk at a time: the next goes when the follower reports progress, or again after a
+   * heartbeat without progress. `lastIndex` is -1 when unknown.
    */
   private catchUp(peer: number, progress: Progress, commitIndex: number, lastIndex: number): void {
-    if (progress.needsCatchUp && lastIndex + 1 >= this.startIndex) {
-      progress.needsCatchUp = false;
+    progress.commitIndex = Math.max(progress.commitIndex, commitIndex);
+    const knownChosen = Math.min(progress.commitIndex, this.commit);
+    if (knownChosen > progress.matchIndex) {
+      progress.matchIndex = knownChosen;
+      progress.nextIndex = Math.max(progress.nextIndex, knownChosen + 1);
     }
-    const wanted = commitIndex + 1;
-    if (commitIndex >= this.commit || commitIndex >= this.startIndex - 1) {
+    if (progress.needsCatchUp) {
+      const resumeAt = Math.max(this.startIndex, progress.matchIndex + 1);
+      if (resumeAt <= lastIndex + 1 && resumeAt > this.log.compactedIndex) {
+        progress.needsCatchUp = false;
+        progress.nextIndex = resumeAt;
+      }
+    }
+    if (progress.commitIndex >= this.commit) {
       return;
     }
-    if (wanted < progress.catchUpSentUntil) {
+    const wanted = progress.commitIndex + 1;
+    const behindLog = wanted <= this.log.compactedIndex;
+    const behindStart = progress.commitIndex < this.startIndex - 1;
+    if (
+      (!behindLog && !behindStart && !progress.needsCatchUp) ||
+      wanted < progress.catchUpSentUntil
+    ) {
       return;
     }
-    if (wanted <= this.log.compactedIndex) {
+    if (behindLog) {
       this.sendSnapshot(peer);
       progress.catchUpSentUntil = (this.snapshotValue?.index ?? 0) + 1;
       return;
     }
-    const entries = this.boundedSlice(wanted, Math.min(this.commit, this.startIndex - 1));
+    const entries = this.boundedSlice(wanted, this.commit);
     if (entries.length === 0) {
       return;
     }

@@ -22,6 +22,8 @@ import type { TickSource } from "./tick-source.js";
 export interface EngineHooks {
   /** Called for every slot applied, in order, after the state machine applied it. */
   onApply?(entry: Entry): void;
+  /** Called after the state machine was restored from a snapshot received from a peer. */
+  onSnapshotInstalled?(index: number): void;
 }
 
 /** How an engine is wired: identity, adapters, limits. */
@@ -352,6 +354,7 @@ export class MultiPaxosEngine implements ConsensusEngine {
       this.rsm.restore(ready.snapshot.data);
       invariant(this.rsm.appliedIndex() === ready.snapshot.index, "snapshot index mismatch");
       this.lastSnapshotIndex = ready.snapshot.index;
+      this.options.hooks?.onSnapshotInstalled?.(ready.snapshot.index);
     }
     const leaderId = this.leaderId() ?? this.options.nodeId;
     for (const entry of ready.committedEntries) {

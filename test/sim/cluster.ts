@@ -1,0 +1,339 @@
+import {
+  type ClusterConfig,
+  type CoreOptions,
+  DEFAULT_CORE_OPTIONS,
+} from "../../host/consensus/core/config.js";
+import type { Entry, SlotValue } from "../../host/consensus/core/entry.js";
+import { MultiPaxosEngine } from "../../host/consensus/engine/multi-paxos-engine.js";
+import { ManualTickSource } from "../../host/consensus/engine/tick-source.js";
+import { type CrashPoint, FaultyStorage, SimulatedCrash } from "./faulty-storage.js";
+import { KvMachine } from "./kv.js";
+import { SimNetwork } from "./network.js";
+import { SimRandom } from "./random.js";
+
+/** Options of a simulated cluster. */
+export interface SimClusterOptions {
+  readonly seed: number;
+  readonly replicas: number;
+  readonly coreOptions?: Partial<CoreOptions>;
+  readonly snapshotIntervalSlots?: number;
+  readonly retainSlots?: number;
+}
+
+/** One simulated replica process. Its storage outlives crashes; everything else does not. */
+export interface SimNode {
+  readonly replicaId: number;
+  readonly nodeId: string;
+  readonly storage: FaultyStorage;
+  engine: MultiPaxosEngine | undefined;
+  machine: KvMachine;
+  tickSource: ManualTickSource;
+  /** The tick until which the node is paused (frozen: no ticks, no deliveries). */
+  pausedUntil: number;
+  /** The last slot seen applied by this incarnation (for the in-order check). */
+  lastAppliedSeen: number;
+  /** The highest commit index of this incarnation (must never fall). */
+  commitSeen: number;
+  /** Committed slots already compared with the chosen values. */
+  checkedThrough: number;
+  crashes: number;
+}
+
+/** A stable string for a slot's value, used to compare values across replicas. */
+export function valueKey(value: SlotValue): string {
+  if (value.kind === "noop") {
+    return "noop";
+  }
+  return value.commands.map((command) => `${command.clientId}#${command.requestId}`).join(",");
+}
+
+/** Small limits so a short run exercises windows, batching, chunking, catch-up and snapshots. */
+export const SIM_CORE_OPTIONS: CoreOptions = {
+  ...DEFAULT_CORE_OPTIONS,
+  electionTimeoutTicks: 10,
+  heartbeatIntervalTicks: 2,
+  windowSlots: 8,
+  maxBatchCommands: 3,
+  maxEntriesPerMessage: 4,
+  maxPendingCommands: 64,
+};
+
+/**
+ * N replicas on one thread over the simulated network, with the safety checks that run after
+ * every step: one value per slot, chosen values never change, committed prefixes agree, slots
+ * are applied once and in order, commit indexes never fall, one leader per ballot.
+ */
+export class SimCluster {
+  readonly random: SimRandom;
+  readonly network: SimNetwork;
+  readonly nodes: SimNode[] = [];
+  readonly config: ClusterConfig;
+  readonly violations: string[] = [];
+  now = 0;
+  private event = 0;
+  private readonly options: SimClusterOptions;
+  private flushQueue: { node: SimNode; engine: MultiPaxosEngine; flush: () => void }[] = [];
+  /** The value known chosen for each slot (from commits, applies and acceptor quorums). */
+  private readonly chosen = new Map<number, string>();
+  private readonly leaderOfBallot = new Map<number, number>();
+
+  constructor(options: SimClusterOptions) {
+    this.options = options;
+    this.random = new SimRandom(options.seed);
+    this.network = new SimNetwork(this.random);
+    this.config = {
+      members: Array.from({ length: options.replicas }, (_, i) => ({
+        nodeId: `n${i + 1}`,
+        replicaId: i + 1,
+      })),
+    };
+    for (const member of this.config.members) {
+      this.nodes.push({
+        replicaId: member.replicaId,
+        nodeId: member.nodeId,
+        storage: new FaultyStorage(),
+        engine: undefined,
+        machine: new KvMachine(),
+        tickSource: new ManualTickSource(),
+        pausedUntil: 0,
+        lastAppliedSeen: 0,
+        commitSeen: 0,
+        checkedThrough: 0,
+        crashes: 0,
+      });
+    }
+  }
+
+  /** A unique, increasing event number for the client history. */
+  nextEvent(): number {
+    this.event += 1;
+    return this.event;
+  }
+
+  /** Starts every replica. */
+  startAll(): void {
+    for (const node of this.nodes) {
+      this.startNode(node);
+    }
+  }
+
+  /** Whether `node` runs and is not paused. */
+  isAvailable(node: SimNode): boolean {
+    return node.engine !== undefined && node.pausedUntil <= this.now;
+  }
+
+  /** The node with `replicaId`. */
+  node(replicaId: number): SimNode {
+    const node = this.nodes.find((candidate) => candidate.replicaId === replicaId);
+    if (node === undefined) {
+      throw new Error(`no replica ${replicaId}`);
+    }
+    return node;
+  }
+
+  /** The node called `nodeId`, if any. */
+  nodeByName(nodeId: string): SimNode | undefined {
+    return this.nodes.find((candidate) => candidate.nodeId === nodeId);
+  }
+
+  /** Available replicas that believe they lead, highest ballot first. */
+  leaders(): SimNode[] {
+    return this.nodes
+      .filter((node) => this.isAvailable(node) && node.engine?.isLeader() === true)
+      .sort((a, b) => (b.engine?.currentTerm() ?? 0) - (a.engine?.currentTerm() ?? 0));
+  }
+
+  /** (Re)starts a crashed replica from what its storage persisted. */
+  startNode(node: SimNode): void {
+    if (node.engine !== undefined) {
+      return;
+    }
+    node.storage.disarm();
+    node.machine = new KvMachine();
+    node.tickSource = new ManualTickSource();
+    node.lastAppliedSeen = node.storage.load().snapshot?.index ?? 0;
+    node.commitSeen = 0;
+    node.checkedThrough = 0;
+    const engine: MultiPaxosEngine = new MultiPaxosEngine({
+      nodeId: node.nodeId,
+      config: this.config,
+      storage: node.storage,
+      transport: this.network.endpoint(node.replicaId),
+      stateMachine: node.machine,
+      rng: new SimRandom(this.random.fork()),
+      tickSource: node.tickSource,
+      coreOptions: { ...SIM_CORE_OPTIONS, ...this.options.coreOptions },
+      snapshotIntervalSlots: this.options.snapshotIntervalSlots ?? 25,
+      retainSlots: this.options.retainSlots ?? 5,
+      proposalTimeoutTicks: 60,
+      schedule: (flush) => this.flushQueue.push({ node, engine, flush }),
+      hooks: {
+        onApply: (entry) => this.onApply(node, entry),
+        onSnapshotInstalled: (index) => {
+          if (index <= node.lastAppliedSeen) {
+            this.violations.push(`t=${this.now} ${node.nodeId} installed an older snapshot`);
+          }
+          node.lastAppliedSeen = index;
+        },
+      },
+    });
+    node.engine = engine;
+    this.guard(node, () => engine.startSync());
+  }
+
+  /** Crashes a replica now, losing its memory but not its storage. */
+  crash(node: SimNode): void {
+    const engine = node.engine;
+    if (engine === undefined) {
+      return;
+    }
+    node.engine = undefined;
+    node.crashes += 1;
+    void engine.stop();
+  }
+
+  /** Arms the replica's storage so it crashes on its next write, before or after persisting. */
+  crashOnNextPersist(node: SimNode, point: CrashPoint): void {
+    if (node.engine !== undefined) {
+      node.storage.arm(point);
+    }
+  }
+
+  /** Freezes a replica for `ticks` ticks: it neither ticks nor receives. */
+  pause(node: SimNode, ticks: number): void {
+    node.pausedUntil = Math.max(node.pausedUntil, this.now + ticks);
+  }
+
+  /** One tick of simulated time: deliver due messages, tick replicas, check safety. */
+  step(beforeTick?: () => void): void {
+    this.now += 1;
+    this.network.deliverDue(this.now, (replicaId) => !this.isAvailable(this.node(replicaId)));
+    this.runFlushes();
+    for (const node of this.nodes) {
+      if (this.isAvailable(node)) {
+        node.tickSource.tick();
+      }
+    }
+    this.runFlushes();
+    beforeTick?.();
+    this.runFlushes();
+    this.checkSafety();
+  }
+
+  /** Runs every scheduled flush (bounded); a simulated crash takes its replica down. */
+  runFlushes(): void {
+    for (let round = 0; round < 10_000 && this.flushQueue.length > 0; round += 1) {
+      const queue = this.flushQueue;
+      this.flushQueue = [];
+      for (const item of queue) {
+        if (item.node.engine === item.engine) {
+          this.guard(item.node, item.flush);
+        }
+      }
+    }
+  }
+
+  private guard(node: SimNode, action: () => void): void {
+    try {
+      action();
+    } catch (error) {
+      if (error instanceof SimulatedCrash) {
+        node.engine = undefined;
+        node.crashes += 1;
+        return;
+      }
+      this.violations.push(`t=${this.now} ${node.nodeId} threw: ${String(error)}`);
+      node.engine = undefined;
+    }
+  }
+
+  private onApply(node: SimNode, entry: Entry): void {
+    if (entry.index !== node.lastAppliedSeen + 1) {
+      this.violations.push(
+        `t=${this.now} ${node.nodeId} applied slot ${entry.index} after ${node.lastAppliedSeen}`,
+      );
+    }
+    node.lastAppliedSeen = entry.index;
+    this.recordChosen(entry.index, valueKey(entry.value), `${node.nodeId} applied`);
+  }
+
+  private recordChosen(index: number, key: string, source: string): void {
+    const known = this.chosen.get(index);
+    if (known === undefined) {
+      this.chosen.set(index, key);
+    } else if (known !== key) {
+      this.violations.push(
+        `t=${this.now} slot ${index}: ${source} value [${key}] but [${known}] was chosen`,
+      );
+    }
+  }
+
+  /** Runs every safety check; violations are collected in `violations`. */
+  checkSafety(): void {
+    let lowCommit = Number.POSITIVE_INFINITY;
+    let highLast = 0;
+    for (const node of this.nodes) {
+      const engine = node.engine;
+      const status = engine?.status();
+      if (engine === undefined || status === undefined) {
+        continue;
+      }
+      if (status.commitIndex < node.commitSeen) {
+        this.violations.push(`t=${this.now} ${node.nodeId} commit index fell`);
+      }
+      node.commitSeen = status.commitIndex;
+      const from = Math.max(node.checkedThrough, status.compactedIndex) + 1;
+      for (let index = from; index <= status.commitIndex; index += 1) {
+        const entry = engine.entryAt(index);
+        if (entry !== undefined) {
+          this.recordChosen(index, valueKey(entry.value), `${node.nodeId} committed`);
+        }
+      }
+      node.checkedThrough = status.commitIndex;
+      lowCommit = Math.min(lowCommit, status.commitIndex);
+      highLast = Math.max(highLast, status.lastIndex);
+      if (status.role === "leader") {
+        const owner = this.leaderOfBallot.get(status.promisedBallot);
+        if (owner !== undefined && owner !== node.replicaId) {
+          this.violations.push(`t=${this.now} two leaders of ballot ${status.promisedBallot}`);
+        }
+        this.leaderOfBallot.set(status.promisedBallot, node.replicaId);
+      }
+    }
+    this.checkAcceptorQuorums(lowCommit, highLast);
+  }
+
+  /**
+   * A value accepted at the same ballot by a quorum of (running) acceptors is chosen, whether
+   * or not anyone knows it yet; it must agree with every other chosen value of its slot.
+   */
+  private checkAcceptorQuorums(lowCommit: number, highLast: number): void {
+    if (!Number.isFinite(lowCommit)) {
+      return;
+    }
+    const quorum = Math.floor(this.nodes.length / 2) + 1;
+    const from = Math.max(1, lowCommit + 1);
+    const to = Math.min(highLast, from + 64);
+    for (let index = from; index <= to; index += 1) {
+      const votes = new Map<string, number>();
+      for (const node of this.nodes) {
+        const entry = node.engine?.entryAt(index);
+        if (entry === undefined) {
+          continue;
+        }
+        const key = `${entry.ballot}|${valueKey(entry.value)}`;
+        votes.set(key, (votes.get(key) ?? 0) + 1);
+      }
+      for (const [key, count] of votes) {
+        if (count >= quorum) {
+          this.recordChosen(index, key.slice(key.indexOf("|") + 1), "acceptor quorum");
+        }
+      }
+    }
+  }
+
+  /** The highest slot known chosen. */
+  chosenSlots(): number {
+    return this.chosen.size;
+  }
+}
