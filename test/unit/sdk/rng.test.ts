@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { compileHarness } from "./harness.js";
+import { splitMix, Xoshiro128 } from "./xoshiro-reference.js";
 
 interface RngHarness {
   memory: WebAssembly.Memory;
@@ -16,40 +17,10 @@ interface RngHarness {
 }
 
 const MASK64 = (1n << 64n) - 1n;
-const GAMMA = 0x9e3779b97f4a7c15n;
 
-/** SplitMix64 output number `index` (1-based) for `seed`, written from the published algorithm. */
-function splitMix(seed: bigint, index: bigint): bigint {
-  let z = (seed + GAMMA * index) & MASK64;
-  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & MASK64;
-  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & MASK64;
-  return z ^ (z >> 31n);
-}
-
-/** A plain xoshiro128** in TypeScript, seeded as docs/abi.md section 6 and the SDK describe. */
 function referenceSequence(seed: bigint, stream: number, count: number): number[] {
-  const a = splitMix(seed, BigInt(2 * stream + 1));
-  const b = splitMix(seed, BigInt(2 * stream + 2));
-  const s = Uint32Array.from([
-    Number(a & 0xffffffffn),
-    Number(a >> 32n),
-    Number(b & 0xffffffffn),
-    Number(b >> 32n),
-  ]);
-  const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
-  const out: number[] = [];
-  for (let i = 0; i < count; i++) {
-    const s1 = s[1]!;
-    out.push(Math.imul(rotl(Math.imul(s1, 5) >>> 0, 7), 9) >>> 0);
-    const t = (s1 << 9) >>> 0;
-    s[2]! ^= s[0]!;
-    s[3]! ^= s[1]!;
-    s[1]! ^= s[2]!;
-    s[0]! ^= s[3]!;
-    s[2]! ^= t;
-    s[3] = rotl(s[3]!, 11);
-  }
-  return out;
+  const reference = Xoshiro128.seeded(seed, stream);
+  return Array.from({ length: count }, () => reference.nextU32());
 }
 
 let rng: RngHarness;
