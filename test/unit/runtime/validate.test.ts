@@ -1,0 +1,97 @@
+import { describe, expect, it } from "vitest";
+import { formatReport, validateCartridge } from "../../../host/runtime/validate.js";
+import {
+  actionIs,
+  addTopLevel,
+  counterVariant,
+  edits,
+  replaceOnce,
+  withStepBody,
+} from "../../fixtures/counter-variants.js";
+
+function check(report: Awaited<ReturnType<typeof validateCartridge>>, name: string) {
+  const found = report.checks.find((c) => c.name === name);
+  if (found === undefined) throw new Error(`no check named ${name}`);
+  return found;
+}
+
+describe("validateCartridge", () => {
+  it("passes the counter cartridge with every check and formats a readable report", async () => {
+    const report = await validateCartridge(await counterVariant(), { source: "counter.wasm" });
+    expect(report.ok).toBe(true);
+    expect(report.manifest?.env_id).toBe("counter-v1");
+    expect(report.buildId).toMatch(/^[0-9a-f]{64}$/);
+    expect(report.checks.map((c) => c.name)).toEqual([
+      "loads",
+      "determinism",
+      "rollout",
+      "host-play",
+      "legal-mask",
+    ]);
+    const text = formatReport(report);
+    expect(text.split("\n")[0]).toMatch(
+      /^✓ counter-v1 1\.0\.0 \(counter\.wasm\), build [0-9a-f]{12}: valid$/,
+    );
+    expect(
+      text
+        .split("\n")
+        .slice(1)
+        .every((line) => line.startsWith("  ✓ ")),
+    ).toBe(true);
+  });
+
+  it("reports a module that does not load, with the error code", async () => {
+    const bytes = await counterVariant((w) => replaceOnce(w, '(export "cartridge_rollout")', ""));
+    const report = await validateCartridge(bytes, { source: "broken.wasm" });
+    expect(report.ok).toBe(false);
+    expect(report.checks).toEqual([
+      { name: "loads", ok: false, detail: expect.stringContaining("MissingExport") },
+    ]);
+    expect(formatReport(report)).toMatch(/^✗ broken\.wasm: INVALID\n {2}✗ loads: MissingExport/);
+  });
+
+  it("catches a cartridge that keeps hidden state between calls", async () => {
+    // Each reset adds a call counter kept in a global to the initial value.
+    const bytes = await counterVariant(
+      edits(addTopLevel("(global $calls (mut i32) (i32.const 0))"), (w) =>
+        replaceOnce(
+          w,
+          "(i32.store (local.get $state) (local.get $value))",
+          `(global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+             (i32.store (local.get $state) (i32.and (i32.add (local.get $value) (global.get $calls)) (i32.const 7)))`,
+        ),
+      ),
+    );
+    const report = await validateCartridge(bytes);
+    expect(report.ok).toBe(false);
+    expect(check(report, "determinism")).toMatchObject({ ok: false });
+    expect(check(report, "determinism").detail).toContain("different bytes");
+  });
+
+  it("catches a step that rejects a legal action, and a rollout that fails", async () => {
+    const bytes = await counterVariant(
+      withStepBody(
+        `(if (i32.and ${actionIs(0)} (i32.eq (i32.load (local.get $s_in)) (i32.const 3))) (then (return (i32.const 1))))`,
+      ),
+    );
+    const report = await validateCartridge(bytes, { rolloutSteps: 200 });
+    expect(check(report, "host-play")).toMatchObject({ ok: false });
+    expect(check(report, "host-play").detail).toContain("IllegalAction");
+    expect(check(report, "rollout").ok).toBe(false);
+    expect(formatReport(report)).toContain("✗ host-play: IllegalAction");
+  });
+
+  it("catches a legal-action mask that is inconsistent with the episode", async () => {
+    // The mask claims action 1 is legal even once the episode is over.
+    const bytes = await counterVariant((w) =>
+      replaceOnce(
+        w,
+        "(i32.store8 offset=1 (local.get $mask) (local.get $open))",
+        "(i32.store8 offset=1 (local.get $mask) (i32.const 1))",
+      ),
+    );
+    const report = await validateCartridge(bytes);
+    expect(check(report, "legal-mask")).toMatchObject({ ok: false });
+    expect(check(report, "legal-mask").detail).toContain("finished episode");
+  });
+});
