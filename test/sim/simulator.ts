@@ -58,6 +58,9 @@ export function runSeed(seed: number, options: RunOptions = DEFAULT_RUN_OPTIONS)
   // The cluster's own stream is derived from the seed too, so a run is a function of `seed`.
   const sim = new SimCluster({ seed: seed * 7919 + replicas, replicas });
   const enabled = chooseFaults(seed, sim);
+  // Some seeds are storms: faults several times as often, and a busier workload.
+  const intensity = sim.random.pick([1, 1, 2, 3, 5]);
+  const issueRate = sim.random.pick([0.3, 0.6, 1]);
   const faultEvents = Object.fromEntries(FAULT_KINDS.map((kind) => [kind, 0])) as Record<
     FaultKind,
     number
@@ -86,7 +89,7 @@ export function runSeed(seed: number, options: RunOptions = DEFAULT_RUN_OPTIONS)
         keys: options.keys,
         attemptTimeoutTicks: 40,
         maxAttempts: 6,
-        issueRate: 0.3,
+        issueRate,
       }),
   );
   const restartAt = new Map<SimNode, number>();
@@ -96,7 +99,7 @@ export function runSeed(seed: number, options: RunOptions = DEFAULT_RUN_OPTIONS)
   // Phase 1: faults.
   for (let t = 0; t < options.faultTicks && sim.violations.length === 0; t += 1) {
     sim.step(() => {
-      injectFaults(sim, enabled, faultEvents, restartAt);
+      injectFaults(sim, enabled, intensity, faultEvents, restartAt);
       for (const client of clients) {
         client.step(true);
       }
@@ -188,10 +191,12 @@ function chooseFaults(seed: number, sim: SimCluster): Set<FaultKind> {
 function injectFaults(
   sim: SimCluster,
   enabled: Set<FaultKind>,
+  intensity: number,
   events: Record<FaultKind, number>,
   restartAt: Map<SimNode, number>,
 ): void {
   const random = sim.random;
+  const chance = (p: number): boolean => random.chance(p * intensity);
   for (const [node, at] of restartAt) {
     if (at <= sim.now) {
       restartAt.delete(node);
@@ -201,11 +206,11 @@ function injectFaults(
   for (const node of sim.nodes) {
     // A node that crashed on an armed write comes back later too.
     if (node.engine === undefined && !restartAt.has(node)) {
-      restartAt.set(node, sim.now + random.between(5, 50));
+      restartAt.set(node, sim.now + random.between(2, 30));
     }
   }
   const running = sim.nodes.filter((node) => node.engine !== undefined);
-  if (enabled.has("partition") && random.chance(0.02)) {
+  if (enabled.has("partition") && chance(0.02)) {
     events.partition += 1;
     if (sim.network.cutLinks() > 0) {
       sim.network.healAll();
@@ -220,7 +225,7 @@ function injectFaults(
       }
     }
   }
-  if (enabled.has("asymmetricPartition") && random.chance(0.02)) {
+  if (enabled.has("asymmetricPartition") && chance(0.02)) {
     events.asymmetricPartition += 1;
     if (sim.network.cutLinks() > 2) {
       sim.network.healAll();
@@ -232,22 +237,24 @@ function injectFaults(
       }
     }
   }
-  if (enabled.has("crash") && running.length > 0 && random.chance(0.01)) {
+  // Crashing and pausing the leader is where the hard cases are, so it is targeted often.
+  const target = (): SimNode => {
+    const leader = sim.leaders()[0];
+    return leader !== undefined && random.chance(0.6) ? leader : random.pick(running);
+  };
+  if (enabled.has("crash") && running.length > 0 && chance(0.015)) {
     events.crash += 1;
-    const node = random.pick(running);
+    const node = target();
     sim.crash(node);
-    restartAt.set(node, sim.now + random.between(5, 60));
+    restartAt.set(node, sim.now + random.between(2, 40));
   }
-  if (enabled.has("crashDuringPersist") && running.length > 0 && random.chance(0.01)) {
+  if (enabled.has("crashDuringPersist") && running.length > 0 && chance(0.01)) {
     events.crashDuringPersist += 1;
-    sim.crashOnNextPersist(
-      random.pick(running),
-      random.chance(0.5) ? "beforePersist" : "afterPersist",
-    );
+    sim.crashOnNextPersist(target(), random.chance(0.5) ? "beforePersist" : "afterPersist");
   }
-  if (enabled.has("pause") && running.length > 0 && random.chance(0.015)) {
+  if (enabled.has("pause") && running.length > 0 && chance(0.015)) {
     events.pause += 1;
-    sim.pause(random.pick(running), random.between(3, 40));
+    sim.pause(target(), random.between(3, 40));
   }
 }
 
