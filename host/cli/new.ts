@@ -49,7 +49,8 @@ export function newCommand(): Command {
     .action(async (name: string, flags: { dir?: string }) => {
       try {
         const target = await scaffoldCartridge(name, flags.dir);
-        const shown = path.relative(process.cwd(), target) || ".";
+        const relative = path.relative(process.cwd(), target);
+        const shown = relative.startsWith("..") ? target : relative;
         console.log(`created ${shown}; build it with: cartridge build ${shown}`);
       } catch (error) {
         console.error(`cartridge new: ${error instanceof Error ? error.message : String(error)}`);
