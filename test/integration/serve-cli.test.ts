@@ -1,0 +1,88 @@
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
+import { cp } from "node:fs/promises";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { EngineClient } from "../../host/client/index.js";
+import { bundledCartridge, eventually, tempCartridgeDir } from "./harness.js";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/**
+ * How to run the CLI: the compiled dist/ when it is newer than every host source file (npm test
+ * builds first), because starting from TypeScript through tsx takes several seconds; otherwise
+ * the sources through tsx, so that the test never runs stale code.
+ */
+function cliCommand(): string[] {
+  const compiled = join(ROOT, "dist/host/cli/main.js");
+  if (existsSync(compiled)) {
+    const builtAt = statSync(compiled).mtimeMs;
+    const sources = readdirSync(join(ROOT, "host"), { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.isFile() && entry.name.endsWith(".ts"))
+      .map((entry) => statSync(join(entry.parentPath, entry.name)).mtimeMs);
+    if (sources.every((mtime) => mtime <= builtAt)) return [compiled];
+  }
+  return ["--import", "tsx", join(ROOT, "host/cli/main.ts")];
+}
+
+describe("cartridge serve", () => {
+  it("starts, says where it is, serves and reloads, and stops cleanly on SIGTERM", async () => {
+    const folder = await tempCartridgeDir(["tictactoe-v1"]);
+    const child = spawn(
+      process.execPath,
+      [...cliCommand(), "serve", "--cartridges", folder.dir, "--port", "0"].concat([
+        "--metrics-port",
+        "0",
+        "--watch",
+        "--log-level",
+        "info",
+      ]),
+      { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    const logLines: string[] = [];
+    createInterface({ input: child.stdout }).on("line", (line) => logLines.push(line));
+    const banner: string[] = [];
+    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        child.once("exit", (code) => reject(new Error(`serve exited early (${code}): ${banner}`)));
+        createInterface({ input: child.stderr }).on("line", (line) => {
+          banner.push(line);
+          if (line.includes("health and reflection")) resolve();
+        });
+      });
+      const text = banner.join("\n");
+      const address = /listening on (\S+)/.exec(text)?.[1];
+      const metricsUrl = /metrics: (http\S+)/.exec(text)?.[1];
+      expect(text).toContain("envs (1): tictactoe-v1");
+      expect(text).toContain("watching for changes");
+      expect(address).toMatch(/^127\.0\.0\.1:\d+$/);
+
+      const client = await EngineClient.connect(address ?? "");
+      const env = await client.make("tictactoe-v1");
+      const { obs } = await env.reset({ seed: 1 });
+      expect(obs.length).toBe(27);
+
+      await cp(bundledCartridge("connect4-v1"), join(folder.dir, "connect4-v1.wasm"));
+      await eventually(async () =>
+        (await client.listEnvs()).some((c) => c.id?.envId === "connect4-v1"),
+      );
+      const metrics = await (await fetch(metricsUrl ?? "")).text();
+      expect(metrics).toContain('cartridge_registry_events_total{event="loaded"} 2');
+      expect(metrics).toContain("process_resident_memory_bytes");
+      client.close();
+
+      const records = logLines.map((line) => JSON.parse(line) as { msg: string });
+      expect(records.map((r) => r.msg)).toContain("server started");
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+      const last = JSON.parse(logLines.at(-1) ?? "{}") as { msg?: string; forced?: boolean };
+      expect(last).toMatchObject({ msg: "server stopped", forced: false });
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      await folder.remove();
+    }
+  });
+});
