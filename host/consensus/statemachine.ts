@@ -104,32 +104,56 @@ export class ReplicatedStateMachine {
     requestId: number,
     payload: Uint8Array,
   ): CommandOutcome {
-    const base = { index: entry.index, ballot: entry.ballot, clientId, requestId };
     const known = clientId === "" ? undefined : this.clients.get(clientId);
-    if (known !== undefined && requestId === known.requestId) {
-      return { ...base, result: known.result, error: undefined, duplicate: true };
-    }
-    if (known !== undefined && requestId < known.requestId) {
-      return { ...base, result: undefined, error: "StaleRequest", duplicate: true };
-    }
-    const result = this.machine.apply(payload, { index: entry.index, clientId, requestId });
-    if (clientId !== "") {
-      this.remember(clientId, { requestId, result, index: entry.index });
-    }
-    return { ...base, result, error: undefined, duplicate: false };
-  }
-
-  private remember(clientId: string, record: ClientRecord): void {
-    this.clients.delete(clientId);
-    this.clients.set(clientId, record);
-    if (this.clients.size > this.options.maxClients) {
-      // Map order is insertion order and every update re-inserts, so the first key is the
-      // client that was applied least recently; every replica evicts the same one.
-      const oldest = this.clients.keys().next();
-      if (oldest.done !== true) {
-        this.clients.delete(oldest.value);
+    let result: Uint8Array | undefined;
+    let error: "StaleRequest" | undefined;
+    let duplicate = false;
+    if (known !== undefined && requestId <= known.requestId) {
+      duplicate = true;
+      if (requestId === known.requestId) {
+        result = known.result;
+      } else {
+        error = "StaleRequest";
+      }
+    } else {
+      result = this.machine.apply(payload, { index: entry.index, clientId, requestId });
+      if (known !== undefined) {
+        known.requestId = requestId;
+        known.result = result;
+        known.index = entry.index;
+      } else if (clientId !== "") {
+        this.clients.set(clientId, { requestId, result, index: entry.index });
+        this.evictIfFull();
       }
     }
+    return {
+      index: entry.index,
+      ballot: entry.ballot,
+      clientId,
+      requestId,
+      result,
+      error,
+      duplicate,
+    };
+  }
+
+  /**
+   * Forgets the least recently applied eighth of the clients once the table is over its limit.
+   * Every replica holds the same table and so evicts the same clients; evicting in bulk keeps
+   * the scan rare.
+   */
+  private evictIfFull(): void {
+    if (this.clients.size <= this.options.maxClients) {
+      return;
+    }
+    const byAge = [...this.clients].sort(
+      (a, b) => a[1].index - b[1].index || (a[0] < b[0] ? -1 : 1),
+    );
+    const evict = Math.max(1, Math.ceil(this.options.maxClients / 8));
+    for (const [clientId] of byAge.slice(0, evict)) {
+      this.clients.delete(clientId);
+    }
+    invariant(this.clients.size <= this.options.maxClients, "dedupe table over its limit");
   }
 
   /** Serialises the applied index, the dedupe table and the wrapped machine's state. */
