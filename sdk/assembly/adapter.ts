@@ -87,8 +87,9 @@ export class GameAdapter<G, S, A> {
   reset(seed: u64, hintPtr: usize, hintLen: i32, stateOut: usize, obsOut: usize, infoOut: usize): i32 {
     const config = this.config;
     if (hintLen < 0 || hintLen > config.hintMaxBytes) return MALFORMED_HINT;
+    // An empty hint may come with any pointer (the host has nothing to point at).
     if (
-      !this.fits(hintPtr, 1, hintLen) ||
+      (hintLen > 0 && !this.fits(hintPtr, 1, hintLen)) ||
       !this.fits(stateOut, 1, config.stateBytes) ||
       !this.fits(obsOut, 1, config.obsBytes) ||
       !this.fits(infoOut, 1, config.infoBytes)
