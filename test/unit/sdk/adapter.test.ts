@@ -69,7 +69,7 @@ describe("GameAdapter (through tictactoe-v1's exports)", () => {
     expect(call(() => x.cartridge_step_batch(0, ex, ex, ex, ex, ex))).toBe(Status.BadArgument);
     expect(call(() => x.cartridge_step_batch(-1, ex, ex, ex, ex, ex))).toBe(Status.BadArgument);
     expect(call(() => x.cartridge_step_batch(exLen, ex, ex, ex, ex, ex))).toBe(Status.BadArgument);
-    expect(call(() => x.cartridge_legal_actions(ex, end - 4))).toBe(Status.BadArgument);
+    expect(call(() => x.cartridge_legal_actions!(ex, end - 4))).toBe(Status.BadArgument);
     expect(call(() => x.cartridge_reset(1n, ex, 0, end, ex, ex + 16))).toBe(Status.BadArgument);
   });
 
@@ -124,7 +124,7 @@ describe("GameAdapter (through tictactoe-v1's exports)", () => {
   it("writes an all-zero legal mask for a finished game", () => {
     writeState(ex, [1, 1, 1, 2, 2, 0, 0, 0, 0], 1, 1);
     bytes(ex + 64, 9).fill(7);
-    expect(call(() => x.cartridge_legal_actions(ex, ex + 64))).toBe(Status.Ok);
+    expect(call(() => x.cartridge_legal_actions!(ex, ex + 64))).toBe(Status.Ok);
     expect(bytes(ex + 64, 9).every((b) => b === 0)).toBe(true);
   });
 
@@ -137,7 +137,7 @@ describe("GameAdapter (through tictactoe-v1's exports)", () => {
     const info = ex + 192;
     call(() => x.cartridge_reset(1n, 0, 0, state, obs, info));
     for (let i = 0; i < 30_000; i++) {
-      call(() => x.cartridge_legal_actions(state, mask));
+      call(() => x.cartridge_legal_actions!(state, mask));
       writeU32(action, bytes(mask, 9).indexOf(1));
       call(() => x.cartridge_step(state, action, state, obs, info));
       if (bytes(info + 4, 1)[0] === 1)
