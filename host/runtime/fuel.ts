@@ -20,18 +20,25 @@ import type { FuncType, WasmModuleInfo } from "./wasm-module-info.js";
  * Call depth is counted the same way (incremented on entry, decremented on every exit) and capped,
  * because the engine's own stack limit depends on the machine: without the cap an infinitely
  * recursive cartridge would hit a RangeError at a machine-dependent depth instead of failing
- * deterministically.
+ * deterministically. Only functions that call other functions are counted: a leaf function adds
+ * at most one frame, so leaving it out keeps the bound and saves two global updates per call.
  *
  * Inserting straight-line code is safe because branch targets are relative label depths: the body
- * is wrapped in one extra `block` (so a `br` to the function label lands before the depth
- * decrement), and the fuel check after a `loop`'s block type adds no labels.
+ * is wrapped in one extra `block` (so a `br` to the function label lands before the exit code),
+ * and the checks inserted after a `loop`'s block type open and close their own `if`, so the
+ * labels of the original code keep their depths. Exceptions (if a module uses them) skip a
+ * callee's exit code; the fuel it used is then not charged, which is still deterministic.
  */
 
-/** Export names the instrumenter adds; a cartridge may not use them itself. */
+/**
+ * Export names the instrumenter adds; a cartridge may not use them itself. The counters are
+ * internal globals read through functions rather than exported globals, because V8 keeps an
+ * exported mutable global behind an extra indirection that every metered entry would pay for.
+ */
 export const FuelExport = {
-  /** Mutable i64 global: fuel left (negative after running out). */
+  /** `() -> i64`: fuel left (negative after running out). */
   fuel: "__cartridge_fuel",
-  /** Mutable i32 global: current call depth (above the cap after running out). */
+  /** `() -> i32`: current call depth (above the cap after running out). */
   depth: "__cartridge_depth",
   /** `(fuel: f64) -> ()`: sets the fuel and clears the depth (numbers avoid BigInt per call). */
   setFuel: "__cartridge_set_fuel",
@@ -51,34 +58,60 @@ function globalIndex(writer: ByteWriter, op: number, index: number): void {
   writer.byte(op).u32(index);
 }
 
-function fuelCheck(fuel: number): Uint8Array {
-  const w = new ByteWriter();
-  globalIndex(w, 0x23, fuel);
-  w.byte(0x42).byte(0x01).byte(0x7d); // i64.const 1; i64.sub
-  globalIndex(w, 0x24, fuel);
-  globalIndex(w, 0x23, fuel);
-  w.byte(0x42).byte(0x00).byte(0x53); // i64.const 0; i64.lt_s
-  w.byte(0x04).byte(0x40).byte(0x00).byte(0x0b); // if unreachable end
-  return w.finish();
+/** The instruction sequences inserted into each function, for one function's fuel local. */
+interface Snippets {
+  /** Function entry: the local takes the global minus one unit; trap when negative. */
+  readonly entry: Uint8Array;
+  /** Loop header: one unit from the local; trap when negative. */
+  readonly loop: Uint8Array;
+  /** Before a call or an exit: the global takes the local's value. */
+  readonly store: Uint8Array;
+  /** After a call returns: the local takes what the callee left in the global. */
+  readonly reload: Uint8Array;
+  readonly depthEnter: Uint8Array;
+  readonly depthLeave: Uint8Array;
 }
 
-function depthEnter(depth: number, maxDepth: number): Uint8Array {
-  const w = new ByteWriter();
-  globalIndex(w, 0x23, depth);
-  w.byte(0x41).byte(0x01).byte(0x6a); // i32.const 1; i32.add
-  globalIndex(w, 0x24, depth);
-  globalIndex(w, 0x23, depth);
-  w.byte(0x41).s32(maxDepth).byte(0x4b); // i32.gt_u
-  w.byte(0x04).byte(0x40).byte(0x00).byte(0x0b);
-  return w.finish();
-}
+function snippetsFor(fuel: number, depth: number, maxDepth: number, local: number): Snippets {
+  const trapIfNegative = (w: ByteWriter) => {
+    w.byte(0x22).u32(local); // local.tee
+    w.byte(0x42).byte(0x00).byte(0x53); // i64.const 0; i64.lt_s
+    w.byte(0x04).byte(0x40); // if
+    w.byte(0x20).u32(local); // local.get
+    globalIndex(w, 0x24, fuel); // global.set: make the exhausted fuel visible to the host
+    w.byte(0x00).byte(0x0b); // unreachable end
+    return w.finish();
+  };
+  const entry = new ByteWriter();
+  globalIndex(entry, 0x23, fuel);
+  entry.byte(0x42).byte(0x01).byte(0x7d); // i64.const 1; i64.sub
+  const loop = new ByteWriter().byte(0x20).u32(local);
+  loop.byte(0x42).byte(0x01).byte(0x7d);
+  const store = new ByteWriter().byte(0x20).u32(local);
+  globalIndex(store, 0x24, fuel);
+  const reload = new ByteWriter();
+  globalIndex(reload, 0x23, fuel);
+  reload.byte(0x21).u32(local); // local.set
 
-function depthLeave(depth: number): Uint8Array {
-  const w = new ByteWriter();
-  globalIndex(w, 0x23, depth);
-  w.byte(0x41).byte(0x01).byte(0x6b); // i32.const 1; i32.sub
-  globalIndex(w, 0x24, depth);
-  return w.finish();
+  const enter = new ByteWriter();
+  globalIndex(enter, 0x23, depth);
+  enter.byte(0x41).byte(0x01).byte(0x6a); // i32.const 1; i32.add
+  globalIndex(enter, 0x24, depth);
+  globalIndex(enter, 0x23, depth);
+  enter.byte(0x41).s32(maxDepth).byte(0x4b); // i32.gt_u
+  enter.byte(0x04).byte(0x40).byte(0x00).byte(0x0b);
+  const leave = new ByteWriter();
+  globalIndex(leave, 0x23, depth);
+  leave.byte(0x41).byte(0x01).byte(0x6b); // i32.const 1; i32.sub
+  globalIndex(leave, 0x24, depth);
+  return {
+    entry: trapIfNegative(entry),
+    loop: trapIfNegative(loop),
+    store: store.finish(),
+    reload: reload.finish(),
+    depthEnter: enter.finish(),
+    depthLeave: leave.finish(),
+  };
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -134,29 +167,57 @@ function blockTypeFor(type: FuncType, table: TypeTable): Uint8Array {
   return new ByteWriter().s32(table.blockType(type.rawResults)).finish();
 }
 
+/** Global indices and limits shared by every function of a module. */
+interface Meter {
+  readonly fuelGlobal: number;
+  readonly depthGlobal: number;
+  readonly maxCallDepth: number;
+}
+
+/**
+ * Rewrites one function body. Fuel is counted in a new local (a register, rather than a memory
+ * round trip per loop iteration) and written back to the global before every call and exit, and
+ * read back after every call, so the host and callees always see the exact count. The body is
+ * wrapped in a block so that a branch to the function's own label passes the exit code too.
+ */
 function instrumentBody(
   body: Uint8Array,
   type: FuncType,
   table: TypeTable,
-  snippets: { fuel: Uint8Array; enter: Uint8Array; leave: Uint8Array },
+  meter: Meter,
 ): Uint8Array {
   const reader = new ByteReader(body);
   const localGroups = reader.u32();
+  const groupsStart = reader.offset;
+  let declaredLocals = 0;
   for (let i = 0; i < localGroups; i++) {
-    reader.u32();
+    declaredLocals += reader.u32();
     const code = reader.byte();
     if (code === 0x63 || code === 0x64) reader.s33();
   }
-  const out = new ByteWriter();
-  out.bytes(body.subarray(0, reader.offset));
-  out.bytes(snippets.fuel).bytes(snippets.enter);
+  const codeStart = reader.offset;
+  const fuelLocal = type.params.length + declaredLocals;
+  const snippets = snippetsFor(meter.fuelGlobal, meter.depthGlobal, meter.maxCallDepth, fuelLocal);
+  const tracksDepth = makesCalls(body, codeStart);
+  const exit = tracksDepth
+    ? Uint8Array.from([...snippets.store, ...snippets.depthLeave])
+    : snippets.store;
+
+  const out = new ByteWriter().u32(localGroups + 1);
+  out.bytes(body.subarray(groupsStart, codeStart)).u32(1).byte(I64);
+  out.bytes(snippets.entry);
+  if (tracksDepth) out.bytes(snippets.depthEnter);
   out.byte(0x02).bytes(blockTypeFor(type, table));
-  let copied = reader.offset;
+  let copied = codeStart;
   while (!reader.done) {
     const start = reader.offset;
     const op = skipInstruction(reader);
     if (op === Opcode.loop) {
-      out.bytes(body.subarray(copied, reader.offset)).bytes(snippets.fuel);
+      out.bytes(body.subarray(copied, reader.offset)).bytes(snippets.loop);
+      copied = reader.offset;
+    } else if (op === Opcode.call || op === Opcode.callIndirect || op === Opcode.callRef) {
+      out.bytes(body.subarray(copied, start)).bytes(snippets.store);
+      out.bytes(body.subarray(start, reader.offset)).bytes(snippets.reload);
       copied = reader.offset;
     } else if (
       op === Opcode.return ||
@@ -164,21 +225,30 @@ function instrumentBody(
       op === Opcode.returnCallIndirect ||
       op === Opcode.returnCallRef
     ) {
-      out.bytes(body.subarray(copied, start)).bytes(snippets.leave);
+      out.bytes(body.subarray(copied, start)).bytes(exit);
       copied = start;
     }
   }
   out.bytes(body.subarray(copied));
-  // The original final `end` now closes the wrapper block; leave, then end the function.
-  out.bytes(snippets.leave).byte(0x0b);
+  // The original final `end` now closes the wrapper block; run the exit code, then end.
+  out.bytes(exit).byte(0x0b);
   return out.finish();
+}
+
+const CALL_OPCODES = new Set([0x10, 0x11, 0x12, 0x13, 0x14, 0x15]);
+
+/** True when the function body (instructions from `start`) contains any call instruction. */
+function makesCalls(body: Uint8Array, start: number): boolean {
+  const reader = new ByteReader(body, start);
+  while (!reader.done) if (CALL_OPCODES.has(skipInstruction(reader))) return true;
+  return false;
 }
 
 function instrumentCode(
   payload: Uint8Array,
   info: WasmModuleInfo,
   table: TypeTable,
-  snippets: { fuel: Uint8Array; enter: Uint8Array; leave: Uint8Array },
+  meter: Meter,
   extraBodies: readonly Uint8Array[],
 ): Uint8Array {
   const reader = new ByteReader(payload);
@@ -191,7 +261,7 @@ function instrumentCode(
     const typeIndex = info.functionTypes[info.importedFunctions + i];
     const type = typeIndex === undefined ? undefined : info.types[typeIndex];
     if (type === undefined) throw new WasmFormatError(`function ${i} has no type`);
-    const rewritten = instrumentBody(body, type, table, snippets);
+    const rewritten = instrumentBody(body, type, table, meter);
     out.u32(rewritten.byteLength).bytes(rewritten);
   }
   for (const body of extraBodies) out.u32(body.byteLength).bytes(body);
@@ -212,13 +282,11 @@ export function instrumentFuel(info: WasmModuleInfo, options: FuelOptions): Sect
   const fuelGlobal = info.importedGlobals + info.definedGlobals;
   const depthGlobal = fuelGlobal + 1;
   const setFuelFunction = info.functionTypes.length;
-  const snippets = {
-    fuel: fuelCheck(fuelGlobal),
-    enter: depthEnter(depthGlobal, options.maxCallDepth),
-    leave: depthLeave(depthGlobal),
-  };
+  const meter: Meter = { fuelGlobal, depthGlobal, maxCallDepth: options.maxCallDepth };
   const table = new TypeTable(info.types);
   const setFuelType = table.add(Uint8Array.of(0x60, 1, F64, 0));
+  const getI64Type = table.add(Uint8Array.of(0x60, 0, 1, I64));
+  const getI32Type = table.add(Uint8Array.of(0x60, 0, 1, I32));
 
   const setFuelBody = new ByteWriter().byte(0); // no locals
   setFuelBody.byte(0x20).byte(0).byte(0xb0); // local.get 0; i64.trunc_f64_s
@@ -226,6 +294,11 @@ export function instrumentFuel(info: WasmModuleInfo, options: FuelOptions): Sect
   setFuelBody.byte(0x41).byte(0);
   globalIndex(setFuelBody, 0x24, depthGlobal);
   setFuelBody.byte(0x0b);
+  const getter = (global: number) => {
+    const w = new ByteWriter().byte(0);
+    globalIndex(w, 0x23, global);
+    return w.byte(0x0b).finish();
+  };
 
   const initialFuel = Math.max(0, Math.floor(options.initialFuel));
   const globals = [
@@ -239,9 +312,9 @@ export function instrumentFuel(info: WasmModuleInfo, options: FuelOptions): Sect
     new ByteWriter().byte(I32).byte(1).byte(0x41).byte(0).byte(0x0b).finish(),
   ];
   const exports = [
-    exportEntry(FuelExport.fuel, 3, fuelGlobal),
-    exportEntry(FuelExport.depth, 3, depthGlobal),
     exportEntry(FuelExport.setFuel, 0, setFuelFunction),
+    exportEntry(FuelExport.fuel, 0, setFuelFunction + 1),
+    exportEntry(FuelExport.depth, 0, setFuelFunction + 2),
   ];
 
   const byId = new Map<number, Uint8Array>();
@@ -249,13 +322,20 @@ export function instrumentFuel(info: WasmModuleInfo, options: FuelOptions): Sect
   const code = byId.get(SectionId.code);
   if (code === undefined) throw new WasmFormatError("module has no code section");
   // The code section must be rewritten first: it may add block types to the type table.
-  const newCode = instrumentCode(code, info, table, snippets, [setFuelBody.finish()]);
+  const newCode = instrumentCode(code, info, table, meter, [
+    setFuelBody.finish(),
+    getter(fuelGlobal),
+    getter(depthGlobal),
+  ]);
   const replaced = new Map<number, Uint8Array>([
     [SectionId.code, newCode],
     [SectionId.type, table.appendTo(byId.get(SectionId.type))],
     [
       SectionId.function,
-      appendEntries(byId.get(SectionId.function), [new ByteWriter().u32(setFuelType).finish()]),
+      appendEntries(
+        byId.get(SectionId.function),
+        [setFuelType, getI64Type, getI32Type].map((t) => new ByteWriter().u32(t).finish()),
+      ),
     ],
     [SectionId.global, appendEntries(byId.get(SectionId.global), globals)],
     [SectionId.export, appendEntries(byId.get(SectionId.export), exports)],

@@ -92,7 +92,7 @@ export class CartridgeInstance {
 
   /** Fuel left after the last call (negative when it ran out). */
   get fuelLeft(): bigint {
-    return this.exports[FuelExport.fuel].value as bigint;
+    return this.exports[FuelExport.fuel]();
   }
 
   private fail(error: unknown, what: string, fuel: number): never {
@@ -207,6 +207,58 @@ export class CartridgeInstance {
       this.fail(error, "cartridge_step_batch", fuel);
     }
     this.check(status, "batch step");
+  }
+
+  /**
+   * Steps `count` envs packed at `batch.states` in place (the ABI allows `states_out ==
+   * states_in`), with actions at `batch.actions`; observations and infos go to `batch.obs` and
+   * `batch.infos`. The zero-copy batch path for hot loops.
+   */
+  stepBatchInPlace(count: number): void {
+    this.assertAlive();
+    const b = this.batch;
+    const fuel = this.budget.fuel * count;
+    let status: number;
+    try {
+      this.exports[FuelExport.setFuel](fuel);
+      status = this.exports.cartridge_step_batch(
+        count,
+        b.states,
+        b.actions,
+        b.states,
+        b.obs,
+        b.infos,
+      );
+    } catch (error) {
+      this.fail(error, "cartridge_step_batch", fuel);
+    }
+    this.check(status, "batch step");
+  }
+
+  /** Resets env `index` of the batch arrays (state, observation and info) in place. */
+  resetBatchSlot(index: number, seed: bigint): void {
+    this.assertAlive();
+    const b = this.batch;
+    if (!Number.isInteger(index) || index < 0 || index >= b.capacity) {
+      throw new CallError("BadArgument", `batch slot ${index} is outside 0..${b.capacity - 1}`);
+    }
+    const { sizes } = this.cartridge;
+    const fuel = this.budget.fuel;
+    let status: number;
+    try {
+      this.exports[FuelExport.setFuel](fuel);
+      status = this.exports.cartridge_reset(
+        seed,
+        this.single.hint,
+        0,
+        b.states + index * sizes.stateBytes,
+        b.obs + index * sizes.obsBytes,
+        b.infos + index * sizes.infoBytes,
+      );
+    } catch (error) {
+      this.fail(error, "cartridge_reset", fuel);
+    }
+    this.check(status, "reset");
   }
 
   /**

@@ -43,8 +43,8 @@ export interface CartridgeExports {
     obsOut: number,
     infosOut: number,
   ): number;
-  readonly [FuelExport.fuel]: WebAssembly.Global;
-  readonly [FuelExport.depth]: WebAssembly.Global;
+  [FuelExport.fuel](): bigint;
+  [FuelExport.depth](): number;
   [FuelExport.setFuel](fuel: number): void;
 }
 
@@ -107,7 +107,7 @@ export function classifyFailure(
 ): CallError {
   if (error instanceof CallError) return error;
   if (error instanceof WebAssembly.RuntimeError) {
-    const fuel = exports[FuelExport.fuel].value as bigint;
+    const fuel = exports[FuelExport.fuel]();
     if (fuel < 0n) {
       return new CallError(
         "BudgetExceeded",
@@ -116,7 +116,7 @@ export function classifyFailure(
         { cause: error },
       );
     }
-    const depth = exports[FuelExport.depth].value as number;
+    const depth = exports[FuelExport.depth]();
     if (depth > budget.maxCallDepth) {
       return new CallError(
         "BudgetExceeded",

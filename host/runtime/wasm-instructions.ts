@@ -12,6 +12,9 @@ import { type ByteReader, WasmFormatError } from "./wasm-binary.js";
 export const Opcode = {
   loop: 0x03,
   return: 0x0f,
+  call: 0x10,
+  callIndirect: 0x11,
+  callRef: 0x14,
   returnCall: 0x12,
   returnCallIndirect: 0x13,
   returnCallRef: 0x15,

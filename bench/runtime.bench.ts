@@ -1,0 +1,271 @@
+/**
+ * Runtime benchmark: random self-play tic-tac-toe through the cartridge host, measured against a
+ * plain TypeScript implementation of the same work in the same run (bench/tictactoe-plain.ts).
+ *
+ *   npx tsx bench/runtime.bench.ts            (or `npm run bench -- runtime`)
+ *   BENCH_TIME_MS=2000 npx tsx bench/runtime.bench.ts   (longer, steadier measurements)
+ *
+ * Needs build/cartridges/tictactoe-v1.wasm (`npm run build`). Prints steps/s and ratios; heap
+ * growth over 10 M zero-copy steps; and the cost of fuel metering (the same in-cartridge rollout
+ * on an unmetered compile of the same bytes).
+ */
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { Bench } from "tinybench";
+import { CartridgeInstance } from "../host/runtime/instance.js";
+import { loadCartridge } from "../host/runtime/loader.js";
+import {
+  type CartridgeExports,
+  instantiateSandboxed,
+} from "../host/runtime/sandbox-instantiate.js";
+import { PlainTicTacToe, playPlain, XorShift32 } from "./tictactoe-plain.js";
+
+const CARTRIDGE = fileURLToPath(new URL("../build/cartridges/tictactoe-v1.wasm", import.meta.url));
+const STEPS_PER_OP = 20_000;
+const BATCH = 256;
+const HEAP_STEPS = 10_000_000;
+/** tic-tac-toe observation: 27 f32, the legal-move mask at 18..26. */
+const OBS_FLOATS = 27;
+const LEGAL_AT = 18;
+const INFO_TERMINATED = 4;
+
+/** Seeds cycled through by the loops, made once so that the hot loops allocate no BigInts. */
+const SEEDS = Array.from({ length: 4096 }, (_, i) => BigInt(i + 1));
+
+function seedAt(i: number): bigint {
+  return SEEDS[i & 4095] as bigint;
+}
+
+/** Picks a uniformly random set flag among `floats[from .. from + 9)`; -1 when none is set. */
+function pickLegal(floats: Float32Array, from: number, rng: XorShift32): number {
+  let count = 0;
+  for (let i = 0; i < 9; i++) if (floats[from + i] !== 0) count++;
+  if (count === 0) return -1;
+  let k = rng.below(count);
+  for (let i = 0; i < 9; i++) {
+    if (floats[from + i] !== 0 && k-- === 0) return i;
+  }
+  return -1;
+}
+
+/** Host loop, one `cartridge_step` call per step on the state slot in linear memory. */
+class ZeroCopyPlayer {
+  private floats: Float32Array;
+  private episode = 0;
+  private readonly rng = new XorShift32(12_345);
+
+  constructor(private readonly instance: CartridgeInstance) {
+    instance.resetInPlace(seedAt(0));
+    this.floats = this.obsFloats();
+  }
+
+  private obsFloats(): Float32Array {
+    const memory = this.instance.memory;
+    return new Float32Array(memory.buffer, this.instance.single.obs, OBS_FLOATS);
+  }
+
+  play(steps: number): void {
+    const instance = this.instance;
+    for (let i = 0; i < steps; i++) {
+      if (this.floats.length === 0) this.floats = this.obsFloats();
+      const action = pickLegal(this.floats, LEGAL_AT, this.rng);
+      if (instance.stepInPlace(action) !== 0) instance.resetInPlace(seedAt(++this.episode));
+    }
+  }
+}
+
+/** Host loop over `BATCH` envs stepped by one `cartridge_step_batch` call. */
+class BatchPlayer {
+  private floats: Float32Array;
+  private actions: Uint32Array;
+  private bytes: Uint8Array;
+  private episode = 0;
+  private readonly rng = new XorShift32(777);
+
+  constructor(private readonly instance: CartridgeInstance) {
+    for (let i = 0; i < BATCH; i++) instance.resetBatchSlot(i, seedAt(++this.episode));
+    [this.floats, this.actions, this.bytes] = this.views();
+  }
+
+  private views(): [Float32Array, Uint32Array, Uint8Array] {
+    const memory = this.instance.memory;
+    const b = this.instance.batch;
+    return [
+      new Float32Array(memory.buffer, b.obs, BATCH * OBS_FLOATS),
+      new Uint32Array(memory.buffer, b.actions, BATCH),
+      memory,
+    ];
+  }
+
+  /** Plays one batch step of every env; returns the steps taken. */
+  play(): number {
+    const instance = this.instance;
+    if (this.floats.length === 0) [this.floats, this.actions, this.bytes] = this.views();
+    for (let e = 0; e < BATCH; e++) {
+      this.actions[e] = pickLegal(this.floats, e * OBS_FLOATS + LEGAL_AT, this.rng);
+    }
+    instance.stepBatchInPlace(BATCH);
+    const infos = instance.batch.infos;
+    const infoBytes = instance.cartridge.sizes.infoBytes;
+    const bytes = this.bytes.byteLength === 0 ? instance.memory : this.bytes;
+    for (let e = 0; e < BATCH; e++) {
+      if (bytes[infos + e * infoBytes + INFO_TERMINATED] !== 0) {
+        instance.resetBatchSlot(e, seedAt(++this.episode));
+      }
+    }
+    return BATCH;
+  }
+}
+
+/** Calls `cartridge_rollout` directly on raw exports until `steps` steps have been played. */
+function rawRollouts(
+  exports: CartridgeExports,
+  instance: CartridgeInstance,
+  steps: number,
+  setFuel: boolean,
+): void {
+  const r = instance.rolloutArrays;
+  let done = 0;
+  let episode = 0;
+  while (done < steps) {
+    if (setFuel) exports.__cartridge_set_fuel(1e8);
+    const rows = exports.cartridge_rollout(
+      seedAt(episode++),
+      9,
+      1,
+      r.actions,
+      r.states,
+      r.obs,
+      r.infos,
+    );
+    if (rows <= 0) throw new Error(`rollout failed: ${rows}`);
+    done += rows;
+  }
+}
+
+/** The V8 collector, exposed at run time so that heap numbers are measured after a collection. */
+function collector(): () => void {
+  setFlagsFromString("--expose-gc");
+  const gc = runInNewContext("gc") as (() => void) | undefined;
+  return gc ?? (() => undefined);
+}
+
+function stepsPerSecond(bench: Bench, name: string, stepsPerOp: number): number {
+  const task = bench.getTask(name);
+  const result = task?.result;
+  if (result === undefined || !("period" in result)) throw new Error(`${name} did not complete`);
+  return (stepsPerOp * 1000) / result.period;
+}
+
+function format(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(2)} M` : `${(n / 1e3).toFixed(1)} k`;
+}
+
+/** Runs the runtime benchmark and prints its results. */
+export async function runRuntimeBench(): Promise<void> {
+  if (!existsSync(CARTRIDGE)) {
+    throw new Error(`${CARTRIDGE} is missing: build the cartridges first (npm run build)`);
+  }
+  const bytes = new Uint8Array(await readFile(CARTRIDGE));
+  const loaded = await loadCartridge(bytes, { source: CARTRIDGE });
+  const time = Number(process.env.BENCH_TIME_MS ?? 600);
+
+  const plain = new PlainTicTacToe();
+  plain.reset();
+  const plainRng = new XorShift32(12_345);
+  const rolloutInstance = new CartridgeInstance(loaded);
+  const zeroCopy = new ZeroCopyPlayer(new CartridgeInstance(loaded));
+  const batch = new BatchPlayer(new CartridgeInstance(loaded));
+  const batchRounds = Math.ceil(STEPS_PER_OP / BATCH);
+  let rolloutEpisode = 0;
+
+  // Fuel overhead: the same raw rollout calls on metered and unmetered instances.
+  const metered = instantiateSandboxed(loaded.module).exports;
+  const unmeteredModule = await WebAssembly.compile(bytes);
+  const unmetered = new WebAssembly.Instance(unmeteredModule, {
+    env: {
+      abort: () => {
+        throw new Error("abort");
+      },
+    },
+  }).exports as unknown as CartridgeExports;
+
+  const bench = new Bench({ time, warmupTime: Math.min(200, time / 3) });
+  bench
+    .add("plain TypeScript", () => {
+      playPlain(plain, plainRng, STEPS_PER_OP);
+    })
+    .add("cartridge_rollout with obs", () => {
+      let done = 0;
+      while (done < STEPS_PER_OP)
+        done += rolloutInstance.rollout(seedAt(rolloutEpisode++), 9, true);
+    })
+    .add("host call per step, zero-copy", () => {
+      zeroCopy.play(STEPS_PER_OP);
+    })
+    .add(`batch step of ${BATCH}, host actions`, () => {
+      for (let i = 0; i < batchRounds; i++) batch.play();
+    })
+    .add("raw rollout, metered", () => {
+      rawRollouts(metered, rolloutInstance, STEPS_PER_OP, true);
+    })
+    .add("raw rollout, unmetered", () => {
+      rawRollouts(unmetered, rolloutInstance, STEPS_PER_OP, false);
+    });
+  await bench.run();
+
+  const reference = stepsPerSecond(bench, "plain TypeScript", STEPS_PER_OP);
+  const rows: [string, number, string][] = [
+    ["plain TypeScript (reference)", reference, ""],
+    [
+      "cartridge_rollout with obs",
+      stepsPerSecond(bench, "cartridge_rollout with obs", STEPS_PER_OP),
+      "goal >= 3x",
+    ],
+    [
+      "host call per step, zero-copy",
+      stepsPerSecond(bench, "host call per step, zero-copy", STEPS_PER_OP),
+      "goal >= 1.5x",
+    ],
+    [
+      `batch step of ${BATCH}, host actions`,
+      stepsPerSecond(bench, `batch step of ${BATCH}, host actions`, batchRounds * BATCH),
+      "",
+    ],
+  ];
+  console.log(`tic-tac-toe random self-play, ${time} ms per task (node ${process.version})`);
+  for (const [name, rate, goal] of rows) {
+    const ratio = rate / reference;
+    console.log(
+      `  ${name.padEnd(34)} ${format(rate).padStart(9)} steps/s  ${ratio.toFixed(2).padStart(6)}x plain  ${goal}`,
+    );
+  }
+  const meteredRate = stepsPerSecond(bench, "raw rollout, metered", STEPS_PER_OP);
+  const unmeteredRate = stepsPerSecond(bench, "raw rollout, unmetered", STEPS_PER_OP);
+  console.log(
+    `  fuel metering: ${format(meteredRate)} steps/s metered vs ${format(unmeteredRate)} unmetered = ${((unmeteredRate / meteredRate - 1) * 100).toFixed(1)}% overhead`,
+  );
+
+  // Heap growth over 10 M zero-copy steps: nothing in the loop should allocate.
+  const gc = collector();
+  const heapInstance = new CartridgeInstance(loaded);
+  const heapPlayer = new ZeroCopyPlayer(heapInstance);
+  heapPlayer.play(100_000);
+  gc();
+  const heapBefore = process.memoryUsage().heapUsed;
+  const wasmBefore = heapInstance.memory.byteLength;
+  heapPlayer.play(HEAP_STEPS);
+  gc();
+  const heapAfter = process.memoryUsage().heapUsed;
+  const wasmAfter = heapInstance.memory.byteLength;
+  console.log(
+    `  heap over ${HEAP_STEPS / 1e6} M zero-copy steps: heapUsed ${(heapBefore / 1024).toFixed(0)} KiB -> ${(heapAfter / 1024).toFixed(0)} KiB (${((heapAfter - heapBefore) / 1024).toFixed(0)} KiB), wasm memory ${wasmBefore} -> ${wasmAfter} bytes`,
+  );
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await runRuntimeBench();
+}
