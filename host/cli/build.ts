@@ -1,10 +1,15 @@
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { Command } from "commander";
 import { formatReport, validateCartridge } from "../runtime/validate.js";
-import { BUILD_DIR, cartridgeInputsHash, compileCartridge } from "./cartridge-compiler.js";
+import {
+  BUILD_DIR,
+  cartridgeInputsHash,
+  compileCartridge,
+  writeFileAtomically,
+} from "./cartridge-compiler.js";
 import { BuildError, CARTRIDGE_TOML, readCartridgeSource } from "./cartridge-source.js";
 
 /** Steps of the validation rollout run on every fresh build. */
@@ -57,14 +62,6 @@ async function isUpToDate(recordPath: string, inputsHash: string, outFile: strin
   }
 }
 
-/** Writes through a temporary file and a rename, so a watcher never sees half a module. */
-async function writeAtomically(file: string, bytes: Uint8Array): Promise<void> {
-  await mkdir(path.dirname(file), { recursive: true });
-  const temporary = `${file}.${process.pid}.tmp`;
-  await writeFile(temporary, bytes);
-  await rename(temporary, file);
-}
-
 /**
  * Builds the cartridge in `dir`: reads and checks cartridge.toml, generates the entry, compiles it,
  * validates the module with the host's own checks and writes it to `outFile` (default
@@ -97,13 +94,13 @@ export async function buildCartridge(
   if (!report.ok) {
     throw new BuildError("Validation", `${envId}: the compiled module failed validation`);
   }
-  await writeAtomically(target, compiled.wasm);
+  await writeFileAtomically(target, compiled.wasm);
   const record: InputsRecord = {
     inputsHash: compiled.inputsHash,
     outFile: target,
     outSha256: sha256(compiled.wasm),
   };
-  await writeFile(recordPath, `${JSON.stringify(record, null, 2)}\n`);
+  await writeFileAtomically(recordPath, `${JSON.stringify(record, null, 2)}\n`);
   options.log(
     `${envId}: built ${path.relative(process.cwd(), target)} (${compiled.wasm.byteLength} bytes)`,
   );

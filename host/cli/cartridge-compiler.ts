@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import asc from "assemblyscript/asc";
 import type { CartridgeSource } from "./cartridge-source.js";
@@ -76,10 +76,9 @@ async function hashInputs(
   return hash.digest("hex");
 }
 
-/** Writes the generated entry file and returns its path and text. */
-async function writeEntry(source: CartridgeSource, sdkRoot: string): Promise<[string, string]> {
+/** The path and text of a cartridge's generated entry file (not written yet). */
+function entryFor(source: CartridgeSource, sdkRoot: string): [string, string] {
   const buildDir = path.join(source.dir, BUILD_DIR);
-  const entryPath = path.join(buildDir, "entry.ts");
   const text = generateEntry({
     manifest: source.manifest,
     sdkImport: importSpecifier(buildDir, path.join(sdkRoot, "sdk", "assembly", "index.ts")),
@@ -89,9 +88,18 @@ async function writeEntry(source: CartridgeSource, sdkRoot: string): Promise<[st
     actionClass: source.actionClass,
     exchangeBytes: source.exchangeBytes,
   });
-  await mkdir(buildDir, { recursive: true });
-  await writeFile(entryPath, text);
-  return [entryPath, text];
+  return [path.join(buildDir, "entry.ts"), text];
+}
+
+/**
+ * Writes `text` to `file` through a temporary file and a rename, so that a concurrent build of the
+ * same cartridge (parallel test workers) never reads a half-written file.
+ */
+export async function writeFileAtomically(file: string, text: string | Uint8Array): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const temporary = `${file}.${process.pid}.${Math.floor(performance.now() * 1000)}.tmp`;
+  await writeFile(temporary, text);
+  await rename(temporary, file);
 }
 
 /**
@@ -103,7 +111,7 @@ export async function cartridgeInputsHash(
   options: CompileOptions,
 ): Promise<string> {
   const sdkRoot = findSdkRoot();
-  const [, entryText] = await writeEntry(source, sdkRoot);
+  const [, entryText] = entryFor(source, sdkRoot);
   const asconfig = await readFile(path.join(sdkRoot, "asconfig.json"), "utf8");
   return hashInputs(source, sdkRoot, entryText, `${asconfig}\0${options.debug}`);
 }
@@ -117,7 +125,8 @@ export async function compileCartridge(
   options: CompileOptions,
 ): Promise<CompileResult> {
   const sdkRoot = findSdkRoot();
-  const [entryPath, entryText] = await writeEntry(source, sdkRoot);
+  const [entryPath, entryText] = entryFor(source, sdkRoot);
+  await writeFileAtomically(entryPath, entryText);
   const asconfigPath = path.join(sdkRoot, "asconfig.json");
   const asconfig = await readFile(asconfigPath, "utf8");
   const inputsHash = await hashInputs(source, sdkRoot, entryText, `${asconfig}\0${options.debug}`);
