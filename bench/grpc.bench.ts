@@ -33,7 +33,7 @@ import { startServer } from "../host/server/server.js";
 
 const ENV_ID = "tictactoe-v1";
 const CARTRIDGES = resolve(fileURLToPath(new URL("../build/cartridges", import.meta.url)));
-const ROLLOUT_EPISODES = 200_000;
+const ROLLOUT_EPISODES = 100_000;
 
 const identity = {
   serialize: (value: Buffer) => value,
@@ -103,7 +103,13 @@ async function residentBytes(metricsUrl: string): Promise<number> {
   return match === null ? Number.NaN : Number(match[1]);
 }
 
-function latencyOf(bench: Bench, name: string): { p50: number; p99: number; hz: number } {
+interface Latency {
+  readonly p50: number;
+  readonly p99: number;
+  readonly hz: number;
+}
+
+function latencyOf(bench: Bench, name: string): Latency {
   const result = bench.getTask(name)?.result;
   if (result === undefined || !("latency" in result)) throw new Error(`task ${name} did not run`);
   return { p50: result.latency.p50, p99: result.latency.p99, hz: result.throughput.mean };
@@ -155,32 +161,59 @@ export async function runGrpcBench(): Promise<void> {
       ),
     );
   try {
-    const unary = new Bench({ time: 1500, warmupTime: 300 });
-    unary.add("echo", echoCall);
-    unary.add("step", async () => {
-      await client.step(ENV_ID, first.state, action);
-    });
-    await unary.run();
-    const e = latencyOf(unary, "echo");
-    const s = latencyOf(unary, "step");
-
-    // Rollouts in-process (no gRPC) as the reference, then delivered over gRPC.
-    let inProcessSteps = 0;
-    const t0 = performance.now();
-    for (const chunk of local.rollout({
-      envId: ENV_ID,
-      seed: 0n,
-      episodes: ROLLOUT_EPISODES,
-      stepCap: 9,
-      includeObs: false,
-      chunkSteps: 16_384,
-    })) {
-      inProcessSteps += chunk.rows;
+    // Two rounds, each timing echo then Step; the best p50 of each is kept, so that neither task
+    // is favoured by running when the (shared) machine happened to be quieter.
+    const rounds: { echo: Latency; step: Latency }[] = [];
+    for (let round = 0; round < 2; round++) {
+      const unary = new Bench({ time: 1000, warmupTime: 300 });
+      unary.add("echo", echoCall);
+      unary.add("step", async () => {
+        await client.step(ENV_ID, first.state, action);
+      });
+      await unary.run();
+      rounds.push({ echo: latencyOf(unary, "echo"), step: latencyOf(unary, "step") });
     }
-    const inProcessRate = inProcessSteps / ((performance.now() - t0) / 1000);
+    const best = (pick: (r: (typeof rounds)[number]) => Latency) =>
+      rounds.map(pick).reduce((a, b) => (b.p50 < a.p50 ? b : a));
+    const e = best((r) => r.echo);
+    const s = best((r) => r.step);
 
-    let peakRss = await residentBytes(ports.metricsUrl);
-    const idleRss = peakRss;
+    // Rollouts in-process (no gRPC) as the reference, then delivered over gRPC; each warmed up
+    // once and then measured three times (median reported).
+    const inProcessRun = (episodes: number) => {
+      let rows = 0;
+      const t0 = performance.now();
+      for (const chunk of local.rollout({
+        envId: ENV_ID,
+        seed: 0n,
+        episodes,
+        stepCap: 9,
+        includeObs: false,
+        chunkSteps: 16_384,
+      })) {
+        rows += chunk.rows;
+      }
+      return rows / ((performance.now() - t0) / 1000);
+    };
+    const grpcRun = async (episodes: number) => {
+      let rows = 0;
+      const t0 = performance.now();
+      for await (const chunk of client.batchSimulate({
+        envId: ENV_ID,
+        rollouts: { seed: 0, episodes },
+        chunkRows: 16_384,
+      })) {
+        rows += chunk.rows;
+      }
+      return { rows, rate: rows / ((performance.now() - t0) / 1000) };
+    };
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[1] ?? Number.NaN;
+
+    inProcessRun(ROLLOUT_EPISODES / 10);
+    const inProcessRate = median([0, 1, 2].map(() => inProcessRun(ROLLOUT_EPISODES)));
+
+    const idleRss = await residentBytes(ports.metricsUrl);
+    let peakRss = idleRss;
     const sampler = setInterval(() => {
       residentBytes(ports.metricsUrl).then(
         (rss) => {
@@ -189,17 +222,12 @@ export async function runGrpcBench(): Promise<void> {
         () => undefined,
       );
     }, 100);
-    let delivered = 0;
-    const t1 = performance.now();
-    for await (const chunk of client.batchSimulate({
-      envId: ENV_ID,
-      rollouts: { seed: 0, episodes: ROLLOUT_EPISODES },
-      chunkRows: 16_384,
-    })) {
-      delivered += chunk.rows;
-    }
-    const deliveredRate = delivered / ((performance.now() - t1) / 1000);
+    await grpcRun(ROLLOUT_EPISODES / 10);
+    const runs = [];
+    for (let i = 0; i < 3; i++) runs.push(await grpcRun(ROLLOUT_EPISODES));
     clearInterval(sampler);
+    const delivered = runs[0]?.rows ?? 0;
+    const deliveredRate = median(runs.map((r) => r.rate));
 
     console.log(`gRPC benchmark (${ENV_ID}; server in a child process; loopback)`);
     console.log(
@@ -212,7 +240,7 @@ export async function runGrpcBench(): Promise<void> {
       `  Step/echo p50 ratio   : ${(s.p50 / e.p50).toFixed(3)}x  (goal <= 1.15x); p99 ${(s.p99 / e.p99).toFixed(3)}x`,
     );
     console.log(
-      `  BatchSimulate rollouts: ${(deliveredRate / 1e6).toFixed(2)} M steps/s delivered (${delivered} steps; goal >= 2 M)`,
+      `  BatchSimulate rollouts: ${(deliveredRate / 1e6).toFixed(2)} M steps/s delivered (median of 3 runs of ${delivered} steps; goal >= 2 M)`,
     );
     console.log(
       `  in-process rollouts   : ${(inProcessRate / 1e6).toFixed(2)} M steps/s; delivered/in-process ${(deliveredRate / inProcessRate).toFixed(3)}x`,

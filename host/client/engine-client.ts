@@ -21,6 +21,12 @@ import { toEngineCallError } from "./errors.js";
 export interface ConnectOptions {
   /** Largest message the client accepts, in bytes; default 64 MiB (BatchSimulate chunks). */
   readonly maxReceiveMessageBytes?: number;
+  /**
+   * HTTP/2 receive window per stream and connection, in bytes; default 4 MiB. The protocol's
+   * 64 KiB default makes a BatchSimulate stream wait for a window update every few rows; a larger
+   * window keeps the pipe full. It is also the most a paused stream can have in flight.
+   */
+  readonly flowControlWindowBytes?: number;
   /** How long `connect` waits for the server, in ms; default 5000. */
   readonly connectTimeoutMs?: number;
 }
@@ -77,6 +83,7 @@ export class EngineClient {
     const raw = new GeneratedEngineClient(address, credentials.createInsecure(), {
       "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? 64 * 1024 * 1024,
       "grpc.max_send_message_length": 64 * 1024 * 1024,
+      "grpc-node.flow_control_window": options.flowControlWindowBytes ?? 4 * 1024 * 1024,
     });
     const deadline = Date.now() + (options.connectTimeoutMs ?? 5000);
     await new Promise<void>((resolve, reject) => {

@@ -146,6 +146,7 @@ export function createEngineService(
             else metrics.batchStreamsWaiting.dec();
           },
         },
+        limits.maxInFlightChunks,
       );
       pump
         .then((outcome) => {

@@ -19,6 +19,11 @@ export interface ServerLimits {
   readonly maxChunkRows: number;
   /** Soft cap on the encoded size of one chunk, in bytes; rows per chunk shrink to fit it. */
   readonly chunkTargetBytes: number;
+  /**
+   * BatchSimulate chunks a stream may have written but not yet handed to HTTP/2; the stream
+   * simulates nothing more until one leaves. With `chunkTargetBytes` this bounds a stream's memory.
+   */
+  readonly maxInFlightChunks: number;
   /** How long graceful shutdown waits for in-flight calls before cancelling them, in ms. */
   readonly shutdownGraceMs: number;
 }
@@ -32,5 +37,6 @@ export const DEFAULT_LIMITS: ServerLimits = {
   defaultChunkRows: 16_384,
   maxChunkRows: 262_144,
   chunkTargetBytes: 4 * 1024 * 1024,
+  maxInFlightChunks: 4,
   shutdownGraceMs: 10_000,
 };

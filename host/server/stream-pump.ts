@@ -19,8 +19,10 @@ function deadlinePassed(deadline: Date | number): boolean {
 
 /**
  * Writes chunks to a server stream with flow control: it pulls the next chunk from the (lazy)
- * generator only while the stream accepts more, waits for 'drain' when `write()` returns false,
- * and stops on cancellation or at the deadline. Between chunks it yields to the event loop,
+ * generator only while fewer than `maxInFlightChunks` written chunks are still waiting to be
+ * handed to HTTP/2 (which itself waits for the client's flow-control window), and stops on
+ * cancellation or at the deadline. Counting write callbacks bounds the memory a stream holds more
+ * tightly than the stream's own 16-message buffer would. Between chunks it yields to the event loop,
  * because the engine runs cartridges synchronously and other calls must make progress too.
  *
  * Resolves once every chunk is written and the stream ended, or once the call is gone; rejects
@@ -30,8 +32,10 @@ export async function pumpChunks<Req, Chunk extends { rows: number }>(
   call: ServerWritableStream<Req, Chunk>,
   chunks: Iterator<Chunk, void, void>,
   hooks: PumpHooks,
+  maxInFlightChunks = 4,
 ): Promise<PumpOutcome> {
   let gone = call.cancelled;
+  let inFlight = 0;
   let wake: (() => void) | undefined;
   const onGone = () => {
     gone = true;
@@ -49,19 +53,26 @@ export async function pumpChunks<Req, Chunk extends { rows: number }>(
       const next = chunks.next();
       if (next.done === true) break;
       hooks.onChunk(next.value.rows);
-      if (call.write(next.value)) {
+      inFlight += 1;
+      call.write(next.value, () => {
+        inFlight -= 1;
+        wake?.();
+      });
+      const blocked = () => !gone && (inFlight >= maxInFlightChunks || call.writableNeedDrain);
+      if (!blocked()) {
         await nextTurn();
-      } else {
-        hooks.onWaiting(true);
-        try {
+        continue;
+      }
+      hooks.onWaiting(true);
+      try {
+        while (blocked()) {
           await new Promise<void>((resolve) => {
             wake = resolve;
-            if (gone || call.writableNeedDrain === false) resolve();
           });
-        } finally {
-          wake = undefined;
-          hooks.onWaiting(false);
         }
+      } finally {
+        wake = undefined;
+        hooks.onWaiting(false);
       }
     }
     if (gone) return "cancelled";
