@@ -16,6 +16,15 @@ import { BuildError, CARTRIDGE_TOML, readCartridgeSource } from "./cartridge-sou
 const VALIDATION_ROLLOUT_STEPS = 64;
 /** Most cartridge folders `build-all` accepts, so a wrong DIR fails fast instead of crawling. */
 const MAX_CARTRIDGES = 256;
+/**
+ * Imports AssemblyScript adds for standard-library features a cartridge cannot have, and what to
+ * use instead; the validator names the import, this says why it appeared.
+ */
+const IMPORT_HINTS: Record<string, string> = {
+  "env.seed": "Math.random needs the host's randomness: use the SDK's Rng instead",
+  "env.trace": "trace() needs the host's console: remove it",
+  "Date.now": "Date.now needs a clock: cartridges have none",
+};
 /** Name of the record of the last build's inputs, inside the cartridge's build folder. */
 const INPUTS_RECORD = "last-build.json";
 
@@ -92,7 +101,12 @@ export async function buildCartridge(
   });
   options.log(formatReport(report));
   if (!report.ok) {
-    throw new BuildError("Validation", `${envId}: the compiled module failed validation`);
+    const details = report.checks.map((check) => check.detail).join("\n");
+    const hints = Object.entries(IMPORT_HINTS)
+      .filter(([name]) => details.includes(name))
+      .map(([, hint]) => ` (${hint})`)
+      .join("");
+    throw new BuildError("Validation", `${envId}: the compiled module failed validation${hints}`);
   }
   await writeFileAtomically(target, compiled.wasm);
   const record: InputsRecord = {

@@ -111,6 +111,21 @@ describe("cartridge new + cartridge build", () => {
     await expect(readFile(outFile)).rejects.toThrow();
   });
 
+  it("explains the import that Math.random brings in", async () => {
+    const dir = await scaffoldCartridge("dice", workDir);
+    await edit(
+      path.join(dir, "assembly", "game.ts"),
+      "rng.nextRange(MIN_STONES, MAX_STONES + 1)",
+      "MIN_STONES + <i32>(Math.random() * 5)",
+    );
+    await expectBuildError(
+      buildCartridge(dir, undefined, debugBuild),
+      "Validation",
+      /use the SDK's Rng/,
+    );
+    expect(lines.join("\n")).toMatch(/env\.seed/);
+  });
+
   it("build-all builds every folder and fails a duplicated env id", async () => {
     const root = path.join(workDir, "all");
     await scaffoldCartridge("alpha", root);
