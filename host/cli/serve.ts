@@ -85,6 +85,12 @@ export async function runServe(options: ServeOptions): Promise<void> {
 
   const metrics = new ServerMetrics();
   const { engine, registry } = createEngine();
+  metrics.observeInstancePools(() =>
+    registry.list().map((caps) => {
+      const { pool } = registry.resolve(caps);
+      return { envId: caps.envId, idle: pool.idleCount, created: pool.created };
+    }),
+  );
   registry.on((event: RegistryEvent) => {
     metrics.recordRegistryEvent(event);
     logRegistryEvent(logger, event);

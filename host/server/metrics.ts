@@ -1,6 +1,13 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { RegistryEvent } from "../runtime/engine.js";
 
+/** Use of one env's instance pool, as the runtime reports it. */
+export interface InstancePoolUse {
+  readonly envId: string;
+  readonly idle: number;
+  readonly created: number;
+}
+
 /**
  * The server's Prometheus metrics, in a registry of their own so that several servers (tests, the
  * benchmark) can live in one process. Per-second rates are left to Prometheus (`rate(...)`), as
@@ -81,6 +88,33 @@ export class ServerMetrics {
   constructor(options: { collectProcessMetrics?: boolean } = {}) {
     // Process memory, CPU, event-loop lag and GC, labelled like every Node service.
     if (options.collectProcessMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * Reports the use of each env's instance pool at every scrape: idle instances kept for reuse,
+   * and instances created so far (a growing number means calls keep trapping or overlapping).
+   */
+  observeInstancePools(read: () => readonly InstancePoolUse[]): void {
+    new Gauge({
+      name: "cartridge_instances_idle",
+      help: "Idle sandboxed instances kept for reuse, by env (current build).",
+      labelNames: ["env"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const pool of read()) this.set({ env: pool.envId }, pool.idle);
+      },
+    });
+    new Gauge({
+      name: "cartridge_instances_created",
+      help: "Sandboxed instances created since the build was loaded, by env (current build).",
+      labelNames: ["env"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const pool of read()) this.set({ env: pool.envId }, pool.created);
+      },
+    });
   }
 
   /** Counts a registry event under a stable name. */
