@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { EngineClient } from "../../host/client/index.js";
+import { createEngine, LoadError } from "../../host/runtime/index.js";
 import { type CartridgeWatcher, watchCartridges } from "../../host/runtime/watch.js";
 import {
   bundledCartridge,
@@ -134,5 +135,25 @@ describe("hot reload while a client is stepping", () => {
     expect(await h.metrics.valueOf("cartridge_registry_events_total", { event: "reloaded" })).toBe(
       1,
     );
+  });
+
+  it("refuses a file over the size limit without reading it", async () => {
+    const { registry } = createEngine();
+    const limited = await tempCartridgeDir([]);
+    const errors: unknown[] = [];
+    const small = await watchCartridges(registry, limited.dir, {
+      maxFileBytes: 1024,
+      onError: (_source, error) => errors.push(error),
+    });
+    try {
+      await cp(bundledCartridge(TTT), join(limited.dir, `${TTT}.wasm`));
+      await eventually(() => errors.length === 1);
+      expect(errors[0]).toBeInstanceOf(LoadError);
+      expect((errors[0] as LoadError).code).toBe("TooLarge");
+      expect(registry.list()).toEqual([]);
+    } finally {
+      await small.close();
+      await limited.remove();
+    }
   });
 });
