@@ -3,7 +3,7 @@
  * plain TypeScript implementation of the same work in the same run (bench/tictactoe-plain.ts).
  *
  *   npx tsx bench/runtime.bench.ts            (or `npm run bench -- runtime`)
- *   BENCH_TIME_MS=2000 npx tsx bench/runtime.bench.ts   (longer, steadier measurements)
+ *   BENCH_TIME_MS=1000 BENCH_ROUNDS=5 npx tsx bench/runtime.bench.ts   (longer, steadier)
  *
  * Needs build/cartridges/tictactoe-v1.wasm (`npm run build`). Prints steps/s and ratios; heap
  * growth over 10 M zero-copy steps; and the cost of fuel metering (the same in-cartridge rollout
@@ -153,6 +153,8 @@ function collector(): () => void {
   return gc ?? (() => undefined);
 }
 
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
 function stepsPerSecond(bench: Bench, name: string, stepsPerOp: number): number {
   const task = bench.getTask(name);
   const result = task?.result;
@@ -171,7 +173,7 @@ export async function runRuntimeBench(): Promise<void> {
   }
   const bytes = new Uint8Array(await readFile(CARTRIDGE));
   const loaded = await loadCartridge(bytes, { source: CARTRIDGE });
-  const time = Number(process.env.BENCH_TIME_MS ?? 600);
+  const time = Number(process.env.BENCH_TIME_MS ?? 300);
 
   const plain = new PlainTicTacToe();
   plain.reset();
@@ -193,58 +195,67 @@ export async function runRuntimeBench(): Promise<void> {
     },
   }).exports as unknown as CartridgeExports;
 
-  const bench = new Bench({ time, warmupTime: Math.min(200, time / 3) });
-  bench
-    .add("plain TypeScript", () => {
-      playPlain(plain, plainRng, STEPS_PER_OP);
-    })
-    .add("cartridge_rollout with obs", () => {
-      let done = 0;
-      while (done < STEPS_PER_OP)
-        done += rolloutInstance.rollout(seedAt(rolloutEpisode++), 9, true);
-    })
-    .add("host call per step, zero-copy", () => {
-      zeroCopy.play(STEPS_PER_OP);
-    })
-    .add(`batch step of ${BATCH}, host actions`, () => {
-      for (let i = 0; i < batchRounds; i++) batch.play();
-    })
-    .add("raw rollout, metered", () => {
-      rawRollouts(metered, rolloutInstance, STEPS_PER_OP, true);
-    })
-    .add("raw rollout, unmetered", () => {
-      rawRollouts(unmetered, rolloutInstance, STEPS_PER_OP, false);
-    });
-  await bench.run();
-
-  const reference = stepsPerSecond(bench, "plain TypeScript", STEPS_PER_OP);
-  const rows: [string, number, string][] = [
-    ["plain TypeScript (reference)", reference, ""],
+  const tasks: [string, number, () => void][] = [
+    ["plain TypeScript", STEPS_PER_OP, () => playPlain(plain, plainRng, STEPS_PER_OP)],
     [
       "cartridge_rollout with obs",
-      stepsPerSecond(bench, "cartridge_rollout with obs", STEPS_PER_OP),
-      "goal >= 3x",
+      STEPS_PER_OP,
+      () => {
+        let done = 0;
+        while (done < STEPS_PER_OP)
+          done += rolloutInstance.rollout(seedAt(rolloutEpisode++), 9, true);
+      },
     ],
-    [
-      "host call per step, zero-copy",
-      stepsPerSecond(bench, "host call per step, zero-copy", STEPS_PER_OP),
-      "goal >= 1.5x",
-    ],
+    ["host call per step, zero-copy", STEPS_PER_OP, () => zeroCopy.play(STEPS_PER_OP)],
     [
       `batch step of ${BATCH}, host actions`,
-      stepsPerSecond(bench, `batch step of ${BATCH}, host actions`, batchRounds * BATCH),
-      "",
+      batchRounds * BATCH,
+      () => {
+        for (let i = 0; i < batchRounds; i++) batch.play();
+      },
+    ],
+    [
+      "raw rollout, metered",
+      STEPS_PER_OP,
+      () => rawRollouts(metered, rolloutInstance, STEPS_PER_OP, true),
+    ],
+    [
+      "raw rollout, unmetered",
+      STEPS_PER_OP,
+      () => rawRollouts(unmetered, rolloutInstance, STEPS_PER_OP, false),
     ],
   ];
-  console.log(`tic-tac-toe random self-play, ${time} ms per task (node ${process.version})`);
-  for (const [name, rate, goal] of rows) {
-    const ratio = rate / reference;
+  // The machine may be shared: run several short rounds and keep each task's best round, which
+  // is the least disturbed by other load. Tasks alternate within each round.
+  const best = new Map<string, number>();
+  for (let round = 0; round < ROUNDS; round++) {
+    const bench = new Bench({ time, warmupTime: Math.min(100, time / 3) });
+    for (const [name, , fn] of tasks) bench.add(name, fn);
+    await bench.run();
+    for (const [name, steps] of tasks) {
+      best.set(name, Math.max(best.get(name) ?? 0, stepsPerSecond(bench, name, steps)));
+    }
+  }
+  const rate = (name: string) => best.get(name) ?? 0;
+
+  const reference = rate("plain TypeScript");
+  const rows: [string, string][] = [
+    ["plain TypeScript", "(reference)"],
+    ["cartridge_rollout with obs", "goal >= 3x"],
+    ["host call per step, zero-copy", "goal >= 1.5x"],
+    [`batch step of ${BATCH}, host actions`, ""],
+  ];
+  console.log(
+    `tic-tac-toe random self-play: best of ${ROUNDS} rounds of ${time} ms per task (node ${process.version})`,
+  );
+  for (const [name, goal] of rows) {
+    const ratio = rate(name) / reference;
     console.log(
-      `  ${name.padEnd(34)} ${format(rate).padStart(9)} steps/s  ${ratio.toFixed(2).padStart(6)}x plain  ${goal}`,
+      `  ${name.padEnd(34)} ${format(rate(name)).padStart(9)} steps/s  ${ratio.toFixed(2).padStart(6)}x plain  ${goal}`,
     );
   }
-  const meteredRate = stepsPerSecond(bench, "raw rollout, metered", STEPS_PER_OP);
-  const unmeteredRate = stepsPerSecond(bench, "raw rollout, unmetered", STEPS_PER_OP);
+  const meteredRate = rate("raw rollout, metered");
+  const unmeteredRate = rate("raw rollout, unmetered");
   console.log(
     `  fuel metering: ${format(meteredRate)} steps/s metered vs ${format(unmeteredRate)} unmetered = ${((unmeteredRate / meteredRate - 1) * 100).toFixed(1)}% overhead`,
   );

@@ -14,6 +14,7 @@ export { CartridgeInstance, StepFlag, statusError } from "./instance.js";
 export { InstancePool } from "./instance-pool.js";
 export { EXCHANGE_MAX_BYTES, type LoadedCartridge, loadCartridge } from "./loader.js";
 export * from "./manifest.js";
+export { RandomPolicy } from "./random-policy.js";
 export { type RegisteredBuild, Registry, type RegistryOptions } from "./registry.js";
 export {
   DEFAULT_LIMITS,

@@ -54,6 +54,14 @@ export class CartridgeInstance {
   readonly batch: ArrayLayout;
   readonly rolloutArrays: ArrayLayout;
   private readonly exports: CartridgeExports;
+  // The export functions, read once: the exports object is a large frozen object whose property
+  // lookups cost more than the calls themselves on the hot path.
+  private readonly setFuel: CartridgeExports[typeof FuelExport.setFuel];
+  private readonly resetFn: CartridgeExports["cartridge_reset"];
+  private readonly stepFn: CartridgeExports["cartridge_step"];
+  private readonly stepBatchFn: CartridgeExports["cartridge_step_batch"];
+  private readonly rolloutFn: CartridgeExports["cartridge_rollout"];
+  private readonly legalFn: CartridgeExports["cartridge_legal_actions"];
   private readonly envId: string;
   private readonly budget: { fuel: number; maxCallDepth: number };
   private u8: Uint8Array;
@@ -62,6 +70,12 @@ export class CartridgeInstance {
 
   constructor(readonly cartridge: LoadedCartridge) {
     this.exports = instantiateSandboxed(cartridge.module).exports;
+    this.setFuel = this.exports[FuelExport.setFuel];
+    this.resetFn = this.exports.cartridge_reset;
+    this.stepFn = this.exports.cartridge_step;
+    this.stepBatchFn = this.exports.cartridge_step_batch;
+    this.rolloutFn = this.exports.cartridge_rollout;
+    this.legalFn = this.exports.cartridge_legal_actions;
     this.envId = cartridge.manifest.env_id;
     this.budget = {
       fuel: cartridge.limits.stepBudgetFuel,
@@ -128,15 +142,8 @@ export class CartridgeInstance {
     const fuel = this.budget.fuel;
     let status: number;
     try {
-      this.exports[FuelExport.setFuel](fuel);
-      status = this.exports.cartridge_reset(
-        seed,
-        l.hint,
-        hint.byteLength,
-        l.stateOut,
-        l.obs,
-        l.info,
-      );
+      this.setFuel(fuel);
+      status = this.resetFn(seed, l.hint, hint.byteLength, l.stateOut, l.obs, l.info);
     } catch (error) {
       this.fail(error, "cartridge_reset", fuel);
     }
@@ -157,8 +164,8 @@ export class CartridgeInstance {
     const fuel = this.budget.fuel;
     let status: number;
     try {
-      this.exports[FuelExport.setFuel](fuel);
-      status = this.exports.cartridge_step(stateIn, l.action, stateOut, l.obs, l.info);
+      this.setFuel(fuel);
+      status = this.stepFn(stateIn, l.action, stateOut, l.obs, l.info);
     } catch (error) {
       this.fail(error, "cartridge_step", fuel);
     }
@@ -170,12 +177,12 @@ export class CartridgeInstance {
     this.assertAlive();
     const l = this.single;
     const maskBytes = this.cartridge.sizes.legalMaskBytes;
-    const fn = this.exports.cartridge_legal_actions;
+    const fn = this.legalFn;
     if (fn === undefined || maskBytes === 0) return new Uint8Array(0);
     const fuel = this.budget.fuel;
     let status: number;
     try {
-      this.exports[FuelExport.setFuel](fuel);
+      this.setFuel(fuel);
       status = fn(stateAddress, l.mask);
     } catch (error) {
       this.fail(error, "cartridge_legal_actions", fuel);
@@ -194,15 +201,8 @@ export class CartridgeInstance {
     const fuel = this.budget.fuel * count;
     let status: number;
     try {
-      this.exports[FuelExport.setFuel](fuel);
-      status = this.exports.cartridge_step_batch(
-        count,
-        b.states,
-        b.actions,
-        b.statesOut,
-        b.obs,
-        b.infos,
-      );
+      this.setFuel(fuel);
+      status = this.stepBatchFn(count, b.states, b.actions, b.statesOut, b.obs, b.infos);
     } catch (error) {
       this.fail(error, "cartridge_step_batch", fuel);
     }
@@ -220,15 +220,8 @@ export class CartridgeInstance {
     const fuel = this.budget.fuel * count;
     let status: number;
     try {
-      this.exports[FuelExport.setFuel](fuel);
-      status = this.exports.cartridge_step_batch(
-        count,
-        b.states,
-        b.actions,
-        b.states,
-        b.obs,
-        b.infos,
-      );
+      this.setFuel(fuel);
+      status = this.stepBatchFn(count, b.states, b.actions, b.states, b.obs, b.infos);
     } catch (error) {
       this.fail(error, "cartridge_step_batch", fuel);
     }
@@ -246,8 +239,8 @@ export class CartridgeInstance {
     const fuel = this.budget.fuel;
     let status: number;
     try {
-      this.exports[FuelExport.setFuel](fuel);
-      status = this.exports.cartridge_reset(
+      this.setFuel(fuel);
+      status = this.resetFn(
         seed,
         this.single.hint,
         0,
@@ -272,8 +265,8 @@ export class CartridgeInstance {
     const fuel = this.budget.fuel * (stepCap + 1);
     let result: number;
     try {
-      this.exports[FuelExport.setFuel](fuel);
-      result = this.exports.cartridge_rollout(
+      this.setFuel(fuel);
+      result = this.rolloutFn(
         seed,
         stepCap,
         includeObs ? ROLLOUT_FLAG_OBS : 0,
@@ -305,8 +298,8 @@ export class CartridgeInstance {
     const fuel = this.budget.fuel;
     let status: number;
     try {
-      this.exports[FuelExport.setFuel](fuel);
-      status = this.exports.cartridge_reset(seed, l.hint, 0, l.state, l.obs, l.info);
+      this.setFuel(fuel);
+      status = this.resetFn(seed, l.hint, 0, l.state, l.obs, l.info);
     } catch (error) {
       this.fail(error, "cartridge_reset", fuel);
     }
