@@ -1,0 +1,53 @@
+import { describe, expect, it } from "vitest";
+import type { ConsensusError } from "../../../host/consensus/core/errors.js";
+import { SingleNodeEngine } from "../../../host/consensus/engine/single-node-engine.js";
+import { MemoryStorage } from "../../../host/consensus/storage/memory.js";
+import { AppendLog, bytes, text } from "./helpers.js";
+
+describe("SingleNodeEngine", () => {
+  it("commits proposals of one turn in one slot, in order", async () => {
+    const machine = new AppendLog();
+    const engine = new SingleNodeEngine({
+      nodeId: "solo",
+      storage: new MemoryStorage(),
+      stateMachine: machine,
+    });
+    await engine.start();
+    const results = await Promise.all(["a", "b", "c"].map((v) => engine.propose(bytes(v))));
+    expect(results.map((r) => r.index)).toEqual([1, 1, 1]);
+    expect(results.map((r) => text(r.result))).toEqual(["1", "2", "3"]);
+    expect(engine.isLeader()).toBe(true);
+    expect(engine.leaderId()).toBe("solo");
+    expect(engine.lastAppliedIndex()).toBe(1);
+    await engine.waitForCommit(1);
+  });
+
+  it("replays its storage after a restart and keeps deduplicating", async () => {
+    const storage = new MemoryStorage();
+    const first = new SingleNodeEngine({ nodeId: "solo", storage, stateMachine: new AppendLog() });
+    await first.start();
+    await first.propose(bytes("x"), { clientId: "c", requestId: 1 });
+    await first.stop();
+    const machine = new AppendLog();
+    const second = new SingleNodeEngine({ nodeId: "solo", storage, stateMachine: machine });
+    await second.start();
+    expect(machine.items).toEqual(["x"]);
+    const retry = await second.propose(bytes("x"), { clientId: "c", requestId: 1 });
+    expect(text(retry.result)).toBe("1");
+    expect(machine.items).toEqual(["x"]);
+  });
+
+  it("rejects when stopped and for membership changes", async () => {
+    const engine = new SingleNodeEngine({
+      nodeId: "solo",
+      storage: new MemoryStorage(),
+      stateMachine: new AppendLog(),
+    });
+    const stopped = await engine.propose(bytes("x")).catch((error: unknown) => error);
+    expect((stopped as ConsensusError).code).toBe("Stopped");
+    const membership = await engine
+      .addMember({ nodeId: "n2", replicaId: 2 })
+      .catch((error: unknown) => error);
+    expect((membership as ConsensusError).code).toBe("NotImplemented");
+  });
+});
