@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
 import type { RolloutChunk } from "../../../host/runtime/engine.js";
+import {
+  actionIs,
+  counterVariant,
+  editManifest,
+  edits,
+  withStepBody,
+} from "../../fixtures/counter-variants.js";
 import { counterEngine, counterState, u32s } from "./engine-helpers.js";
 
 const counter = { envId: "counter-v1" };
@@ -168,5 +175,28 @@ describe("CartridgeEngine on the counter cartridge", () => {
     expect(idle).toBeGreaterThan(0);
     chunks.return();
     expect(pool.idleCount).toBe(idle);
+  });
+
+  it("reads results correctly after the cartridge grows its memory during a call", async () => {
+    const { registry, engine } = await counterEngine();
+    const bytes = await counterVariant(
+      edits(
+        editManifest({ env_id: "grow-v1" }),
+        withStepBody(`(if ${actionIs(1)} (then (drop (memory.grow (i32.const 1)))))`),
+      ),
+    );
+    await registry.register(bytes, "grow.wasm");
+    const grow = { envId: "grow-v1" };
+    expect(engine.step(grow, counterState(0, 0), u32s(0)).state).toEqual(counterState(1, 1));
+    const grown = engine.step(grow, counterState(4, 2), u32s(1));
+    expect(grown.state).toEqual(counterState(6, 3));
+    expect(grown.obs).toEqual(f32(6, 3));
+    expect(grown.legalMask).toEqual(new Uint8Array([1, 1, 1]));
+    const batch = engine.batchStep(
+      grow,
+      new Uint8Array([...counterState(1, 0), ...counterState(2, 0)]),
+      u32s(1, 1),
+    );
+    expect(batch.states).toEqual(new Uint8Array([...counterState(3, 1), ...counterState(4, 1)]));
   });
 });

@@ -74,6 +74,66 @@ describe("Registry", () => {
     expect(new CartridgeEngine(registry).reset(counter, 2n).state).toEqual(counterState(2, 0));
   });
 
+  it("keeps serving the good build after every kind of broken module is offered in its place", async () => {
+    const registry = new Registry({ maxModuleBytes: 64 * 1024 });
+    const engine = new CartridgeEngine(registry);
+    const good = await registry.register(await counterBuild(0), "counter.wasm");
+    const valid = await counterBuild(0);
+    const broken: [string, Uint8Array][] = [
+      ["Compile", new TextEncoder().encode("not wasm")],
+      ["Compile", valid.subarray(0, valid.byteLength - 10)],
+      ["TooLarge", new Uint8Array(65 * 1024)],
+      [
+        "MissingExport",
+        await counterVariant((w) => replaceOnce(w, '(export "cartridge_reset")', "")),
+      ],
+      [
+        "ForbiddenImport",
+        await counterVariant((w) =>
+          replaceOnce(
+            w,
+            '(import "env" "abort"',
+            '(import "env" "now" (func (result f64)))\n(import "env" "abort"',
+          ),
+        ),
+      ],
+      [
+        "AbiVersion",
+        await counterVariant((w) =>
+          replaceOnce(
+            w,
+            '"cartridge_abi_version") (result i32) (i32.const 1)',
+            '"cartridge_abi_version") (result i32) (i32.const 0)',
+          ),
+        ),
+      ],
+      [
+        "MemoryLimit",
+        await counterVariant((w) =>
+          replaceOnce(w, '(memory (export "memory") 1 2)', '(memory (export "memory") 1 1000)'),
+        ),
+      ],
+      ["BadManifest", await counterVariant(editManifest({ state_bytes: 0 }))],
+      [
+        "Link",
+        await counterVariant((w) =>
+          replaceOnce(
+            w,
+            "(global $scratch",
+            "(func $boom unreachable)\n(start $boom)\n(global $scratch",
+          ),
+        ),
+      ],
+    ];
+    for (const [code, bytes] of broken) {
+      const error = await registry.register(bytes, "counter.wasm").catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LoadError);
+      expect((error as LoadError).code).toBe(code);
+      expect(registry.list()).toEqual([good]);
+      expect(engine.step(counter, counterState(2, 0), u32s(2)).state).toEqual(counterState(5, 1));
+    }
+  });
+
   it("unregisters the env a source provided, and emits events for everything", async () => {
     const registry = new Registry();
     const events: RegistryEvent[] = [];
