@@ -549,7 +549,10 @@ export class Replica {
       this.nack(from);
       return false;
     }
-    invariant(ballotOwner(ballot) === from, "leader messages come from the ballot owner");
+    if (ballotOwner(ballot) !== from) {
+      // Only a ballot's owner leads with it; anything else is malformed and ignored.
+      return false;
+    }
     if (ballot > this.promised || this.roleValue !== "follower") {
       this.promised = ballot;
       this.becomeFollower(from);
