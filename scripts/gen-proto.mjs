@@ -17,6 +17,18 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const generatedDir = join("host", "proto", "generated");
 const bufBin = join(root, "node_modules", "@bufbuild", "buf", "bin", "buf");
 
+/** Runs `buf lint` (buf.yaml's rules), so that a contract problem fails before codegen. */
+function lint() {
+  const result = spawnSync(process.execPath, [bufBin, "lint"], {
+    cwd: root,
+    stdio: ["ignore", "inherit", "inherit"],
+  });
+  if (result.status !== 0) {
+    console.error("buf lint failed: fix proto/ (or the exceptions in buf.yaml) first.");
+    process.exit(1);
+  }
+}
+
 /** Runs `buf generate` with its output rooted at `outputRoot`; exits on failure. */
 function generate(outputRoot) {
   const result = spawnSync(process.execPath, [bufBin, "generate", "--output", outputRoot], {
@@ -61,6 +73,7 @@ function differences(expectedDir, actualDir) {
   return problems;
 }
 
+lint();
 if (process.argv.includes("--check")) {
   const temp = mkdtempSync(join(tmpdir(), "cartridge-gen-"));
   try {
