@@ -28,6 +28,7 @@ import {
   instantiateSandboxed,
 } from "./sandbox-instantiate.js";
 import {
+  DEFAULT_LIMITS,
   type LoadOptions,
   MAX_ROLLOUT_STEPS,
   resolveLimits,
@@ -174,7 +175,9 @@ function instrument(
   const memorySection = capMemories(info, limits.maxMemoryPages, source);
   try {
     let sections = instrumentFuel(info, {
-      initialFuel: limits.stepBudgetFuel,
+      // The start function (a language runtime's set-up) gets at least the default budget, so
+      // that a host running with a tiny per-step budget can still instantiate ordinary modules.
+      initialFuel: Math.max(limits.stepBudgetFuel, DEFAULT_LIMITS.stepBudgetFuel),
       maxCallDepth: limits.maxCallDepth,
     });
     if (memorySection !== undefined) {

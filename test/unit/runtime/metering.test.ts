@@ -1,0 +1,95 @@
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { CallError } from "../../../host/runtime/errors.js";
+import { FuelExport, instrumentFuel } from "../../../host/runtime/fuel.js";
+import { CartridgeInstance } from "../../../host/runtime/instance.js";
+import { loadCartridge } from "../../../host/runtime/loader.js";
+import type { CartridgeExports } from "../../../host/runtime/sandbox-instantiate.js";
+import { writeSections } from "../../../host/runtime/wasm-binary.js";
+import { readModuleInfo } from "../../../host/runtime/wasm-module-info.js";
+import { compileWatFixture } from "../../fixtures/wat-compiler.js";
+
+/**
+ * Metering must never change what a module computes: these tests run the same inputs through the
+ * metered and the unmetered compile of the same bytes and compare every output byte.
+ */
+
+const BUNDLED = ["tictactoe-v1", "connect4-v1", "pendulum-v1"].map((name) =>
+  fileURLToPath(new URL(`../../../build/cartridges/${name}.wasm`, import.meta.url)),
+);
+
+async function bundled(path: string): Promise<Uint8Array> {
+  if (!existsSync(path)) throw new Error(`${path} is missing: run npm run build`);
+  return new Uint8Array(await readFile(path));
+}
+
+function instantiate(bytes: Uint8Array): Record<string, unknown> {
+  const abort = () => {
+    throw new Error("abort");
+  };
+  return new WebAssembly.Instance(new WebAssembly.Module(bytes as Uint8Array<ArrayBuffer>), {
+    env: { abort },
+  }).exports as Record<string, unknown>;
+}
+
+describe("metered modules compute exactly what the unmetered ones do", () => {
+  it("on a module using bulk memory, SIMD, saturating conversions, tables and multi-value", async () => {
+    const bytes = await compileWatFixture("features.wat");
+    const metered = writeSections(
+      instrumentFuel(readModuleInfo(bytes), { initialFuel: 1e6, maxCallDepth: 64 }),
+    );
+    const plain = instantiate(bytes);
+    const instrumented = instantiate(metered);
+    const setFuel = instrumented[FuelExport.setFuel] as (fuel: number) => void;
+    const fuel = instrumented[FuelExport.fuel] as () => bigint;
+    const run = (exports: Record<string, unknown>, n: number) =>
+      (exports.run as (n: number) => number)(n);
+    setFuel(1e6);
+    const expected = run(plain, 20);
+    expect(run(instrumented, 20)).toBe(expected);
+    // run: 1 entry + 20 loop iterations; per iteration one call_indirect and one $pair call.
+    expect(1_000_000n - fuel()).toBe(BigInt(1 + 20 + 20 * 2));
+    const memory = (e: Record<string, unknown>) =>
+      new Uint8Array((e.memory as WebAssembly.Memory).buffer);
+    expect(memory(instrumented)).toEqual(memory(plain));
+  });
+
+  it.each(BUNDLED)("on the bundled cartridge %s: rollouts byte for byte", async (path) => {
+    const bytes = await bundled(path);
+    const loaded = await loadCartridge(bytes);
+    const instance = new CartridgeInstance(loaded);
+    const raw = instantiate(bytes) as unknown as CartridgeExports;
+    const r = instance.rolloutArrays;
+    const steps = Math.min(64, loaded.maxRolloutSteps);
+    for (const seed of [0n, 1n, 2n, 123_456_789n]) {
+      const rows = instance.rollout(seed, steps, true);
+      const metered = instance.view(r.actions, r.end - r.actions).slice();
+      const rawRows = raw.cartridge_rollout(seed, steps, 1, r.actions, r.states, r.obs, r.infos);
+      expect(rawRows).toBe(rows);
+      expect(new Uint8Array(raw.memory.buffer, r.actions, r.end - r.actions)).toEqual(metered);
+    }
+  });
+
+  it("charges the same fuel for the same step on every instance, to the unit", async () => {
+    const bytes = await bundled(BUNDLED[0] as string);
+    const budget = 1_000_000;
+    const loaded = await loadCartridge(bytes, { stepBudgetFuel: budget });
+    const used = [0, 1].map(() => {
+      const instance = new CartridgeInstance(loaded);
+      instance.resetInPlace(5n);
+      instance.stepInPlace(4);
+      return budget - Number(instance.fuelLeft);
+    });
+    expect(used[0]).toBe(used[1]);
+    const exact = used[0] as number;
+    const fits = new CartridgeInstance(await loadCartridge(bytes, { stepBudgetFuel: exact }));
+    fits.resetInPlace(5n);
+    const short = new CartridgeInstance(await loadCartridge(bytes, { stepBudgetFuel: exact - 1 }));
+    short.resetInPlace(5n);
+    expect(fits.stepInPlace(4)).toBe(0);
+    expect(() => short.stepInPlace(4)).toThrow(CallError);
+    expect(short.fuelLeft).toBe(-1n);
+  });
+});
