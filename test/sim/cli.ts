@@ -35,11 +35,15 @@ function main(): void {
   let ops = 0;
   let indeterminate = 0;
   let slots = 0;
+  const delivered: Record<string, number> = {};
   for (let seed = start; seed < start + seeds; seed += 1) {
     const report = runSeed(seed);
     ops += report.completedOps;
     indeterminate += report.indeterminateOps;
     slots += report.chosenSlots;
+    for (const [type, count] of Object.entries(report.deliveredByType)) {
+      delivered[type] = (delivered[type] ?? 0) + count;
+    }
     for (const kind of FAULT_KINDS) {
       totals[kind] = (totals[kind] ?? 0) + report.faultEvents[kind];
     }
@@ -59,6 +63,11 @@ function main(): void {
       `${slots} slots chosen, ${ops} ops completed, ${indeterminate} indeterminate`,
   );
   console.log(`fault events: ${FAULT_KINDS.map((kind) => `${kind}=${totals[kind]}`).join(" ")}`);
+  console.log(
+    `messages delivered: ${Object.entries(delivered)
+      .map(([type, count]) => `${type}=${count}`)
+      .join(" ")}`,
+  );
   process.exitCode = failed.length === 0 ? 0 : 1;
 }
 

@@ -32,6 +32,8 @@ export interface NetworkStats {
   lost: number;
   duplicated: number;
   blocked: number;
+  /** Delivered messages by type. */
+  byType: Record<string, number>;
 }
 
 /**
@@ -42,7 +44,14 @@ export interface NetworkStats {
  */
 export class SimNetwork {
   faults: NetworkFaults = { ...NO_NETWORK_FAULTS };
-  readonly stats: NetworkStats = { sent: 0, delivered: 0, lost: 0, duplicated: 0, blocked: 0 };
+  readonly stats: NetworkStats = {
+    sent: 0,
+    delivered: 0,
+    lost: 0,
+    duplicated: 0,
+    blocked: 0,
+    byType: {},
+  };
   private readonly random: SimRandom;
   private readonly handlers = new Map<number, (message: Message) => void>();
   private readonly cut = new Set<string>();
@@ -151,6 +160,7 @@ export class SimNetwork {
         continue;
       }
       this.stats.delivered += 1;
+      this.stats.byType[message.type] = (this.stats.byType[message.type] ?? 0) + 1;
       delivered += 1;
       handler(message);
     }

@@ -13,6 +13,7 @@ describe("seeded simulation", () => {
   it(`keeps safety, liveness and linearizability for ${FIXED_SEEDS.length} fixed seeds`, () => {
     const failures: string[] = [];
     const faultTotals = new Map<string, number>();
+    const delivered = new Map<string, number>();
     let chosenSlots = 0;
     for (const seed of FIXED_SEEDS) {
       const report = runSeed(seed);
@@ -20,6 +21,9 @@ describe("seeded simulation", () => {
         failures.push(describeFailure(report));
       }
       chosenSlots += report.chosenSlots;
+      for (const [type, count] of Object.entries(report.deliveredByType)) {
+        delivered.set(type, (delivered.get(type) ?? 0) + count);
+      }
       for (const kind of FAULT_KINDS) {
         faultTotals.set(kind, (faultTotals.get(kind) ?? 0) + report.faultEvents[kind]);
       }
@@ -29,6 +33,11 @@ describe("seeded simulation", () => {
       expect(faultTotals.get(kind), `fault kind ${kind} was never injected`).toBeGreaterThan(0);
     }
     expect(chosenSlots).toBeGreaterThan(FIXED_SEEDS.length * 10);
+    // The runs exercise catch-up, snapshots, gap repair and ballot conflicts, not only the
+    // happy path.
+    for (const type of ["installSnapshot", "learn", "acceptGap", "nack", "prepare", "promise"]) {
+      expect(delivered.get(type) ?? 0, `no ${type} message was delivered`).toBeGreaterThan(0);
+    }
   });
 
   it("replays a seed exactly", () => {

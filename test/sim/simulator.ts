@@ -50,6 +50,8 @@ export interface RunReport {
   readonly completedOps: number;
   readonly indeterminateOps: number;
   readonly messagesSent: number;
+  /** Messages delivered, by type (shows which protocol paths the run exercised). */
+  readonly deliveredByType: Readonly<Record<string, number>>;
 }
 
 /** Runs one seed: faults, then healing and the liveness bound, then linearizability. */
@@ -149,6 +151,7 @@ export function runSeed(seed: number, options: RunOptions = DEFAULT_RUN_OPTIONS)
     completedOps: history.filter((op) => op.output !== undefined).length,
     indeterminateOps: history.filter((op) => op.output === undefined).length,
     messagesSent: network.stats.sent,
+    deliveredByType: { ...network.stats.byType },
   };
 }
 
