@@ -56,7 +56,8 @@ export class GameAdapter<G, S, A> {
   }
 
   /** Writes an info record for the state in `this.state` after a successful call. */
-  private writeInfo(infoOut: usize, status: i32): void {
+  // @ts-ignore: decorator
+  @inline private writeInfo(infoOut: usize, status: i32): void {
     const outcome = this.outcome;
     // @ts-ignore: G is a game class (see game.ts)
     const over: bool = this.game.isOver(this.state);
@@ -68,8 +69,15 @@ export class GameAdapter<G, S, A> {
     store<i8>(infoOut, <i8>player, 6);
     store<u8>(infoOut, <u8>status, 7);
     const rewards = outcome.playerRewards;
-    for (let p = 0; p < outcome.players; p++) {
-      store<f32>(infoOut + 8 + (<usize>p << 2), unchecked(rewards[p]));
+    const players = outcome.players;
+    // One- and two-player games are the common case; straight-line stores cost no loop fuel.
+    if (players <= 2) {
+      store<f32>(infoOut, unchecked(rewards[0]), 8);
+      if (players == 2) store<f32>(infoOut, unchecked(rewards[1]), 12);
+    } else {
+      for (let p = 0; p < players; p++) {
+        store<f32>(infoOut + 8 + (<usize>p << 2), unchecked(rewards[p]));
+      }
     }
   }
 

@@ -28,7 +28,14 @@ export class Outcome {
     this.terminated = false;
     this.truncated = false;
     this.currentPlayer = 0;
-    for (let p = 0; p < this.players; p++) unchecked((this.playerRewards[p] = 0));
+    const players = this.players;
+    // Straight-line for one and two players (the common case): no loop fuel on every step.
+    if (players <= 2) {
+      unchecked((this.playerRewards[0] = 0));
+      if (players == 2) unchecked((this.playerRewards[1] = 0));
+    } else {
+      for (let p = 0; p < players; p++) unchecked((this.playerRewards[p] = 0));
+    }
   }
 
   /** Sets player `player`'s reward. */

@@ -19,22 +19,66 @@ const FULL: u32 = 0x1ff;
 const NO_WINNER: u8 = 0;
 const DRAW: u8 = 3;
 
-/** The eight winning lines as cell bitmasks: rows, columns, diagonals. */
-const LINES: StaticArray<u32> = [0x007, 0x038, 0x1c0, 0x049, 0x092, 0x124, 0x111, 0x054];
+/** True when `marks` holds the full line `line`. */
+// @ts-ignore: decorator
+@inline function full(marks: u32, line: u32): bool {
+  return (marks & line) == line;
+}
 
-/** True when `marks` contains a full line. */
+/**
+ * True when `marks` contains a full line (rows, columns, diagonals). Written out rather than
+ * looped over a table: this runs on every step, and straight-line code costs no loop fuel.
+ */
 // @ts-ignore: decorator
 @inline function hasLine(marks: u32): bool {
-  for (let i = 0; i < 8; i++) {
-    const line = unchecked(LINES[i]);
-    if ((marks & line) == line) return true;
-  }
-  return false;
+  return (
+    full(marks, 0x007) ||
+    full(marks, 0x038) ||
+    full(marks, 0x1c0) ||
+    full(marks, 0x049) ||
+    full(marks, 0x092) ||
+    full(marks, 0x124) ||
+    full(marks, 0x111) ||
+    full(marks, 0x054)
+  );
+}
+
+/** Writes cell `i`'s three observation floats (X, O, legal) from the bitmasks. */
+// @ts-ignore: decorator
+@inline function obsCell(ptr: usize, x: u32, o: u32, legal: u32, i: u32): void {
+  const at = ptr + (<usize>i << 2);
+  store<f32>(at, <f32>((x >> i) & 1));
+  store<f32>(at, <f32>((o >> i) & 1), 36);
+  store<f32>(at, <f32>((legal >> i) & 1), 72);
+}
+
+/** Writes cell `i`'s state byte (0 empty, 1 X, 2 O) from the bitmasks. */
+// @ts-ignore: decorator
+@inline function stateCell(ptr: usize, x: u32, o: u32, i: u32): void {
+  store<u8>(ptr + <usize>i, <u8>(((x >> i) & 1) | (((o >> i) & 1) << 1)));
+}
+
+/** Writes cell `i`'s mask byte: 1 when the cell is empty. */
+// @ts-ignore: decorator
+@inline function maskCell(ptr: usize, empty: u32, i: u32): void {
+  store<u8>(ptr + <usize>i, <u8>((empty >> i) & 1));
+}
+
+/** Masks for checking eight state bytes at once. */
+const HIGH_BITS: u64 = 0xfcfcfcfcfcfcfcfc;
+const BYTE_ONES: u64 = 0x0101010101010101;
+/** Multiplying by this moves bit 0 of byte i to bit 56 + i (the products never overlap). */
+const GATHER: u64 = 0x0102040810204080;
+
+/** Packs bit 0 of each of the eight bytes of `bytes` (each 0 or 1) into an 8-bit mask. */
+// @ts-ignore: decorator
+@inline function gatherBytes(bytes: u64): u32 {
+  return <u32>((bytes * GATHER) >> 56);
 }
 
 /** A position: the cells of each player as bitmasks, whose turn it is, and the result. */
 export class Board {
-  /** marks[0]: X's cells, marks[1]: O's cells (bit i = cell i, row-major from the top left). */
+  /** X's cells and O's cells as bitmasks (bit i = cell i, row-major from the top left). */
   x: u32 = 0;
   o: u32 = 0;
   /** 0 = X to move, 1 = O to move. */
@@ -89,9 +133,19 @@ export class TicTacToe {
     return OK;
   }
 
+  // The nine-cell loops below are unrolled by hand (the calls are inlined): they run on every
+  // step of a rollout.
   legalActions(board: Board, mask: usize): void {
     const empty = ~(board.x | board.o);
-    for (let i = 0; i < CELLS; i++) store<u8>(mask + <usize>i, <u8>((empty >> i) & 1));
+    maskCell(mask, empty, 0);
+    maskCell(mask, empty, 1);
+    maskCell(mask, empty, 2);
+    maskCell(mask, empty, 3);
+    maskCell(mask, empty, 4);
+    maskCell(mask, empty, 5);
+    maskCell(mask, empty, 6);
+    maskCell(mask, empty, 7);
+    maskCell(mask, empty, 8);
   }
 
   /**
@@ -100,14 +154,15 @@ export class TicTacToe {
    * the lines on the board (a won game has exactly one winner, who moved last).
    */
   decodeState(ptr: usize, board: Board): i32 {
-    let x: u32 = 0;
-    let o: u32 = 0;
-    for (let i = 0; i < CELLS; i++) {
-      const cell = load<u8>(ptr + <usize>i);
-      if (cell == 1) x |= 1 << i;
-      else if (cell == 2) o |= 1 << i;
-      else if (cell != 0) return MALFORMED_STATE;
+    // Cells 0-7 in one u64 load and cell 8 on its own, checked and split into the two bitmasks
+    // without a loop: no byte may have a bit above bit 1, nor both low bits set (the value 3).
+    const low = load<u64>(ptr);
+    const last = load<u8>(ptr, 8);
+    if ((low & HIGH_BITS) != 0 || (low & (low >> 1) & BYTE_ONES) != 0 || last > 2) {
+      return MALFORMED_STATE;
     }
+    const x = gatherBytes(low & BYTE_ONES) | (<u32>(last & 1) << 8);
+    const o = gatherBytes((low >> 1) & BYTE_ONES) | (<u32>(last >> 1) << 8);
     const player = load<u8>(ptr, 9);
     const winner = load<u8>(ptr, 10);
     const xCount = popcnt<u32>(x);
@@ -138,9 +193,15 @@ export class TicTacToe {
   encodeState(board: Board, ptr: usize): void {
     const x = board.x;
     const o = board.o;
-    for (let i = 0; i < CELLS; i++) {
-      store<u8>(ptr + <usize>i, <u8>(((x >> i) & 1) | (((o >> i) & 1) << 1)));
-    }
+    stateCell(ptr, x, o, 0);
+    stateCell(ptr, x, o, 1);
+    stateCell(ptr, x, o, 2);
+    stateCell(ptr, x, o, 3);
+    stateCell(ptr, x, o, 4);
+    stateCell(ptr, x, o, 5);
+    stateCell(ptr, x, o, 6);
+    stateCell(ptr, x, o, 7);
+    stateCell(ptr, x, o, 8);
     store<u8>(ptr, board.player, 9);
     store<u8>(ptr, board.winner, 10);
   }
@@ -150,12 +211,15 @@ export class TicTacToe {
     const x = board.x;
     const o = board.o;
     const legal: u32 = board.winner == NO_WINNER ? ~(x | o) : 0;
-    for (let i = 0; i < CELLS; i++) {
-      const at = ptr + (<usize>i << 2);
-      store<f32>(at, <f32>((x >> i) & 1));
-      store<f32>(at, <f32>((o >> i) & 1), 36);
-      store<f32>(at, <f32>((legal >> i) & 1), 72);
-    }
+    obsCell(ptr, x, o, legal, 0);
+    obsCell(ptr, x, o, legal, 1);
+    obsCell(ptr, x, o, legal, 2);
+    obsCell(ptr, x, o, legal, 3);
+    obsCell(ptr, x, o, legal, 4);
+    obsCell(ptr, x, o, legal, 5);
+    obsCell(ptr, x, o, legal, 6);
+    obsCell(ptr, x, o, legal, 7);
+    obsCell(ptr, x, o, legal, 8);
   }
 
   decodeAction(ptr: usize, move: Move): i32 {
