@@ -222,3 +222,32 @@ describe("scenario: client retry after a leader change", () => {
     }
   });
 });
+
+describe("scenario: a leader loses its quorum with a proposal in flight", () => {
+  it("says the proposal's fate is unknown instead of retrying silently", () => {
+    const sim = new SimCluster({ seed: 33, replicas: 3 });
+    sim.startAll();
+    let leader: SimNode | undefined;
+    while (leader === undefined && sim.now < 500) {
+      sim.step();
+      leader = sim.leaders()[0];
+    }
+    if (leader === undefined) throw new Error("no leader");
+    for (const node of sim.nodes) {
+      if (node !== leader) {
+        sim.network.cutLink(leader.replicaId, node.replicaId);
+        sim.network.cutLink(node.replicaId, leader.replicaId);
+      }
+    }
+    const outcomes: (ProposalResult | ConsensusError)[] = [];
+    const payload = encodeInput({ op: "put", key: "k", value: "v" });
+    leader.engine?.submit(payload, { clientId: "c", requestId: 1, timeoutTicks: 10_000 }, (o) =>
+      outcomes.push(o),
+    );
+    while (outcomes.length === 0 && sim.now < 1000) sim.step();
+    const [outcome] = outcomes;
+    expect(outcome).toBeInstanceOf(ConsensusError);
+    expect((outcome as ConsensusError).code).toBe("Indeterminate");
+    expect(leader.engine?.isLeader()).toBe(false);
+  });
+});
