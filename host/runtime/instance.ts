@@ -138,6 +138,14 @@ export class CartridgeInstance {
   reset(seed: bigint, hint: Uint8Array): void {
     this.assertAlive();
     const l = this.single;
+    const { hintMaxBytes } = this.cartridge.sizes;
+    if (hint.byteLength > hintMaxBytes) {
+      throw new CallError(
+        "BadHint",
+        `hint is ${hint.byteLength} bytes; at most ${hintMaxBytes} accepted`,
+        this.envId,
+      );
+    }
     this.write(l.hint, hint);
     const fuel = this.budget.fuel;
     let status: number;
@@ -154,6 +162,22 @@ export class CartridgeInstance {
   step(state: Uint8Array, action: Uint8Array): void {
     this.assertAlive();
     const l = this.single;
+    const { stateBytes, actionBytes } = this.cartridge.sizes;
+    // The slots are packed back to back: a longer input would spill into the next one.
+    if (state.byteLength !== stateBytes) {
+      throw new CallError(
+        "BadState",
+        `state is ${state.byteLength} bytes; expected ${stateBytes}`,
+        this.envId,
+      );
+    }
+    if (action.byteLength !== actionBytes) {
+      throw new CallError(
+        "BadAction",
+        `action is ${action.byteLength} bytes; expected ${actionBytes}`,
+        this.envId,
+      );
+    }
     this.write(l.state, state);
     this.write(l.action, action);
     this.callStep(l.state, l.stateOut);
