@@ -115,14 +115,11 @@ export function createEngineService(
       const env = plan.caps.envId;
       ctx.log.debug({ envId: env, mode: plan.mode, maxRows: plan.maxRows }, "batch started");
       metrics.batchStreamsActive.inc();
-      let rowsSent = 0;
-      let buffered = 0;
-      const unbuffer = () => {
-        // Chunks leave the stream's own buffer as HTTP/2 takes them; keep the gauge in step.
-        const now = call.writableLength;
-        metrics.batchChunksBuffered.dec(buffered - now);
-        buffered = now;
-      };
+      let rowsProduced = 0;
+      // Chunks this call has written that HTTP/2 has not taken yet; whatever is left when the
+      // call ends (cancelled calls never finish their writes) is taken off the gauge then.
+      let inFlight = 0;
+      let ended = false;
       const pump = pumpChunks(
         call,
         {
@@ -134,12 +131,14 @@ export function createEngineService(
         },
         {
           onChunk: (rows) => {
-            rowsSent += rows;
+            rowsProduced += rows;
             metrics.batchRowsProduced.inc({ env, mode: plan.mode }, rows);
             metrics.stepsTotal.inc({ env }, rows);
-            unbuffer();
-            metrics.batchChunksBuffered.inc();
-            buffered += 1;
+          },
+          onInFlight: (delta) => {
+            if (ended) return;
+            inFlight += delta;
+            metrics.batchChunksInFlight.inc(delta);
           },
           onWaiting: (waiting) => {
             if (waiting) metrics.batchStreamsWaiting.inc();
@@ -160,7 +159,7 @@ export function createEngineService(
             return;
           }
           if (outcome === "cancelled") {
-            ctx.log.info({ envId: env, rowsSent }, "batch cancelled by the client");
+            ctx.log.info({ envId: env, rowsProduced }, "batch cancelled by the client");
             finishError(
               deps,
               ctx,
@@ -169,12 +168,13 @@ export function createEngineService(
             );
             return;
           }
-          ctx.log.debug({ envId: env, rowsSent }, "batch finished");
+          ctx.log.debug({ envId: env, rowsProduced }, "batch finished");
           finishOk(deps, ctx, startNs);
         }, fail)
         .finally(() => {
           metrics.batchStreamsActive.dec();
-          metrics.batchChunksBuffered.dec(buffered);
+          ended = true;
+          metrics.batchChunksInFlight.dec(inFlight);
         });
     },
   };

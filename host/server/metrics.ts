@@ -71,9 +71,9 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
-  /** Chunks queued in BatchSimulate send buffers, over all streams. */
-  readonly batchChunksBuffered = new Gauge({
-    name: "cartridge_batch_chunks_buffered",
+  /** Chunks written by BatchSimulate streams and not yet taken by HTTP/2, over all streams. */
+  readonly batchChunksInFlight = new Gauge({
+    name: "cartridge_batch_chunks_in_flight",
     help: "Result chunks written by BatchSimulate but not yet handed to HTTP/2, over all calls.",
     registers: [this.registry],
   });

@@ -10,6 +10,8 @@ export interface PumpHooks {
   onChunk(rows: number): void;
   /** Called when the pump starts and stops waiting for the client to read. */
   onWaiting(waiting: boolean): void;
+  /** Called with +1 when a chunk is written and -1 when HTTP/2 has taken it. */
+  onInFlight(delta: number): void;
 }
 
 function deadlinePassed(deadline: Date | number): boolean {
@@ -45,17 +47,21 @@ export async function pumpChunks<Req, Chunk extends { rows: number }>(
   call.on("cancelled", onGone);
   call.on("close", onGone);
   call.on("drain", onDrain);
+  const deadline = call.getDeadline();
+  // grpc-js cancels a call whose deadline passed; report that as the deadline, not the client.
+  const goneOutcome = (): PumpOutcome => (deadlinePassed(deadline) ? "deadline" : "cancelled");
   try {
-    const deadline = call.getDeadline();
     for (;;) {
-      if (gone) return "cancelled";
+      if (gone) return goneOutcome();
       if (deadlinePassed(deadline)) return "deadline";
       const next = chunks.next();
       if (next.done === true) break;
       hooks.onChunk(next.value.rows);
       inFlight += 1;
+      hooks.onInFlight(1);
       call.write(next.value, () => {
         inFlight -= 1;
+        hooks.onInFlight(-1);
         wake?.();
       });
       const blocked = () => !gone && (inFlight >= maxInFlightChunks || call.writableNeedDrain);
@@ -75,7 +81,7 @@ export async function pumpChunks<Req, Chunk extends { rows: number }>(
         hooks.onWaiting(false);
       }
     }
-    if (gone) return "cancelled";
+    if (gone) return goneOutcome();
     call.end();
     return "completed";
   } finally {

@@ -49,6 +49,10 @@ describe("BatchSimulate streaming and shutdown (real cartridges)", () => {
         expect(await produced(h)).toBe(stalledAt);
       }
       expect(stalledAt).toBeLessThan(episodes);
+      // What the server holds for this stream is bounded by the in-flight chunk limit.
+      const inFlight = await h.metrics.valueOf("cartridge_batch_chunks_in_flight");
+      expect(inFlight).toBeGreaterThan(0);
+      expect(inFlight).toBeLessThanOrEqual(h.server.limits.maxInFlightChunks);
       const ended = new Promise<void>((resolve, reject) => {
         call.on("end", resolve);
         call.on("error", reject);
@@ -58,6 +62,7 @@ describe("BatchSimulate streaming and shutdown (real cartridges)", () => {
       expect(episodesSeen.size).toBe(episodes);
       expect(received).toBe(await produced(h));
       expect(await h.metrics.valueOf("cartridge_batch_streams_active")).toBe(0);
+      expect(await h.metrics.valueOf("cartridge_batch_chunks_in_flight")).toBe(0);
     } finally {
       await h.close();
     }
@@ -78,6 +83,7 @@ describe("BatchSimulate streaming and shutdown (real cartridges)", () => {
       await eventually(
         async () => (await h.metrics.valueOf("cartridge_batch_streams_active")) === 0,
       );
+      expect(await h.metrics.valueOf("cartridge_batch_chunks_in_flight")).toBe(0);
       const afterCancel = await produced(h);
       expect(afterCancel).toBeLessThan(500_000);
 
