@@ -15,5 +15,6 @@ program.addCommand((await import("./new.js")).newCommand());
 program.addCommand((await import("./build.js")).buildCommand());
 program.addCommand((await import("./build.js")).buildAllCommand());
 program.addCommand((await import("./validate.js")).validateCommand());
+program.addCommand((await import("./serve.js")).serveCommand());
 
 await program.parseAsync(process.argv);
