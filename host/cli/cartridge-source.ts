@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseToml } from "smol-toml";
@@ -82,10 +82,10 @@ export function defaultExchangeBytes(manifest: CartridgeManifest): number {
 }
 
 /** Describes the first zod issue as "field: message". */
-function describeIssue(error: z.ZodError, prefix: string): string {
+function describeIssue(error: z.ZodError): string {
   const issue = error.issues[0];
   const where = issue === undefined ? "" : issue.path.join(".");
-  return `${prefix}${where === "" ? "" : `.${where}`}: ${issue?.message ?? "invalid"}`;
+  return `${where === "" ? "(top level)" : where}: ${issue?.message ?? "invalid"}`;
 }
 
 /**
@@ -98,11 +98,10 @@ export async function readCartridgeSource(dir: string): Promise<CartridgeSource>
   const tomlPath = path.join(absDir, CARTRIDGE_TOML);
   let text: string;
   try {
-    const bytes = await readFile(tomlPath);
-    if (bytes.byteLength > TOML_MAX_BYTES) {
+    if ((await stat(tomlPath)).size > TOML_MAX_BYTES) {
       throw new BuildError("BadConfig", `${tomlPath}: larger than ${TOML_MAX_BYTES} bytes`);
     }
-    text = bytes.toString("utf8");
+    text = await readFile(tomlPath, "utf8");
   } catch (cause) {
     if (cause instanceof BuildError) throw cause;
     throw new BuildError("BadConfig", `${tomlPath}: cannot read (${String(cause)})`, { cause });
@@ -116,7 +115,7 @@ export async function readCartridgeSource(dir: string): Promise<CartridgeSource>
   }
   const parsed = tomlSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new BuildError("BadConfig", `${tomlPath}: ${describeIssue(parsed.error, "")}`.trim());
+    throw new BuildError("BadConfig", `${tomlPath}: ${describeIssue(parsed.error)}`);
   }
   const { build } = parsed.data;
   const manifestJson = { abi_version: ABI_VERSION, ...parsed.data.manifest };
