@@ -163,7 +163,15 @@ export function serveCommand(): Command {
       milliseconds,
       10_000,
     )
-    .action(async (options: ServeOptions) => {
-      await runServe(options);
+    .action(async function (this: Command, options: ServeOptions) {
+      try {
+        await runServe(options);
+      } catch (error) {
+        // Start-up problems (missing folder, port in use) are the operator's to fix: one clear
+        // line, no stack trace.
+        this.error(`serve: ${error instanceof Error ? error.message : String(error)}`, {
+          exitCode: 1,
+        });
+      }
     });
 }

@@ -50,7 +50,8 @@ export interface RunningServer {
 function bind(server: Server, address: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.bindAsync(address, ServerCredentials.createInsecure(), (error, port) => {
-      if (error) reject(error);
+      if (error)
+        reject(new Error(`cannot listen on ${address}: ${error.message}`, { cause: error }));
       else resolve(port);
     });
   });
