@@ -3,7 +3,7 @@
  * plain TypeScript implementation of the same work in the same run (bench/tictactoe-plain.ts).
  *
  *   npx tsx bench/runtime.bench.ts            (or `npm run bench -- runtime`)
- *   BENCH_TIME_MS=1000 BENCH_ROUNDS=5 npx tsx bench/runtime.bench.ts   (longer, steadier)
+ *   BENCH_TIME_MS=500 BENCH_ROUNDS=9 npx tsx bench/runtime.bench.ts   (longer, steadier)
  *
  * Needs build/cartridges/tictactoe-v1.wasm (`npm run build`). Prints steps/s and ratios; heap
  * growth over 10 M zero-copy steps; and the cost of fuel metering (the same in-cartridge rollout
@@ -153,7 +153,15 @@ function collector(): () => void {
   return gc ?? (() => undefined);
 }
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
 
 function stepsPerSecond(bench: Bench, name: string, stepsPerOp: number): number {
   const task = bench.getTask(name);
@@ -173,7 +181,7 @@ export async function runRuntimeBench(): Promise<void> {
   }
   const bytes = new Uint8Array(await readFile(CARTRIDGE));
   const loaded = await loadCartridge(bytes, { source: CARTRIDGE });
-  const time = Number(process.env.BENCH_TIME_MS ?? 300);
+  const time = Number(process.env.BENCH_TIME_MS ?? 200);
 
   const plain = new PlainTicTacToe();
   plain.reset();
@@ -225,20 +233,27 @@ export async function runRuntimeBench(): Promise<void> {
       () => rawRollouts(unmetered, rolloutInstance, STEPS_PER_OP, false),
     ],
   ];
-  // The machine may be shared: run several short rounds and keep each task's best round, which
-  // is the least disturbed by other load. Tasks alternate within each round.
+  // The machine may be shared: run several short rounds, keep each task's best round (the least
+  // disturbed by other load) for steps/s, and report ratios as the median over rounds of the
+  // ratio measured within each round, which is steadier than a ratio of two bests.
   const best = new Map<string, number>();
+  const ratios = new Map<string, number[]>();
   for (let round = 0; round < ROUNDS; round++) {
     const bench = new Bench({ time, warmupTime: Math.min(100, time / 3) });
     for (const [name, , fn] of tasks) bench.add(name, fn);
     await bench.run();
-    for (const [name, steps] of tasks) {
-      best.set(name, Math.max(best.get(name) ?? 0, stepsPerSecond(bench, name, steps)));
+    const rates = new Map(tasks.map(([name, steps]) => [name, stepsPerSecond(bench, name, steps)]));
+    const plainRate = rates.get("plain TypeScript") ?? 1;
+    const unmeteredRate = rates.get("raw rollout, unmetered") ?? 1;
+    for (const [name, rate] of rates) {
+      best.set(name, Math.max(best.get(name) ?? 0, rate));
+      const against = name === "raw rollout, metered" ? unmeteredRate : plainRate;
+      ratios.set(name, [...(ratios.get(name) ?? []), rate / against]);
     }
   }
   const rate = (name: string) => best.get(name) ?? 0;
+  const ratio = (name: string) => median(ratios.get(name) ?? []);
 
-  const reference = rate("plain TypeScript");
   const rows: [string, string][] = [
     ["plain TypeScript", "(reference)"],
     ["cartridge_rollout with obs", "goal >= 3x"],
@@ -246,18 +261,16 @@ export async function runRuntimeBench(): Promise<void> {
     [`batch step of ${BATCH}, host actions`, ""],
   ];
   console.log(
-    `tic-tac-toe random self-play: best of ${ROUNDS} rounds of ${time} ms per task (node ${process.version})`,
+    `tic-tac-toe random self-play: ${ROUNDS} rounds of ${time} ms per task; best steps/s, median ratio (node ${process.version})`,
   );
   for (const [name, goal] of rows) {
-    const ratio = rate(name) / reference;
     console.log(
-      `  ${name.padEnd(34)} ${format(rate(name)).padStart(9)} steps/s  ${ratio.toFixed(2).padStart(6)}x plain  ${goal}`,
+      `  ${name.padEnd(34)} ${format(rate(name)).padStart(9)} steps/s  ${ratio(name).toFixed(2).padStart(6)}x plain  ${goal}`,
     );
   }
-  const meteredRate = rate("raw rollout, metered");
-  const unmeteredRate = rate("raw rollout, unmetered");
+  const overhead = 1 / ratio("raw rollout, metered") - 1;
   console.log(
-    `  fuel metering: ${format(meteredRate)} steps/s metered vs ${format(unmeteredRate)} unmetered = ${((unmeteredRate / meteredRate - 1) * 100).toFixed(1)}% overhead`,
+    `  fuel metering: ${format(rate("raw rollout, metered"))} steps/s metered vs ${format(rate("raw rollout, unmetered"))} unmetered; median overhead ${(overhead * 100).toFixed(1)}%`,
   );
 
   // Heap growth over 10 M zero-copy steps: nothing in the loop should allocate.
