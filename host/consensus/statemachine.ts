@@ -1,5 +1,5 @@
 import type { Ballot } from "./core/ballot.js";
-import type { Entry } from "./core/entry.js";
+import type { Command, Entry } from "./core/entry.js";
 import { ConsensusError, invariant } from "./core/errors.js";
 
 /** Where a command sits in the log, handed to the state machine with it. */
@@ -16,10 +16,21 @@ export interface ApplyContext {
 export interface StateMachine {
   /** Applies one committed command and returns its result. */
   apply(command: Uint8Array, context: ApplyContext): Uint8Array;
+  /**
+   * Optional: applies the new (non-duplicate) commands of one slot together, in order, and
+   * returns one result per command. It must have the same effect as calling `apply` on each.
+   */
+  applyBatch?(commands: readonly BatchedCommand[]): Uint8Array[];
   /** Serialises the whole state. */
   snapshot(): Uint8Array;
   /** Replaces the whole state with a snapshot produced by `snapshot()`. */
   restore(snapshot: Uint8Array): void;
+}
+
+/** One command handed to `applyBatch`. */
+export interface BatchedCommand {
+  readonly command: Uint8Array;
+  readonly context: ApplyContext;
 }
 
 /** The outcome of one command of a committed slot. */
@@ -91,11 +102,83 @@ export class ReplicatedStateMachine {
     if (entry.value.kind === "noop") {
       return [];
     }
+    if (this.machine.applyBatch !== undefined && entry.value.commands.length > 1) {
+      return this.applySlotAsBatch(entry, entry.value.commands);
+    }
     const outcomes: CommandOutcome[] = [];
     for (const command of entry.value.commands) {
       outcomes.push(this.applyCommand(entry, command.clientId, command.requestId, command.payload));
     }
     return outcomes;
+  }
+
+  /**
+   * The batch path: decide first which commands are new (a retry later in the same slot is a
+   * duplicate of the earlier copy), apply the new ones in one call, then update the table in
+   * command order, exactly as the one-at-a-time path would (given `maxClients` exceeds the
+   * number of commands in a slot, so no client of this slot is evicted within it).
+   */
+  private applySlotAsBatch(entry: Entry, commands: readonly Command[]): CommandOutcome[] {
+    const fresh: BatchedCommand[] = [];
+    const plan: { fresh: number | undefined; result: Uint8Array | undefined; stale: boolean }[] =
+      [];
+    const inSlot = new Map<string, { requestId: number; fresh: number }>();
+    for (const { clientId, requestId, payload } of commands) {
+      const newer = clientId === "" ? undefined : inSlot.get(clientId);
+      const known = clientId === "" ? undefined : this.clients.get(clientId);
+      const last = newer?.requestId ?? known?.requestId;
+      if (last !== undefined && requestId <= last) {
+        const same = requestId === last;
+        plan.push({
+          fresh: same ? newer?.fresh : undefined,
+          result: same && newer === undefined ? known?.result : undefined,
+          stale: !same,
+        });
+        continue;
+      }
+      const context = { index: entry.index, clientId, requestId };
+      inSlot.set(clientId, { requestId, fresh: fresh.length });
+      plan.push({ fresh: fresh.length, result: undefined, stale: false });
+      fresh.push({ command: payload, context });
+    }
+    const results = fresh.length === 0 ? [] : (this.machine.applyBatch?.(fresh) ?? []);
+    invariant(results.length === fresh.length, "applyBatch must return one result per command");
+    const outcomes: CommandOutcome[] = [];
+    const seen = new Set<number>();
+    for (let i = 0; i < commands.length; i += 1) {
+      const command = commands[i];
+      const step = plan[i];
+      invariant(command !== undefined && step !== undefined, "plan out of step with commands");
+      const { clientId, requestId } = command;
+      const base = { index: entry.index, ballot: entry.ballot, clientId, requestId };
+      if (step.stale) {
+        outcomes.push({ ...base, result: undefined, error: "StaleRequest", duplicate: true });
+        continue;
+      }
+      const first = step.fresh !== undefined && !seen.has(step.fresh);
+      const result = step.fresh === undefined ? step.result : results[step.fresh];
+      invariant(result !== undefined, "a duplicate must have a result");
+      if (first && step.fresh !== undefined) {
+        seen.add(step.fresh);
+        if (clientId !== "") {
+          this.record(clientId, requestId, result, entry.index);
+        }
+      }
+      outcomes.push({ ...base, result, error: undefined, duplicate: !first });
+    }
+    return outcomes;
+  }
+
+  private record(clientId: string, requestId: number, result: Uint8Array, index: number): void {
+    const known = this.clients.get(clientId);
+    if (known !== undefined) {
+      known.requestId = requestId;
+      known.result = result;
+      known.index = index;
+    } else {
+      this.clients.set(clientId, { requestId, result, index });
+      this.evictIfFull();
+    }
   }
 
   private applyCommand(
@@ -117,13 +200,8 @@ export class ReplicatedStateMachine {
       }
     } else {
       result = this.machine.apply(payload, { index: entry.index, clientId, requestId });
-      if (known !== undefined) {
-        known.requestId = requestId;
-        known.result = result;
-        known.index = entry.index;
-      } else if (clientId !== "") {
-        this.clients.set(clientId, { requestId, result, index: entry.index });
-        this.evictIfFull();
+      if (clientId !== "") {
+        this.record(clientId, requestId, result, entry.index);
       }
     }
     return {

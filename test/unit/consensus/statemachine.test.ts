@@ -1,7 +1,11 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Entry } from "../../../host/consensus/core/entry.js";
 import { ConsensusError } from "../../../host/consensus/core/errors.js";
-import { ReplicatedStateMachine } from "../../../host/consensus/statemachine.js";
+import {
+  type BatchedCommand,
+  ReplicatedStateMachine,
+} from "../../../host/consensus/statemachine.js";
 import { AppendLog, bytes, text } from "./helpers.js";
 
 const slot = (index: number, ...commands: [string, number, string][]): Entry => ({
@@ -70,5 +74,39 @@ describe("ReplicatedStateMachine", () => {
     expect(text(a.snapshot())).toBe(text(b.snapshot()));
     const clients = (JSON.parse(text(a.snapshot())) as { clients: unknown[] }).clients;
     expect(clients.length).toBeLessThanOrEqual(8);
+  });
+});
+
+/** The same machine, but taking the batch path; counts how it was called. */
+class BatchAppendLog extends AppendLog {
+  batchCalls = 0;
+
+  applyBatch(commands: readonly BatchedCommand[]): Uint8Array[] {
+    this.batchCalls += 1;
+    return commands.map((item) => this.apply(item.command));
+  }
+}
+
+describe("ReplicatedStateMachine batch path", () => {
+  it("gives the same outcomes and state as applying one command at a time (property)", () => {
+    const command = fc.tuple(fc.constantFrom("", "a", "b", "c"), fc.integer({ min: 1, max: 6 }));
+    fc.assert(
+      fc.property(fc.array(fc.array(command, { maxLength: 6 }), { maxLength: 12 }), (slots) => {
+        const plain = new AppendLog();
+        const batched = new BatchAppendLog();
+        const one = new ReplicatedStateMachine(plain);
+        const many = new ReplicatedStateMachine(batched);
+        slots.forEach((commands, i) => {
+          const entry = slot(
+            i + 1,
+            ...commands.map(([c, r]): [string, number, string] => [c, r, `${c}${r}`]),
+          );
+          expect(many.applyEntry(entry)).toEqual(one.applyEntry(entry));
+        });
+        expect(batched.items).toEqual(plain.items);
+        expect(text(many.snapshot())).toBe(text(one.snapshot()));
+      }),
+      { numRuns: 300 },
+    );
   });
 });
