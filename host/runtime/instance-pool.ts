@@ -1,3 +1,4 @@
+import { CallError } from "./errors.js";
 import { CartridgeInstance } from "./instance.js";
 import type { LoadedCartridge } from "./loader.js";
 
@@ -19,8 +20,21 @@ export class InstancePool {
   acquire(): CartridgeInstance {
     const instance = this.idle.pop();
     if (instance !== undefined) return instance;
-    this.created++;
-    return new CartridgeInstance(this.cartridge);
+    try {
+      const fresh = new CartridgeInstance(this.cartridge);
+      this.created++;
+      return fresh;
+    } catch (cause) {
+      // The module instantiated at load, so this is a resource problem (memory), not bad input;
+      // it still surfaces as a typed error so that the engine's callers see a CallError.
+      const message = cause instanceof Error ? cause.message : String(cause);
+      throw new CallError(
+        "Trap",
+        `could not instantiate ${this.cartridge.manifest.env_id}: ${message}`,
+        this.cartridge.manifest.env_id,
+        { cause },
+      );
+    }
   }
 
   release(instance: CartridgeInstance): void {
