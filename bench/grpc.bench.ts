@@ -97,10 +97,14 @@ function startChild(replyBytes: number): Promise<{ child: ChildProcess; ports: C
   });
 }
 
-async function residentBytes(metricsUrl: string): Promise<number> {
+/** The server's resident set and V8 heap in use, from its /metrics page. */
+async function serverMemory(metricsUrl: string): Promise<{ rss: number; heap: number }> {
   const text = await (await fetch(metricsUrl)).text();
-  const match = /^process_resident_memory_bytes (\d+(?:\.\d+)?(?:e\+\d+)?)$/m.exec(text);
-  return match === null ? Number.NaN : Number(match[1]);
+  const read = (name: string) => {
+    const match = new RegExp(`^${name} ([0-9.e+]+)$`, "m").exec(text);
+    return match === null ? Number.NaN : Number(match[1]);
+  };
+  return { rss: read("process_resident_memory_bytes"), heap: read("nodejs_heap_size_used_bytes") };
 }
 
 interface Latency {
@@ -212,12 +216,13 @@ export async function runGrpcBench(): Promise<void> {
     inProcessRun(ROLLOUT_EPISODES / 10);
     const inProcessRate = median([0, 1, 2].map(() => inProcessRun(ROLLOUT_EPISODES)));
 
-    const idleRss = await residentBytes(ports.metricsUrl);
-    let peakRss = idleRss;
+    const idle = await serverMemory(ports.metricsUrl);
+    const peak = { ...idle };
     const sampler = setInterval(() => {
-      residentBytes(ports.metricsUrl).then(
-        (rss) => {
-          peakRss = Math.max(peakRss, rss);
+      serverMemory(ports.metricsUrl).then(
+        (now) => {
+          peak.rss = Math.max(peak.rss, now.rss);
+          peak.heap = Math.max(peak.heap, now.heap);
         },
         () => undefined,
       );
@@ -246,7 +251,7 @@ export async function runGrpcBench(): Promise<void> {
       `  in-process rollouts   : ${(inProcessRate / 1e6).toFixed(2)} M steps/s; delivered/in-process ${(deliveredRate / inProcessRate).toFixed(3)}x`,
     );
     console.log(
-      `  server RSS            : ${mb(idleRss)} idle, ${mb(peakRss)} peak while streaming`,
+      `  server memory         : RSS ${mb(idle.rss)} idle, ${mb(peak.rss)} peak while streaming; V8 heap used ${mb(idle.heap)} idle, ${mb(peak.heap)} peak`,
     );
   } finally {
     client.close();
