@@ -4,16 +4,46 @@
 
 import { Rng } from "./rng";
 
+/** Masks that keep each byte's own bits when shifting a u64 right by 4, 2 and 1. */
+const LOW_NIBBLES: u64 = 0x0f0f0f0f0f0f0f0f;
+const LOW_PAIRS: u64 = 0x3333333333333333;
+const LOW_BITS: u64 = 0x5555555555555555;
+const BYTE_ONES: u64 = 0x0101010101010101;
+
+/** Eight mask bytes as a u64 with bit 0 of each byte set exactly when that byte is non-zero. */
+// @ts-ignore: decorator
+@inline function legalBits(bytes: u64): u64 {
+  let t = bytes | ((bytes >> 4) & LOW_NIBBLES);
+  t |= (t >> 2) & LOW_PAIRS;
+  t |= (t >> 1) & LOW_BITS;
+  return t & BYTE_ONES;
+}
+
 /**
- * Picks a uniformly random index among the `length` mask bytes at `mask` that are 1. Returns -1
- * when none is legal.
+ * Picks a uniformly random index among the `length` mask bytes at `mask` that are non-zero (the
+ * k-th legal index, in order, for k uniform below their count). Returns -1 when none is legal.
+ * Eight bytes are counted at a time, so a tic-tac-toe mask costs two loop turns, not eighteen.
  */
 export function pickLegal(rng: Rng, mask: usize, length: i32): i32 {
+  const whole = length & ~7;
   let legal: u32 = 0;
-  for (let i = 0; i < length; i++) legal += <u32>(load<u8>(mask + <usize>i) != 0);
+  for (let i = 0; i < whole; i += 8) {
+    legal += <u32>popcnt<u64>(legalBits(load<u64>(mask + <usize>i)));
+  }
+  for (let i = whole; i < length; i++) legal += <u32>(load<u8>(mask + <usize>i) != 0);
   if (legal == 0) return -1;
   let chosen = rng.nextBelow(legal);
-  for (let i = 0; i < length; i++) {
+  for (let i = 0; i < whole; i += 8) {
+    let bits = legalBits(load<u64>(mask + <usize>i));
+    const count = <u32>popcnt<u64>(bits);
+    if (chosen < count) {
+      // Drop the lowest `chosen` legal bytes; the lowest remaining one is the pick.
+      for (; chosen > 0; chosen--) bits &= bits - 1;
+      return i + <i32>(ctz<u64>(bits) >> 3);
+    }
+    chosen -= count;
+  }
+  for (let i = whole; i < length; i++) {
     if (load<u8>(mask + <usize>i) != 0) {
       if (chosen == 0) return i;
       chosen--;

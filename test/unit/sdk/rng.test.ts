@@ -135,4 +135,23 @@ describe("SDK generator (xoshiro128** seeded by SplitMix64)", () => {
     mask.fill(0);
     expect(rng.pick(ptr, 9)).toBe(-1);
   });
+
+  it("treats any non-zero mask byte as legal, across 8-byte chunks and the tail", () => {
+    const ptr = rng.bufferPtr();
+    const mask = new Uint8Array(rng.memory.buffer, ptr, 21);
+    mask.fill(0);
+    const legal = [0, 7, 8, 13, 16, 20];
+    [1, 0x80, 2, 0xff, 0x10, 3].forEach((value, i) => {
+      mask[legal[i]!] = value;
+    });
+    rng.seed(31n, 1);
+    const counts = new Map<number, number>();
+    for (let i = 0; i < 60_000; i++) {
+      const chosen = rng.pick(ptr, 21);
+      counts.set(chosen, (counts.get(chosen) ?? 0) + 1);
+    }
+    expect([...counts.keys()].sort((a, b) => a - b)).toEqual(legal);
+    const chiSquare = [...counts.values()].reduce((sum, c) => sum + (c - 10_000) ** 2 / 10_000, 0);
+    expect(chiSquare).toBeLessThan(20.52); // 5 degrees of freedom, 99.9th percentile
+  });
 });
