@@ -64,6 +64,8 @@ export function createEngineService(
   limits: ServerLimits,
 ): EngineServer {
   const { metrics } = deps;
+  // BatchSimulate calls in progress; each holds up to maxInFlightChunks chunks of memory.
+  let activeBatches = 0;
   return {
     getCapabilities: unary(deps, "GetCapabilities", (request: EngineId, ctx) => {
       const selector = selectorOf(request);
@@ -105,6 +107,15 @@ export function createEngineService(
         const mapped = finishError(deps, ctx, startNs, error);
         if (!call.cancelled) call.emit("error", mapped.serviceError);
       };
+      if (activeBatches >= limits.maxConcurrentBatches) {
+        fail(
+          requestError(
+            "LimitExceeded",
+            `${activeBatches} BatchSimulate calls are already in progress (the limit); retry later`,
+          ),
+        );
+        return;
+      }
       let plan: ReturnType<typeof planBatch>;
       try {
         plan = planBatch(engine, call.request, limits);
@@ -112,6 +123,7 @@ export function createEngineService(
         fail(error);
         return;
       }
+      activeBatches += 1;
       const env = plan.caps.envId;
       ctx.log.debug({ envId: env, mode: plan.mode, maxRows: plan.maxRows }, "batch started");
       metrics.batchStreamsActive.inc();
@@ -172,6 +184,7 @@ export function createEngineService(
           finishOk(deps, ctx, startNs);
         }, fail)
         .finally(() => {
+          activeBatches -= 1;
           metrics.batchStreamsActive.dec();
           ended = true;
           metrics.batchChunksInFlight.dec(inFlight);

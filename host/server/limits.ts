@@ -19,6 +19,8 @@ export interface ServerLimits {
   readonly maxChunkRows: number;
   /** Soft cap on the encoded size of one chunk, in bytes; rows per chunk shrink to fit it. */
   readonly chunkTargetBytes: number;
+  /** BatchSimulate calls in progress at once; more are refused with RESOURCE_EXHAUSTED. */
+  readonly maxConcurrentBatches: number;
   /**
    * BatchSimulate chunks a stream may have written but not yet handed to HTTP/2; the stream
    * simulates nothing more until one leaves. With `chunkTargetBytes` this bounds a stream's memory.
@@ -37,6 +39,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   defaultChunkRows: 16_384,
   maxChunkRows: 262_144,
   chunkTargetBytes: 4 * 1024 * 1024,
+  maxConcurrentBatches: 64,
   maxInFlightChunks: 4,
   shutdownGraceMs: 10_000,
 };

@@ -14,7 +14,10 @@ describe("server plumbing (counting engine)", () => {
   let client: EngineClient;
 
   beforeAll(async () => {
-    server = await startServer({ engine, limits: { maxRolloutEpisodes: 1_000_000 } });
+    server = await startServer({
+      engine,
+      limits: { maxRolloutEpisodes: 1_000_000, maxConcurrentBatches: 1 },
+    });
     client = await EngineClient.connect(server.address);
   });
 
@@ -84,6 +87,18 @@ describe("server plumbing (counting engine)", () => {
       await new Promise((r) => setTimeout(r, 10));
     }
     expect(await server.metrics.valueOf("cartridge_batch_streams_waiting_for_drain")).toBe(1);
+    // The server takes one BatchSimulate at a time here: a second one is refused, not queued.
+    const second = async () => {
+      for await (const _ of client.batchSimulate({
+        envId: "count-v1",
+        rollouts: { seed: 0, episodes: 1, stepCap: 10 },
+      })) {
+        // Never reached.
+      }
+    };
+    const refused = await second().catch((e) => e);
+    expect(refused.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(refused.message).toMatch(/already in progress/);
     const stalledAt = engine.rowsProduced - before;
     await new Promise((r) => setTimeout(r, 100));
     expect(engine.rowsProduced - before).toBe(stalledAt);
