@@ -136,6 +136,8 @@ export function planBatch(
         caps.envId,
       );
     }
+    // Per row: the input and output state, obs, player rewards, and 16 bytes of fixed columns
+    // (u32 index, f32 reward, u8 flags, i8 player, u8 status, rounded up).
     const rowBytes = 2 * m.state_bytes + m.obs_bytes + 4 * m.players + 16;
     const rows = Math.min(
       chunkRows(limits, request.chunkRows, rowBytes),
@@ -170,6 +172,8 @@ export function planBatch(
       `episodes * step_cap = ${totalSteps}; the server accepts at most ${limits.maxRolloutTotalSteps} steps per call`,
     );
   }
+  // Per row: the action, player rewards, 14 bytes of fixed columns (u32 episode, u32 step,
+  // f32 reward, u8 flags, i8 player) and the optional obs and state.
   const rowBytes =
     m.action_bytes +
     4 * m.players +
