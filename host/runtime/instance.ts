@@ -335,11 +335,26 @@ export class CartridgeInstance {
    * bits; the reward is `lastReward` and the observation `obsView()`. Allocates nothing.
    */
   stepInPlace(action: number): number {
+    // Written out rather than composed from the helpers above: this is the per-step hot path.
+    if (this.dead) this.assertAlive();
     if (this.u32.byteLength === 0) this.refreshViews();
     const l = this.single;
     this.u32[l.action >>> 2] = action;
-    this.callStep(l.state, l.state);
-    return this.lastFlags;
+    const fuel = this.budget.fuel;
+    let status: number;
+    try {
+      this.setFuel(fuel);
+      status = this.stepFn(l.state, l.action, l.state, l.obs, l.info);
+    } catch (error) {
+      this.fail(error, "cartridge_step", fuel);
+    }
+    if (status !== Status.Ok) throw statusError(status, "step", this.envId);
+    if (this.u8.byteLength === 0) this.refreshViews();
+    const u8 = this.u8;
+    return (
+      (u8[l.info + InfoOffset.terminated] as number) |
+      ((u8[l.info + InfoOffset.truncated] as number) << 1)
+    );
   }
 
   /** Legal-action mask of the state slot (a view, valid until the next call). */
