@@ -8,11 +8,12 @@ import { CallError, type CartridgeEngine, createEngine } from "../../../host/run
 
 /**
  * The SDK's multi-discrete path (mask slices per dimension, an independent uniform choice per
- * dimension in rollouts), on the test-only "dials" cartridge in fixtures/dials.
+ * dimension in rollouts), on the test-only "dials" cartridge in assembly/dials: an assembly folder,
+ * so that tsc and Biome skip the entry file the build generates there.
  */
 
 const env = { envId: "dials-v1" };
-const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "dials");
+const fixture = path.join(path.dirname(fileURLToPath(import.meta.url)), "assembly", "dials");
 let engine: CartridgeEngine;
 let outDir: string;
 
