@@ -68,6 +68,39 @@ describe("BatchSimulate streaming and shutdown (real cartridges)", () => {
     }
   });
 
+  it("lets other calls through while a long stream is running", async () => {
+    const h = await startHarness();
+    try {
+      const episodes = 200_000;
+      let rows = 0;
+      let stepsDone = false;
+      const stream = (async () => {
+        for await (const chunk of h.client.batchSimulate({
+          envId: TTT,
+          rollouts: { seed: 0, episodes },
+          chunkRows: 1024,
+        })) {
+          rows += chunk.rows;
+          if (stepsDone) break;
+        }
+      })();
+      await eventually(() => rows > 5000);
+      const rowsBefore = rows;
+      const { state } = await h.client.reset(TTT, 1n);
+      for (let i = 0; i < 20; i++) {
+        await h.client.step(TTT, state, Uint8Array.of(i % 9, 0, 0, 0));
+      }
+      const rowsAfter = rows;
+      stepsDone = true;
+      await stream;
+      // The stream kept flowing between the unary calls, and they finished long before it would.
+      expect(rowsAfter).toBeGreaterThan(rowsBefore);
+      expect(rowsAfter).toBeLessThan(episodes * 5);
+    } finally {
+      await h.close();
+    }
+  });
+
   it("stops simulating when the client cancels or its deadline passes", async () => {
     const h = await startHarness();
     try {
