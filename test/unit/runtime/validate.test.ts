@@ -1,3 +1,6 @@
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { formatReport, validateCartridge } from "../../../host/runtime/validate.js";
 import {
@@ -94,4 +97,19 @@ describe("validateCartridge", () => {
     expect(check(report, "legal-mask")).toMatchObject({ ok: false });
     expect(check(report, "legal-mask").detail).toContain("finished episode");
   });
+
+  it.each(["tictactoe-v1", "connect4-v1", "pendulum-v1"])(
+    "passes the bundled cartridge %s",
+    async (name) => {
+      const path = fileURLToPath(
+        new URL(`../../../build/cartridges/${name}.wasm`, import.meta.url),
+      );
+      if (!existsSync(path)) throw new Error(`${path} is missing: run npm run build`);
+      const report = await validateCartridge(new Uint8Array(await readFile(path)), {
+        source: path,
+      });
+      expect(formatReport(report)).toContain(`✓ ${name}`);
+      expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+    },
+  );
 });
