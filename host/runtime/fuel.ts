@@ -172,6 +172,14 @@ interface Meter {
   readonly fuelGlobal: number;
   readonly depthGlobal: number;
   readonly maxCallDepth: number;
+  /** Functions below this index are imports (only `env.abort`, which never returns). */
+  readonly importedFunctions: number;
+}
+
+/** Reads the function index of a `call` whose opcode the reader has just passed. */
+function callTarget(body: Uint8Array, opcodeAt: number): number {
+  const reader = new ByteReader(body, opcodeAt + 1);
+  return reader.u32();
 }
 
 /**
@@ -198,7 +206,7 @@ function instrumentBody(
   const codeStart = reader.offset;
   const fuelLocal = type.params.length + declaredLocals;
   const snippets = snippetsFor(meter.fuelGlobal, meter.depthGlobal, meter.maxCallDepth, fuelLocal);
-  const tracksDepth = makesCalls(body, codeStart);
+  const tracksDepth = makesCalls(body, codeStart, meter.importedFunctions);
   const exit = tracksDepth
     ? Uint8Array.from([...snippets.store, ...snippets.depthLeave])
     : snippets.store;
@@ -215,7 +223,12 @@ function instrumentBody(
     if (op === Opcode.loop) {
       out.bytes(body.subarray(copied, reader.offset)).bytes(snippets.loop);
       copied = reader.offset;
-    } else if (op === Opcode.call || op === Opcode.callIndirect || op === Opcode.callRef) {
+    } else if (
+      (op === Opcode.call && callTarget(body, start) >= meter.importedFunctions) ||
+      op === Opcode.callIndirect ||
+      op === Opcode.callRef
+    ) {
+      // Calls into the host (`env.abort`) need no bookkeeping: they never return.
       out.bytes(body.subarray(copied, start)).bytes(snippets.store);
       out.bytes(body.subarray(start, reader.offset)).bytes(snippets.reload);
       copied = reader.offset;
@@ -237,10 +250,15 @@ function instrumentBody(
 
 const CALL_OPCODES = new Set([0x10, 0x11, 0x12, 0x13, 0x14, 0x15]);
 
-/** True when the function body (instructions from `start`) contains any call instruction. */
-function makesCalls(body: Uint8Array, start: number): boolean {
+/** True when the function body (instructions from `start`) calls any function of the module. */
+function makesCalls(body: Uint8Array, start: number, importedFunctions: number): boolean {
   const reader = new ByteReader(body, start);
-  while (!reader.done) if (CALL_OPCODES.has(skipInstruction(reader))) return true;
+  while (!reader.done) {
+    const at = reader.offset;
+    const op = skipInstruction(reader);
+    if (op === Opcode.call && callTarget(body, at) < importedFunctions) continue;
+    if (CALL_OPCODES.has(op)) return true;
+  }
   return false;
 }
 
@@ -282,7 +300,12 @@ export function instrumentFuel(info: WasmModuleInfo, options: FuelOptions): Sect
   const fuelGlobal = info.importedGlobals + info.definedGlobals;
   const depthGlobal = fuelGlobal + 1;
   const setFuelFunction = info.functionTypes.length;
-  const meter: Meter = { fuelGlobal, depthGlobal, maxCallDepth: options.maxCallDepth };
+  const meter: Meter = {
+    fuelGlobal,
+    depthGlobal,
+    maxCallDepth: options.maxCallDepth,
+    importedFunctions: info.importedFunctions,
+  };
   const table = new TypeTable(info.types);
   const setFuelType = table.add(Uint8Array.of(0x60, 1, F64, 0));
   const getI64Type = table.add(Uint8Array.of(0x60, 0, 1, I64));
