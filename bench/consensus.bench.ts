@@ -170,6 +170,12 @@ export async function runConsensusBench(): Promise<void> {
       windowSlots: 64,
     }),
   );
+  cases.push(
+    await threeReplicas("3 replicas, batched, 256 in flight", 100_000, 256, {
+      maxBatchCommands: 1024,
+      windowSlots: 64,
+    }),
+  );
   const baseline = cases[0];
   const rows = cases.map((row) => {
     const rate = row.commits / row.seconds;

@@ -157,6 +157,11 @@ export class Replica {
     };
   }
 
+  /** The highest ballot this replica has promised (its leader ballot while it leads). */
+  promisedBallot(): Ballot {
+    return this.promised;
+  }
+
   /** The entry this acceptor holds in slot `index`, if any (for checks and snapshots). */
   entryAt(index: number): Entry | undefined {
     return this.log.get(index);

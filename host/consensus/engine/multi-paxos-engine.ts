@@ -221,7 +221,7 @@ export class MultiPaxosEngine implements ConsensusEngine {
       callback(asConsensusError(error));
       return;
     }
-    const ballot = core.status().promisedBallot;
+    const ballot = core.promisedBallot();
     const timeout = options.timeoutTicks ?? this.options.proposalTimeoutTicks ?? 1000;
     if (existing !== undefined) {
       existing.callbacks.push(callback);
@@ -360,8 +360,10 @@ export class MultiPaxosEngine implements ConsensusEngine {
     for (const entry of ready.committedEntries) {
       const outcomes = this.rsm.applyEntry(entry);
       this.options.hooks?.onApply?.(entry);
-      for (const outcome of outcomes) {
-        this.settle(outcome, leaderId);
+      if (this.outstanding.size > 0) {
+        for (const outcome of outcomes) {
+          this.settle(outcome, leaderId);
+        }
       }
     }
     for (const command of ready.droppedCommands) {
