@@ -43,7 +43,7 @@ function errorCode(call: () => unknown): string | undefined {
   }
 }
 
-describe("multi-discrete action spaces", () => {
+describe("multi-discrete action spaces and reset hints", () => {
   it("writes the mask dimension by dimension and checks each dimension", () => {
     const start = engine.reset(env, 1n);
     const [x, y] = [start.state[0]!, start.state[1]!];
@@ -57,6 +57,14 @@ describe("multi-discrete action spaces", () => {
     expect(errorCode(() => engine.step(env, start.state, action(3, 0)))).toBe("BadAction");
     const next = engine.step(env, start.state, action((x + 1) % 3, (y + 1) % 4));
     expect(next.reward).toBe(((x + 1) % 3) + ((y + 1) % 4));
+  });
+
+  it("passes the reset hint to the game and reports a hint it refuses", () => {
+    const start = engine.reset(env, 1n, Uint8Array.of(2, 3));
+    expect(Array.from(start.state)).toEqual([2, 3, 0]);
+    expect(errorCode(() => engine.reset(env, 1n, Uint8Array.of(3, 0)))).toBe("BadHint");
+    expect(errorCode(() => engine.reset(env, 1n, Uint8Array.of(1)))).toBe("BadHint");
+    expect(errorCode(() => engine.reset(env, 1n, Uint8Array.of(1, 1, 1)))).toBe("BadHint");
   });
 
   it("chooses each dimension uniformly among its legal values in rollouts", () => {
