@@ -134,7 +134,9 @@ export class GameAdapter<G, S, A> {
     if (status != OK) return status;
     this.outcome.clear();
     // @ts-ignore: G is a game class (see game.ts)
-    return this.game.step(this.state, this.action, this.outcome);
+    status = this.game.step(this.state, this.action, this.outcome);
+    if (status == OK && this.outcome.hasNaN()) return INTERNAL;
+    return status;
   }
 
   /** `cartridge_step`: one transition; outputs are written only on OK. */
@@ -299,7 +301,7 @@ export class GameAdapter<G, S, A> {
       this.outcome.clear();
       // @ts-ignore: G is a game class (see game.ts)
       status = this.game.step(this.state, this.action, this.outcome);
-      if (status != OK) return -INTERNAL;
+      if (status != OK || this.outcome.hasNaN()) return -INTERNAL;
       this.emit(
         statesOut + <usize>(t * stateBytes),
         obsOut + <usize>(t * obsBytes),

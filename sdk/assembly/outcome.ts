@@ -38,6 +38,21 @@ export class Outcome {
     }
   }
 
+  /**
+   * True when a reward is NaN. The adapter reports that as INTERNAL: NaN bit patterns are the one
+   * thing WebAssembly floats do not make deterministic, so a NaN must never reach the host.
+   */
+  // @ts-ignore: decorator
+  @inline hasNaN(): bool {
+    const players = this.players;
+    let nan = isNaN(this.reward) || isNaN(unchecked(this.playerRewards[0]));
+    if (players == 1) return nan;
+    nan = nan || isNaN(unchecked(this.playerRewards[1]));
+    if (players == 2) return nan;
+    for (let p = 2; p < players; p++) nan = nan || isNaN(unchecked(this.playerRewards[p]));
+    return nan;
+  }
+
   /** Sets player `player`'s reward. */
   // @ts-ignore: decorator
   @inline setPlayerReward(player: i32, reward: f32): void {

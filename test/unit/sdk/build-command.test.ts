@@ -111,6 +111,18 @@ describe("cartridge new + cartridge build", () => {
     await expect(readFile(outFile)).rejects.toThrow();
   });
 
+  it("turns a NaN reward into INTERNAL, so the validator rejects the module", async () => {
+    const dir = await scaffoldCartridge("nan", workDir);
+    await edit(
+      path.join(dir, "assembly", "game.ts"),
+      "outcome.win2(mover, mover);",
+      "outcome.win2(mover, mover);\n      outcome.reward = NaN;",
+    );
+    lines.length = 0;
+    await expectBuildError(buildCartridge(dir, undefined, debugBuild), "Validation", /nan-v1/);
+    expect(lines.join("\n")).toMatch(/CartridgeInternal.*status 7/);
+  });
+
   it("explains the import that Math.random brings in", async () => {
     const dir = await scaffoldCartridge("dice", workDir);
     await edit(
