@@ -7,7 +7,7 @@ import { z } from "zod";
 import { ABI_VERSION, infoBytes } from "../runtime/abi.js";
 import { isCartridgeError } from "../runtime/errors.js";
 import type { CartridgeManifest } from "../runtime/manifest.js";
-import { parseManifest } from "../runtime/manifest.js";
+import { legalMaskBytes, parseManifest } from "../runtime/manifest.js";
 
 /** Name of the file that declares a cartridge. */
 export const CARTRIDGE_TOML = "cartridge.toml";
@@ -65,15 +65,17 @@ export interface CartridgeSource {
 }
 
 /**
- * The smallest exchange region docs/abi.md section 2 allows: room for a preferred batch and for a
- * whole rollout, rounded up to 16 bytes.
+ * The smallest exchange region docs/abi.md section 2 allows: room for a preferred batch, for a
+ * whole rollout and for a legal-action mask (the SDK's bounds checks rely on every single record
+ * fitting), rounded up to 16 bytes.
  */
 export function minimumExchangeBytes(manifest: CartridgeManifest): number {
   const info = infoBytes(manifest.players);
   const { state_bytes: state, action_bytes: action, obs_bytes: obs } = manifest;
   const batch = manifest.preferred_batch * (2 * state + action + obs + info);
   const rollout = manifest.max_horizon * (state + action + obs + info);
-  return Math.ceil(Math.max(batch, rollout) / 16) * 16;
+  const mask = legalMaskBytes(manifest.action_space);
+  return Math.ceil(Math.max(batch, rollout, mask) / 16) * 16;
 }
 
 /** The exchange size used when cartridge.toml sets none: the minimum, but at least 64 KiB. */

@@ -47,6 +47,17 @@ export class GameAdapter<G, S, A> {
     this.mask = new StaticArray<u8>(config.maskBytes);
   }
 
+  /**
+   * True when `[ptr, ptr + bytes)` lies inside the exchange region, for one record. Unsigned
+   * wrap-around makes a pointer below the region fail the comparison too; `bytes` never exceeds
+   * the region (the build sizes it from the manifest).
+   */
+  // @ts-ignore: decorator
+  @inline private fitsOne(ptr: usize, bytes: i32): bool {
+    const config = this.config;
+    return ptr - config.exchangePtr <= config.exchangeLen - <usize>bytes;
+  }
+
   /** True when `[ptr, ptr + count * stride)` lies inside the exchange region. */
   private fits(ptr: usize, count: i32, stride: i32): bool {
     const start = <u64>this.config.exchangePtr;
@@ -98,9 +109,9 @@ export class GameAdapter<G, S, A> {
     // An empty hint may come with any pointer (the host has nothing to point at).
     if (
       (hintLen > 0 && !this.fits(hintPtr, 1, hintLen)) ||
-      !this.fits(stateOut, 1, config.stateBytes) ||
-      !this.fits(obsOut, 1, config.obsBytes) ||
-      !this.fits(infoOut, 1, config.infoBytes)
+      !this.fitsOne(stateOut, config.stateBytes) ||
+      !this.fitsOne(obsOut, config.obsBytes) ||
+      !this.fitsOne(infoOut, config.infoBytes)
     ) {
       return BAD_ARGUMENT;
     }
@@ -143,11 +154,11 @@ export class GameAdapter<G, S, A> {
   step(stateIn: usize, actionIn: usize, stateOut: usize, obsOut: usize, infoOut: usize): i32 {
     const config = this.config;
     if (
-      !this.fits(stateIn, 1, config.stateBytes) ||
-      !this.fits(actionIn, 1, config.actionBytes) ||
-      !this.fits(stateOut, 1, config.stateBytes) ||
-      !this.fits(obsOut, 1, config.obsBytes) ||
-      !this.fits(infoOut, 1, config.infoBytes)
+      !this.fitsOne(stateIn, config.stateBytes) ||
+      !this.fitsOne(actionIn, config.actionBytes) ||
+      !this.fitsOne(stateOut, config.stateBytes) ||
+      !this.fitsOne(obsOut, config.obsBytes) ||
+      !this.fitsOne(infoOut, config.infoBytes)
     ) {
       return BAD_ARGUMENT;
     }
@@ -208,7 +219,7 @@ export class GameAdapter<G, S, A> {
   legalActions(stateIn: usize, maskOut: usize): i32 {
     const config = this.config;
     const maskBytes = config.maskBytes;
-    if (!this.fits(stateIn, 1, config.stateBytes) || !this.fits(maskOut, 1, maskBytes)) {
+    if (!this.fitsOne(stateIn, config.stateBytes) || !this.fitsOne(maskOut, maskBytes)) {
       return BAD_ARGUMENT;
     }
     // @ts-ignore: G is a game class (see game.ts)
