@@ -241,6 +241,9 @@ export class MultiPaxosEngine implements ConsensusEngine {
     if (this.rsm.appliedIndex() >= index) {
       return Promise.resolve();
     }
+    if (this.waiters.length >= this.maxOutstanding()) {
+      return Promise.reject(new ConsensusError("Overloaded", "too many commit waiters"));
+    }
     return new Promise((resolve) => {
       this.waiters.push({ index, resolve });
     });

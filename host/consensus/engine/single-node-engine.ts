@@ -14,6 +14,8 @@ export interface SingleNodeEngineOptions {
   readonly maxBatchCommands?: number;
   /** Most proposals awaiting their outcome at once. */
   readonly maxOutstandingProposals?: number;
+  /** A snapshot is taken (and the log compacted) after this many slots. */
+  readonly snapshotIntervalSlots?: number;
 }
 
 type Settle = (outcome: ProposalResult | ConsensusError) => void;
@@ -33,6 +35,7 @@ export class SingleNodeEngine implements ConsensusEngine {
   private queue: { command: Command; settle: Settle }[] = [];
   private flushScheduled = false;
   private lastIndex = 0;
+  private lastSnapshotIndex = 0;
   private anonymousRequestId = 0;
   private waiters: { index: number; resolve: () => void }[] = [];
 
@@ -46,6 +49,7 @@ export class SingleNodeEngine implements ConsensusEngine {
     const persisted = this.options.storage.load();
     if (persisted.snapshot !== undefined) {
       this.rsm.restore(persisted.snapshot.data);
+      this.lastSnapshotIndex = persisted.snapshot.index;
     }
     for (const entry of persisted.entries) {
       if (entry.index <= persisted.hardState.commitIndex) {
@@ -127,13 +131,28 @@ export class SingleNodeEngine implements ConsensusEngine {
           });
         }
       }
+      this.maybeSnapshot();
       this.releaseWaiters();
     }
+  }
+
+  /** Keeps the log bounded: snapshot the state machine and drop the slots it covers. */
+  private maybeSnapshot(): void {
+    const applied = this.rsm.appliedIndex();
+    if (applied - this.lastSnapshotIndex < (this.options.snapshotIntervalSlots ?? 10_000)) {
+      return;
+    }
+    const snapshot = { index: applied, ballot: SINGLE_NODE_TERM, data: this.rsm.snapshot() };
+    this.options.storage.compact(snapshot, applied);
+    this.lastSnapshotIndex = applied;
   }
 
   waitForCommit(index: number): Promise<void> {
     if (this.rsm.appliedIndex() >= index) {
       return Promise.resolve();
+    }
+    if (this.waiters.length >= (this.options.maxOutstandingProposals ?? 100_000)) {
+      return Promise.reject(new ConsensusError("Overloaded", "too many commit waiters"));
     }
     return new Promise((resolve) => this.waiters.push({ index, resolve }));
   }

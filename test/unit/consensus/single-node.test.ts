@@ -37,6 +37,27 @@ describe("SingleNodeEngine", () => {
     expect(machine.items).toEqual(["x"]);
   });
 
+  it("compacts its log into snapshots and restarts from them", async () => {
+    const storage = new MemoryStorage();
+    const options = { nodeId: "solo", storage, snapshotIntervalSlots: 2 };
+    const first = new SingleNodeEngine({ ...options, stateMachine: new AppendLog() });
+    await first.start();
+    for (const value of ["a", "b", "c", "d", "e"]) {
+      await first.propose(bytes(value), { clientId: "c", requestId: value.charCodeAt(0) });
+    }
+    await first.stop();
+    const persisted = storage.load();
+    expect(persisted.snapshot?.index).toBe(4);
+    expect(persisted.entries.map((entry) => entry.index)).toEqual([5]);
+    const machine = new AppendLog();
+    const second = new SingleNodeEngine({ ...options, stateMachine: machine });
+    await second.start();
+    expect(machine.items).toEqual(["a", "b", "c", "d", "e"]);
+    const retry = await second.propose(bytes("e"), { clientId: "c", requestId: 101 });
+    expect(text(retry.result)).toBe("5");
+    expect(machine.items).toHaveLength(5);
+  });
+
   it("rejects when stopped and for membership changes", async () => {
     const engine = new SingleNodeEngine({
       nodeId: "solo",
