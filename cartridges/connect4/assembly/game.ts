@@ -48,6 +48,37 @@ const OBS_MASK: usize = 4 * 84;
   return (pairs & (pairs >> 16)) != 0;
 }
 
+/**
+ * Reads cell (row, column) of the state bytes as a code for `decodeState`: bit `row` if it holds
+ * a first-player piece, bit `8 + row` for a second-player piece, bit 16 if the byte is not 0-2.
+ */
+// @ts-ignore: decorator
+@inline function cellCode(ptr: usize, row: i32, column: i32): u32 {
+  const value = <u32>load<u8>(ptr + <usize>(row * COLUMNS + column));
+  return (((value & 1) | (((value >> 1) & 1) << 8)) << row) | (<u32>(value > 2) << 16);
+}
+
+/** Writes cell (row, column)'s state byte from one column's 6-bit piece masks. */
+// @ts-ignore: decorator
+@inline function storeCell(ptr: usize, row: i32, column: i32, mine: u32, theirs: u32): void {
+  const value = ((mine >> row) & 1) | (((theirs >> row) & 1) << 1);
+  store<u8>(ptr + <usize>(row * COLUMNS + column), <u8>value);
+}
+
+/** Writes cell (row, column)'s two observation floats from one column's piece masks. */
+// @ts-ignore: decorator
+@inline function storeObsCell(ptr: usize, row: i32, column: i32, mine: u32, theirs: u32): void {
+  const at = ptr + (<usize>(row * COLUMNS + column) << 2);
+  store<f32>(at, <f32>((mine >> row) & 1));
+  store<f32>(at + OBS_SECOND_PLANE, <f32>((theirs >> row) & 1));
+}
+
+/** The 6-bit piece mask of `column` in a bitboard. */
+// @ts-ignore: decorator
+@inline function columnBits(board: u64, column: i32): u32 {
+  return <u32>(board >> (<u64>(column * COLUMN_BITS))) & 0x3f;
+}
+
 /** A position: each player's pieces, the column heights, whose turn it is, and the result. */
 export class Position {
   /** pieces of the first player (X) and of the second (O), as bitboards. */
@@ -131,26 +162,26 @@ export class ConnectFour {
   decodeState(ptr: usize, position: Position): i32 {
     let first: u64 = 0;
     let second: u64 = 0;
-    let firstCount: i32 = 0;
-    let secondCount: i32 = 0;
+    // Column by column, the six rows written out: a column is valid when every byte is 0-2 and
+    // its occupied cells are exactly its lowest `height` cells (no floating piece).
     for (let c = 0; c < COLUMNS; c++) {
-      let height = 0;
-      for (let r = 0; r < ROWS; r++) {
-        const cell = load<u8>(ptr + <usize>(r * COLUMNS + c));
-        if (cell == 0) continue;
-        // A piece above an empty cell would be floating.
-        if (height != r || cell > 2) return MALFORMED_STATE;
-        height = r + 1;
-        if (cell == 1) {
-          first |= cellBit(r, c);
-          firstCount++;
-        } else {
-          second |= cellBit(r, c);
-          secondCount++;
-        }
-      }
-      unchecked((position.heights[c] = <u8>height));
+      const code =
+        cellCode(ptr, 0, c) |
+        cellCode(ptr, 1, c) |
+        cellCode(ptr, 2, c) |
+        cellCode(ptr, 3, c) |
+        cellCode(ptr, 4, c) |
+        cellCode(ptr, 5, c);
+      const mine = code & 0x3f;
+      const theirs = (code >> 8) & 0x3f;
+      const occupied = mine | theirs;
+      if ((code >> 16) != 0 || (occupied & (occupied + 1)) != 0) return MALFORMED_STATE;
+      first |= (<u64>mine) << (<u64>(c * COLUMN_BITS));
+      second |= (<u64>theirs) << (<u64>(c * COLUMN_BITS));
+      unchecked((position.heights[c] = <u8>popcnt<u32>(occupied)));
     }
+    const firstCount = <i32>popcnt<u64>(first);
+    const secondCount = <i32>popcnt<u64>(second);
     const player = load<u8>(ptr + PLAYER_OFFSET);
     const winner = load<u8>(ptr + WINNER_OFFSET);
     if (firstCount == secondCount) {
@@ -181,12 +212,15 @@ export class ConnectFour {
   encodeState(position: Position, ptr: usize): void {
     const first = position.first;
     const second = position.second;
-    for (let r = 0; r < ROWS; r++) {
-      for (let c = 0; c < COLUMNS; c++) {
-        const shift = <u64>(c * COLUMN_BITS + r);
-        const cell = <u8>((first >> shift) & 1) | (<u8>((second >> shift) & 1) << 1);
-        store<u8>(ptr + <usize>(r * COLUMNS + c), cell);
-      }
+    for (let c = 0; c < COLUMNS; c++) {
+      const mine = columnBits(first, c);
+      const theirs = columnBits(second, c);
+      storeCell(ptr, 0, c, mine, theirs);
+      storeCell(ptr, 1, c, mine, theirs);
+      storeCell(ptr, 2, c, mine, theirs);
+      storeCell(ptr, 3, c, mine, theirs);
+      storeCell(ptr, 4, c, mine, theirs);
+      storeCell(ptr, 5, c, mine, theirs);
     }
     store<u8>(ptr + PLAYER_OFFSET, position.player);
     store<u8>(ptr + WINNER_OFFSET, position.winner);
@@ -196,16 +230,16 @@ export class ConnectFour {
   encodeObs(position: Position, ptr: usize): void {
     const first = position.first;
     const second = position.second;
-    for (let r = 0; r < ROWS; r++) {
-      for (let c = 0; c < COLUMNS; c++) {
-        const shift = <u64>(c * COLUMN_BITS + r);
-        const at = ptr + (<usize>(r * COLUMNS + c) << 2);
-        store<f32>(at, <f32>((first >> shift) & 1));
-        store<f32>(at + OBS_SECOND_PLANE, <f32>((second >> shift) & 1));
-      }
-    }
     const live = position.winner == NO_WINNER;
     for (let c = 0; c < COLUMNS; c++) {
+      const mine = columnBits(first, c);
+      const theirs = columnBits(second, c);
+      storeObsCell(ptr, 0, c, mine, theirs);
+      storeObsCell(ptr, 1, c, mine, theirs);
+      storeObsCell(ptr, 2, c, mine, theirs);
+      storeObsCell(ptr, 3, c, mine, theirs);
+      storeObsCell(ptr, 4, c, mine, theirs);
+      storeObsCell(ptr, 5, c, mine, theirs);
       const legal = live && <i32>unchecked(position.heights[c]) < ROWS;
       store<f32>(ptr + OBS_MASK + (<usize>c << 2), legal ? 1.0 : 0.0);
     }

@@ -73,6 +73,49 @@ class Reference {
   }
 }
 
+/**
+ * The README's decoding rule, written plainly: cells 0-2, no floating piece, piece counts that fit
+ * the turn order and the player byte, and a winner byte that agrees with the lines on the board.
+ */
+function consistent(bytes: Uint8Array): boolean {
+  const reference = new Reference();
+  for (let i = 0; i < ROWS * COLUMNS; i++) {
+    const cell = bytes[i]!;
+    if (cell > 2) return false;
+    if (cell !== 0 && i >= COLUMNS && bytes[i - COLUMNS] === 0) return false;
+    reference.cells[i] = cell;
+  }
+  const firsts = reference.cells.filter((c) => c === 1).length;
+  const seconds = reference.cells.filter((c) => c === 2).length;
+  const player = bytes[42]!;
+  const winner = bytes[43]!;
+  if (player !== firsts - seconds || (player !== 0 && player !== 1)) return false;
+  const firstFour = reference.hasFour(1);
+  const secondFour = reference.hasFour(2);
+  const full = firsts + seconds === ROWS * COLUMNS;
+  if (winner === 0) return !firstFour && !secondFour && !full;
+  if (winner === 1) return firstFour && !secondFour && player === 1;
+  if (winner === 2) return secondFour && !firstFour && player === 0;
+  if (winner === 3) return !firstFour && !secondFour && full;
+  return false;
+}
+
+/** State bytes from random play, sometimes with one byte changed to a random value. */
+const stateBytes = fc
+  .record({
+    moves: fc.array(fc.integer({ min: 0, max: COLUMNS - 1 }), { maxLength: 50 }),
+    flaw: fc.option(
+      fc.record({ at: fc.nat(STATE_BYTES - 1), value: fc.integer({ min: 0, max: 5 }) }),
+    ),
+  })
+  .map(({ moves, flaw }) => {
+    const reference = new Reference();
+    for (const column of moves) reference.play(column);
+    const bytes = reference.bytes();
+    if (flaw !== null) bytes[flaw.at] = flaw.value;
+    return bytes;
+  });
+
 let engine: CartridgeEngine;
 
 beforeAll(async () => {
@@ -152,6 +195,23 @@ describe("connect4-v1", () => {
     for (const state of [floating, counts, noLine]) {
       expect(errorCode(() => engine.step(env, state, u32Action(3)))).toBe("BadState");
     }
+  });
+
+  it("accepts state bytes exactly when they are consistent (random boards)", () => {
+    let accepted = 0;
+    let rejected = 0;
+    fc.assert(
+      fc.property(stateBytes, (bytes) => {
+        const code = errorCode(() => engine.step(env, bytes, u32Action(0)));
+        expect(code === "BadState").toBe(!consistent(bytes));
+        if (code === "BadState") rejected++;
+        else accepted++;
+      }),
+      { numRuns: 3000 },
+    );
+    // The generator must reach both sides of the rule for the test to mean anything.
+    expect(accepted).toBeGreaterThan(100);
+    expect(rejected).toBeGreaterThan(100);
   });
 
   it("replays random rollouts exactly through the reference, within the 42-move horizon", () => {
