@@ -58,4 +58,27 @@ describe("MultiPaxosEngine over a reliable network", () => {
       expect(machine.items).toEqual(["once"]);
     }
   });
+
+  it("restarts a replica from its storage: snapshot, replay, then catch-up", async () => {
+    const cluster = new ManualCluster(3, 2);
+    await cluster.start();
+    const leader = cluster.electLeader();
+    const position = cluster.engines.findIndex((engine) => engine !== leader);
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < 10; i += 1) {
+      pending.push(leader.propose(bytes(`v${i}`)));
+      cluster.run(1);
+    }
+    cluster.run(5);
+    await Promise.all(pending);
+    expect(cluster.storages[position]?.load().snapshot).toBeDefined();
+    const restarted = await cluster.restart(position);
+    expect(restarted.lastAppliedIndex()).toBe(leader.lastAppliedIndex());
+    const more = leader.propose(bytes("after-restart"));
+    cluster.run(5);
+    await more;
+    expect(cluster.machines[position]?.items).toEqual(
+      cluster.machines[cluster.engines.indexOf(leader)]?.items,
+    );
+  });
 });

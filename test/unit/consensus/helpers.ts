@@ -51,27 +51,53 @@ export class ManualCluster {
   readonly machines: AppendLog[] = [];
   readonly ticks: ManualTickSource[] = [];
 
+  readonly storages: MemoryStorage[] = [];
+  private readonly config: ClusterConfig;
+  private readonly seed: number;
+
   constructor(size: number, seed = 1) {
-    const config = clusterConfig(size);
-    for (const member of config.members) {
-      const machine = new AppendLog();
-      const tickSource = new ManualTickSource();
-      this.machines.push(machine);
-      this.ticks.push(tickSource);
-      this.engines.push(
-        new MultiPaxosEngine({
-          nodeId: member.nodeId,
-          config,
-          storage: new MemoryStorage(),
-          transport: this.network.endpoint(member.replicaId),
-          stateMachine: machine,
-          rng: seededRng(seed * 100 + member.replicaId),
-          tickSource,
-          coreOptions: { electionTimeoutTicks: 10, heartbeatIntervalTicks: 2 },
-          schedule: (flush) => flush(),
-        }),
-      );
+    this.config = clusterConfig(size);
+    this.seed = seed;
+    for (let i = 0; i < size; i += 1) {
+      this.storages.push(new MemoryStorage());
+      this.machines.push(new AppendLog());
+      this.ticks.push(new ManualTickSource());
+      this.engines.push(this.makeEngine(i));
     }
+  }
+
+  private makeEngine(position: number): MultiPaxosEngine {
+    const member = this.config.members[position];
+    const storage = this.storages[position];
+    const machine = this.machines[position];
+    const tickSource = this.ticks[position];
+    if (!member || !storage || !machine || !tickSource) {
+      throw new Error(`no member at ${position}`);
+    }
+    return new MultiPaxosEngine({
+      nodeId: member.nodeId,
+      config: this.config,
+      storage,
+      transport: this.network.endpoint(member.replicaId),
+      stateMachine: machine,
+      rng: seededRng(this.seed * 100 + member.replicaId),
+      tickSource,
+      coreOptions: { electionTimeoutTicks: 10, heartbeatIntervalTicks: 2 },
+      snapshotIntervalSlots: 4,
+      retainSlots: 1,
+      schedule: (flush) => flush(),
+    });
+  }
+
+  /** Stops the engine at `position` and starts a new one on the same storage. */
+  async restart(position: number): Promise<MultiPaxosEngine> {
+    await this.engines[position]?.stop();
+    this.machines[position] = new AppendLog();
+    this.ticks[position] = new ManualTickSource();
+    const engine = this.makeEngine(position);
+    this.engines[position] = engine;
+    await engine.start();
+    return engine;
   }
 
   async start(): Promise<void> {
