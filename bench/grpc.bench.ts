@@ -27,6 +27,7 @@ import { Bench } from "tinybench";
 import { EngineClient } from "../host/client/index.js";
 import { StepRequest, StepResponse } from "../host/proto/generated/engine/v1/engine.js";
 import { createEngine, loadDirectory } from "../host/runtime/index.js";
+import { DEFAULT_LIMITS } from "../host/server/limits.js";
 import { ServerMetrics } from "../host/server/metrics.js";
 import { serveMetrics } from "../host/server/metrics-http.js";
 import { startServer } from "../host/server/server.js";
@@ -79,6 +80,8 @@ async function runServerRole(): Promise<void> {
   const endpoint = await serveMetrics(metrics, "127.0.0.1", 0);
   const ports: ChildPorts = { engine: running.port, echo: echoPort, metricsUrl: endpoint.url };
   process.stdout.write(`${JSON.stringify(ports)}\n`);
+  // Exit normally on SIGTERM, so that process-exit hooks (e.g. --cpu-prof) run.
+  process.once("SIGTERM", () => process.exit(0));
 }
 
 function startChild(replyBytes: number): Promise<{ child: ChildProcess; ports: ChildPorts }> {
@@ -193,19 +196,18 @@ export async function runGrpcBench(): Promise<void> {
         episodes,
         stepCap: 9,
         includeObs: false,
-        chunkSteps: 16_384,
+        chunkSteps: DEFAULT_LIMITS.defaultChunkRows,
       })) {
         rows += chunk.rows;
       }
       return rows / ((performance.now() - t0) / 1000);
     };
-    const grpcRun = async (episodes: number) => {
+    const grpcRun = async (episodes: number, over: EngineClient = client) => {
       let rows = 0;
       const t0 = performance.now();
-      for await (const chunk of client.batchSimulate({
+      for await (const chunk of over.batchSimulate({
         envId: ENV_ID,
         rollouts: { seed: 0, episodes },
-        chunkRows: 16_384,
       })) {
         rows += chunk.rows;
       }
@@ -234,6 +236,17 @@ export async function runGrpcBench(): Promise<void> {
     const delivered = runs[0]?.rows ?? 0;
     const deliveredRate = median(runs.map((r) => r.rate));
 
+    // The same with the server in this process: no second core needed, so on a busy machine it
+    // isolates what the gRPC layer itself costs.
+    const sameProcess = await startServer({ engine: local });
+    const sameClient = await EngineClient.connect(sameProcess.address);
+    await grpcRun(ROLLOUT_EPISODES / 10, sameClient);
+    const sameRuns = [];
+    for (let i = 0; i < 3; i++) sameRuns.push(await grpcRun(ROLLOUT_EPISODES, sameClient));
+    const sameRate = median(sameRuns.map((r) => r.rate));
+    sameClient.close();
+    await sameProcess.shutdown(1000);
+
     console.log(`gRPC benchmark (${ENV_ID}; server in a child process; loopback)`);
     console.log(
       `  echo  (${requestBytes.length} B -> ${replyBytes} B): p50 ${us(e.p50)}  p99 ${us(e.p99)}  ${e.hz.toFixed(0)} calls/s`,
@@ -249,6 +262,9 @@ export async function runGrpcBench(): Promise<void> {
     );
     console.log(
       `  in-process rollouts   : ${(inProcessRate / 1e6).toFixed(2)} M steps/s; delivered/in-process ${(deliveredRate / inProcessRate).toFixed(3)}x`,
+    );
+    console.log(
+      `  same-process server   : ${(sameRate / 1e6).toFixed(2)} M steps/s delivered; /in-process ${(sameRate / inProcessRate).toFixed(3)}x`,
     );
     console.log(
       `  server memory         : RSS ${mb(idle.rss)} idle, ${mb(peak.rss)} peak while streaming; V8 heap used ${mb(idle.heap)} idle, ${mb(peak.heap)} peak`,
