@@ -1,0 +1,26 @@
+/**
+ * `npm run bench`: runs every benchmark in one process, one after the other, so that each prints
+ * its ratios against the reference it measures in the same run. Pass names to run a subset:
+ * `npm run bench -- runtime grpc consensus`.
+ */
+import { runConsensusBench } from "./consensus.bench.js";
+import { runGrpcBench } from "./grpc.bench.js";
+import { runRuntimeBench } from "./runtime.bench.js";
+
+const benches: Record<string, () => Promise<void>> = {
+  runtime: runRuntimeBench,
+  grpc: runGrpcBench,
+  consensus: runConsensusBench,
+};
+
+const requested = process.argv.slice(2);
+const names = requested.length > 0 ? requested : Object.keys(benches);
+for (const name of names) {
+  const bench = benches[name];
+  if (bench === undefined) {
+    console.error(`unknown benchmark "${name}"; choose from ${Object.keys(benches).join(", ")}`);
+    process.exit(2);
+  }
+  console.log(`\n=== ${name} ===`);
+  await bench();
+}
