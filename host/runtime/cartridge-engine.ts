@@ -12,7 +12,7 @@ import { CallError } from "./errors.js";
 import { readInfo, readInfoColumns } from "./info-record.js";
 import type { CartridgeInstance } from "./instance.js";
 import type { RegisteredBuild, Registry } from "./registry.js";
-import { type EpisodeRows, joinEpisodes } from "./rollout-chunks.js";
+import { RolloutChunkBuilder } from "./rollout-chunks.js";
 
 /** Limits the engine puts on requests, on top of each cartridge's own. */
 export interface EngineOptions {
@@ -202,45 +202,27 @@ export class CartridgeEngine implements Engine {
     chunkSteps: number,
   ): Generator<RolloutChunk, void, void> {
     const ref = buildRef(build);
-    let pending: EpisodeRows[] = [];
-    let pendingRows = 0;
+    const { sizes, manifest } = build.cartridge;
+    // One episode longer than the soft bound still goes out whole, in a chunk of its own size.
+    const capacityRows = Math.max(chunkSteps, request.stepCap);
+    const newBuilder = () =>
+      new RolloutChunkBuilder(ref, sizes, manifest.players, capacityRows, request.includeObs);
+    let builder = newBuilder();
     for (let episode = 0; episode < request.episodes; episode++) {
       const seed = (request.seed + BigInt(episode)) % SEED_LIMIT;
-      // The instance is held only while one episode runs, never across a yield.
-      const rows = build.pool.with((instance) =>
-        this.runEpisode(build, instance, episode, seed, request),
-      );
-      if (pendingRows > 0 && pendingRows + rows.rows > chunkSteps) {
-        yield joinEpisodes(ref, pending);
-        pending = [];
-        pendingRows = 0;
-      }
-      pending.push(rows);
-      pendingRows += rows.rows;
+      // The instance is held only while one episode runs and is copied out, never across a
+      // yield, so a full chunk is handed out only after the episode is safely packed.
+      let full: RolloutChunk | undefined;
+      build.pool.with((instance) => {
+        const rows = instance.rollout(seed, request.stepCap, request.includeObs);
+        if (!builder.fits(rows)) {
+          full = builder.finish();
+          builder = newBuilder();
+        }
+        builder.appendEpisode(instance.memory, instance.rolloutArrays, episode, rows);
+      });
+      if (full !== undefined) yield full;
     }
-    if (pending.length > 0) yield joinEpisodes(ref, pending);
-  }
-
-  private runEpisode(
-    build: RegisteredBuild,
-    instance: CartridgeInstance,
-    episode: number,
-    seed: bigint,
-    request: RolloutRequest,
-  ): EpisodeRows {
-    const { sizes, manifest } = build.cartridge;
-    const rows = instance.rollout(seed, request.stepCap, request.includeObs);
-    const r = instance.rolloutArrays;
-    const memory = instance.memory;
-    return {
-      episode,
-      rows,
-      actions: memory.slice(r.actions, r.actions + rows * sizes.actionBytes),
-      states: memory.slice(r.states, r.states + rows * sizes.stateBytes),
-      obs: request.includeObs
-        ? memory.slice(r.obs, r.obs + rows * sizes.obsBytes)
-        : new Uint8Array(0),
-      info: readInfoColumns(memory, r.infos, rows, manifest.players),
-    };
+    if (builder.rows > 0) yield builder.finish();
   }
 }

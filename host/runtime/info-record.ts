@@ -39,15 +39,47 @@ export interface InfoColumns {
   readonly statuses: Uint8Array;
 }
 
-/** Decodes `count` info records packed from `offset` into columns. */
+/**
+ * Decodes `count` info records packed from `offset` in `memory` into `columns`, starting at row
+ * `row`. Writing into existing columns lets hot paths reuse them instead of allocating.
+ */
+export function writeInfoColumns(
+  memory: Uint8Array,
+  offset: number,
+  count: number,
+  players: number,
+  columns: InfoColumns,
+  row: number,
+): void {
+  const stride = 8 + 4 * players;
+  const view = new DataView(memory.buffer, memory.byteOffset + offset, count * stride);
+  for (let i = 0; i < count; i++) {
+    const at = i * stride;
+    const out = row + i;
+    const terminated = view.getUint8(at + InfoOffset.terminated) !== 0 ? 1 : 0;
+    const truncated = view.getUint8(at + InfoOffset.truncated) !== 0 ? 1 : 0;
+    columns.rewards[out] = view.getFloat32(at + InfoOffset.reward, true);
+    columns.terminated[out] = terminated;
+    columns.truncated[out] = truncated;
+    columns.flags[out] = terminated | (truncated << 1);
+    columns.currentPlayers[out] = view.getInt8(at + InfoOffset.currentPlayer);
+    columns.statuses[out] = view.getUint8(at + InfoOffset.status);
+    for (let p = 0; p < players; p++) {
+      columns.playerRewards[out * players + p] = view.getFloat32(
+        at + InfoOffset.playerRewards + 4 * p,
+        true,
+      );
+    }
+  }
+}
+
+/** Decodes `count` info records packed from `offset` into new columns. */
 export function readInfoColumns(
   memory: Uint8Array,
   offset: number,
   count: number,
   players: number,
 ): InfoColumns {
-  const stride = 8 + 4 * players;
-  const view = new DataView(memory.buffer, memory.byteOffset + offset, count * stride);
   const columns: InfoColumns = {
     rewards: new Float32Array(count),
     terminated: new Uint8Array(count),
@@ -57,22 +89,6 @@ export function readInfoColumns(
     playerRewards: new Float32Array(count * players),
     statuses: new Uint8Array(count),
   };
-  for (let i = 0; i < count; i++) {
-    const at = i * stride;
-    const terminated = view.getUint8(at + InfoOffset.terminated) !== 0 ? 1 : 0;
-    const truncated = view.getUint8(at + InfoOffset.truncated) !== 0 ? 1 : 0;
-    columns.rewards[i] = view.getFloat32(at + InfoOffset.reward, true);
-    columns.terminated[i] = terminated;
-    columns.truncated[i] = truncated;
-    columns.flags[i] = terminated | (truncated << 1);
-    columns.currentPlayers[i] = view.getInt8(at + InfoOffset.currentPlayer);
-    columns.statuses[i] = view.getUint8(at + InfoOffset.status);
-    for (let p = 0; p < players; p++) {
-      columns.playerRewards[i * players + p] = view.getFloat32(
-        at + InfoOffset.playerRewards + 4 * p,
-        true,
-      );
-    }
-  }
+  writeInfoColumns(memory, offset, count, players, columns, 0);
   return columns;
 }
