@@ -114,6 +114,19 @@ export class CartridgeInstance {
     throw classifyFailure(error, this.exports, { ...this.budget, fuel }, what, this.envId);
   }
 
+  /**
+   * Runs one export with `fuel` units: a trap marks the instance dead and becomes a typed error.
+   * The per-step hot path (`stepInPlace`) writes this out by hand to avoid the closure.
+   */
+  private metered(exportName: string, fuel: number, call: () => number): number {
+    try {
+      this.setFuel(fuel);
+      return call();
+    } catch (error) {
+      this.fail(error, exportName, fuel);
+    }
+  }
+
   private check(status: number, what: string): void {
     if (status !== Status.Ok) throw statusError(status, what, this.envId);
   }
@@ -147,14 +160,9 @@ export class CartridgeInstance {
       );
     }
     this.write(l.hint, hint);
-    const fuel = this.budget.fuel;
-    let status: number;
-    try {
-      this.setFuel(fuel);
-      status = this.resetFn(seed, l.hint, hint.byteLength, l.stateOut, l.obs, l.info);
-    } catch (error) {
-      this.fail(error, "cartridge_reset", fuel);
-    }
+    const status = this.metered("cartridge_reset", this.budget.fuel, () =>
+      this.resetFn(seed, l.hint, hint.byteLength, l.stateOut, l.obs, l.info),
+    );
     this.check(status, "reset");
   }
 
@@ -185,14 +193,9 @@ export class CartridgeInstance {
 
   private callStep(stateIn: number, stateOut: number): void {
     const l = this.single;
-    const fuel = this.budget.fuel;
-    let status: number;
-    try {
-      this.setFuel(fuel);
-      status = this.stepFn(stateIn, l.action, stateOut, l.obs, l.info);
-    } catch (error) {
-      this.fail(error, "cartridge_step", fuel);
-    }
+    const status = this.metered("cartridge_step", this.budget.fuel, () =>
+      this.stepFn(stateIn, l.action, stateOut, l.obs, l.info),
+    );
     this.check(status, "step");
   }
 
@@ -203,14 +206,9 @@ export class CartridgeInstance {
     const maskBytes = this.cartridge.sizes.legalMaskBytes;
     const fn = this.legalFn;
     if (fn === undefined || maskBytes === 0) return new Uint8Array(0);
-    const fuel = this.budget.fuel;
-    let status: number;
-    try {
-      this.setFuel(fuel);
-      status = fn(stateAddress, l.mask);
-    } catch (error) {
-      this.fail(error, "cartridge_legal_actions", fuel);
-    }
+    const status = this.metered("cartridge_legal_actions", this.budget.fuel, () =>
+      fn(stateAddress, l.mask),
+    );
     this.check(status, "legal actions");
     return this.view(l.mask, maskBytes);
   }
@@ -220,17 +218,7 @@ export class CartridgeInstance {
    * `batch.obs`, `batch.infos`. Per-env statuses are in the info records.
    */
   stepBatch(count: number): void {
-    this.assertAlive();
-    const b = this.batch;
-    const fuel = this.budget.fuel * count;
-    let status: number;
-    try {
-      this.setFuel(fuel);
-      status = this.stepBatchFn(count, b.states, b.actions, b.statesOut, b.obs, b.infos);
-    } catch (error) {
-      this.fail(error, "cartridge_step_batch", fuel);
-    }
-    this.check(status, "batch step");
+    this.callStepBatch(count, this.batch.statesOut);
   }
 
   /**
@@ -239,16 +227,15 @@ export class CartridgeInstance {
    * `batch.infos`. The zero-copy batch path for hot loops.
    */
   stepBatchInPlace(count: number): void {
+    this.callStepBatch(count, this.batch.states);
+  }
+
+  private callStepBatch(count: number, statesOut: number): void {
     this.assertAlive();
     const b = this.batch;
-    const fuel = this.budget.fuel * count;
-    let status: number;
-    try {
-      this.setFuel(fuel);
-      status = this.stepBatchFn(count, b.states, b.actions, b.states, b.obs, b.infos);
-    } catch (error) {
-      this.fail(error, "cartridge_step_batch", fuel);
-    }
+    const status = this.metered("cartridge_step_batch", this.budget.fuel * count, () =>
+      this.stepBatchFn(count, b.states, b.actions, statesOut, b.obs, b.infos),
+    );
     this.check(status, "batch step");
   }
 
@@ -260,21 +247,16 @@ export class CartridgeInstance {
       throw new CallError("BadArgument", `batch slot ${index} is outside 0..${b.capacity - 1}`);
     }
     const { sizes } = this.cartridge;
-    const fuel = this.budget.fuel;
-    let status: number;
-    try {
-      this.setFuel(fuel);
-      status = this.resetFn(
+    const status = this.metered("cartridge_reset", this.budget.fuel, () =>
+      this.resetFn(
         seed,
         this.single.hint,
         0,
         b.states + index * sizes.stateBytes,
         b.obs + index * sizes.obsBytes,
         b.infos + index * sizes.infoBytes,
-      );
-    } catch (error) {
-      this.fail(error, "cartridge_reset", fuel);
-    }
+      ),
+    );
     this.check(status, "reset");
   }
 
@@ -286,22 +268,10 @@ export class CartridgeInstance {
     this.assertAlive();
     const r = this.rolloutArrays;
     // One budget for the reset and one per step.
-    const fuel = this.budget.fuel * (stepCap + 1);
-    let result: number;
-    try {
-      this.setFuel(fuel);
-      result = this.rolloutFn(
-        seed,
-        stepCap,
-        includeObs ? ROLLOUT_FLAG_OBS : 0,
-        r.actions,
-        r.states,
-        r.obs,
-        r.infos,
-      );
-    } catch (error) {
-      this.fail(error, "cartridge_rollout", fuel);
-    }
+    const flags = includeObs ? ROLLOUT_FLAG_OBS : 0;
+    const result = this.metered("cartridge_rollout", this.budget.fuel * (stepCap + 1), () =>
+      this.rolloutFn(seed, stepCap, flags, r.actions, r.states, r.obs, r.infos),
+    );
     if (result < 0) throw statusError(-result, "rollout", this.envId);
     if (result > stepCap) {
       throw new CallError(
@@ -319,14 +289,9 @@ export class CartridgeInstance {
   resetInPlace(seed: bigint): void {
     this.assertAlive();
     const l = this.single;
-    const fuel = this.budget.fuel;
-    let status: number;
-    try {
-      this.setFuel(fuel);
-      status = this.resetFn(seed, l.hint, 0, l.state, l.obs, l.info);
-    } catch (error) {
-      this.fail(error, "cartridge_reset", fuel);
-    }
+    const status = this.metered("cartridge_reset", this.budget.fuel, () =>
+      this.resetFn(seed, l.hint, 0, l.state, l.obs, l.info),
+    );
     this.check(status, "reset");
   }
 
