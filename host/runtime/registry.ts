@@ -94,11 +94,16 @@ export class Registry {
       this.envs.set(envId, entry);
     }
     const existing = entry.builds.get(cartridge.buildId);
-    const build: RegisteredBuild = existing ?? {
-      cartridge,
-      capabilities: capabilitiesOf(cartridge),
-      pool: new InstancePool(cartridge, this.maxIdleInstances),
-    };
+    // The same bytes offered by another file (a rename, a copy) now come from that file, so that
+    // removing the old file does not take the env away; the instances are reused either way.
+    const build: RegisteredBuild =
+      existing !== undefined && existing.cartridge.source === source
+        ? existing
+        : {
+            cartridge,
+            capabilities: capabilitiesOf(cartridge),
+            pool: existing?.pool ?? new InstancePool(cartridge, this.maxIdleInstances),
+          };
     // Re-inserting moves the build to the newest position.
     entry.builds.delete(cartridge.buildId);
     entry.builds.set(cartridge.buildId, build);
