@@ -22,9 +22,21 @@ export interface EngineOptions {
   readonly defaultChunkSteps?: number;
   /** Largest `chunkSteps` a request may ask for (default 1,048,576). */
   readonly maxChunkSteps?: number;
+  /**
+   * Soft bound on the bytes one rollout chunk allocates (default 64 MiB). A chunk is still made
+   * big enough for one whole episode of `stepCap` steps.
+   */
+  readonly maxChunkBytes?: number;
 }
 
 const SEED_LIMIT = 1n << 64n;
+
+/**
+ * Bytes a rollout chunk stores per row besides the action, state, observation and player rewards:
+ * episode and step indices (4 + 4), reward (4), terminated, truncated, flags, current player and
+ * status (1 each).
+ */
+const CHUNK_ROW_OVERHEAD_BYTES = 17;
 
 function checkSeed(seed: bigint, envId: string): void {
   if (typeof seed !== "bigint" || seed < 0n || seed >= SEED_LIMIT) {
@@ -54,6 +66,7 @@ export class CartridgeEngine implements Engine {
   private readonly maxRolloutEpisodes: number;
   private readonly defaultChunkSteps: number;
   private readonly maxChunkSteps: number;
+  private readonly maxChunkBytes: number;
 
   constructor(
     readonly registry: Registry,
@@ -62,6 +75,7 @@ export class CartridgeEngine implements Engine {
     this.maxRolloutEpisodes = options.maxRolloutEpisodes ?? 1_000_000;
     this.defaultChunkSteps = options.defaultChunkSteps ?? 4096;
     this.maxChunkSteps = options.maxChunkSteps ?? 1 << 20;
+    this.maxChunkBytes = options.maxChunkBytes ?? 64 * 1024 * 1024;
   }
 
   listEnvs(): EnvCapabilities[] {
@@ -203,8 +217,24 @@ export class CartridgeEngine implements Engine {
   ): Generator<RolloutChunk, void, void> {
     const ref = buildRef(build);
     const { sizes, manifest } = build.cartridge;
-    // One episode longer than the soft bound still goes out whole, in a chunk of its own size.
-    const capacityRows = Math.max(chunkSteps, request.stepCap);
+    // The columns are allocated up front, so size them by what the request can produce and by
+    // the byte budget rather than by `chunkSteps` alone, which a client chooses: a one-episode
+    // request must not allocate a million rows. One episode longer than both bounds still goes
+    // out whole, in a chunk of its own size.
+    const rowBytes =
+      sizes.actionBytes +
+      sizes.stateBytes +
+      (request.includeObs ? sizes.obsBytes : 0) +
+      CHUNK_ROW_OVERHEAD_BYTES +
+      4 * manifest.players;
+    const capacityRows = Math.max(
+      request.stepCap,
+      Math.min(
+        chunkSteps,
+        request.episodes * request.stepCap,
+        Math.floor(this.maxChunkBytes / rowBytes),
+      ),
+    );
     const newBuilder = () =>
       new RolloutChunkBuilder(ref, sizes, manifest.players, capacityRows, request.includeObs);
     let builder = newBuilder();
