@@ -63,7 +63,15 @@ export function writeUniformBox(
   for (let i = 0; i < n; i++) {
     const lo = unchecked(low[i]);
     const hi = unchecked(high[i]);
-    let value = lo + rng.nextFloat() * (hi - lo);
+    const width = hi - lo;
+    const f = rng.nextFloat();
+    // A box wider than the f32 range (low near -3.4e38, high near 3.4e38) makes `hi - lo`
+    // infinite, and every draw would land on `hi` (or be NaN for f = 0): take that case in f64,
+    // which holds the width exactly. Ordinary boxes keep the f32 formula, so their rollouts are
+    // unchanged.
+    let value: f32 = isFinite(width)
+      ? lo + f * width
+      : <f32>(<f64>lo + <f64>f * (<f64>hi - <f64>lo));
     // Rounding can push lo + f * (hi - lo) a hair past hi; the box is closed, so clamp.
     if (value > hi) value = hi;
     store<f32>(out + (<usize>i << 2), value);
