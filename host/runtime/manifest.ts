@@ -10,6 +10,12 @@ const ENCODING_PATTERN = /^[a-z0-9_]+:v[0-9]+$/;
 const DTYPE_BYTES = { f32: 4, u8: 1, i32: 4 } as const;
 
 const finite = z.number().finite();
+// Box actions travel as f32, so a bound must stay finite once rounded to f32 (1e39 is a finite
+// double but an infinite f32).
+const finiteF32 = finite.refine(
+  (value) => Number.isFinite(Math.fround(value)),
+  "must be a finite f32 (magnitude at most 3.4028235e38)",
+);
 const count = (min: number, max: number) => z.number().int().min(min).max(max);
 
 const actionSpaceSchema = z.union([
@@ -19,8 +25,8 @@ const actionSpaceSchema = z.union([
   }),
   z.strictObject({
     box: z.strictObject({
-      low: z.array(finite).min(1).max(1024),
-      high: z.array(finite).min(1).max(1024),
+      low: z.array(finiteF32).min(1).max(1024),
+      high: z.array(finiteF32).min(1).max(1024),
       shape: z.array(count(1, 1024)).min(1).max(8),
     }),
   }),
