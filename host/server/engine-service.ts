@@ -107,7 +107,20 @@ export function createEngineService(
         const mapped = finishError(deps, ctx, startNs, error);
         if (!call.cancelled) call.emit("error", mapped.serviceError);
       };
+      // Plan first (planning is cheap: nothing is simulated yet): an unknown env is NOT_FOUND even
+      // when the server is busy, and the env id of a refused call is one that exists, so it may
+      // label metrics without letting random ids from clients grow the metric set.
+      let plan: ReturnType<typeof planBatch>;
+      try {
+        plan = planBatch(engine, call.request, limits);
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      const env = plan.caps.envId;
+      ctx.envId = env;
       if (activeBatches >= limits.maxConcurrentBatches) {
+        plan.chunks.return();
         fail(
           requestError(
             "LimitExceeded",
@@ -116,15 +129,7 @@ export function createEngineService(
         );
         return;
       }
-      let plan: ReturnType<typeof planBatch>;
-      try {
-        plan = planBatch(engine, call.request, limits);
-      } catch (error) {
-        fail(error);
-        return;
-      }
       activeBatches += 1;
-      const env = plan.caps.envId;
       ctx.log.debug({ envId: env, mode: plan.mode, maxRows: plan.maxRows }, "batch started");
       metrics.batchStreamsActive.inc();
       let rowsProduced = 0;
