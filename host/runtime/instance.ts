@@ -35,6 +35,32 @@ export function statusError(status: number, what: string, envId?: string): CallE
   return new CallError(known.code, `${what}: ${known.text} (status ${status})`, envId);
 }
 
+const SEED_LIMIT = 1n << 64n;
+
+/**
+ * Throws `BadArgument` unless `seed` is a u64. The wasm boundary would otherwise wrap it silently
+ * (2^64 becomes 0, -1 becomes 2^64 - 1), and two different requested seeds would replay the same.
+ */
+function checkSeed(seed: bigint, envId: string): void {
+  if (typeof seed !== "bigint" || seed < 0n || seed >= SEED_LIMIT) {
+    throw new CallError("BadArgument", `seed must be an integer in [0, 2^64), got ${seed}`, envId);
+  }
+}
+
+/**
+ * Throws `BadArgument` unless `count` is an integer in 1..`capacity`: more than the layout holds
+ * would make the packed arrays overlap, which the ABI promises never happens.
+ */
+function checkCapacity(name: string, count: number, capacity: number, envId: string): void {
+  if (!Number.isInteger(count) || count < 1 || count > capacity) {
+    throw new CallError(
+      "BadArgument",
+      `${name} must be an integer in 1..${capacity} (what the exchange region holds), got ${count}`,
+      envId,
+    );
+  }
+}
+
 /** Bit 0: terminated; bit 1: truncated. Returned by the zero-copy step. */
 export const StepFlag = { terminated: 1, truncated: 2 } as const;
 
@@ -150,6 +176,7 @@ export class CartridgeInstance {
   /** Starts an episode; the outputs are at `single.stateOut`, `single.obs`, `single.info`. */
   reset(seed: bigint, hint: Uint8Array): void {
     this.assertAlive();
+    checkSeed(seed, this.envId);
     const l = this.single;
     const { hintMaxBytes } = this.cartridge.sizes;
     if (hint.byteLength > hintMaxBytes) {
@@ -233,6 +260,7 @@ export class CartridgeInstance {
   private callStepBatch(count: number, statesOut: number): void {
     this.assertAlive();
     const b = this.batch;
+    checkCapacity("batch size", count, b.capacity, this.envId);
     const status = this.metered("cartridge_step_batch", this.budget.fuel * count, () =>
       this.stepBatchFn(count, b.states, b.actions, statesOut, b.obs, b.infos),
     );
@@ -244,8 +272,13 @@ export class CartridgeInstance {
     this.assertAlive();
     const b = this.batch;
     if (!Number.isInteger(index) || index < 0 || index >= b.capacity) {
-      throw new CallError("BadArgument", `batch slot ${index} is outside 0..${b.capacity - 1}`);
+      throw new CallError(
+        "BadArgument",
+        `batch slot ${index} is outside 0..${b.capacity - 1}`,
+        this.envId,
+      );
     }
+    checkSeed(seed, this.envId);
     const { sizes } = this.cartridge;
     const status = this.metered("cartridge_reset", this.budget.fuel, () =>
       this.resetFn(
@@ -267,6 +300,8 @@ export class CartridgeInstance {
   rollout(seed: bigint, stepCap: number, includeObs: boolean): number {
     this.assertAlive();
     const r = this.rolloutArrays;
+    checkSeed(seed, this.envId);
+    checkCapacity("rollout stepCap", stepCap, r.capacity, this.envId);
     // One budget for the reset and one per step.
     const flags = includeObs ? ROLLOUT_FLAG_OBS : 0;
     const result = this.metered("cartridge_rollout", this.budget.fuel * (stepCap + 1), () =>
@@ -288,6 +323,7 @@ export class CartridgeInstance {
   /** Resets into the state slot (`single.state`) without copying anything out. */
   resetInPlace(seed: bigint): void {
     this.assertAlive();
+    checkSeed(seed, this.envId);
     const l = this.single;
     const status = this.metered("cartridge_reset", this.budget.fuel, () =>
       this.resetFn(seed, l.hint, 0, l.state, l.obs, l.info),
