@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { type Capabilities, DType } from "../proto/generated/engine/v1/engine.js";
-import { decodeObs, encodeAction, f32View } from "./codec.js";
+import { decodeObs, encodeAction, f32View, toSeed } from "./codec.js";
+import { EngineCallError, toEngineCallError } from "./errors.js";
 
 function caps(overrides: Partial<Capabilities>): Capabilities {
   return {
@@ -68,5 +69,33 @@ describe("client codec", () => {
     expect(() => decodeObs(caps({ obsSpec: undefined }), new Uint8Array(0))).toThrow(
       /cannot decode/,
     );
+  });
+
+  it("refuses discrete actions that are not whole numbers in u32 range instead of rounding them", () => {
+    for (const bad of [Number.NaN, 1.5, -1, 2 ** 32, Number.POSITIVE_INFINITY]) {
+      expect(() => encodeAction(caps({}), bad)).toThrow(/test-v1: action .* whole number/);
+    }
+    const multi = caps({
+      actionSpace: { $case: "multi", value: { nvec: [3, 3] } },
+      actionBytes: 8,
+    });
+    expect(() => encodeAction(multi, [1, Number.NaN])).toThrow(/action\[1\] .* whole number/);
+    expect(() => encodeAction(multi, [0.5, 1])).toThrow(/action\[0\] .* whole number/);
+    expect([...encodeAction(multi, [2, 0])]).toEqual([2, 0, 0, 0, 0, 0, 0, 0]);
+  });
+
+  it("accepts every uint64 seed and refuses the ones the wire cannot carry instead of wrapping", () => {
+    expect(toSeed(0)).toBe(0n);
+    expect(toSeed(42)).toBe(42n);
+    expect(toSeed(2n ** 64n - 1n)).toBe(2n ** 64n - 1n);
+    for (const bad of [-1, -1n, 2n ** 64n, 1.5, Number.NaN, 2 ** 60]) {
+      expect(() => toSeed(bad)).toThrow(RangeError);
+    }
+  });
+
+  it("keeps the typed code of an error that is already an EngineCallError", () => {
+    const original = new EngineCallError(5, "UnknownBuild", "gone", "req-1");
+    const again = toEngineCallError(original);
+    expect(again).toBe(original);
   });
 });

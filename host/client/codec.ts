@@ -56,6 +56,36 @@ export function decodeObs(caps: Capabilities, bytes: Uint8Array): Observation {
   }
 }
 
+const SEED_LIMIT = 1n << 64n;
+
+/**
+ * A seed as the wire carries it (uint64). Seeds outside [0, 2^64) and numbers that are not safe
+ * integers throw a RangeError rather than being wrapped or rounded, which would silently replay
+ * another seed's episode.
+ */
+export function toSeed(seed: bigint | number): bigint {
+  if (typeof seed === "number" && !Number.isSafeInteger(seed)) {
+    throw new RangeError(
+      `seed ${seed} is not a safe integer; pass a bigint for seeds of 2^53 and above`,
+    );
+  }
+  const value = BigInt(seed);
+  if (value < 0n || value >= SEED_LIMIT) {
+    throw new RangeError(`seed ${value} is outside the uint64 range [0, 2^64)`);
+  }
+  return value;
+}
+
+/** Checks an integer action value before it is written as a u32 (no rounding, no wrapping). */
+function u32Action(caps: Capabilities, value: number, what: string): number {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) {
+    throw new RangeError(
+      `env ${caps.id?.envId}: ${what} is ${value}; it must be a whole number in [0, 2^32)`,
+    );
+  }
+  return value;
+}
+
 /** Encodes one action per the env's action space; throws a clear error for the wrong shape. */
 export function encodeAction(caps: Capabilities, action: Action): Buffer {
   const space = caps.actionSpace;
@@ -64,7 +94,7 @@ export function encodeAction(caps: Capabilities, action: Action): Buffer {
     if (typeof action !== "number") {
       throw new TypeError(`env ${caps.id?.envId} has a discrete action space: pass a number`);
     }
-    bytes.writeUInt32LE(action >>> 0, 0);
+    bytes.writeUInt32LE(u32Action(caps, action, "action"), 0);
     return bytes;
   }
   if (typeof action === "number") {
@@ -80,7 +110,7 @@ export function encodeAction(caps: Capabilities, action: Action): Buffer {
   for (let i = 0; i < action.length; i++) {
     const value = action[i] ?? 0;
     if (space?.$case === "continuous") bytes.writeFloatLE(value, 4 * i);
-    else bytes.writeUInt32LE(value >>> 0, 4 * i);
+    else bytes.writeUInt32LE(u32Action(caps, value, `action[${i}]`), 4 * i);
   }
   return bytes;
 }

@@ -14,6 +14,7 @@ import {
   type StepResponse,
 } from "../proto/generated/engine/v1/engine.js";
 import { type DecodedChunk, decodeChunk } from "./batch.js";
+import { toSeed } from "./codec.js";
 import { Env } from "./env.js";
 import { toEngineCallError } from "./errors.js";
 
@@ -143,17 +144,20 @@ export class EngineClient {
     if (caps.id !== undefined) this.capsCache.set(`${caps.id.envId}@${caps.id.buildId}`, caps);
   }
 
-  /** Raw Reset: the response bytes as the server sent them. */
-  reset(
+  /**
+   * Raw Reset: the response bytes as the server sent them. Throws a RangeError for a seed outside
+   * [0, 2^64).
+   */
+  async reset(
     envId: string,
-    seed: bigint,
+    seed: bigint | number,
     options: { buildId?: string; hint?: Uint8Array } & CallSettings = {},
   ): Promise<ResetResponse> {
     return this.unary(
       this.raw.reset,
       {
         id: { envId, buildId: options.buildId ?? "" },
-        seed: BigInt.asUintN(64, seed),
+        seed: toSeed(seed),
         hint: toBuffer(options.hint ?? new Uint8Array(0)),
       },
       options,
@@ -207,7 +211,7 @@ export class EngineClient {
       request.mode = {
         $case: "rollouts",
         value: {
-          seed: BigInt.asUintN(64, BigInt(r.seed)),
+          seed: toSeed(r.seed),
           episodes: r.episodes,
           stepCap: r.stepCap ?? 0,
           includeObs: r.includeObs ?? false,

@@ -65,7 +65,7 @@ export class Env {
   async reset(
     options: { seed?: bigint | number; hint?: Uint8Array } & CallSettings = {},
   ): Promise<ResetResult> {
-    const response: ResetResponse = await this.client.reset(this.envId, BigInt(options.seed ?? 0), {
+    const response: ResetResponse = await this.client.reset(this.envId, options.seed ?? 0, {
       ...options,
     });
     const buildId = response.id?.buildId ?? "";

@@ -29,7 +29,8 @@ function isServiceError(error: unknown): error is ServiceError {
 
 /** Wraps a grpc-js error into an `EngineCallError`; anything else is returned unchanged. */
 export function toEngineCallError(error: unknown): unknown {
-  if (!isServiceError(error)) return error;
+  // An EngineCallError also has a numeric code; wrapping it again would lose its typed code.
+  if (error instanceof EngineCallError || !isServiceError(error)) return error;
   const first = (key: string) => {
     const value = error.metadata?.get(key)[0];
     return typeof value === "string" ? value : undefined;
