@@ -6,6 +6,7 @@ import { parse as parseToml } from "smol-toml";
 import { z } from "zod";
 import { ABI_VERSION, infoBytes } from "../runtime/abi.js";
 import { isCartridgeError } from "../runtime/errors.js";
+import { singleLayout } from "../runtime/exchange-layout.js";
 import type { CartridgeManifest } from "../runtime/manifest.js";
 import { legalMaskBytes, parseManifest } from "../runtime/manifest.js";
 
@@ -66,16 +67,24 @@ export interface CartridgeSource {
 
 /**
  * The smallest exchange region docs/abi.md section 2 allows: room for a preferred batch, for a
- * whole rollout and for a legal-action mask (the SDK's bounds checks rely on every single record
- * fitting), rounded up to 16 bytes.
+ * whole rollout and for the host's single-call layout (hint, state, action, output state,
+ * observation, info and legal-action mask side by side, which the loader requires and which
+ * outgrows the other two when the hint or the mask is large), rounded up to 16 bytes.
  */
 export function minimumExchangeBytes(manifest: CartridgeManifest): number {
   const info = infoBytes(manifest.players);
   const { state_bytes: state, action_bytes: action, obs_bytes: obs } = manifest;
   const batch = manifest.preferred_batch * (2 * state + action + obs + info);
   const rollout = manifest.max_horizon * (state + action + obs + info);
-  const mask = legalMaskBytes(manifest.action_space);
-  return Math.ceil(Math.max(batch, rollout, mask) / 16) * 16;
+  const single = singleLayout(0, {
+    stateBytes: state,
+    actionBytes: action,
+    obsBytes: obs,
+    infoBytes: info,
+    hintMaxBytes: manifest.hint_max_bytes,
+    legalMaskBytes: legalMaskBytes(manifest.action_space),
+  }).end;
+  return Math.ceil(Math.max(batch, rollout, single) / 16) * 16;
 }
 
 /** The exchange size used when cartridge.toml sets none: the minimum, but at least 64 KiB. */
