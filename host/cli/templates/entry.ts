@@ -14,9 +14,14 @@ export interface EntryOptions {
   readonly exchangeBytes: number;
 }
 
-/** Formats a number so that AssemblyScript reads it as an f32 literal. */
+/**
+ * Formats a number so that AssemblyScript reads it as an f32 literal. Integers get ".0" unless
+ * JavaScript already prints them with an exponent (from 1e21 up), which is a float literal as it
+ * stands and would not parse with ".0" appended.
+ */
 function floatLiteral(value: number): string {
-  return Number.isInteger(value) ? `${value}.0` : String(value);
+  const text = String(value);
+  return /^-?\d+$/.test(text) ? `${text}.0` : text;
 }
 
 /**
