@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { listenError } from "./listen-error.js";
 import type { ServerMetrics } from "./metrics.js";
 
 /** A running `/metrics` endpoint. */
@@ -32,7 +33,7 @@ export async function serveMetrics(
     );
   });
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    server.once("error", (error) => reject(listenError("metrics port", host, port, error)));
     server.listen(port, host, () => resolve());
   });
   const bound = (server.address() as AddressInfo).port;

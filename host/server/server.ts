@@ -5,6 +5,7 @@ import { EngineService } from "../proto/generated/engine/v1/engine.js";
 import type { Engine } from "../runtime/engine.js";
 import { createEngineService } from "./engine-service.js";
 import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
+import { listenError } from "./listen-error.js";
 import { ServerMetrics } from "./metrics.js";
 import { addReflection } from "./reflection.js";
 
@@ -47,12 +48,13 @@ export interface RunningServer {
   shutdown(graceMs?: number): Promise<ShutdownResult>;
 }
 
-function bind(server: Server, address: string): Promise<number> {
+function bind(server: Server, host: string, port: number): Promise<number> {
+  // IPv6 literals need brackets in a gRPC target.
+  const hostPart = host.includes(":") ? `[${host}]` : host;
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (error, port) => {
-      if (error)
-        reject(new Error(`cannot listen on ${address}: ${error.message}`, { cause: error }));
-      else resolve(port);
+    server.bindAsync(`${hostPart}:${port}`, ServerCredentials.createInsecure(), (error, bound) => {
+      if (error) reject(listenError("port", host, port, error));
+      else resolve(bound);
     });
   });
 }
@@ -76,9 +78,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   health.addToServer(server);
   addReflection(server);
 
-  // IPv6 literals need brackets in a gRPC target.
+  const port = await bind(server, host, options.port ?? 0);
   const hostPart = host.includes(":") ? `[${host}]` : host;
-  const port = await bind(server, `${hostPart}:${options.port ?? 0}`);
   metrics.envsServed.set(options.engine.listEnvs().length);
 
   let stopping: Promise<ShutdownResult> | undefined;

@@ -1,12 +1,14 @@
 import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { cp } from "node:fs/promises";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { EngineClient } from "../../host/client/index.js";
-import { bundledCartridge, eventually, tempCartridgeDir } from "./harness.js";
+import { BUNDLED_CARTRIDGES, bundledCartridge, eventually, tempCartridgeDir } from "./harness.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -86,5 +88,60 @@ describe("cartridge serve", () => {
       if (child.exitCode === null) child.kill("SIGKILL");
       await folder.remove();
     }
+  });
+
+  /** Runs `cartridge serve` with `args` until it exits; returns its exit code and stderr. */
+  async function serveUntilExit(args: string[]): Promise<{ code: number | null; stderr: string }> {
+    const child = spawn(process.execPath, [...cliCommand(), "serve", ...args], {
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (data: Buffer) => {
+      stderr += data.toString();
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
+    const [code] = (await once(child, "exit")) as [number | null];
+    clearTimeout(timer);
+    return { code, stderr };
+  }
+
+  it("exits non-zero with a clear message when a port is taken or the folder is missing", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    const port = (taken.address() as { port: number }).port;
+    try {
+      const grpc = await serveUntilExit([
+        "--cartridges",
+        BUNDLED_CARTRIDGES,
+        "--port",
+        String(port),
+        "--log-level",
+        "silent",
+      ]);
+      expect(grpc.code).toBe(1);
+      expect(grpc.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
+      const metrics = await serveUntilExit([
+        "--cartridges",
+        BUNDLED_CARTRIDGES,
+        "--port",
+        "0",
+        "--metrics-port",
+        String(port),
+        "--log-level",
+        "silent",
+      ]);
+      expect(metrics.code).toBe(1);
+      expect(metrics.stderr).toContain(`metrics port ${port} on 127.0.0.1 is already in use`);
+    } finally {
+      taken.close();
+    }
+    const missing = await serveUntilExit([
+      "--cartridges",
+      join(ROOT, "no-such-folder"),
+      "--port",
+      "0",
+    ]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("no-such-folder: not a folder");
   });
 });
