@@ -11,6 +11,12 @@ export interface DirectoryLoadResult {
   readonly rejected: { readonly source: string; readonly error: LoadError }[];
 }
 
+function unreadable(error: unknown, source: string): LoadError {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === undefined) throw error;
+  return new LoadError("Unreadable", `cannot read the file (${code})`, source, { cause: error });
+}
+
 /**
  * Registers every `*.wasm` file in `dir` (not recursively, in name order). A file that fails to
  * load is reported through `onError` and the result, never thrown, so that one broken cartridge
@@ -41,9 +47,11 @@ export async function loadDirectory(
       }
       result.registered.push(await registry.register(await readFile(source), source));
     } catch (error) {
-      if (!(error instanceof LoadError)) throw error;
-      result.rejected.push({ source, error });
-      onError?.(source, error);
+      // A file removed or made unreadable between listing and reading is that file's problem
+      // only: report it like a module that failed to load and go on with the others.
+      const loadError = error instanceof LoadError ? error : unreadable(error, source);
+      result.rejected.push({ source, error: loadError });
+      onError?.(source, loadError);
     }
   }
   return result;

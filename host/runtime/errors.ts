@@ -12,7 +12,8 @@ export type LoadErrorCode =
   | "AbiVersion"
   | "BadManifest"
   | "MemoryLimit"
-  | "Link";
+  | "Link"
+  | "Unreadable";
 
 /** Codes for a call that failed. */
 export type CallErrorCode =

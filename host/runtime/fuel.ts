@@ -30,6 +30,9 @@ import type { FuncType, WasmModuleInfo } from "./wasm-module-info.js";
  * callee's exit code; the fuel it used is then not charged, which is still deterministic.
  */
 
+/** Prefix of every export the host adds; a cartridge may not export names that start with it. */
+export const RESERVED_EXPORT_PREFIX = "__cartridge_";
+
 /**
  * Export names the instrumenter adds; a cartridge may not use them itself. The counters are
  * internal globals read through functions rather than exported globals, because V8 keeps an
@@ -293,8 +296,11 @@ function exportEntry(name: string, kind: number, index: number): Uint8Array {
 /** Returns the sections of the module with fuel and call-depth metering added. */
 export function instrumentFuel(info: WasmModuleInfo, options: FuelOptions): Section[] {
   for (const e of info.exports) {
-    if (Object.values(FuelExport).includes(e.name as never)) {
-      throw new WasmFormatError(`export name ${e.name} is reserved for the host`);
+    // The whole prefix is reserved (docs/abi.md, section 7), so later host exports never clash.
+    if (e.name.startsWith(RESERVED_EXPORT_PREFIX)) {
+      throw new WasmFormatError(
+        `export name ${e.name} is reserved for the host (names starting with ${RESERVED_EXPORT_PREFIX})`,
+      );
     }
   }
   const fuelGlobal = info.importedGlobals + info.definedGlobals;

@@ -286,4 +286,13 @@ describe("loadCartridge rejects bad modules with a typed error", () => {
     expect(error.code).toBe("Compile");
     expect(error.message).toContain("reserved");
   });
+
+  it("Compile: any export under the host's reserved __cartridge_ prefix", async () => {
+    const bytes = counterVariant((w) =>
+      replaceOnce(w, "(global $scratch i32", '(global $scratch (export "__cartridge_later") i32'),
+    );
+    const error = await loadError(bytes);
+    expect(error.code).toBe("Compile");
+    expect(error.message).toContain("__cartridge_later");
+  });
 });
