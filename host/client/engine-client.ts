@@ -73,6 +73,11 @@ function toBuffer(bytes: Uint8Array): Buffer {
  */
 export class EngineClient {
   private readonly capsCache = new Map<string, Capabilities>();
+  /**
+   * Calls in flight. grpc-js lets them run on after the channel is closed, so `close()` cancels
+   * them itself: otherwise a BatchSimulate stream would keep the server simulating for nobody.
+   */
+  private readonly inFlight = new Set<{ cancel(): void }>();
 
   private constructor(
     /** The generated grpc-js client, for calls this wrapper does not cover. */
@@ -113,10 +118,20 @@ export class EngineClient {
   ): Promise<Res> {
     const [metadata, options] = this.callOptions(settings);
     return new Promise<Res>((resolve, reject) => {
-      method.call(this.raw, request, metadata, options, (error: ServiceError | null, res: Res) => {
-        if (error) reject(toEngineCallError(error));
-        else resolve(res);
-      });
+      let call: { cancel(): void } | undefined;
+      call = method.call(
+        this.raw,
+        request,
+        metadata,
+        options,
+        (error: ServiceError | null, res: Res) => {
+          if (call !== undefined) this.inFlight.delete(call);
+          call = undefined;
+          if (error) reject(toEngineCallError(error));
+          else resolve(res);
+        },
+      ) as { cancel(): void };
+      this.inFlight.add(call);
     });
   }
 
@@ -225,6 +240,7 @@ export class EngineClient {
       metadata,
       callOptions,
     );
+    this.inFlight.add(call);
     let caps: Capabilities | undefined;
     try {
       for await (const message of call as AsyncIterable<SimResultChunk>) {
@@ -238,6 +254,7 @@ export class EngineClient {
       throw toEngineCallError(error);
     } finally {
       // A consumer that stops early must not leave the server simulating for nobody.
+      this.inFlight.delete(call);
       call.cancel();
     }
   }
@@ -248,11 +265,16 @@ export class EngineClient {
     settings: CallSettings = {},
   ): ClientReadableStream<SimResultChunk> {
     const [metadata, options] = this.callOptions(settings);
-    return this.raw.batchSimulate(request, metadata, options);
+    const call = this.raw.batchSimulate(request, metadata, options);
+    this.inFlight.add(call);
+    call.on("status", () => this.inFlight.delete(call));
+    return call;
   }
 
   /** Closes the channel; calls in flight fail with CANCELLED. */
   close(): void {
+    for (const call of this.inFlight) call.cancel();
+    this.inFlight.clear();
     this.raw.close();
   }
 }
