@@ -208,6 +208,9 @@ export class EngineClient {
    * the call on the server.
    */
   async *batchSimulate(options: BatchSimulateOptions): AsyncGenerator<DecodedChunk, void, void> {
+    if (options.vector !== undefined && options.rollouts !== undefined) {
+      throw new TypeError("batchSimulate takes either vector or rollouts, not both");
+    }
     const request: BatchSimulateRequest = {
       id: { envId: options.envId, buildId: options.buildId ?? "" },
       mode: undefined,

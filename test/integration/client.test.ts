@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { EngineCallError, EngineClient } from "../../host/client/index.js";
 import { eventually, startHarness } from "./harness.js";
 
-describe("EngineClient.close (real server)", () => {
+describe("EngineClient (real server)", () => {
   it("cancels calls still in flight, so the server stops streaming for nobody", async () => {
     const h = await startHarness();
     try {
@@ -28,6 +28,20 @@ describe("EngineClient.close (real server)", () => {
       await eventually(
         async () => (await h.metrics.valueOf("cartridge_batch_streams_active")) === 0,
       );
+    } finally {
+      await h.close();
+    }
+  });
+
+  it("refuses a BatchSimulate call that names both modes instead of silently dropping one", async () => {
+    const h = await startHarness();
+    try {
+      const chunks = h.client.batchSimulate({
+        envId: "tictactoe-v1",
+        vector: { states: new Uint8Array(11), actions: new Uint8Array(4) },
+        rollouts: { seed: 0, episodes: 1 },
+      });
+      await expect(chunks.next()).rejects.toThrow(/either vector or rollouts, not both/);
     } finally {
       await h.close();
     }
