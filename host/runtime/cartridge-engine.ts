@@ -162,7 +162,55 @@ export class CartridgeEngine implements Engine {
   }
 
   batchStep(selector: EnvSelector, states: Uint8Array, actions: Uint8Array): BatchTransition {
+    return this.batchStepOn(this.registry.resolve(selector), states, actions);
+  }
+
+  batchStepChunks(
+    selector: EnvSelector,
+    states: Uint8Array,
+    actions: Uint8Array,
+    rowsPerChunk: number,
+  ): Generator<BatchTransition, void, void> {
+    // Validate eagerly, so that a bad request fails at the call rather than at the first chunk.
     const build = this.registry.resolve(selector);
+    const { sizes, manifest, maxBatch } = build.cartridge;
+    const envId = manifest.env_id;
+    if (states.byteLength === 0 || states.byteLength % sizes.stateBytes !== 0) {
+      throw new CallError(
+        "BadState",
+        `states are ${states.byteLength} bytes, not a positive multiple of ${envId}'s state size ${sizes.stateBytes}`,
+        envId,
+      );
+    }
+    const count = states.byteLength / sizes.stateBytes;
+    this.checkSizes(build, states.byteLength, actions.byteLength, count);
+    checkCount("rowsPerChunk", rowsPerChunk, maxBatch, envId);
+    return this.batchStepChunksOn(build, states, actions, count, rowsPerChunk);
+  }
+
+  private *batchStepChunksOn(
+    build: RegisteredBuild,
+    states: Uint8Array,
+    actions: Uint8Array,
+    count: number,
+    rowsPerChunk: number,
+  ): Generator<BatchTransition, void, void> {
+    const { stateBytes, actionBytes } = build.cartridge.sizes;
+    for (let start = 0; start < count; start += rowsPerChunk) {
+      const end = Math.min(count, start + rowsPerChunk);
+      yield this.batchStepOn(
+        build,
+        states.subarray(start * stateBytes, end * stateBytes),
+        actions.subarray(start * actionBytes, end * actionBytes),
+      );
+    }
+  }
+
+  private batchStepOn(
+    build: RegisteredBuild,
+    states: Uint8Array,
+    actions: Uint8Array,
+  ): BatchTransition {
     const { sizes, manifest, maxBatch } = build.cartridge;
     const envId = manifest.env_id;
     if (states.byteLength % sizes.stateBytes !== 0) {

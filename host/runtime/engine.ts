@@ -128,6 +128,18 @@ export interface Engine {
   step(selector: EnvSelector, state: Uint8Array, action: Uint8Array): Transition;
   /** Steps `states.length / stateBytes` envs in one call; actions packed the same way. */
   batchStep(selector: EnvSelector, states: Uint8Array, actions: Uint8Array): BatchTransition;
+  /**
+   * Vector-steps any number of envs packed in `states`/`actions`, lazily, at most `rowsPerChunk`
+   * envs per yielded result. The build is resolved and the sizes are checked when this is
+   * called; the generator then holds that build to the end, so a hot reload or the removal of
+   * the env never breaks a stream in progress.
+   */
+  batchStepChunks(
+    selector: EnvSelector,
+    states: Uint8Array,
+    actions: Uint8Array,
+    rowsPerChunk: number,
+  ): Generator<BatchTransition, void, void>;
   /** Runs `episodes` in-cartridge rollouts, yielding chunks lazily so callers can apply backpressure. */
   rollout(request: RolloutRequest): Generator<RolloutChunk, void, void>;
 }

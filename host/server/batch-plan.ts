@@ -1,5 +1,5 @@
 import type { BatchSimulateRequest, SimResultChunk } from "../proto/generated/engine/v1/engine.js";
-import type { Engine, EnvCapabilities, EnvSelector } from "../runtime/engine.js";
+import type { BatchTransition, Engine, EnvCapabilities, EnvSelector } from "../runtime/engine.js";
 import { CallError } from "../runtime/errors.js";
 import { asBuffer, engineId, typedAsBuffer } from "./convert.js";
 import type { ServerLimits } from "./limits.js";
@@ -36,24 +36,14 @@ function flagsOf(terminated: Uint8Array, truncated: Uint8Array): Buffer {
 const EMPTY = Buffer.alloc(0);
 
 function* vectorChunks(
-  engine: Engine,
-  pinned: EnvSelector,
-  caps: EnvCapabilities,
-  states: Uint8Array,
-  actions: Uint8Array,
-  count: number,
-  rowsPerChunk: number,
+  results: Generator<BatchTransition, void, void>,
 ): Generator<SimResultChunk, void, void> {
-  const { state_bytes: stateBytes, action_bytes: actionBytes } = caps.manifest;
-  for (let start = 0; start < count; start += rowsPerChunk) {
-    const rows = Math.min(rowsPerChunk, count - start);
-    const result = engine.batchStep(
-      pinned,
-      states.subarray(start * stateBytes, (start + rows) * stateBytes),
-      actions.subarray(start * actionBytes, (start + rows) * actionBytes),
-    );
+  let start = 0;
+  for (const result of results) {
+    const rows = result.count;
     const index = new Uint32Array(rows);
     for (let i = 0; i < rows; i++) index[i] = start + i;
+    start += rows;
     yield {
       id: engineId(result.build),
       rows,
@@ -147,7 +137,8 @@ export function planBatch(
       mode: "vector",
       caps,
       maxRows: count,
-      chunks: vectorChunks(engine, pinned, caps, states, actions, count, rows),
+      // Called here, not inside the generator: the build is resolved and held from this moment.
+      chunks: vectorChunks(engine.batchStepChunks(pinned, states, actions, rows)),
     };
   }
   const r = mode.value;

@@ -97,6 +97,23 @@ export class CountingEngine implements Engine {
     return this.transition(count + a, a);
   }
 
+  *batchStepChunks(
+    selector: EnvSelector,
+    states: Uint8Array,
+    actions: Uint8Array,
+    rowsPerChunk: number,
+  ): Generator<BatchTransition, void, void> {
+    const count = states.length / 4;
+    for (let start = 0; start < count; start += rowsPerChunk) {
+      const end = Math.min(count, start + rowsPerChunk);
+      yield this.batchStep(
+        selector,
+        states.subarray(4 * start, 4 * end),
+        actions.subarray(4 * start, 4 * end),
+      );
+    }
+  }
+
   batchStep(selector: EnvSelector, states: Uint8Array, actions: Uint8Array): BatchTransition {
     const count = states.length / 4;
     const out = new Uint8Array(states);
