@@ -46,7 +46,9 @@ describe("cartridge serve", () => {
     const logLines: string[] = [];
     createInterface({ input: child.stdout }).on("line", (line) => logLines.push(line));
     const banner: string[] = [];
-    const exited = new Promise<number | null>((resolve) => child.on("exit", resolve));
+    // "close", not "exit": only "close" waits until stdout is drained, so the last log line
+    // ("server stopped") has been read by then.
+    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
     try {
       await new Promise<void>((resolve, reject) => {
         child.once("exit", (code) => reject(new Error(`serve exited early (${code}): ${banner}`)));
