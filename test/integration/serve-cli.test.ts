@@ -102,7 +102,8 @@ describe("cartridge serve", () => {
       stderr += data.toString();
     });
     const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    const [code] = (await once(child, "exit")) as [number | null];
+    // "close" rather than "exit", so that all of stderr has been read.
+    const [code] = (await once(child, "close")) as [number | null];
     clearTimeout(timer);
     return { code, stderr };
   }
