@@ -1,7 +1,8 @@
-import { readdir, readFile, stat } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { EnvCapabilities } from "./engine.js";
 import { LoadError } from "./errors.js";
+import { readModuleFile } from "./module-file.js";
 import type { Registry } from "./registry.js";
 import { resolveLimits } from "./sandbox-options.js";
 
@@ -9,12 +10,6 @@ import { resolveLimits } from "./sandbox-options.js";
 export interface DirectoryLoadResult {
   readonly registered: EnvCapabilities[];
   readonly rejected: { readonly source: string; readonly error: LoadError }[];
-}
-
-function unreadable(error: unknown, source: string): LoadError {
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === undefined) throw error;
-  return new LoadError("Unreadable", `cannot read the file (${code})`, source, { cause: error });
 }
 
 /**
@@ -36,22 +31,12 @@ export async function loadDirectory(
   for (const name of names) {
     const source = join(dir, name);
     try {
-      // Check the size before reading, so that a huge file is never pulled into memory.
-      const { size } = await stat(source);
-      if (size > maxModuleBytes) {
-        throw new LoadError(
-          "TooLarge",
-          `module is ${size} bytes; the limit is ${maxModuleBytes}`,
-          source,
-        );
-      }
-      result.registered.push(await registry.register(await readFile(source), source));
+      const bytes = await readModuleFile(source, maxModuleBytes);
+      result.registered.push(await registry.register(bytes, source));
     } catch (error) {
-      // A file removed or made unreadable between listing and reading is that file's problem
-      // only: report it like a module that failed to load and go on with the others.
-      const loadError = error instanceof LoadError ? error : unreadable(error, source);
-      result.rejected.push({ source, error: loadError });
-      onError?.(source, loadError);
+      if (!(error instanceof LoadError)) throw error;
+      result.rejected.push({ source, error });
+      onError?.(source, error);
     }
   }
   return result;

@@ -1,8 +1,7 @@
-import { readFile, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { type FSWatcher, watch } from "chokidar";
 import type { EnvCapabilities } from "./engine.js";
-import { LoadError } from "./errors.js";
+import { readModuleFile } from "./module-file.js";
 import { DEFAULT_LIMITS } from "./sandbox-options.js";
 
 /** The part of the Registry the watcher drives. */
@@ -73,17 +72,8 @@ export async function watchCartridges(
     enqueue(path, async () => {
       const source = resolve(path);
       try {
-        // Check the size first, so that a huge file dropped in the folder is never read.
-        const { size } = await stat(source);
-        if (size > maxFileBytes) {
-          throw new LoadError(
-            "TooLarge",
-            `module is ${size} bytes; the limit is ${maxFileBytes}`,
-            source,
-          );
-        }
-        const bytes = await readFile(source);
-        const caps = await registry.register(new Uint8Array(bytes), source);
+        const bytes = await readModuleFile(source, maxFileBytes);
+        const caps = await registry.register(bytes, source);
         options.onRegistered?.(caps, source);
       } catch (error) {
         options.onError?.(source, error);

@@ -1,18 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { CallError } from "../../../host/runtime/errors.js";
 import { CartridgeInstance } from "../../../host/runtime/instance.js";
 import { loadCartridge } from "../../../host/runtime/loader.js";
 import { counterVariant } from "../../fixtures/counter-variants.js";
-
-function thrown(call: () => unknown): CallError {
-  try {
-    call();
-  } catch (error) {
-    if (error instanceof CallError) return error;
-    throw error;
-  }
-  throw new Error("the call succeeded");
-}
+import { callError as thrown } from "./engine-helpers.js";
 
 describe("CartridgeInstance never passes arrays that overlap or leave its layout", () => {
   it("refuses a batch larger than the batch layout, naming the limit", async () => {
