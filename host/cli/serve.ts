@@ -1,7 +1,9 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { type Logger, pino } from "pino";
+import type { Logger } from "pino";
+import { createLogger, LOG_LEVELS, type LogLevel } from "../node/logger.js";
+import { onShutdownSignal } from "../node/signals.js";
 import type { RegistryEvent } from "../runtime/engine.js";
 import { isCartridgeError, LoadError } from "../runtime/errors.js";
 import { createEngine, loadDirectory } from "../runtime/index.js";
@@ -9,7 +11,6 @@ import { type CartridgeWatcher, watchCartridges } from "../runtime/watch.js";
 import { ServerMetrics } from "../server/metrics.js";
 import { type MetricsEndpoint, serveMetrics } from "../server/metrics-http.js";
 import { startServer } from "../server/server.js";
-import { onShutdownSignal } from "../server/signals.js";
 
 /** Options of `cartridge serve`, as commander parses them. */
 interface ServeOptions {
@@ -18,7 +19,7 @@ interface ServeOptions {
   readonly port: number;
   readonly watch: boolean;
   readonly metricsPort?: number;
-  readonly logLevel: string;
+  readonly logLevel: LogLevel;
   readonly shutdownGraceMs: number;
 }
 
@@ -74,7 +75,7 @@ function logRegistryEvent(logger: Logger, event: RegistryEvent): void {
 
 /** Runs the server until SIGTERM/SIGINT. */
 export async function runServe(options: ServeOptions): Promise<void> {
-  const logger = pino({ level: options.logLevel, base: { service: "cartridge" } });
+  const logger = createLogger(options.logLevel);
   const dir = resolve(options.cartridges);
   const info = await stat(dir).catch(() => undefined);
   if (info?.isDirectory() !== true) {
@@ -152,11 +153,7 @@ export function serveCommand(): Command {
     .option("--port <port>", "gRPC port (0 picks a free one)", portNumber, 50051)
     .option("--watch", "reload cartridges when files are added, changed or removed", false)
     .option("--metrics-port <port>", "serve Prometheus metrics on this port", portNumber)
-    .addOption(
-      new Option("--log-level <level>", "log level")
-        .choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
-        .default("info"),
-    )
+    .addOption(new Option("--log-level <level>", "log level").choices(LOG_LEVELS).default("info"))
     .option(
       "--shutdown-grace-ms <ms>",
       "how long shutdown waits for in-flight calls before cancelling them",
