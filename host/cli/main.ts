@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from "commander";
+import { packageVersion } from "./version.js";
 
 /**
  * The `cartridge` command. Each subcommand lives in its own file and registers itself here; this
@@ -16,11 +17,14 @@ const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
   "build-all": async () => (await import("./build.js")).buildAllCommand(),
   validate: async () => (await import("./validate.js")).validateCommand(),
   serve: async () => (await import("./serve.js")).serveCommand(),
+  certs: async () => (await import("./certs.js")).certsCommand(),
+  tokens: async () => (await import("./tokens.js")).tokensCommand(),
 };
 
 const program = new Command()
   .name("cartridge")
   .description("Build, validate and serve WebAssembly game cartridges.")
+  .version(packageVersion(), "-V, --version", "print the version and exit")
   .showHelpAfterError();
 
 const requested = process.argv[2];
