@@ -7,6 +7,7 @@ export * from "./core/messages.js";
 export * from "./core/ready.js";
 export * from "./core/replica.js";
 export * from "./core/rng.js";
+export * from "./engine/driver.js";
 export * from "./engine/engine.js";
 export * from "./engine/multi-paxos-engine.js";
 export * from "./engine/rng.js";

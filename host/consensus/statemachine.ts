@@ -43,6 +43,8 @@ export interface CommandOutcome {
   readonly result: Uint8Array | undefined;
   /** Set when the command was not applied because a newer request of its client was. */
   readonly error: "StaleRequest" | undefined;
+  /** A bounded, human-readable explanation of `error`. */
+  readonly errorMessage?: string;
   /** True when this was a retry of an already applied request. */
   readonly duplicate: boolean;
 }
@@ -53,10 +55,23 @@ interface ClientRecord {
   index: number;
 }
 
-/** Limits of the deduplication table. */
-export interface DedupeOptions {
+/** Limits of the client-session table; they must be identical on every replica. */
+export interface SessionOptions {
   /** Most clients remembered; beyond it the client whose last request is oldest is forgotten. */
   readonly maxClients: number;
+}
+
+const DEFAULT_SESSION_OPTIONS: SessionOptions = { maxClients: 100_000 };
+
+/**
+ * Client ids starting with this character are anonymous: never deduplicated and never
+ * remembered. Engines give proposals without a client id such an id, unique to the engine's
+ * incarnation, so their outcomes reach the right caller.
+ */
+export const ANONYMOUS_CLIENT_PREFIX = "\u0000";
+
+function isAnonymous(clientId: string): boolean {
+  return clientId.length === 0 || clientId.startsWith(ANONYMOUS_CLIENT_PREFIX);
 }
 
 const encoder = new TextEncoder();
@@ -68,18 +83,19 @@ const decoder = new TextDecoder();
  * retried client requests. The dedupe table is derived from the log alone, so every replica has
  * the same table, and it is part of the snapshot, so it survives leader changes and restarts.
  *
- * Commands with an empty client id are never deduplicated.
+ * Anonymous commands (see {@link ANONYMOUS_CLIENT_PREFIX}) are never deduplicated.
  */
 export class ReplicatedStateMachine {
   private readonly machine: StateMachine;
-  private readonly options: DedupeOptions;
+  private readonly options: SessionOptions;
   private readonly clients = new Map<string, ClientRecord>();
   private applied = 0;
 
-  constructor(machine: StateMachine, options: DedupeOptions = { maxClients: 100_000 }) {
-    invariant(options.maxClients > 0, "maxClients must be positive");
+  constructor(machine: StateMachine, options: Partial<SessionOptions> = {}) {
+    const merged = { ...DEFAULT_SESSION_OPTIONS, ...options };
+    invariant(merged.maxClients > 0, "maxClients must be positive");
     this.machine = machine;
-    this.options = options;
+    this.options = merged;
   }
 
   /** The last slot applied. */
@@ -124,8 +140,8 @@ export class ReplicatedStateMachine {
       [];
     const inSlot = new Map<string, { requestId: number; fresh: number }>();
     for (const { clientId, requestId, payload } of commands) {
-      const newer = clientId === "" ? undefined : inSlot.get(clientId);
-      const known = clientId === "" ? undefined : this.clients.get(clientId);
+      const newer = isAnonymous(clientId) ? undefined : inSlot.get(clientId);
+      const known = isAnonymous(clientId) ? undefined : this.clients.get(clientId);
       const last = newer?.requestId ?? known?.requestId;
       if (last !== undefined && requestId <= last) {
         const same = requestId === last;
@@ -160,7 +176,7 @@ export class ReplicatedStateMachine {
       invariant(result !== undefined, "a duplicate must have a result");
       if (first && step.fresh !== undefined) {
         seen.add(step.fresh);
-        if (clientId !== "") {
+        if (!isAnonymous(clientId)) {
           this.record(clientId, requestId, result, entry.index);
         }
       }
@@ -187,7 +203,7 @@ export class ReplicatedStateMachine {
     requestId: number,
     payload: Uint8Array,
   ): CommandOutcome {
-    const known = clientId === "" ? undefined : this.clients.get(clientId);
+    const known = isAnonymous(clientId) ? undefined : this.clients.get(clientId);
     let result: Uint8Array | undefined;
     let error: "StaleRequest" | undefined;
     let duplicate = false;
@@ -200,7 +216,7 @@ export class ReplicatedStateMachine {
       }
     } else {
       result = this.machine.apply(payload, { index: entry.index, clientId, requestId });
-      if (clientId !== "") {
+      if (!isAnonymous(clientId)) {
         this.record(clientId, requestId, result, entry.index);
       }
     }

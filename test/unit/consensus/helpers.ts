@@ -106,25 +106,46 @@ export class ManualCluster {
     }
   }
 
-  /** Ticks every node once and delivers all messages; repeats `count` times. */
-  run(count: number): void {
+  /**
+   * Ticks every node once, then lets storage writes complete and delivers messages until the
+   * cluster is quiet; repeats `count` times.
+   */
+  async run(count: number): Promise<void> {
     for (let i = 0; i < count; i += 1) {
       for (const tick of this.ticks) {
         tick.tick();
       }
-      this.network.deliverAll(100_000);
+      await this.quiesce();
+    }
+  }
+
+  /** Delivers messages and lets writes complete until nothing is in flight. */
+  async quiesce(): Promise<void> {
+    for (let round = 0; round < 1000; round += 1) {
+      await settled();
+      if (this.network.deliverAll(100_000) === 0) {
+        await settled();
+        if (this.network.queuedMessages() === 0) {
+          return;
+        }
+      }
     }
   }
 
   /** Runs until some node leads (at most `maxTicks`). */
-  electLeader(maxTicks = 200): MultiPaxosEngine {
+  async electLeader(maxTicks = 200): Promise<MultiPaxosEngine> {
     for (let i = 0; i < maxTicks; i += 1) {
       const leader = this.engines.find((engine) => engine.isLeader());
       if (leader !== undefined) {
         return leader;
       }
-      this.run(1);
+      await this.run(1);
     }
     throw new Error("no leader elected");
   }
+}
+
+/** Resolves after every promise reaction already queued (and those they queue) has run. */
+export function settled(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

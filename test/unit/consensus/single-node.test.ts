@@ -46,7 +46,7 @@ describe("SingleNodeEngine", () => {
       await first.propose(bytes(value), { clientId: "c", requestId: value.charCodeAt(0) });
     }
     await first.stop();
-    const persisted = storage.load();
+    const persisted = storage.peek();
     expect(persisted.snapshot?.index).toBe(4);
     expect(persisted.entries.map((entry) => entry.index)).toEqual([5]);
     const machine = new AppendLog();
