@@ -1,7 +1,7 @@
 import { join } from "node:path";
 import type { Entry, HardState, Snapshot } from "../../core/entry.js";
 import { ConsensusError } from "../../core/errors.js";
-import type { PersistBatch, PersistedState } from "../storage.js";
+import type { ConsensusStorage, PersistBatch, PersistedState } from "../storage.js";
 import { RecordType, segmentName, snapshotName } from "./format.js";
 import { NodeWalFs, type WalFile, type WalFs } from "./fs.js";
 import { type WalLimits, type WalOptions, walLimits } from "./options.js";
@@ -41,7 +41,7 @@ interface Tail {
  *
  * At most one call may be in flight; a second concurrent call rejects (the driver awaits each).
  */
-export class WalStorage {
+export class WalStorage implements ConsensusStorage {
   private readonly fs: WalFs;
   private readonly dir: string;
   private readonly limits: WalLimits;
