@@ -270,6 +270,22 @@ describe("WalStorage faults", () => {
     expect((await wal.load()).entries).toEqual(slots(1, 3));
   });
 
+  it("reports every append to the observer", async () => {
+    const appends: Array<[number, number]> = [];
+    const fs = new CrashFs();
+    const wal = new WalStorage({
+      dir: DIR,
+      fs,
+      observer: { appended: (bytes, durationMs) => appends.push([bytes, durationMs]) },
+    });
+    await wal.load();
+    const before = await fs.size(firstSegment(DIR));
+    await wal.persist(entriesBatch(slots(1, 2), 1));
+    expect(appends).toHaveLength(1);
+    expect(appends[0]?.[0]).toBe((await fs.size(firstSegment(DIR))) - before);
+    expect(appends[0]?.[1]).toBeGreaterThanOrEqual(0);
+  });
+
   it("rejects a second call while one is in flight", async () => {
     const wal = new WalStorage({ dir: DIR, fs: new CrashFs() });
     await wal.load();

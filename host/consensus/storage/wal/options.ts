@@ -15,6 +15,14 @@ export interface WalOptions {
   readonly maxBatchBytes?: number;
   /** Largest snapshot accepted and read back. */
   readonly maxSnapshotBytes?: number;
+  /** Told about every append, for metrics (the WAL fsync latency histogram). Must not throw. */
+  readonly observer?: WalObserver;
+}
+
+/** Hooks for metrics; the consensus layer knows no metrics library, the node wires one in. */
+export interface WalObserver {
+  /** One batch appended: bytes written, and the time of its write plus fdatasync. */
+  appended(bytes: number, durationMs: number): void;
 }
 
 /** The defaults; the one place these limits are set. */

@@ -4,7 +4,7 @@ import { ConsensusError } from "../../core/errors.js";
 import type { ConsensusStorage, PersistBatch, PersistedState } from "../storage.js";
 import { RecordType, segmentName, snapshotName } from "./format.js";
 import { NodeWalFs, type WalFile, type WalFs } from "./fs.js";
-import { type WalLimits, type WalOptions, walLimits } from "./options.js";
+import { type WalLimits, type WalObserver, type WalOptions, walLimits } from "./options.js";
 import { encodeBatch, RecordEncodeError, type SnapshotMeta, type WalRecord } from "./records.js";
 import {
   createSegment,
@@ -45,6 +45,7 @@ export class WalStorage implements ConsensusStorage {
   private readonly fs: WalFs;
   private readonly dir: string;
   private readonly limits: WalLimits;
+  private readonly observer: WalObserver | undefined;
   private state = new WalState(undefined);
   private segments: SegmentInfo[] = [];
   private tail: Tail | undefined;
@@ -58,6 +59,7 @@ export class WalStorage implements ConsensusStorage {
     this.fs = options.fs ?? new NodeWalFs();
     this.dir = options.dir;
     this.limits = walLimits(options);
+    this.observer = options.observer;
   }
 
   /** True after an I/O error: the adapter refuses every call from then on. */
@@ -155,10 +157,12 @@ export class WalStorage implements ConsensusStorage {
       tail = await this.cut();
     }
     const file = segmentName(tail.segment.sequence);
+    const startMs = performance.now();
     await this.io(`appending to ${file}`, async () => {
       await tail.file.write(bytes, tail.sizeBytes);
       await tail.file.datasync();
     });
+    this.observer?.appended(bytes.length, performance.now() - startMs);
     tail.sizeBytes += bytes.length;
     tail.segment.batches += 1;
     for (const record of records) {
