@@ -42,8 +42,8 @@ describe("SingleNodeEngine", () => {
     const options = { nodeId: "solo", storage, snapshotIntervalSlots: 2 };
     const first = new SingleNodeEngine({ ...options, stateMachine: new AppendLog() });
     await first.start();
-    for (const value of ["a", "b", "c", "d", "e"]) {
-      await first.propose(bytes(value), { clientId: "c", requestId: value.charCodeAt(0) });
+    for (const [i, value] of ["a", "b", "c", "d", "e"].entries()) {
+      await first.propose(bytes(value), { clientId: "c", requestId: i + 1 });
     }
     await first.stop();
     const persisted = storage.peek();
@@ -53,7 +53,7 @@ describe("SingleNodeEngine", () => {
     const second = new SingleNodeEngine({ ...options, stateMachine: machine });
     await second.start();
     expect(machine.items).toEqual(["a", "b", "c", "d", "e"]);
-    const retry = await second.propose(bytes("e"), { clientId: "c", requestId: 101 });
+    const retry = await second.propose(bytes("e"), { clientId: "c", requestId: 5 });
     expect(text(retry.result)).toBe("5");
     expect(machine.items).toHaveLength(5);
   });
