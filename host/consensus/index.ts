@@ -13,6 +13,7 @@ export * from "./engine/multi-paxos-engine.js";
 export * from "./engine/rng.js";
 export * from "./engine/single-node-engine.js";
 export * from "./engine/tick-source.js";
+export * from "./sessions.js";
 export * from "./statemachine.js";
 export * from "./storage/memory.js";
 export * from "./storage/storage.js";

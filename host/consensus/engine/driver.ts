@@ -12,13 +12,8 @@ import type { Message } from "../core/messages.js";
 import type { Ready } from "../core/ready.js";
 import { Replica, type ReplicaStatus } from "../core/replica.js";
 import type { Rng } from "../core/rng.js";
-import {
-  ANONYMOUS_CLIENT_PREFIX,
-  type CommandOutcome,
-  ReplicatedStateMachine,
-  type SessionOptions,
-  type StateMachine,
-} from "../statemachine.js";
+import { ANONYMOUS_CLIENT_PREFIX, type SessionOptions } from "../sessions.js";
+import { type CommandOutcome, ReplicatedStateMachine, type StateMachine } from "../statemachine.js";
 import type { ConsensusStorage } from "../storage/storage.js";
 import type { Transport } from "../transport/transport.js";
 import type { ConsensusEngine, ProposalResult, ProposeOptions } from "./engine.js";

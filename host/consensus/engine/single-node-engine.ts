@@ -1,5 +1,6 @@
 import type { Message } from "../core/messages.js";
-import type { SessionOptions, StateMachine } from "../statemachine.js";
+import type { SessionOptions } from "../sessions.js";
+import type { StateMachine } from "../statemachine.js";
 import type { ConsensusStorage } from "../storage/storage.js";
 import type { Transport } from "../transport/transport.js";
 import { type EngineHooks, ReplicaDriver } from "./driver.js";

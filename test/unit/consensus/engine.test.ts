@@ -1,6 +1,39 @@
 import { describe, expect, it } from "vitest";
 import { ConsensusError } from "../../../host/consensus/core/errors.js";
+import type { MultiPaxosEngine } from "../../../host/consensus/engine/multi-paxos-engine.js";
+import { runEngineContract } from "./engine.contract.js";
 import { bytes, ManualCluster, text } from "./helpers.js";
+
+/** A three-replica cluster over a reliable network; the fixture follows its current leader. */
+async function threeReplicas() {
+  const cluster = new ManualCluster(3);
+  await cluster.start();
+  let leader: MultiPaxosEngine = await cluster.electLeader();
+  const position = () => cluster.engines.indexOf(leader);
+  const fixture = {
+    get engine() {
+      return leader;
+    },
+    get machine() {
+      const machine = cluster.machines[position()];
+      if (machine === undefined) throw new Error("no machine");
+      return machine;
+    },
+    get storage() {
+      const storage = cluster.storages[position()];
+      if (storage === undefined) throw new Error("no storage");
+      return storage;
+    },
+    run: (ticks: number) => cluster.run(ticks),
+    restart: async () => {
+      await cluster.restartAll();
+      leader = await cluster.electLeader();
+    },
+  };
+  return fixture;
+}
+
+runEngineContract("MultiPaxosEngine, 3 replicas", threeReplicas);
 
 describe("MultiPaxosEngine over a reliable network", () => {
   it("elects one leader and commits proposals on every replica in order", async () => {
@@ -31,32 +64,6 @@ describe("MultiPaxosEngine over a reliable network", () => {
     expect(error).toBeInstanceOf(ConsensusError);
     expect((error as ConsensusError).code).toBe("NotLeader");
     expect((error as ConsensusError).leaderHint).toBe(leader.nodeId());
-  });
-
-  it("answers membership calls with NotImplemented", async () => {
-    const cluster = new ManualCluster(3);
-    await cluster.start();
-    const engine = cluster.engines[0];
-    const error = await engine?.removeMember("n2").catch((caught: unknown) => caught);
-    expect((error as ConsensusError).code).toBe("NotImplemented");
-  });
-
-  it("deduplicates a retried request so it applies once", async () => {
-    const cluster = new ManualCluster(3);
-    await cluster.start();
-    const leader = await cluster.electLeader();
-    const first = leader.propose(bytes("once"), { clientId: "c", requestId: 1 });
-    const retry = leader.propose(bytes("once"), { clientId: "c", requestId: 1 });
-    await cluster.run(3);
-    const [a, b] = await Promise.all([first, retry]);
-    expect(text(a.result)).toBe("1");
-    expect(text(b.result)).toBe("1");
-    const again = leader.propose(bytes("once"), { clientId: "c", requestId: 1 });
-    await cluster.run(3);
-    expect(text((await again).result)).toBe("1");
-    for (const machine of cluster.machines) {
-      expect(machine.items).toEqual(["once"]);
-    }
   });
 
   it("restarts a replica from its storage: snapshot, replay, then catch-up", async () => {
