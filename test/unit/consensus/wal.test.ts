@@ -2,6 +2,7 @@ import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConsensusError } from "../../../host/consensus/core/errors.js";
+import type { PersistedState } from "../../../host/consensus/storage/storage.js";
 import { CrashFs } from "../../../host/consensus/storage/wal/crash-fs.js";
 import { WalCorruptionError } from "../../../host/consensus/storage/wal/errors.js";
 import { FaultyFs } from "../../../host/consensus/storage/wal/fault-fs.js";
@@ -21,6 +22,16 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
     return error;
   }
   throw new Error("expected a rejection");
+}
+
+/** What a restarted process on `dir` loads; the instance is closed again (no handle leaks). */
+async function loadAndClose(dir: string): Promise<PersistedState> {
+  const wal = new WalStorage({ dir });
+  try {
+    return await wal.load();
+  } finally {
+    await wal.close();
+  }
 }
 
 /** Writes slots 1..3 (batch A) and returns the segment's size before and after batch B (4..5). */
@@ -49,7 +60,7 @@ describe("WalStorage recovery", () => {
       expect(wal.lastRecovery?.truncatedBytes).toBe(cut - before);
       await wal.persist(entriesBatch([walEntry(4, 2049)], 2));
       await wal.close();
-      const reopened = await new WalStorage({ dir }).load();
+      const reopened = await loadAndClose(dir);
       expect(reopened.entries).toEqual([...slots(1, 3), walEntry(4, 2049)]);
       expect(reopened.hardState.commitIndex).toBe(2);
     }
@@ -234,7 +245,7 @@ describe("WalStorage faults", () => {
     expect((await restarted.load()).entries).toEqual(slots(1, 2));
     await restarted.persist(entriesBatch(slots(3, 4), 3));
     await restarted.close();
-    expect((await new WalStorage({ dir }).load()).entries).toEqual(slots(1, 4));
+    expect((await loadAndClose(dir)).entries).toEqual(slots(1, 4));
   });
 
   it("halts when fdatasync fails, even though the write itself succeeded", async () => {
@@ -248,7 +259,7 @@ describe("WalStorage faults", () => {
     expect(wal.halted).toBe(true);
     // On this (real, not crashed) disk the written batch may be read back whole: allowed, since
     // a failed persist "may or may not have reached the disk". What matters is it is whole.
-    const entries = (await new WalStorage({ dir }).load()).entries;
+    const entries = (await loadAndClose(dir)).entries;
     expect([0, 2]).toContain(entries.length);
   });
 
