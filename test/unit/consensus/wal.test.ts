@@ -1,4 +1,4 @@
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConsensusError } from "../../../host/consensus/core/errors.js";
@@ -7,7 +7,7 @@ import { CrashFs } from "../../../host/consensus/storage/wal/crash-fs.js";
 import { WalCorruptionError } from "../../../host/consensus/storage/wal/errors.js";
 import { FaultyFs } from "../../../host/consensus/storage/wal/fault-fs.js";
 import { segmentName, snapshotName } from "../../../host/consensus/storage/wal/format.js";
-import { NodeWalFs } from "../../../host/consensus/storage/wal/fs.js";
+import { LOCK_NAME, NodeWalFs } from "../../../host/consensus/storage/wal/fs.js";
 import { WalStorage } from "../../../host/consensus/storage/wal/wal-storage.js";
 import { entriesBatch, slots, useTempDirs, walEntry } from "./wal.helpers.js";
 
@@ -295,6 +295,23 @@ describe("WalStorage faults", () => {
     expect(appends).toHaveLength(1);
     expect(appends[0]?.[0]).toBe((await fs.size(firstSegment(DIR))) - before);
     expect(appends[0]?.[1]).toBeGreaterThanOrEqual(0);
+  });
+
+  it("refuses a directory another live process holds, and takes over a stale lock", async () => {
+    const dir = await tempDir();
+    const lock = join(dir, LOCK_NAME);
+    // The parent process is certainly alive (and not us).
+    await writeFile(lock, String(process.ppid));
+    const error = await rejection(new WalStorage({ dir }).load());
+    expect((error as ConsensusError).code).toBe("StorageFailure");
+    expect((error as Error).message).toContain(`in use by process ${process.ppid}`);
+    // A pid above Linux's maximum belongs to no process: the lock is stale.
+    await writeFile(lock, "999999999");
+    const wal = new WalStorage({ dir });
+    await wal.load();
+    expect(await readFile(lock, "utf8")).toBe(String(process.pid));
+    await wal.close();
+    expect((await readdir(dir)).includes(LOCK_NAME)).toBe(false);
   });
 
   it("rejects a second call while one is in flight", async () => {

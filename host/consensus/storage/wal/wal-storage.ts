@@ -3,7 +3,7 @@ import type { Entry, HardState, Snapshot } from "../../core/entry.js";
 import { ConsensusError } from "../../core/errors.js";
 import type { ConsensusStorage, PersistBatch, PersistedState } from "../storage.js";
 import { RecordType, segmentName, snapshotName } from "./format.js";
-import { NodeWalFs, type WalFile, type WalFs } from "./fs.js";
+import { NodeWalFs, type WalFile, type WalFs, type WalLock } from "./fs.js";
 import { type WalLimits, type WalObserver, type WalOptions, walLimits } from "./options.js";
 import { encodeBatch, RecordEncodeError, type SnapshotMeta, type WalRecord } from "./records.js";
 import {
@@ -49,6 +49,7 @@ export class WalStorage implements ConsensusStorage {
   private state = new WalState(undefined);
   private segments: SegmentInfo[] = [];
   private tail: Tail | undefined;
+  private lock: WalLock | undefined;
   private busy = false;
   private failure: ConsensusError | undefined;
   private closed = false;
@@ -126,6 +127,9 @@ export class WalStorage implements ConsensusStorage {
     return this.exclusive(async () => {
       this.closed = true;
       await this.closeTail();
+      const lock = this.lock;
+      this.lock = undefined;
+      await lock?.release();
     });
   }
 
@@ -261,6 +265,12 @@ export class WalStorage implements ConsensusStorage {
   /** Recovers the directory and opens its last segment for appending. */
   private async open(): Promise<Recovered> {
     await this.closeTail();
+    if (this.lock === undefined) {
+      this.lock = await this.io("locking the directory", async () => {
+        await this.fs.mkdir(this.dir);
+        return this.fs.lock(this.dir);
+      });
+    }
     const recovered = await this.io("recovering", () => recover(this.fs, this.dir, this.limits));
     // The live state tracks indices only; the entries belong to the caller from here on.
     this.state = copyWithoutEntries(recovered.state);
