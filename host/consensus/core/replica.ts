@@ -879,7 +879,9 @@ export class Replica {
 
   private onAccepted(message: AcceptedMessage): void {
     const progress = this.leaderProgress(message.from, message.ballot);
-    if (progress === undefined) {
+    // Slots beyond this leader's log were never proposed at its ballot: a member that claims so
+    // is broken, and counting it could commit slots the leader does not hold.
+    if (progress === undefined || message.toIndex > this.log.lastIndex) {
       return;
     }
     if (message.fromIndex <= progress.matchIndex + 1 && message.toIndex > progress.matchIndex) {
