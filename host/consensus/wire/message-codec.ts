@@ -24,6 +24,7 @@ export const MESSAGE_TYPE_CODES = {
   learn: 10,
   installSnapshot: 11,
   nack: 12,
+  snapshotAck: 13,
 } as const satisfies Record<Message["type"], number>;
 
 /** Type byte of a standalone snapshot frame (a snapshot file or blob, not a message). */
@@ -42,7 +43,9 @@ export const FIRST_CONTROL_TYPE = 64;
  * promise `fromIndex, lastIndex, commitIndex, entries`; accept `commitIndex, entries`;
  * accepted `fromIndex, toIndex, commitIndex, lastIndex`; acceptGap `commitIndex, lastIndex`;
  * heartbeat `commitIndex`; status `commitIndex, lastIndex`; learn `entries`;
- * installSnapshot `snapshot`; nack nothing more. Entries: `u32 count` then each entry.
+ * installSnapshot (one chunk) `index, snapshotBallot, totalBytes, u32 checksum, offset, u8 last,
+ * u32 dataLength, data`; snapshotAck `index, offset`; nack nothing more. Entries: `u32 count`
+ * then each entry.
  */
 export function encodeMessage(
   writer: WireWriter,
@@ -65,6 +68,16 @@ export function encodeMessage(
     writer.truncate(start);
     throw error;
   }
+}
+
+function writeChecksum(writer: WireWriter, checksum: number): void {
+  if (!Number.isInteger(checksum) || checksum < 0 || checksum > 0xffff_ffff) {
+    throw new WireEncodeError(
+      "InvalidField",
+      `checksum ${checksum} is not an unsigned 32-bit integer`,
+    );
+  }
+  writer.u32(checksum);
 }
 
 function writeReplicaId(writer: WireWriter, id: number, field: string): void {
@@ -112,7 +125,17 @@ function writeBody(writer: WireWriter, message: Message, limits: WireLimits): vo
       writeEntries(writer, message.entries, limits);
       return;
     case "installSnapshot":
-      writeSnapshot(writer, message.snapshot);
+      writer.u64(message.index, "index");
+      writer.u64(message.snapshotBallot, "snapshotBallot");
+      writer.u64(message.totalBytes, "totalBytes");
+      writeChecksum(writer, message.checksum);
+      writer.u64(message.offset, "offset");
+      writer.u8(message.last ? 1 : 0);
+      writer.bytesWithLength(message.data);
+      return;
+    case "snapshotAck":
+      writer.u64(message.index, "index");
+      writer.u64(message.offset, "offset");
       return;
     case "nack":
       return;
@@ -148,7 +171,7 @@ function readReplicaId(reader: WireReader, field: string): number {
 }
 
 function readMessage(reader: WireReader, type: number, limits: WireLimits): Message {
-  if (type < MESSAGE_TYPE_CODES.preVote || type > MESSAGE_TYPE_CODES.nack) {
+  if (type < MESSAGE_TYPE_CODES.preVote || type > MESSAGE_TYPE_CODES.snapshotAck) {
     throw new WireDecodeError("UnknownType", `message type ${type}`);
   }
   const from = readReplicaId(reader, "from");
@@ -215,10 +238,43 @@ function readMessage(reader: WireReader, type: number, limits: WireLimits): Mess
     case MESSAGE_TYPE_CODES.learn:
       return { type: "learn", from, to, ballot, entries: readEntries(reader, limits) };
     case MESSAGE_TYPE_CODES.installSnapshot:
-      return { type: "installSnapshot", from, to, ballot, snapshot: readSnapshot(reader, limits) };
+      return readSnapshotChunk(reader, from, to, ballot, limits);
+    case MESSAGE_TYPE_CODES.snapshotAck: {
+      const index = reader.u64("index");
+      return { type: "snapshotAck", from, to, ballot, index, offset: reader.u64("offset") };
+    }
     default:
       return { type: "nack", from, to, ballot };
   }
+}
+
+function readSnapshotChunk(
+  reader: WireReader,
+  from: number,
+  to: number,
+  ballot: number,
+  limits: WireLimits,
+): Message {
+  const index = reader.u64("index");
+  const snapshotBallot = reader.u64("snapshotBallot");
+  const totalBytes = reader.u64("totalBytes");
+  const checksum = reader.u32("checksum");
+  const offset = reader.u64("offset");
+  const last = reader.bool("last");
+  const data = reader.bytesWithLength(limits.maxFrameBytes, "snapshot chunk");
+  return {
+    type: "installSnapshot",
+    from,
+    to,
+    ballot,
+    index,
+    snapshotBallot,
+    totalBytes,
+    checksum,
+    offset,
+    data,
+    last,
+  };
 }
 
 /** Appends a standalone snapshot frame (for files and blobs); rolls back on error. */

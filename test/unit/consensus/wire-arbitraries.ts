@@ -88,7 +88,19 @@ export const messageArbitraries = {
   installSnapshot: fc.record({
     type: fc.constant("installSnapshot" as const),
     ...addressed,
-    snapshot: arbitrarySnapshot,
+    index,
+    snapshotBallot: ballot,
+    totalBytes: index,
+    checksum: fc.nat({ max: 0xffff_ffff }),
+    offset: index,
+    data: fc.uint8Array({ maxLength: 256 }),
+    last: fc.boolean(),
+  }),
+  snapshotAck: fc.record({
+    type: fc.constant("snapshotAck" as const),
+    ...addressed,
+    index,
+    offset: index,
   }),
   nack: fc.record({ type: fc.constant("nack" as const), ...addressed }),
 } satisfies { [K in Message["type"]]: fc.Arbitrary<Extract<Message, { type: K }>> };
@@ -127,8 +139,15 @@ export function sampleMessages(from: number, to: number): Message[] {
     {
       type: "installSnapshot",
       ...base,
-      snapshot: { index: 6, ballot: 2049, data: new Uint8Array([9, 8, 7]) },
+      index: 6,
+      snapshotBallot: 2049,
+      totalBytes: 5,
+      checksum: 0xdead_beef,
+      offset: 2,
+      data: new Uint8Array([9, 8, 7]),
+      last: true,
     },
+    { type: "snapshotAck", ...base, index: 6, offset: 5 },
     { type: "nack", ...base },
   ];
 }

@@ -111,7 +111,7 @@ describe("wire codec", () => {
       "UnsupportedVersion",
     );
     const badType = Uint8Array.from(frame);
-    badType[10] = 13;
+    badType[10] = 14;
     expect(decodeError(() => decodeMessage(badType, TAG, limits)).code).toBe("UnknownType");
   });
 
@@ -177,6 +177,20 @@ describe("wire codec", () => {
       { ...heartbeat, ballot: 2 ** 53 },
       { ...heartbeat, from: 0 },
       { ...heartbeat, to: 1024 },
+      { type: "snapshotAck", from: 1, to: 2, ballot: 1, index: 1.5, offset: 0 },
+      {
+        type: "installSnapshot",
+        from: 1,
+        to: 2,
+        ballot: 1,
+        index: 1,
+        snapshotBallot: 1,
+        totalBytes: 1,
+        checksum: 2 ** 32,
+        offset: 0,
+        data: new Uint8Array(1),
+        last: true,
+      },
       {
         type: "learn",
         from: 1,
@@ -204,7 +218,13 @@ describe("wire codec", () => {
       from: 1,
       to: 2,
       ballot: 1,
-      snapshot: { index: 1, ballot: 1, data: new Uint8Array(2048) },
+      index: 1,
+      snapshotBallot: 1,
+      totalBytes: 2048,
+      checksum: 0,
+      offset: 0,
+      data: new Uint8Array(2048),
+      last: true,
     };
     expect(() => encodeMessage(writer, big, TAG, small)).toThrow(/LimitExceeded/);
     expect(Uint8Array.from(writer.bytes())).toEqual(before);
