@@ -267,6 +267,25 @@ describe("TcpTransport", () => {
     expect(received?.bytesReceived).toBe(after?.bytesSent);
   });
 
+  it("keeps a healthy connection with pings and closes one on which the peer went silent", async () => {
+    // Generous idle timeout for the healthy pair (a loaded machine may stall), short for the
+    // silent peer.
+    const healthy = { keepaliveIntervalMs: 10, idleTimeoutMs: 10_000 };
+    const one = await node(1, healthy);
+    const two = await node(2, healthy);
+    introduce([one, two]);
+    await until(() => expect(two.transport.stats().peers[1]?.framesReceived).toBeGreaterThan(40));
+    expect(one.transport.stats().peers[2]).toMatchObject({ connected: true, connects: 1 });
+    const three = await node(3, { keepaliveIntervalMs: 10, idleTimeoutMs: 150 });
+    const silent = await raw(three.address);
+    silent.sendControl({ kind: "hello", clusterId: CLUSTER_ID, from: 1, to: 3 });
+    await until(() => expect(silent.closed).toBe(true));
+    expect(silent.controls.filter((c) => c.kind === "ping").length).toBeGreaterThan(0);
+    expect(three.logger.entries.map((e) => e.message)).toContain(
+      "consensus peer silent; reconnecting",
+    );
+  });
+
   it("close() releases sockets and timers: the port is free and nothing more arrives", async () => {
     const one = await node(1);
     const two = await node(2);

@@ -114,7 +114,7 @@ export class Connection {
 
   private onData(chunk: Buffer): void {
     if (this.link !== undefined) {
-      this.link.stats.bytesReceived += chunk.byteLength;
+      this.link.received(chunk.byteLength);
     }
     const oversized = this.reader.push(chunk, this.onFrame);
     if (oversized === undefined || this.done) {

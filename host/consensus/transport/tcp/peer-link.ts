@@ -40,6 +40,8 @@ export class PeerLink {
   private flushScheduled = false;
   private awaitingDrain = false;
   private pingSequence = 0;
+  /** When bytes last arrived on the connection (`performance.now()`), for the idle check. */
+  private lastReceivedMs = 0;
   private barriers: { sequence: number; resolve: () => void; reject: (e: Error) => void }[] = [];
 
   constructor(member: Member, dials: boolean, backoff: Backoff, settings: LinkSettings) {
@@ -112,7 +114,8 @@ export class PeerLink {
    * as the peer is unreachable; rejects when the transport closes. For tests and diagnostics.
    */
   barrier(): Promise<void> {
-    this.pingSequence = (this.pingSequence + 1) >>> 0;
+    // Sequence 0 is the keepalive ping's; barriers use 1..2^32-1.
+    this.pingSequence = (this.pingSequence + 1) >>> 0 || 1;
     const sequence = this.pingSequence;
     return new Promise((resolve, reject) => {
       this.barriers.push({ sequence, resolve, reject });
@@ -129,10 +132,36 @@ export class PeerLink {
     }
   }
 
+  /** Bytes arrived from the peer on the open connection. */
+  received(bytes: number): void {
+    this.stats.bytesReceived += bytes;
+    this.lastReceivedMs = performance.now();
+  }
+
+  /**
+   * Called every keepalive interval: pings the peer so that a healthy connection always carries
+   * traffic, and closes a connection that carried nothing for `idleTimeoutMs` (a peer host that
+   * vanished without a FIN; TCP alone would keep writing into it for many minutes). Returns
+   * whether it closed the connection.
+   */
+  keepalive(idleTimeoutMs: number): boolean {
+    const socket = this.socket;
+    if (socket === undefined) {
+      return false;
+    }
+    if (performance.now() - this.lastReceivedMs > idleTimeoutMs) {
+      socket.destroy();
+      return true;
+    }
+    this.enqueueControl({ kind: "ping", sequence: 0 });
+    return false;
+  }
+
   /** Makes `socket` the link's connection (closing any previous one) and sends the queue. */
   attach(socket: Socket): void {
     this.socket?.destroy();
     this.socket = socket;
+    this.lastReceivedMs = performance.now();
     this.awaitingDrain = false;
     this.dialing = false;
     this.backoff.reset();

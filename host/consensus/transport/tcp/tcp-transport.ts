@@ -39,6 +39,10 @@ export interface TcpTransportOptions {
   readonly connectTimeoutMs?: number;
   /** A connection that has not completed the handshake within this time is closed. */
   readonly handshakeTimeoutMs?: number;
+  /** A ping goes to every connected peer this often. */
+  readonly keepaliveIntervalMs?: number;
+  /** A connection on which nothing arrived for this long is closed (and redialed). */
+  readonly idleTimeoutMs?: number;
   /** Most inbound connections in the handshake at once; more are closed at once. */
   readonly maxPendingHandshakes?: number;
   readonly logger?: TransportLogger;
@@ -52,6 +56,8 @@ export const TCP_TRANSPORT_DEFAULTS = {
   reconnectMaxMs: 2_000,
   connectTimeoutMs: 2_000,
   handshakeTimeoutMs: 5_000,
+  keepaliveIntervalMs: 1_000,
+  idleTimeoutMs: 10_000,
   maxPendingHandshakes: 64,
 } as const;
 
@@ -69,7 +75,8 @@ export const TCP_TRANSPORT_DEFAULTS = {
  *   with their reason on both sides.
  * - A decoded message whose `from` is not the handshaked peer, or whose `to` is not this node, is
  *   dropped. Frames the decoder refuses are dropped and counted; the connection stays up.
- * - Reconnects with exponential backoff and jitter from the injected rng.
+ * - Reconnects with exponential backoff and jitter from the injected rng. Every connected peer
+ *   is pinged each `keepaliveIntervalMs`; a connection silent for `idleTimeoutMs` is closed.
  * - `close()` closes the listener, every socket and every timer.
  */
 export class TcpTransport implements Transport {
@@ -84,6 +91,7 @@ export class TcpTransport implements Transport {
   private readonly context: ConnectionContext;
   private handler: ((message: Message) => void) | undefined;
   private listener: Listener | undefined;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
   private pendingHandshakes = 0;
   private closed = false;
   private droppedUnknownPeer = 0;
@@ -155,6 +163,7 @@ export class TcpTransport implements Transport {
     for (const link of this.links.values()) {
       this.dial(link);
     }
+    this.keepaliveTimer = setInterval(() => this.keepalive(), this.setting("keepaliveIntervalMs"));
     return listener.address;
   }
 
@@ -220,6 +229,7 @@ export class TcpTransport implements Transport {
     }
     this.closed = true;
     this.handler = undefined;
+    clearInterval(this.keepaliveTimer);
     this.listener?.close();
     for (const link of this.links.values()) {
       link.close();
@@ -228,6 +238,15 @@ export class TcpTransport implements Transport {
       socket.destroy();
     }
     this.sockets.clear();
+  }
+
+  private keepalive(): void {
+    const idleTimeoutMs = this.setting("idleTimeoutMs");
+    for (const link of this.links.values()) {
+      if (link.keepalive(idleTimeoutMs)) {
+        this.logger.warn({ peer: link.id, idleTimeoutMs }, "consensus peer silent; reconnecting");
+      }
+    }
   }
 
   // ---------------------------------------------------------------- dialing
