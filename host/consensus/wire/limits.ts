@@ -1,3 +1,5 @@
+import type { CoreOptions } from "../core/config.js";
+
 /**
  * Every limit of the binary wire format, defined once. The decoder checks each length against the
  * bytes that remain in the frame *and* against these limits before it allocates anything, so a
@@ -68,4 +70,43 @@ export function wireLimits(overrides: Partial<WireLimits> = {}): WireLimits {
     throw new RangeError("maxClientIdBytes must fit in a u16 length");
   }
   return limits;
+}
+
+/** Encoded bytes of an entry besides its commands: index, ballot, kind, command count. */
+const ENTRY_HEADER_BYTES = 8 + 8 + 1 + 4;
+
+/**
+ * The problems (empty if none) that would make a replica with `core` options produce messages
+ * that peers with `wire` limits refuse. Call it where the node's configuration is validated.
+ * The frame bound is conservative: a command counts `clientId.length + 32` bytes against
+ * `maxMessageBytes` but encodes to at most three UTF-8 bytes per UTF-16 unit plus 14.
+ */
+export function coreFitsWire(core: CoreOptions, wire: WireLimits): string[] {
+  const problems: string[] = [];
+  if (core.maxEntriesPerMessage > wire.maxEntriesPerMessage) {
+    problems.push(
+      `maxEntriesPerMessage ${core.maxEntriesPerMessage} > wire limit ${wire.maxEntriesPerMessage}`,
+    );
+  }
+  if (core.maxBatchCommands > wire.maxCommandsPerEntry) {
+    problems.push(
+      `maxBatchCommands ${core.maxBatchCommands} > wire limit ${wire.maxCommandsPerEntry}`,
+    );
+  }
+  if (core.maxBatchBytes > wire.maxPayloadBytes) {
+    problems.push(
+      `maxBatchBytes ${core.maxBatchBytes} > wire payload limit ${wire.maxPayloadBytes}`,
+    );
+  }
+  const worstFrameBytes =
+    3 * core.maxMessageBytes +
+    ENTRY_HEADER_BYTES * core.maxEntriesPerMessage +
+    FRAME_HEADER_BYTES +
+    64;
+  if (worstFrameBytes > wire.maxFrameBytes) {
+    problems.push(
+      `maxMessageBytes ${core.maxMessageBytes} may encode to ${worstFrameBytes} bytes > wire frame limit ${wire.maxFrameBytes}`,
+    );
+  }
+  return problems;
 }

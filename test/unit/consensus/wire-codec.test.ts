@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { DEFAULT_CORE_OPTIONS } from "../../../host/consensus/core/config.js";
 import type { Message } from "../../../host/consensus/core/messages.js";
 import { clusterTag, validateClusterId } from "../../../host/consensus/wire/cluster-tag.js";
 import {
@@ -8,7 +9,11 @@ import {
   encodeControl,
 } from "../../../host/consensus/wire/control.js";
 import { WireDecodeError, WireEncodeError } from "../../../host/consensus/wire/errors.js";
-import { DEFAULT_WIRE_LIMITS, wireLimits } from "../../../host/consensus/wire/limits.js";
+import {
+  coreFitsWire,
+  DEFAULT_WIRE_LIMITS,
+  wireLimits,
+} from "../../../host/consensus/wire/limits.js";
 import {
   decodeMessage,
   decodeSnapshot,
@@ -274,5 +279,17 @@ describe("wire codec", () => {
     expect(() => validateClusterId("a b")).toThrow(/letters, digits/);
     expect(() => validateClusterId("x".repeat(129))).toThrow(/1..128/);
     expect(() => validateClusterId("prod-eu.1_a")).not.toThrow();
+  });
+
+  it("checks that the core's limits fit the wire's (the defaults do)", () => {
+    expect(coreFitsWire(DEFAULT_CORE_OPTIONS, DEFAULT_WIRE_LIMITS)).toEqual([]);
+    const big = {
+      ...DEFAULT_CORE_OPTIONS,
+      maxMessageBytes: 32 << 20,
+      maxEntriesPerMessage: 1 << 20,
+    };
+    expect(coreFitsWire(big, DEFAULT_WIRE_LIMITS)).toHaveLength(2);
+    expect(() => wireLimits({ maxFrameBytes: 0 })).toThrow(RangeError);
+    expect(() => wireLimits({ maxFrameBytes: 2 ** 32 })).toThrow(RangeError);
   });
 });
