@@ -2,7 +2,8 @@
  * Wire benchmark: encode and decode throughput of the binary codec for a heartbeat and an accept
  * carrying a 64-command batch of 64-byte payloads, then three MultiPaxosEngines in this one
  * process talking over TcpTransport on 127.0.0.1 (memory storage, so the transport and codec
- * dominate): commits/s and p50/p99 with 64 clients in a closed loop. Run with
+ * dominate), against the same over MemoryNetwork: commits/s and p50/p90/p99 with 64 clients in
+ * a closed loop. Run with
  * `npx tsx bench/wire.bench.ts` or `npm run bench -- wire`.
  */
 import { pathToFileURL } from "node:url";
@@ -13,7 +14,9 @@ import { seededRng } from "../host/consensus/engine/rng.js";
 import { IntervalTickSource } from "../host/consensus/engine/tick-source.js";
 import type { StateMachine } from "../host/consensus/statemachine.js";
 import { MemoryStorage } from "../host/consensus/storage/memory.js";
+import { MemoryNetwork } from "../host/consensus/transport/memory.js";
 import { TcpTransport } from "../host/consensus/transport/tcp/tcp-transport.js";
+import type { Transport } from "../host/consensus/transport/transport.js";
 import { clusterTag } from "../host/consensus/wire/cluster-tag.js";
 import { DEFAULT_WIRE_LIMITS } from "../host/consensus/wire/limits.js";
 import { decodeMessage, encodeMessage } from "../host/consensus/wire/message-codec.js";
@@ -85,10 +88,11 @@ class Counter implements StateMachine {
 }
 const RESULT = new Uint8Array([1]);
 
-async function tcpCluster(commits: number, concurrency: number): Promise<void> {
-  const config = {
-    members: [1, 2, 3].map((replicaId) => ({ nodeId: `n${replicaId}`, replicaId })),
-  };
+const config = {
+  members: [1, 2, 3].map((replicaId) => ({ nodeId: `n${replicaId}`, replicaId })),
+};
+
+async function tcpTransports(): Promise<TcpTransport[]> {
   const transports = config.members.map(
     (member) =>
       new TcpTransport({
@@ -107,13 +111,22 @@ async function tcpCluster(commits: number, concurrency: number): Promise<void> {
       }
     });
   });
+  return transports;
+}
+
+async function cluster(
+  name: string,
+  transports: readonly Transport[],
+  commits: number,
+  concurrency: number,
+): Promise<void> {
   const engines = config.members.map(
     (member, i) =>
       new MultiPaxosEngine({
         nodeId: member.nodeId,
         config,
         storage: new MemoryStorage(),
-        transport: transports[i] as TcpTransport,
+        transport: transports[i] as Transport,
         stateMachine: new Counter(),
         rng: seededRng(member.replicaId),
         tickSource: new IntervalTickSource(10),
@@ -169,12 +182,13 @@ async function tcpCluster(commits: number, concurrency: number): Promise<void> {
   const p = (q: number) => (latencies[Math.floor(latencies.length * q)] ?? 0).toFixed(2);
   const leaderIndex = engines.indexOf(leader);
   const follower = leaderIndex === 0 ? 2 : 1;
-  const stats = transports[leaderIndex]?.stats().peers[follower];
+  const sender = transports[leaderIndex];
+  const stats = sender instanceof TcpTransport ? sender.stats().peers[follower] : undefined;
   console.log(
-    `3 engines over TCP (1 process), ${concurrency} clients: ` +
+    `${name}, ${concurrency} clients: ` +
       `${Math.round((commits / elapsedMs) * 1000).toLocaleString("en")} commits/s, ` +
-      `p50 ${p(0.5)} ms, p99 ${p(0.99)} ms; ` +
-      `leader -> replica ${follower}: ${stats?.framesSent} frames, ${stats?.bytesSent} bytes`,
+      `p50 ${p(0.5)} ms, p90 ${p(0.9)} ms, p99 ${p(0.99)} ms` +
+      (stats ? `; leader -> ${follower}: ${stats.framesSent} frames, ${stats.bytesSent} B` : ""),
   );
   for (const engine of engines) {
     await engine.stop();
@@ -185,7 +199,10 @@ export async function runWireBench(): Promise<void> {
   console.log("(throughput on a shared 2-core machine; compare numbers within one run)");
   codecCase("heartbeat", { type: "heartbeat", from: 1, to: 2, ballot: 2049, commitIndex: 9 });
   codecCase("accept, 64 commands x 64 B", batchAccept());
-  await tcpCluster(50_000, 64);
+  const network = new MemoryNetwork("immediate");
+  const memory = config.members.map((member) => network.endpoint(member.replicaId));
+  await cluster("3 engines over MemoryNetwork (1 process)", memory, 50_000, 64);
+  await cluster("3 engines over TCP (1 process)", await tcpTransports(), 50_000, 64);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
