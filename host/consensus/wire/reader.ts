@@ -8,12 +8,15 @@ const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 /**
  * Reads a frame front to back. Every read is checked against the bytes that remain and throws
  * {@link WireDecodeError} (never a RangeError) when it would run past the end. Byte arrays are
- * copied out, so a decoded message never aliases (and never keeps alive) the input buffer.
+ * views of one private copy of the frame, so a decoded message never aliases (and never keeps
+ * alive) the input buffer.
  */
 export class WireReader {
   private readonly bytes: Uint8Array;
   private readonly view: DataView;
   private readonly buffer: Buffer;
+  /** One copy of the input, made on the first byte array read; byte arrays are views of it. */
+  private copy: ArrayBuffer | undefined;
   /** The next byte to read. */
   offset: number;
 
@@ -84,10 +87,16 @@ export class WireReader {
       throw new WireDecodeError("LimitExceeded", `${field} is ${length} bytes, over ${maxBytes}`);
     }
     this.need(length, field);
-    const copy = new Uint8Array(length);
-    copy.set(this.bytes.subarray(this.offset, this.offset + length));
+    // Copying the frame once is cheaper than one copy per payload; the views keep at most the
+    // frame's own bytes alive, never the socket buffer it was cut from.
+    if (this.copy === undefined) {
+      const copy = new Uint8Array(this.bytes.byteLength);
+      copy.set(this.bytes);
+      this.copy = copy.buffer;
+    }
+    const view = new Uint8Array(this.copy, this.offset, length);
     this.offset += length;
-    return copy;
+    return view;
   }
 
   /** A u8 or u16 length then that many bytes of strict UTF-8. */
