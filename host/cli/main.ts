@@ -19,6 +19,7 @@ const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import("./serve.js")).serveCommand(),
   certs: async () => (await import("./certs.js")).certsCommand(),
   tokens: async () => (await import("./tokens.js")).tokensCommand(),
+  cluster: async () => (await import("./cluster.js")).clusterCommand(),
 };
 
 const program = new Command()
