@@ -3,6 +3,7 @@
  * its ratios against the reference it measures in the same run. Pass names to run a subset:
  * `npm run bench -- runtime grpc consensus`.
  */
+import { runClusterBench } from "./cluster.bench.js";
 import { runConsensusBench } from "./consensus.bench.js";
 import { runGrpcBench } from "./grpc.bench.js";
 import { runRuntimeBench } from "./runtime.bench.js";
@@ -15,6 +16,7 @@ const benches: Record<string, () => Promise<void>> = {
   consensus: runConsensusBench,
   wal: runWalBench,
   wire: runWireBench,
+  cluster: runClusterBench,
 };
 
 const requested = process.argv.slice(2);

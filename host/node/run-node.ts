@@ -147,7 +147,10 @@ export async function runNode(options: NodeSettings): Promise<void> {
   const cluster = createClusterService(
     replica,
     { logger, metrics },
-    { forwardTimeoutMs: config.forwardTimeoutMs },
+    {
+      forwardTimeoutMs: config.forwardTimeoutMs,
+      forward: security.security.tls === undefined && security.security.authenticator.isOpen,
+    },
   );
   let server: Awaited<ReturnType<typeof startServer>>;
   try {

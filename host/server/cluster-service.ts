@@ -90,6 +90,11 @@ export interface ClusterNode {
 export interface ClusterServiceOptions {
   /** How long a forwarded call may take at most (the caller's deadline may be shorter). */
   readonly forwardTimeoutMs: number;
+  /**
+   * Whether a follower forwards to the leader. Off when the server uses TLS or tokens: the
+   * forwarding connection carries no credentials yet, so the follower names the leader instead.
+   */
+  readonly forward: boolean;
 }
 
 type Ids = { readonly clientId: string; readonly requestId: number };
@@ -228,7 +233,12 @@ export function createClusterService(
         }
         const view = node.status();
         const forwarded = call.metadata.get(FORWARDED_METADATA_KEY).length > 0;
-        if (forwarded || view.leaderAddress === undefined || view.leaderId === view.nodeId) {
+        if (
+          !options.forward ||
+          forwarded ||
+          view.leaderAddress === undefined ||
+          view.leaderId === view.nodeId
+        ) {
           throw new ConsensusError("NotLeader", "this node does not lead", view.leaderId);
         }
         return forward(call, send, view.leaderAddress);

@@ -221,6 +221,11 @@ export class KvClient {
     readonly clientId: string,
   ) {}
 
+  /** Sends the next attempts to `cluster.nodes[index]` first (the bench aims at the leader). */
+  preferNode(index: number): void {
+    this.target = index;
+  }
+
   async put(key: string, value: string): Promise<{ version: bigint; index: bigint }> {
     this.requestId += 1;
     const request = {
