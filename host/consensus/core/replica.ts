@@ -702,9 +702,7 @@ export class Replica {
     }
     let assembly = this.incoming;
     if (assembly === undefined || !assembly.matches(message.from, message)) {
-      // The current leader's transfer is not interrupted by another sender's (an acceptor
-      // answering this replica's old candidacy); otherwise the sender that talks now wins.
-      if (assembly !== undefined && assembly.from === this.leader && message.from !== this.leader) {
+      if (assembly !== undefined && !this.mayReplaceAssembly(assembly, message)) {
         return;
       }
       assembly = new SnapshotAssembly(message.from, message);
@@ -725,6 +723,25 @@ export class Replica {
     this.installSnapshot(assembly.snapshot());
     this.ackSnapshot(message, message.totalBytes);
     this.statusToLeader(message.from, message.ballot);
+  }
+
+  /**
+   * Whether a chunk of another snapshot may replace the one being reassembled. The current
+   * leader's transfer wins and is never interrupted by another sender (an acceptor answering an
+   * old candidacy). Between other senders, progress is kept unless the new snapshot is newer or
+   * comes from the same sender, so two acceptors serving one candidate cannot keep resetting
+   * each other; the ignored sender gets no ack and, being ack-driven, stops.
+   */
+  private mayReplaceAssembly(assembly: SnapshotAssembly, chunk: InstallSnapshotMessage): boolean {
+    if (chunk.from === this.leader) {
+      return true;
+    }
+    if (assembly.from === this.leader) {
+      return false;
+    }
+    return (
+      chunk.from === assembly.from || chunk.index > assembly.index || assembly.receivedBytes === 0
+    );
   }
 
   private installSnapshot(snapshot: Snapshot): void {

@@ -132,6 +132,27 @@ describe("Replica: receiving a snapshot", () => {
   });
 });
 
+describe("Replica: reassembly from two senders that are not the leader", () => {
+  it("keeps the progress made with one instead of restarting for the other", () => {
+    const replica = makeReplica(2, 3); // no leader known
+    const fromOne = chunks(snapshot(10, 3 * CHUNK));
+    const fromThree = chunks(snapshot(10, 3 * CHUNK), 1027).map((c) => ({ ...c, from: 3 }));
+    const [a1, b1] = fromOne;
+    const [a3] = fromThree;
+    const [newer] = chunks(snapshot(11, 3 * CHUNK), 1027).map((c) => ({ ...c, from: 3 }));
+    if (!a1 || !b1 || !a3 || !newer) throw new Error("chunks");
+    replica.step(a1);
+    replica.step(a3);
+    replica.step(b1);
+    expect(acks(drain(replica))).toEqual([CHUNK, 2 * CHUNK]);
+    // A newer snapshot does replace it.
+    replica.step(newer);
+    expect(drain(replica)).toMatchObject([
+      { type: "snapshotAck", to: 3, index: 11, offset: CHUNK },
+    ]);
+  });
+});
+
 describe("Replica: sending a snapshot", () => {
   it("a leader sends one chunk at a time, the next on each ack, and resends on a timer", () => {
     const r = leader();
