@@ -18,4 +18,6 @@ export * from "./statemachine.js";
 export * from "./storage/memory.js";
 export * from "./storage/storage.js";
 export * from "./transport/memory.js";
+export * from "./transport/tcp/index.js";
 export * from "./transport/transport.js";
+export * from "./wire/index.js";
