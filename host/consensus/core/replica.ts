@@ -949,9 +949,10 @@ export class Replica {
   /**
    * Updates what the leader knows of a follower from a reply, and sends a lagging follower what
    * it is missing: chosen values (learn) or, when those were compacted away, a snapshot. Slots
-   * the follower knows chosen count as matched (they are committed at the leader already). One
-   * chunk at a time: the next goes when the follower reports progress, or again after a
-   * heartbeat without progress. `lastIndex` is -1 when unknown.
+   * the follower knows chosen count as matched (they are committed at the leader already). Learn
+   * messages go one at a time: the next when the follower reports progress, or again after a
+   * heartbeat without progress. A snapshot goes as one paced transfer (see `onSnapshotAck`).
+   * `lastIndex` is -1 when unknown.
    */
   private catchUp(peer: number, progress: Progress, commitIndex: number, lastIndex: number): void {
     progress.commitIndex = Math.max(progress.commitIndex, commitIndex);
