@@ -178,6 +178,15 @@ describe("Replica: sending a snapshot", () => {
     }
     expect(resent).toEqual([CHUNK]);
     expect(r.stats()).toMatchObject({ snapshotChunksSent: 3, snapshotChunksRetransmitted: 1 });
+    // The follower restarted and lost its partial copy: the transfer rewinds to what it holds.
+    r.step({ type: "snapshotAck", from: 3, to: 1, ballot, index: 3, offset: 0 });
+    expect(sent(drain(r))).toEqual([]);
+    const rewound: number[] = [];
+    for (let t = 0; t < TEST_OPTIONS.snapshotRetransmitTicks; t += 1) {
+      r.tick();
+      rewound.push(...sent(drain(r)));
+    }
+    expect(rewound).toEqual([0]);
     // A higher ballot ends the leadership and with it the transfer.
     r.step({ type: "nack", from: 2, to: 1, ballot: ballot + 1024 });
     drain(r);
