@@ -595,6 +595,11 @@ export class Replica {
     }
     this.leader = from;
     this.electionElapsedTicks = 0;
+    if (this.incoming !== undefined && this.incoming.from !== from) {
+      // Another replica's snapshot transfer ends with its leadership: free the partial copy (the
+      // new leader sends its own snapshot if this replica still needs one).
+      this.incoming = undefined;
+    }
     return true;
   }
 

@@ -132,6 +132,18 @@ describe("Replica: receiving a snapshot", () => {
   });
 });
 
+describe("Replica: a new leader ends the old leader's transfer", () => {
+  it("drops the partial copy when it adopts another leader", () => {
+    const replica = follower(); // follows replica 1
+    const [a, b] = chunks(snapshot(10, 3 * CHUNK));
+    if (!a || !b) throw new Error("chunks");
+    replica.step(a);
+    replica.step({ type: "heartbeat", from: 3, to: 2, ballot: 3 * 1024 + 3, commitIndex: 2 });
+    replica.step(b);
+    expect(acks(drain(replica))).toEqual([CHUNK, 0]);
+  });
+});
+
 describe("Replica: reassembly from two senders that are not the leader", () => {
   it("keeps the progress made with one instead of restarting for the other", () => {
     const replica = makeReplica(2, 3); // no leader known
