@@ -132,6 +132,18 @@ describe("Replica: receiving a snapshot", () => {
   });
 });
 
+describe("Replica: a new leader ends the old leader's transfer", () => {
+  it("drops the partial copy when it adopts another leader", () => {
+    const replica = follower(); // follows replica 1
+    const [a, b] = chunks(snapshot(10, 3 * CHUNK));
+    if (!a || !b) throw new Error("chunks");
+    replica.step(a);
+    replica.step({ type: "heartbeat", from: 3, to: 2, ballot: 3 * 1024 + 3, commitIndex: 2 });
+    replica.step(b);
+    expect(acks(drain(replica))).toEqual([CHUNK, 0]);
+  });
+});
+
 describe("Replica: reassembly from two senders that are not the leader", () => {
   it("keeps the progress made with one instead of restarting for the other", () => {
     const replica = makeReplica(2, 3); // no leader known
@@ -178,6 +190,15 @@ describe("Replica: sending a snapshot", () => {
     }
     expect(resent).toEqual([CHUNK]);
     expect(r.stats()).toMatchObject({ snapshotChunksSent: 3, snapshotChunksRetransmitted: 1 });
+    // The follower restarted and lost its partial copy: the transfer rewinds to what it holds.
+    r.step({ type: "snapshotAck", from: 3, to: 1, ballot, index: 3, offset: 0 });
+    expect(sent(drain(r))).toEqual([]);
+    const rewound: number[] = [];
+    for (let t = 0; t < TEST_OPTIONS.snapshotRetransmitTicks; t += 1) {
+      r.tick();
+      rewound.push(...sent(drain(r)));
+    }
+    expect(rewound).toEqual([0]);
     // A higher ballot ends the leadership and with it the transfer.
     r.step({ type: "nack", from: 2, to: 1, ballot: ballot + 1024 });
     drain(r);
@@ -203,6 +224,14 @@ describe("Replica: sending a snapshot", () => {
       offset: CHUNK,
     });
     expect(drain(acceptor)).toMatchObject([{ type: "installSnapshot", offset: CHUNK }]);
+    // A duplicate of that ack does not start a second stream; the next one pulls the next chunk.
+    const ack = { type: "snapshotAck", from: 1, to: 2, ballot: promised, index: 20 } as const;
+    acceptor.step({ ...ack, offset: CHUNK });
+    expect(drain(acceptor)).toEqual([]);
+    acceptor.step({ ...ack, offset: 2 * CHUNK });
+    expect(drain(acceptor)).toMatchObject([
+      { type: "installSnapshot", offset: 2 * CHUNK, last: true },
+    ]);
     // An ack for another snapshot or echoing another ballot pulls nothing.
     acceptor.step({
       type: "snapshotAck",
