@@ -1,5 +1,5 @@
 """A small neural policy for connect four, trained against the uniform random policy through the
-vector env (actor-critic with Monte Carlo returns, PyTorch on the CPU).
+vector env (a convolutional actor-critic with Monte Carlo returns, PyTorch on the CPU).
 
     python examples/python/connect4_policy.py --address 127.0.0.1:50051 [--minutes 10]
 
@@ -29,14 +29,28 @@ OUT = Path(__file__).resolve().parent / "out"
 
 
 class ActorCritic(nn.Module):
-    def __init__(self, obs_size: int, actions: int, hidden: int = 128):
+    """A small convolutional actor-critic over the two piece planes of the board (the mover's and
+    the opponent's, 6 x 7 each); illegal columns get no probability."""
+
+    def __init__(self, rows: int, columns: int, actions: int, hidden: int = 128, channels: int = 32):
         super().__init__()
-        self.body = nn.Sequential(nn.Linear(obs_size, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.rows, self.columns = rows, columns
+        self.body = nn.Sequential(
+            nn.Conv2d(2, channels, kernel_size=4, padding=2),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(channels * (rows + 1) * (columns + 1), hidden),
+            nn.ReLU(),
+        )
         self.policy = nn.Linear(hidden, actions)
         self.value = nn.Linear(hidden, 1)
 
     def forward(self, obs: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.body(obs)
+        cells = self.rows * self.columns
+        planes = obs[:, : 2 * cells].reshape(-1, 2, self.rows, self.columns)
+        h = self.body(planes)
         logits = self.policy(h).masked_fill(masks == 0, -1e9)
         return logits, self.value(h).squeeze(-1)
 
@@ -76,7 +90,7 @@ def train(
     lr: float,
     gamma: float,
     out: Path | None,
-    hidden: int = 256,
+    hidden: int = 128,
     entropy: float = 0.005,
 ) -> dict:
     start = time.monotonic()
@@ -84,8 +98,9 @@ def train(
     torch.set_num_threads(1)
     rng = np.random.default_rng(seed)
     envs = cartridge.gym.make_vec(ENV_ID, num_envs=num_envs, address=address)
-    obs_size = int(np.prod(envs.single_observation_space.shape))
-    model = ActorCritic(obs_size, envs.single_action_space.n, hidden)
+    columns = int(envs.single_action_space.n)
+    rows = (int(np.prod(envs.single_observation_space.shape)) - columns) // (2 * columns)
+    model = ActorCritic(rows, columns, columns, hidden)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     n = envs.num_envs
     side = np.arange(n) % 2
@@ -168,7 +183,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--gamma", type=float, default=0.97)
-    parser.add_argument("--hidden", type=int, default=256, help="units in each of the two hidden layers")
+    parser.add_argument("--hidden", type=int, default=128, help="units of the hidden layer after the convolutions")
     parser.add_argument("--entropy", type=float, default=0.005, help="entropy bonus")
     parser.add_argument("--out", type=Path, default=OUT)
     a = parser.parse_args()
