@@ -191,7 +191,7 @@ def train(
         "seconds": round(time.monotonic() - start, 1),
     }
     if out is not None:
-        curve.save(out / "connect4_policy.png", "Actor-critic, connect four", baseline)
+        curve.save(out / "connect4_policy.png", "PPO (MLP actor-critic), connect four", baseline)
         torch.save(model.state_dict(), out / "connect4_policy.pt")
     report(None if out is None else out / "connect4_policy.json", summary)
     return summary
