@@ -1,27 +1,30 @@
-import subprocess
+import hashlib
+import secrets
 
 import grpc
 import pytest
 
 import cartridge
-from conftest import ROOT, start_server, stop_server
+from conftest import start_server, stop_server
 
 
-def _token(tokens_file, name: str, roles: str) -> str:
-    main = ROOT / "dist" / "host" / "cli" / "main.js"
-    out = subprocess.run(
-        ["node", str(main), "tokens", "add", "--file", str(tokens_file), "--name", name, "--roles", roles],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout.strip().splitlines()[-1]
+def _tokens_file(path, roles_by_name: dict[str, str]) -> dict[str, str]:
+    """Writes a tokens file in the documented format (docs/security.md) and returns the tokens."""
+    tokens, entries = {}, []
+    for name, roles in roles_by_name.items():
+        token = secrets.token_urlsafe(32)
+        tokens[name] = token
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        listed = ", ".join(f'"{r}"' for r in roles.split(","))
+        entries.append(f'[[token]]\nname = "{name}"\nsha256 = "{digest}"\nroles = [{listed}]\n')
+    path.write_text("\n".join(entries))
+    return tokens
 
 
 def test_tokens_reach_a_server_that_requires_them(tmp_path):
     tokens = tmp_path / "tokens.toml"
-    reader = _token(tokens, "trainer", "read")
-    player = _token(tokens, "player", "play")
+    issued = _tokens_file(tokens, {"trainer": "read", "player": "play"})
+    reader, player = issued["trainer"], issued["player"]
     process, address = start_server("--tokens", str(tokens))
     try:
         with cartridge.Client(address) as anonymous:
