@@ -158,7 +158,7 @@ describe("TcpTransport", () => {
 
   it("refuses a peer whose authenticated identity is not the replica it claims", async () => {
     // The TLS seam: a connector that authenticated every remote end as n3.
-    const asThree: Connector = { ...plainConnector, peerIdentity: () => "n3" };
+    const asThree: Connector = { ...plainConnector, peerIdentity: () => ["n3"] };
     const two = await node(2, { connector: asThree });
     const one = await node(1);
     one.transport.setPeerAddress(2, two.address);

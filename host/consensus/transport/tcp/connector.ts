@@ -19,21 +19,18 @@ export interface Listener {
  * - `listen` hands every accepted stream to `onSocket` once it is ready for application data.
  * - `connect` resolves with a stream ready for application data, or rejects (refused, timed out,
  *   failed authentication); it never resolves with a half-open stream.
- * - `peerIdentity` is the identity the connector *authenticated* for the remote end, or
- *   `undefined` when it authenticates nobody. The transport's handshake then requires it to equal
- *   the node id of the replica the peer claims to be, and refuses the connection otherwise.
+ * - `peerIdentity` is the node ids the connector *authenticated* for the remote end (the names
+ *   in its verified certificate), or `undefined` when it authenticates nobody. The transport's
+ *   handshake then requires the node id of the replica the peer claims to be among them, and
+ *   refuses the connection otherwise.
  *
- * {@link plainConnector} is `node:net` and authenticates nobody (loopback, trusted networks). A
- * mutual-TLS connector (issue 12) implements the same three calls with `node:tls`: `listen` with
- * `tls.createServer({ ca, cert, key, requestCert: true, rejectUnauthorized: true })` delivering
- * `secureConnection` sockets; `connect` with `tls.connect({ ca, cert, key, checkServerIdentity })`
- * checking that the server certificate names `expectedNodeId`, resolving on `secureConnect`;
- * `peerIdentity` returning the name in the verified peer certificate. Nothing else changes.
+ * {@link plainConnector} is `node:net` and authenticates nobody (loopback, trusted networks);
+ * `tlsConnector` (`tls-connector.ts`) is mutual TLS with the cluster's CA.
  */
 export interface Connector {
   listen(address: PeerAddress, onSocket: (socket: Socket) => void): Promise<Listener>;
   connect(address: PeerAddress, expectedNodeId: string, timeoutMs: number): Promise<Socket>;
-  peerIdentity(socket: Socket): string | undefined;
+  peerIdentity(socket: Socket): readonly string[] | undefined;
 }
 
 /** Plain TCP: no encryption, no authentication beyond the handshake's cluster and replica ids. */
