@@ -1,5 +1,6 @@
 export * from "./core/ballot.js";
 export * from "./core/config.js";
+export * from "./core/crc32.js";
 export * from "./core/entry.js";
 export * from "./core/errors.js";
 export * from "./core/log.js";
@@ -7,6 +8,8 @@ export * from "./core/messages.js";
 export * from "./core/ready.js";
 export * from "./core/replica.js";
 export * from "./core/rng.js";
+export * from "./core/stats.js";
+export * from "./core/validate.js";
 export * from "./engine/engine.js";
 export * from "./engine/multi-paxos-engine.js";
 export * from "./engine/rng.js";

@@ -595,6 +595,11 @@ export class Replica {
     }
     this.leader = from;
     this.electionElapsedTicks = 0;
+    if (this.incoming !== undefined && this.incoming.from !== from) {
+      // Another replica's snapshot transfer ends with its leadership: free the partial copy (the
+      // new leader sends its own snapshot if this replica still needs one).
+      this.incoming = undefined;
+    }
     return true;
   }
 
@@ -702,9 +707,7 @@ export class Replica {
     }
     let assembly = this.incoming;
     if (assembly === undefined || !assembly.matches(message.from, message)) {
-      // The current leader's transfer is not interrupted by another sender's (an acceptor
-      // answering this replica's old candidacy); otherwise the sender that talks now wins.
-      if (assembly !== undefined && assembly.from === this.leader && message.from !== this.leader) {
+      if (assembly !== undefined && !this.mayReplaceAssembly(assembly, message)) {
         return;
       }
       assembly = new SnapshotAssembly(message.from, message);
@@ -725,6 +728,25 @@ export class Replica {
     this.installSnapshot(assembly.snapshot());
     this.ackSnapshot(message, message.totalBytes);
     this.statusToLeader(message.from, message.ballot);
+  }
+
+  /**
+   * Whether a chunk of another snapshot may replace the one being reassembled. The current
+   * leader's transfer wins and is never interrupted by another sender (an acceptor answering an
+   * old candidacy). Between other senders, progress is kept unless the new snapshot is newer or
+   * comes from the same sender, so two acceptors serving one candidate cannot keep resetting
+   * each other; the ignored sender gets no ack and, being ack-driven, stops.
+   */
+  private mayReplaceAssembly(assembly: SnapshotAssembly, chunk: InstallSnapshotMessage): boolean {
+    if (chunk.from === this.leader) {
+      return true;
+    }
+    if (assembly.from === this.leader) {
+      return false;
+    }
+    return (
+      chunk.from === assembly.from || chunk.index > assembly.index || assembly.receivedBytes === 0
+    );
   }
 
   private installSnapshot(snapshot: Snapshot): void {
@@ -932,9 +954,10 @@ export class Replica {
   /**
    * Updates what the leader knows of a follower from a reply, and sends a lagging follower what
    * it is missing: chosen values (learn) or, when those were compacted away, a snapshot. Slots
-   * the follower knows chosen count as matched (they are committed at the leader already). One
-   * chunk at a time: the next goes when the follower reports progress, or again after a
-   * heartbeat without progress. `lastIndex` is -1 when unknown.
+   * the follower knows chosen count as matched (they are committed at the leader already). Learn
+   * messages go one at a time: the next when the follower reports progress, or again after a
+   * heartbeat without progress. A snapshot goes as one paced transfer (see `onSnapshotAck`).
+   * `lastIndex` is -1 when unknown.
    */
   private catchUp(peer: number, progress: Progress, commitIndex: number, lastIndex: number): void {
     progress.commitIndex = Math.max(progress.commitIndex, commitIndex);

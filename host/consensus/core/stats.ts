@@ -4,6 +4,8 @@
  * - `misaddressed`: addressed to another replica, or claims to come from the receiver itself.
  * - `notMember`: the sender is not a member of the receiver's cluster configuration.
  * - `unknownType`: not one of the protocol's message types.
+ * - `malformed`: a field of the wrong kind (not an object, boolean, array or byte array where the
+ *   message type requires one).
  * - `badBallot`: not a ballot number, or owned by a replica other than the one the message type
  *   requires (the sender for prepare, accept, heartbeat...; the receiver for replies), or by a
  *   non-member.
@@ -19,6 +21,7 @@ export type RejectReason =
   | "misaddressed"
   | "notMember"
   | "unknownType"
+  | "malformed"
   | "badBallot"
   | "badIndex"
   | "badEntries"
@@ -30,6 +33,7 @@ export const REJECT_REASONS: readonly RejectReason[] = [
   "misaddressed",
   "notMember",
   "unknownType",
+  "malformed",
   "badBallot",
   "badIndex",
   "badEntries",

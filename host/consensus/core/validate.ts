@@ -52,7 +52,7 @@ export function validateMessage(
   context: ValidationContext,
 ): RejectReason | undefined {
   if (typeof message !== "object" || message === null) {
-    return "unknownType";
+    return "malformed";
   }
   if (message.to !== context.self || message.from === context.self) {
     return "misaddressed";
@@ -60,7 +60,7 @@ export function validateMessage(
   if (!context.members.has(message.from)) {
     return "notMember";
   }
-  const rule = BALLOT_RULES[message.type];
+  const rule = Object.hasOwn(BALLOT_RULES, message.type) ? BALLOT_RULES[message.type] : undefined;
   if (rule === undefined) {
     return "unknownType";
   }
@@ -76,7 +76,7 @@ function validateBody(message: Message, context: ValidationContext): RejectReaso
     case "heartbeat":
       return isIndex(message.commitIndex) ? undefined : "badIndex";
     case "preVoteReply":
-      return typeof message.granted === "boolean" ? undefined : "badIndex";
+      return typeof message.granted === "boolean" ? undefined : "malformed";
     case "nack":
       return undefined;
     case "prepare":
@@ -146,7 +146,7 @@ function validateEntries(
   context: ValidationContext,
 ): RejectReason | undefined {
   if (!Array.isArray(entries)) {
-    return "badEntries";
+    return "malformed";
   }
   if (entries.length > context.options.maxEntriesPerMessage) {
     return "tooLarge";
@@ -221,7 +221,10 @@ function validateChunk(
   ) {
     return "badSnapshotChunk";
   }
-  if (!(data instanceof Uint8Array) || data.byteLength > context.options.maxMessageBytes) {
+  if (!(data instanceof Uint8Array) || typeof message.last !== "boolean") {
+    return "malformed";
+  }
+  if (data.byteLength > context.options.maxMessageBytes) {
     return "badSnapshotChunk";
   }
   if (!isIndex(offset) || offset + data.byteLength > totalBytes) {

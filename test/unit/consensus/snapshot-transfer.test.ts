@@ -132,6 +132,39 @@ describe("Replica: receiving a snapshot", () => {
   });
 });
 
+describe("Replica: a new leader ends the old leader's transfer", () => {
+  it("drops the partial copy when it adopts another leader", () => {
+    const replica = follower(); // follows replica 1
+    const [a, b] = chunks(snapshot(10, 3 * CHUNK));
+    if (!a || !b) throw new Error("chunks");
+    replica.step(a);
+    replica.step({ type: "heartbeat", from: 3, to: 2, ballot: 3 * 1024 + 3, commitIndex: 2 });
+    replica.step(b);
+    expect(acks(drain(replica))).toEqual([CHUNK, 0]);
+  });
+});
+
+describe("Replica: reassembly from two senders that are not the leader", () => {
+  it("keeps the progress made with one instead of restarting for the other", () => {
+    const replica = makeReplica(2, 3); // no leader known
+    const fromOne = chunks(snapshot(10, 3 * CHUNK));
+    const fromThree = chunks(snapshot(10, 3 * CHUNK), 1027).map((c) => ({ ...c, from: 3 }));
+    const [a1, b1] = fromOne;
+    const [a3] = fromThree;
+    const [newer] = chunks(snapshot(11, 3 * CHUNK), 1027).map((c) => ({ ...c, from: 3 }));
+    if (!a1 || !b1 || !a3 || !newer) throw new Error("chunks");
+    replica.step(a1);
+    replica.step(a3);
+    replica.step(b1);
+    expect(acks(drain(replica))).toEqual([CHUNK, 2 * CHUNK]);
+    // A newer snapshot does replace it.
+    replica.step(newer);
+    expect(drain(replica)).toMatchObject([
+      { type: "snapshotAck", to: 3, index: 11, offset: CHUNK },
+    ]);
+  });
+});
+
 describe("Replica: sending a snapshot", () => {
   it("a leader sends one chunk at a time, the next on each ack, and resends on a timer", () => {
     const r = leader();
@@ -157,6 +190,15 @@ describe("Replica: sending a snapshot", () => {
     }
     expect(resent).toEqual([CHUNK]);
     expect(r.stats()).toMatchObject({ snapshotChunksSent: 3, snapshotChunksRetransmitted: 1 });
+    // The follower restarted and lost its partial copy: the transfer rewinds to what it holds.
+    r.step({ type: "snapshotAck", from: 3, to: 1, ballot, index: 3, offset: 0 });
+    expect(sent(drain(r))).toEqual([]);
+    const rewound: number[] = [];
+    for (let t = 0; t < TEST_OPTIONS.snapshotRetransmitTicks; t += 1) {
+      r.tick();
+      rewound.push(...sent(drain(r)));
+    }
+    expect(rewound).toEqual([0]);
     // A higher ballot ends the leadership and with it the transfer.
     r.step({ type: "nack", from: 2, to: 1, ballot: ballot + 1024 });
     drain(r);

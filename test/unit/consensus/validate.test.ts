@@ -99,7 +99,9 @@ function defects(): [RejectReason, Message][] {
     for (const ballot of [...badNumbers, MAX_BALLOT + 1, 7 * 1024 + 7]) {
       cases.push(["badBallot", { ...message, ballot }]);
     }
-    cases.push(["unknownType", { ...message, type: "bogus" } as unknown as Message]);
+    for (const type of ["bogus", "constructor", "__proto__", "toString"]) {
+      cases.push(["unknownType", { ...message, type } as unknown as Message]);
+    }
   }
   // Ballots owned by the wrong replica: the sender's own for requests, the receiver's in replies.
   for (const type of ["preVote", "prepare", "accept", "heartbeat", "learn"] as const) {
@@ -121,6 +123,12 @@ function defects(): [RejectReason, Message][] {
     cases.push(["badIndex", broken("snapshotAck", { offset: n })]);
     cases.push(["badEntries", broken("accept", { entries: entries(n, 1) })]);
   }
+  cases.push(["malformed", broken("preVoteReply", { granted: 1 as unknown as boolean })]);
+  cases.push(["malformed", broken("accept", { entries: {} as unknown as Entry[] })]);
+  cases.push([
+    "malformed",
+    broken("installSnapshot", { data: [1, 2, 3] as unknown as Uint8Array }),
+  ]);
   cases.push(["badIndex", broken("prepare", { fromIndex: 0 })]);
   cases.push(["badIndex", broken("accepted", { fromIndex: 5, toIndex: 4 })]);
   cases.push(["badIndex", broken("accepted", { toIndex: 9 })]);
