@@ -1,4 +1,3 @@
-import type { Socket } from "node:net";
 import {
   type ConnectionOptions,
   createServer,
@@ -6,7 +5,7 @@ import {
   connect as tlsConnect,
 } from "node:tls";
 import { replicaIdsIn } from "../peer-identity.js";
-import type { Connector, Listener, PeerAddress } from "./connector.js";
+import { type Connector, type Listener, type PeerAddress, settleConnect } from "./connector.js";
 
 /** PEM material of one node: the cluster CA, and this node's certificate and key. */
 export interface TlsConnectorOptions {
@@ -58,38 +57,22 @@ export function tlsConnector(options: TlsConnectorOptions): Connector {
       });
     },
 
-    connect(address: PeerAddress, expectedNodeId: string, timeoutMs: number) {
-      return new Promise<Socket>((resolve, reject) => {
-        const connection: ConnectionOptions = {
-          ...material,
-          host: address.host,
-          port: address.port,
-          rejectUnauthorized: true,
-          checkServerIdentity: (_host, certificate) => {
-            const names = replicaIdsIn(certificate.subjectaltname);
-            return names.includes(expectedNodeId)
-              ? undefined
-              : new Error(
-                  `server certificate names replicas [${names.join(", ")}], not ${expectedNodeId}`,
-                );
-          },
-        };
-        const socket = tlsConnect(connection);
-        const timer = setTimeout(() => {
-          socket.destroy();
-          reject(new Error(`TLS connect to ${address.host}:${address.port} timed out`));
-        }, timeoutMs);
-        socket.once("error", (error) => {
-          clearTimeout(timer);
-          socket.destroy();
-          reject(error);
-        });
-        socket.once("secureConnect", () => {
-          clearTimeout(timer);
-          socket.removeAllListeners("error");
-          resolve(socket);
-        });
-      });
+    connect(address: PeerAddress, expectedNodeId: string, timeoutMs: number, signal) {
+      const connection: ConnectionOptions = {
+        ...material,
+        host: address.host,
+        port: address.port,
+        rejectUnauthorized: true,
+        checkServerIdentity: (_host, certificate) => {
+          const names = replicaIdsIn(certificate.subjectaltname);
+          return names.includes(expectedNodeId)
+            ? undefined
+            : new Error(
+                `server certificate names replicas [${names.join(", ")}], not ${expectedNodeId}`,
+              );
+        },
+      };
+      return settleConnect(tlsConnect(connection), "secureConnect", address, timeoutMs, signal);
     },
 
     peerIdentity(socket) {
