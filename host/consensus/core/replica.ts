@@ -120,6 +120,11 @@ export class Replica {
   private awaitingAdvance = false;
   /** A snapshot being received chunk by chunk (at most one). */
   private incoming: SnapshotAssembly | undefined;
+  /**
+   * Snapshot chunks served to lagging candidates while not leading: per candidate, the offset of
+   * the last chunk sent, so a duplicated ack does not start a second stream of chunks.
+   */
+  private readonly servedChunks = new Map<number, { index: number; offset: number }>();
 
   constructor(init: ReplicaInit) {
     validateConfig(init.config, init.options);
@@ -465,6 +470,7 @@ export class Replica {
       // pull the remaining chunks (see onSnapshotAck).
       if (this.snapshotValue !== undefined) {
         this.sendSnapshotChunk(message.from, this.promised, this.snapshotValue, 0);
+        this.servedChunks.set(message.from, { index: this.snapshotValue.index, offset: 0 });
       }
       return;
     }
@@ -1069,8 +1075,8 @@ export class Replica {
   /**
    * A snapshot receiver holds `offset` bytes. The leader sends the next chunk when the follower
    * moved forward (and ends the transfer when it has everything). A replica that does not lead
-   * serves a lagging candidate statelessly: one chunk per ack, while it still holds that
-   * snapshot and the ack echoes the ballot it promised.
+   * serves a lagging candidate one chunk per new ack, while it still holds that snapshot and the
+   * ack echoes the ballot it promised.
    */
   private onSnapshotAck(message: SnapshotAckMessage): void {
     if (this.roleValue === "leader") {
@@ -1100,15 +1106,27 @@ export class Replica {
       return;
     }
     const snapshot = this.snapshotValue;
+    const served = this.servedChunks.get(message.from);
     if (
       snapshot === undefined ||
+      served === undefined ||
+      served.index !== snapshot.index ||
       snapshot.index !== message.index ||
-      message.ballot !== this.promised ||
-      message.offset >= snapshot.data.byteLength
+      message.ballot !== this.promised
     ) {
       return;
     }
+    if (message.offset >= snapshot.data.byteLength) {
+      this.servedChunks.delete(message.from);
+      return;
+    }
+    // A duplicated ack asks for the chunk just sent: answering it would start a second stream.
+    // A lost chunk stalls the candidate until it campaigns again; that prepare restarts here.
+    if (message.offset === served.offset) {
+      return;
+    }
     this.sendSnapshotChunk(message.from, this.promised, snapshot, message.offset);
+    served.offset = message.offset;
   }
 
   private sendStatus(peer: number): void {

@@ -224,6 +224,14 @@ describe("Replica: sending a snapshot", () => {
       offset: CHUNK,
     });
     expect(drain(acceptor)).toMatchObject([{ type: "installSnapshot", offset: CHUNK }]);
+    // A duplicate of that ack does not start a second stream; the next one pulls the next chunk.
+    const ack = { type: "snapshotAck", from: 1, to: 2, ballot: promised, index: 20 } as const;
+    acceptor.step({ ...ack, offset: CHUNK });
+    expect(drain(acceptor)).toEqual([]);
+    acceptor.step({ ...ack, offset: 2 * CHUNK });
+    expect(drain(acceptor)).toMatchObject([
+      { type: "installSnapshot", offset: 2 * CHUNK, last: true },
+    ]);
     // An ack for another snapshot or echoing another ballot pulls nothing.
     acceptor.step({
       type: "snapshotAck",
