@@ -316,7 +316,9 @@ describe("TcpTransport", () => {
     pending.close();
     // Nothing this test opened is left (earlier tests' timers may expire meanwhile: at most).
     const after = await quiet();
-    after.forEach((active, kind) => expect(active).toBeLessThanOrEqual(before[kind] as number));
+    after.forEach((active, kind) => {
+      expect(active).toBeLessThanOrEqual(before[kind] as number);
+    });
   });
 
   it("close() aborts a dial in progress", async () => {
