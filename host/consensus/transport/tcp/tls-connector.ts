@@ -1,56 +1,52 @@
-import type { Socket } from "node:net";
-import { type ConnectionOptions, connect, createServer, type TLSSocket } from "node:tls";
+import {
+  type ConnectionOptions,
+  createServer,
+  type TLSSocket,
+  connect as tlsConnect,
+} from "node:tls";
 import { replicaIdsIn } from "../peer-identity.js";
-import type { Connector } from "./connector.js";
+import { type Connector, type Listener, type PeerAddress, settleConnect } from "./connector.js";
 
-/** PEM bytes of the cluster CA and of this node's certificate and key. */
-export interface MutualTlsFiles {
-  readonly ca: Uint8Array;
-  readonly cert: Uint8Array;
-  readonly key: Uint8Array;
+/** PEM material of one node: the cluster CA, and this node's certificate and key. */
+export interface TlsConnectorOptions {
+  readonly ca: string | Buffer;
+  readonly cert: string | Buffer;
+  readonly key: string | Buffer;
+  /** Called when a TLS handshake with a connecting peer fails (bad or missing certificate). */
+  readonly onHandshakeError?: (error: Error, remote: string) => void;
 }
 
 /**
- * What the transport gets for a peer whose verified certificate names no replica (or several):
- * a value no node id can equal, so that the handshake refuses it.
+ * Mutual TLS between replicas. Both sides present a certificate issued by the cluster's CA and
+ * verify the other's (TLS 1.3 only). A certificate names its replica with the subjectAltName URI
+ * `urn:cartridge:replica:<node id>` (`peer-identity.ts`; `cartridge certs init` writes it):
+ *
+ * - the dialer checks that the server's certificate names the node it meant to reach (instead of
+ *   a host name: replicas are addressed by id, and one host may run several);
+ * - the acceptor reports the names in the client's certificate as its `peerIdentity`, and the
+ *   transport's handshake refuses a `hello` whose replica is not among them.
+ *
+ * A peer without a certificate, or with one from another CA, fails the TLS handshake and never
+ * reaches the transport's handshake.
  */
-const NO_REPLICA = "\u0000no replica id in the certificate";
-
-/** The node id a verified peer certificate names (subjectAltName URI), or {@link NO_REPLICA}. */
-function certifiedNodeId(socket: TLSSocket): string {
-  if (!socket.authorized) return NO_REPLICA;
-  const ids = replicaIdsIn(socket.getPeerCertificate().subjectaltname);
-  return ids.length === 1 && ids[0] !== undefined ? ids[0] : NO_REPLICA;
-}
-
-/**
- * Mutual TLS between consensus peers (issue 12). Both ends present a certificate signed by the
- * cluster CA and check the other's: TLS refuses a certificate from another CA before any byte of
- * the protocol, and the transport's handshake then refuses a peer whose certificate names another
- * node than the one it claims to be (`peerIdentity`), before any message reaches the core. The
- * dialer also checks, before sending anything, that the server's certificate names the node it
- * meant to reach. Certificates come from `cartridge certs init` or an operator's CA
- * (docs/security.md).
- */
-export function mutualTlsConnector(files: MutualTlsFiles): Connector {
-  const secure = {
-    ca: Buffer.from(files.ca),
-    cert: Buffer.from(files.cert),
-    key: Buffer.from(files.key),
+export function tlsConnector(options: TlsConnectorOptions): Connector {
+  const material = {
+    ca: options.ca,
+    cert: options.cert,
+    key: options.key,
+    minVersion: "TLSv1.3" as const,
   };
   return {
     listen(address, onSocket) {
-      return new Promise((resolve, reject) => {
+      return new Promise<Listener>((resolve, reject) => {
         const server = createServer(
-          { ...secure, requestCert: true, rejectUnauthorized: true, minVersion: "TLSv1.3" },
-          (socket) => {
-            socket.setNoDelay(true);
-            onSocket(socket);
-          },
+          { ...material, requestCert: true, rejectUnauthorized: true },
+          (socket) => onSocket(socket),
         );
+        server.on("tlsClientError", (error, socket) => {
+          options.onHandshakeError?.(error, `${socket.remoteAddress}:${socket.remotePort}`);
+        });
         server.once("error", reject);
-        // A failed TLS handshake (wrong CA, no certificate) is the peer's problem, not ours.
-        server.on("tlsClientError", (_error, socket) => socket.destroy());
         server.listen(address.port, address.host, () => {
           server.off("error", reject);
           server.on("error", () => undefined);
@@ -61,43 +57,27 @@ export function mutualTlsConnector(files: MutualTlsFiles): Connector {
       });
     },
 
-    connect(address, expectedNodeId, timeoutMs) {
-      return new Promise((resolve, reject) => {
-        const options: ConnectionOptions = {
-          ...secure,
-          host: address.host,
-          port: address.port,
-          minVersion: "TLSv1.3",
-          rejectUnauthorized: true,
-          // Peers are named by node id, not by host name: the certificate must name the node
-          // this connection is meant to reach, whatever address it was reached at.
-          checkServerIdentity: (_host, cert) =>
-            replicaIdsIn(cert.subjectaltname).includes(expectedNodeId)
-              ? undefined
-              : new Error(
-                  `the peer's certificate does not name node ${expectedNodeId.slice(0, 64)}`,
-                ),
-        };
-        const socket = connect(options);
-        const timer = setTimeout(() => {
-          socket.destroy();
-          reject(new Error(`TLS connect to ${address.host}:${address.port} timed out`));
-        }, timeoutMs);
-        socket.once("error", (error) => {
-          clearTimeout(timer);
-          reject(error);
-        });
-        socket.once("secureConnect", () => {
-          clearTimeout(timer);
-          socket.removeAllListeners("error");
-          socket.setNoDelay(true);
-          resolve(socket);
-        });
-      });
+    connect(address: PeerAddress, expectedNodeId: string, timeoutMs: number, signal) {
+      const connection: ConnectionOptions = {
+        ...material,
+        host: address.host,
+        port: address.port,
+        rejectUnauthorized: true,
+        checkServerIdentity: (_host, certificate) => {
+          const names = replicaIdsIn(certificate.subjectaltname);
+          return names.includes(expectedNodeId)
+            ? undefined
+            : new Error(
+                `server certificate names replicas [${names.join(", ")}], not ${expectedNodeId}`,
+              );
+        },
+      };
+      return settleConnect(tlsConnect(connection), "secureConnect", address, timeoutMs, signal);
     },
 
-    peerIdentity(socket: Socket) {
-      return "getPeerCertificate" in socket ? certifiedNodeId(socket as TLSSocket) : NO_REPLICA;
+    peerIdentity(socket) {
+      const certificate = (socket as TLSSocket).getPeerCertificate?.();
+      return replicaIdsIn(certificate?.subjectaltname);
     },
   };
 }
