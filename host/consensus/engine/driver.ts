@@ -106,6 +106,8 @@ export class ReplicaDriver implements ConsensusEngine {
   /** Settles when the storage call in flight (if any) settles; `stop()` waits for it. */
   private storageCall: Promise<unknown> = Promise.resolve();
   private ticks = 0;
+  /** No outstanding proposal's deadline falls before this tick. */
+  private nextDeadlineTick = Number.POSITIVE_INFINITY;
   private bufferedTicks = 0;
   private bufferedMessages: Message[] = [];
   private readonly outstanding = new Map<string, Outstanding>();
@@ -340,9 +342,11 @@ export class ReplicaDriver implements ConsensusEngine {
       return;
     }
     const timeout = options.timeoutTicks ?? this.options.proposalTimeoutTicks ?? 1000;
+    const deadlineTick = this.ticks + timeout;
+    this.nextDeadlineTick = Math.min(this.nextDeadlineTick, deadlineTick);
     this.outstanding.set(key, {
       callbacks: [callback],
-      deadlineTick: this.ticks + timeout,
+      deadlineTick,
       ballot,
       // A copy from an earlier attempt may already sit in an open slot of this log.
       placed: this.openCopies.has(key),
@@ -662,7 +666,7 @@ export class ReplicaDriver implements ConsensusEngine {
     }
     const status = core.status();
     const ballot = status.role === "leader" ? status.promisedBallot : -1;
-    for (const [key, entry] of [...this.outstanding]) {
+    for (const [key, entry] of this.outstanding) {
       if (entry.ballot !== ballot) {
         this.settleLost(key, entry);
       }
@@ -670,8 +674,14 @@ export class ReplicaDriver implements ConsensusEngine {
   }
 
   private expireProposals(): void {
-    for (const [key, entry] of [...this.outstanding]) {
+    if (this.ticks < this.nextDeadlineTick) {
+      return;
+    }
+    let next = Number.POSITIVE_INFINITY;
+    // Deleting the visited entry while iterating a Map is safe; no copy needed.
+    for (const [key, entry] of this.outstanding) {
       if (entry.deadlineTick > this.ticks) {
+        next = Math.min(next, entry.deadlineTick);
         continue;
       }
       this.outstanding.delete(key);
@@ -680,6 +690,7 @@ export class ReplicaDriver implements ConsensusEngine {
         callback(error);
       }
     }
+    this.nextDeadlineTick = next;
   }
 
   private releaseWaiters(): void {
