@@ -37,8 +37,9 @@ export interface ProposeOptions {
  * committed and applied on this replica. It rejects with a `ConsensusError` (the outcome table in
  * docs/consensus.md says what each guarantees):
  *
- * - `NotLeader`, `Stopped`, `StorageFailure`: this attempt was never placed in a slot by this
- *   replica, so it is not committed through it (retry at `leaderHint` / another replica);
+ * - `NotLeader`, `Stopped`, `StorageFailure`: no copy of the request sat in an open slot of this
+ *   replica's log, so it is not committed through this attempt (retry at `leaderHint` / another
+ *   replica);
  * - `Indeterminate`, `Timeout`: fate unknown; retry with the same client and request id to learn
  *   it exactly once;
  * - `SessionExpired`: not applied, and the client's session is gone (start a new client id);
