@@ -136,6 +136,10 @@ export class FaultyStorage implements ConsensusStorage {
       corruptAtTick: undefined,
       crashDuringWriteRate: 0,
     };
+    if (this.pending?.fails === true) {
+      // The write in flight was drawn to fail; healing means it succeeds after all.
+      this.pending = { ...this.pending, fails: false };
+    }
     this.repair();
   }
 
