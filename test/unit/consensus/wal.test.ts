@@ -215,6 +215,8 @@ describe("WalStorage faults", () => {
     // Halted: even a write that would fit and a load are refused.
     expect(await rejection(wal.persist(entriesBatch([walEntry(4)])))).toBe(error);
     expect(await rejection(wal.load())).toBe(error);
+    await wal.close();
+    await wal.close();
 
     fs.capacityBytes = Number.POSITIVE_INFINITY;
     for (const restartedFs of [fs.crash((_, unsynced) => unsynced), fs.crash()]) {

@@ -72,7 +72,9 @@ export function encodeBatch(records: readonly WalRecord[], maxRecordBytes: numbe
     out.view.setUint32(frameStart + 4, crc32c(out.bytes, 0, bodyStart, out.offset), true);
     out.view.setUint32(frameStart + 8, crc32c(out.bytes, 0, frameStart, frameStart + 8), true);
   });
-  return out.bytes;
+  // A plain Uint8Array over the same memory: Buffer's `slice` returns a view, which a caller
+  // expecting Uint8Array semantics (a copy) would not anticipate.
+  return new Uint8Array(out.bytes.buffer, out.bytes.byteOffset, out.bytes.byteLength);
 }
 
 /** Decodes one checksummed record body; throws {@link RecordDecodeError} if it is malformed. */
