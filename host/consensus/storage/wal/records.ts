@@ -72,9 +72,7 @@ export function encodeBatch(records: readonly WalRecord[], maxRecordBytes: numbe
     out.view.setUint32(frameStart + 4, crc32c(out.bytes, 0, bodyStart, out.offset), true);
     out.view.setUint32(frameStart + 8, crc32c(out.bytes, 0, frameStart, frameStart + 8), true);
   });
-  // A plain Uint8Array over the same memory: Buffer's `slice` returns a view, which a caller
-  // expecting Uint8Array semantics (a copy) would not anticipate.
-  return new Uint8Array(out.bytes.buffer, out.bytes.byteOffset, out.bytes.byteLength);
+  return out.bytes;
 }
 
 /** Decodes one checksummed record body; throws {@link RecordDecodeError} if it is malformed. */
@@ -110,7 +108,7 @@ function entryBytes(entry: Entry): number {
   if (entry.value.kind === "batch") {
     bytes += 4;
     for (const command of entry.value.commands) {
-      bytes += 2 + Buffer.byteLength(command.clientId, "utf8") + 8 + 4;
+      bytes += 2 + utf8Length(command.clientId) + 8 + 4;
       bytes += command.payload.byteLength;
     }
   }
@@ -234,14 +232,26 @@ function readEntry(input: Reader): Entry {
   return { index, ballot, value };
 }
 
+const utf8 = new TextEncoder();
+
+/** UTF-8 length of `text` without encoding it (ASCII, the common case for ids, in one pass). */
+function utf8Length(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) > 0x7f) {
+      return Buffer.byteLength(text, "utf8");
+    }
+  }
+  return text.length;
+}
+
 class Writer {
-  readonly bytes: Buffer;
+  readonly bytes: Uint8Array;
   readonly view: DataView;
   offset = 0;
 
   constructor(size: number) {
-    this.bytes = Buffer.alloc(size);
-    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+    this.bytes = new Uint8Array(size);
+    this.view = new DataView(this.bytes.buffer);
   }
 
   u8(value: number): void {
@@ -272,7 +282,7 @@ class Writer {
   }
 
   string16(value: string): void {
-    const length = this.bytes.write(value, this.offset + 2, "utf8");
+    const length = utf8.encodeInto(value, this.bytes.subarray(this.offset + 2)).written;
     if (length > U16_MAX) {
       throw new RecordEncodeError(`string of ${length} bytes exceeds ${U16_MAX}`);
     }
