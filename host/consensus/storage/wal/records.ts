@@ -296,13 +296,20 @@ class Writer {
   }
 }
 
+/** Scratch space for reading a float64 without a DataView per record. */
+const F64_SCRATCH = new DataView(new ArrayBuffer(8));
+const utf8Decoder = new TextDecoder();
+/** Identifiers up to this length are decoded by hand when they are ASCII (the common case). */
+const ASCII_FAST_BYTES = 64;
+
+/**
+ * Reads one record body. Recovery decodes every record of the log, so this allocates nothing but
+ * the decoded values: bytes are read by hand rather than through a DataView per record.
+ */
 class Reader {
-  private readonly view: DataView;
   offset = 0;
 
-  constructor(private readonly bytes: Uint8Array) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
+  constructor(private readonly bytes: Uint8Array) {}
 
   remaining(): number {
     return this.bytes.length - this.offset;
@@ -316,22 +323,31 @@ class Reader {
 
   u8(): number {
     this.need(1);
-    return this.view.getUint8(this.offset++);
+    return this.bytes[this.offset++] as number;
+  }
+
+  private rawU32(at: number): number {
+    const b = this.bytes;
+    return (
+      ((b[at] as number) |
+        ((b[at + 1] as number) << 8) |
+        ((b[at + 2] as number) << 16) |
+        ((b[at + 3] as number) << 24)) >>>
+      0
+    );
   }
 
   u32(): number {
     this.need(4);
-    const value = this.view.getUint32(this.offset, true);
+    const value = this.rawU32(this.offset);
     this.offset += 4;
     return value;
   }
 
   u64(): number {
     this.need(8);
-    const lo = this.view.getUint32(this.offset, true);
-    const hi = this.view.getUint32(this.offset + 4, true);
+    const value = this.rawU32(this.offset + 4) * TWO_POW_32 + this.rawU32(this.offset);
     this.offset += 8;
-    const value = hi * TWO_POW_32 + lo;
     if (!Number.isSafeInteger(value)) {
       throw new RecordDecodeError(`u64 ${value} exceeds the safe integer range`);
     }
@@ -340,25 +356,39 @@ class Reader {
 
   f64(): number {
     this.need(8);
-    const value = this.view.getFloat64(this.offset, true);
+    for (let i = 0; i < 8; i++) {
+      F64_SCRATCH.setUint8(i, this.bytes[this.offset + i] as number);
+    }
     this.offset += 8;
-    return value;
+    return F64_SCRATCH.getFloat64(0, true);
   }
 
   string16(): string {
     this.need(2);
-    const length = this.view.getUint16(this.offset, true);
+    const length =
+      (this.bytes[this.offset] as number) | ((this.bytes[this.offset + 1] as number) << 8);
     this.offset += 2;
     this.need(length);
-    const start = this.bytes.byteOffset + this.offset;
+    const start = this.offset;
     this.offset += length;
-    return Buffer.from(this.bytes.buffer, start, length).toString("utf8");
+    if (length <= ASCII_FAST_BYTES) {
+      let text = "";
+      for (let i = start; i < start + length; i++) {
+        const byte = this.bytes[i] as number;
+        if (byte > 0x7f) {
+          return utf8Decoder.decode(this.bytes.subarray(start, start + length));
+        }
+        text += String.fromCharCode(byte);
+      }
+      return text;
+    }
+    return utf8Decoder.decode(this.bytes.subarray(start, start + length));
   }
 
   take(count: number): Uint8Array {
     this.need(count);
-    // A copy (and a plain Uint8Array even when reading a Buffer), so a decoded entry does not
-    // pin the whole segment buffer in memory.
+    // A copy (a plain Uint8Array even when reading a Buffer), so a decoded entry does not pin
+    // the whole segment buffer in memory.
     const value = new Uint8Array(this.bytes.subarray(this.offset, this.offset + count));
     this.offset += count;
     return value;
