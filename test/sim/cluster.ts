@@ -237,6 +237,7 @@ export class SimCluster {
     const total: DiskFaultEvents = {
       tornWrites: 0,
       lostWrites: 0,
+      crashesDuringWrite: 0,
       failures: 0,
       corruptions: 0,
       refusedLoads: 0,
@@ -454,9 +455,10 @@ function isStorageFailure(error: unknown): boolean {
 }
 
 /**
- * Each disk fault is enabled for a minority of seeds: write latency (half), torn writes on a
- * crash (a third), I/O failures (a sixth), and for a sixth of the seeds of three or more
- * replicas a record that rots on one replica's disk (which must then refuse to start).
+ * Each disk fault is enabled for a minority of seeds: write latency (half), power cuts while a
+ * write is in flight (a quarter, among the slow disks), torn writes on a crash (a third), I/O
+ * failures (a sixth), and for a sixth of the seeds of three or more replicas a record that rots
+ * on one replica's disk (which must then refuse to start).
  */
 function drawDiskProfiles(
   random: SimRandom,
@@ -467,6 +469,7 @@ function drawDiskProfiles(
     return Array.from({ length: replicas }, () => PERFECT_DISK);
   }
   const slow = random.chance(0.5);
+  const powerCuts = slow && random.chance(0.5);
   const tornWrites = random.chance(0.33);
   const failing = random.chance(0.16);
   const rotting = replicas >= 3 && random.chance(0.16) ? random.between(1, replicas) : 0;
@@ -475,5 +478,6 @@ function drawDiskProfiles(
     tornWrites,
     failureRate: failing ? random.between(5, 20) / 1000 : 0,
     corruptAtTick: rotting === i + 1 ? random.between(20, 250) : undefined,
+    crashDuringWriteRate: powerCuts ? random.between(5, 30) / 1000 : 0,
   }));
 }

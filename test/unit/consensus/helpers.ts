@@ -1,6 +1,7 @@
-import type { ClusterConfig } from "../../../host/consensus/core/config.js";
+import type { ClusterConfig, CoreOptions } from "../../../host/consensus/core/config.js";
 import type { Snapshot } from "../../../host/consensus/core/entry.js";
 import { ConsensusError } from "../../../host/consensus/core/errors.js";
+import type { Message } from "../../../host/consensus/core/messages.js";
 import { MultiPaxosEngine } from "../../../host/consensus/engine/multi-paxos-engine.js";
 import { seededRng } from "../../../host/consensus/engine/rng.js";
 import { ManualTickSource } from "../../../host/consensus/engine/tick-source.js";
@@ -12,6 +13,7 @@ import type {
   PersistedState,
 } from "../../../host/consensus/storage/storage.js";
 import { MemoryNetwork } from "../../../host/consensus/transport/memory.js";
+import type { Transport } from "../../../host/consensus/transport/transport.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -131,8 +133,12 @@ export class ManualCluster {
   readonly storages: ControlledStorage[] = [];
   private readonly config: ClusterConfig;
   private readonly seed: number;
+  private readonly coreOptions: Partial<CoreOptions>;
+  /** Messages for which this returns true are dropped when sent (a cut link). */
+  cut: (message: Message) => boolean = () => false;
 
-  constructor(size: number, seed = 1) {
+  constructor(size: number, seed = 1, coreOptions: Partial<CoreOptions> = {}) {
+    this.coreOptions = coreOptions;
     this.config = clusterConfig(size);
     this.seed = seed;
     for (let i = 0; i < size; i += 1) {
@@ -155,15 +161,28 @@ export class ManualCluster {
       nodeId: member.nodeId,
       config: this.config,
       storage,
-      transport: this.network.endpoint(member.replicaId),
+      transport: this.cuttable(this.network.endpoint(member.replicaId)),
       stateMachine: machine,
       rng: seededRng(this.seed * 100 + member.replicaId),
       tickSource,
-      coreOptions: { electionTimeoutTicks: 10, heartbeatIntervalTicks: 2 },
+      coreOptions: { electionTimeoutTicks: 10, heartbeatIntervalTicks: 2, ...this.coreOptions },
       snapshotIntervalSlots: 4,
       retainSlots: 1,
       schedule: (flush) => flush(),
     });
+  }
+
+  /** The endpoint, dropping what `cut` selects. */
+  private cuttable(inner: Transport): Transport {
+    return {
+      send: (message) => {
+        if (!this.cut(message)) {
+          inner.send(message);
+        }
+      },
+      onMessage: (handler) => inner.onMessage(handler),
+      close: () => inner.close(),
+    };
   }
 
   /** Stops every engine and starts new ones on the same storages (a full-cluster restart). */
