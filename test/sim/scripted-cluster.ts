@@ -2,7 +2,7 @@ import { type CoreOptions, DEFAULT_CORE_OPTIONS } from "../../host/consensus/cor
 import type { Entry } from "../../host/consensus/core/entry.js";
 import type { Message } from "../../host/consensus/core/messages.js";
 import { Replica, type Role } from "../../host/consensus/core/replica.js";
-import { MemoryStorage } from "../../host/consensus/storage/memory.js";
+import { MemoryStore } from "../../host/consensus/storage/memory.js";
 import { valueKey } from "./cluster.js";
 import { SimRandom } from "./random.js";
 import { formatMessage } from "./trace.js";
@@ -49,7 +49,7 @@ function matches(message: Message, filter: MessageFilter): boolean {
 export class ScriptedCluster {
   readonly ids: readonly number[];
   private readonly replicas = new Map<number, Replica | undefined>();
-  private readonly storages = new Map<number, MemoryStorage>();
+  private readonly storages = new Map<number, MemoryStore>();
   private readonly appliedValues = new Map<number, string[]>();
   private readonly chosen = new Map<number, string>();
   private readonly random: SimRandom;
@@ -72,7 +72,7 @@ export class ScriptedCluster {
     };
     this.ids = Array.from({ length: size }, (_, i) => i + 1);
     for (const id of this.ids) {
-      this.storages.set(id, new MemoryStorage());
+      this.storages.set(id, new MemoryStore());
       this.appliedValues.set(id, []);
       this.boot(id);
     }
@@ -102,7 +102,7 @@ export class ScriptedCluster {
     this.process(id);
   }
 
-  private storage(id: number): MemoryStorage {
+  private storage(id: number): MemoryStore {
     const storage = this.storages.get(id);
     if (storage === undefined) {
       throw new Error(`no replica ${id}`);
