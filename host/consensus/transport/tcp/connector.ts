@@ -26,7 +26,7 @@ export interface Listener {
  *   refuses the connection otherwise.
  *
  * {@link plainConnector} is `node:net` and authenticates nobody (loopback, trusted networks);
- * `tlsConnector` (`tls-connector.ts`) is mutual TLS with the cluster's CA.
+ * `mutualTlsConnector` (`tls-connector.ts`) is mutual TLS with the cluster's CA.
  */
 export interface Connector {
   listen(address: PeerAddress, onSocket: (socket: Socket) => void): Promise<Listener>;

@@ -1,52 +1,54 @@
-import {
-  type ConnectionOptions,
-  createServer,
-  type TLSSocket,
-  connect as tlsConnect,
-} from "node:tls";
+import { type ConnectionOptions, connect, createServer, type TLSSocket } from "node:tls";
 import { replicaIdsIn } from "../peer-identity.js";
-import { type Connector, type Listener, type PeerAddress, settleConnect } from "./connector.js";
+import { type Connector, type Listener, settleConnect } from "./connector.js";
 
-/** PEM material of one node: the cluster CA, and this node's certificate and key. */
-export interface TlsConnectorOptions {
-  readonly ca: string | Buffer;
-  readonly cert: string | Buffer;
-  readonly key: string | Buffer;
-  /** Called when a TLS handshake with a connecting peer fails (bad or missing certificate). */
-  readonly onHandshakeError?: (error: Error, remote: string) => void;
+/** PEM bytes of the cluster CA and of this node's certificate and key. */
+export interface MutualTlsFiles {
+  readonly ca: Uint8Array;
+  readonly cert: Uint8Array;
+  readonly key: Uint8Array;
 }
 
 /**
- * Mutual TLS between replicas. Both sides present a certificate issued by the cluster's CA and
- * verify the other's (TLS 1.3 only). A certificate names its replica with the subjectAltName URI
- * `urn:cartridge:replica:<node id>` (`peer-identity.ts`; `cartridge certs init` writes it):
- *
- * - the dialer checks that the server's certificate names the node it meant to reach (instead of
- *   a host name: replicas are addressed by id, and one host may run several);
- * - the acceptor reports the names in the client's certificate as its `peerIdentity`, and the
- *   transport's handshake refuses a `hello` whose replica is not among them.
- *
- * A peer without a certificate, or with one from another CA, fails the TLS handshake and never
- * reaches the transport's handshake.
+ * The node id a verified peer certificate names (subjectAltName URI
+ * `urn:cartridge:replica:<node id>`), as the one-element identity list; an empty list (which the
+ * handshake refuses) for an unverified certificate or one naming no node or several.
  */
-export function tlsConnector(options: TlsConnectorOptions): Connector {
-  const material = {
-    ca: options.ca,
-    cert: options.cert,
-    key: options.key,
+function certifiedNodeIds(socket: TLSSocket): readonly string[] {
+  if (!socket.authorized) {
+    return [];
+  }
+  const ids = replicaIdsIn(socket.getPeerCertificate().subjectaltname);
+  return ids.length === 1 ? ids : [];
+}
+
+/**
+ * Mutual TLS between consensus peers (issue 12). Both ends present a certificate signed by the
+ * cluster CA and check the other's (TLS 1.3 only): TLS refuses a certificate from another CA, or
+ * none, before any byte of the protocol. The dialer checks, before sending anything, that the
+ * listener's certificate names the node it meant to reach (instead of a host name: peers are
+ * named by node id, and one host may run several). The listener reports the node its client's
+ * certificate names as `peerIdentity`, and the transport's handshake refuses a peer claiming
+ * another replica (`IdentityMismatch`) before any message reaches the core. Certificates come
+ * from `cartridge certs init` or an operator's CA (docs/security.md).
+ */
+export function mutualTlsConnector(files: MutualTlsFiles): Connector {
+  const secure = {
+    ca: Buffer.from(files.ca),
+    cert: Buffer.from(files.cert),
+    key: Buffer.from(files.key),
     minVersion: "TLSv1.3" as const,
   };
   return {
     listen(address, onSocket) {
       return new Promise<Listener>((resolve, reject) => {
         const server = createServer(
-          { ...material, requestCert: true, rejectUnauthorized: true },
+          { ...secure, requestCert: true, rejectUnauthorized: true },
           (socket) => onSocket(socket),
         );
-        server.on("tlsClientError", (error, socket) => {
-          options.onHandshakeError?.(error, `${socket.remoteAddress}:${socket.remotePort}`);
-        });
         server.once("error", reject);
+        // A failed TLS handshake (wrong CA, no certificate) is the peer's problem, not ours.
+        server.on("tlsClientError", (_error, socket) => socket.destroy());
         server.listen(address.port, address.host, () => {
           server.off("error", reject);
           server.on("error", () => undefined);
@@ -57,27 +59,22 @@ export function tlsConnector(options: TlsConnectorOptions): Connector {
       });
     },
 
-    connect(address: PeerAddress, expectedNodeId: string, timeoutMs: number, signal) {
-      const connection: ConnectionOptions = {
-        ...material,
+    connect(address, expectedNodeId, timeoutMs, signal) {
+      const options: ConnectionOptions = {
+        ...secure,
         host: address.host,
         port: address.port,
         rejectUnauthorized: true,
-        checkServerIdentity: (_host, certificate) => {
-          const names = replicaIdsIn(certificate.subjectaltname);
-          return names.includes(expectedNodeId)
+        checkServerIdentity: (_host, certificate) =>
+          replicaIdsIn(certificate.subjectaltname).includes(expectedNodeId)
             ? undefined
-            : new Error(
-                `server certificate names replicas [${names.join(", ")}], not ${expectedNodeId}`,
-              );
-        },
+            : new Error(`the peer's certificate does not name node ${expectedNodeId.slice(0, 64)}`),
       };
-      return settleConnect(tlsConnect(connection), "secureConnect", address, timeoutMs, signal);
+      return settleConnect(connect(options), "secureConnect", address, timeoutMs, signal);
     },
 
     peerIdentity(socket) {
-      const certificate = (socket as TLSSocket).getPeerCertificate?.();
-      return replicaIdsIn(certificate?.subjectaltname);
+      return "getPeerCertificate" in socket ? certifiedNodeIds(socket as TLSSocket) : [];
     },
   };
 }
