@@ -36,8 +36,11 @@ describe("SingleNodeEngine on WalStorage (real files)", () => {
       await Promise.all(values.map((value) => node.engine.propose(bytes(value))));
     }
     expect(node.machine.items).toEqual(expected);
-    // About one write and fdatasync per slot, not per command (a round's three share a slot).
-    expect(appends).toBeLessThan(expected.length / 2);
+    // One write and fdatasync per slot, not per command (the three of a round share a slot): 30
+    // slots, plus the few appends of snapshots (every 8 slots) and of promises; per command
+    // would be 90.
+    expect(appends).toBeGreaterThanOrEqual(30);
+    expect(appends).toBeLessThanOrEqual(30 + Math.ceil(30 / 8) + 2);
     await node.engine.stop();
     await node.storage.close();
 
