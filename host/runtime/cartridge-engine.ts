@@ -291,7 +291,7 @@ export class CartridgeEngine implements Engine {
         obs: memory.slice(b.obs, b.obs + count * sizes.obsBytes),
         currentPlayers: info.currentPlayers,
         // Before any autoreset: the resets below reuse the single-env slots, not the batch ones.
-        legalMasks: legalMasksAt(instance, b.statesOut, count),
+        legalMasks: legalMasksAt(instance, b.statesOut, info.statuses),
         terminated: info.terminated,
         truncated: info.truncated,
         statuses: info.statuses,

@@ -16,16 +16,22 @@ export function rowSeed(base: bigint, index: number): bigint {
   return (base + BigInt(index)) % SEED_LIMIT;
 }
 
-/** The legal masks of `count` states packed at `address`, one mask after the other. */
+/**
+ * The legal masks of the states packed at `address`, one mask after the other, for the rows whose
+ * status is OK. A failed row's state is its input, which may not even decode: its mask stays
+ * all zero rather than failing the whole batch.
+ */
 export function legalMasksAt(
   instance: CartridgeInstance,
   address: number,
-  count: number,
+  statuses: Uint8Array,
 ): Uint8Array {
   const { stateBytes, legalMaskBytes } = instance.cartridge.sizes;
+  const count = statuses.length;
   const masks = new Uint8Array(count * legalMaskBytes);
   if (legalMaskBytes === 0) return masks;
   for (let i = 0; i < count; i++) {
+    if (statuses[i] !== 0) continue;
     masks.set(instance.legalActions(address + i * stateBytes), i * legalMaskBytes);
   }
   return masks;
