@@ -17,9 +17,9 @@ export function rowSeed(base: bigint, index: number): bigint {
 }
 
 /**
- * The legal masks of the states packed at `address`, one mask after the other, for the rows whose
- * status is OK. A failed row's state is its input, which may not even decode: its mask stays
- * all zero rather than failing the whole batch.
+ * The legal masks of `count` states packed at `address`, one mask after the other. A row whose
+ * step failed (`statuses[i] != 0`) keeps an all-zero mask: its state is the request's, which may
+ * be malformed, and its status already says what went wrong.
  */
 export function legalMasksAt(
   instance: CartridgeInstance,
