@@ -59,9 +59,10 @@ class BatchResult:
 
     ``states`` is ``(N, state_bytes)`` uint8, ``obs`` ``(N, *obs_shape)``, ``legal_masks``
     ``(N, legal_mask_bytes)`` int8, ``player_rewards`` ``(N, players)``. ``statuses`` is the
-    per-env ``EnvStatus`` (0 = OK; a failed env keeps its input state). With autoreset,
-    ``final_obs`` / ``final_states`` hold the last observation / state of every env whose episode
-    ended (``terminated | truncated``), in row order, and the row itself is the new episode's.
+    per-env ``EnvStatus`` (0 = OK; a failed env keeps its input state and gets an all-zero mask).
+    With autoreset, ``final_obs`` / ``final_states`` hold the last observation / state of every
+    env whose episode ended (``(terminated | truncated) & (statuses == 0)``), in row order, and
+    the row itself is the new episode's.
     """
 
     build_id: str
