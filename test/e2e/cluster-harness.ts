@@ -215,6 +215,8 @@ export class TestCluster {
 export class KvClient {
   private requestId = 0;
   private target = 0;
+  /** Attempts that failed and were retried, by gRPC status name (the bench reports them). */
+  readonly retries = new Map<string, number>();
 
   constructor(
     private readonly cluster: TestCluster,
@@ -258,6 +260,8 @@ export class KvClient {
           status.RESOURCE_EXHAUSTED,
         ];
         if (!retryable.includes(serviceError.code)) throw error;
+        const name = status[serviceError.code] ?? String(serviceError.code);
+        this.retries.set(name, (this.retries.get(name) ?? 0) + 1);
         const hint = serviceError.metadata?.get("cartridge-leader-id")[0];
         const hinted = this.cluster.nodes.findIndex((n) => n.id === hint);
         this.target = hinted >= 0 && hinted !== this.target ? hinted : this.target + 1;
