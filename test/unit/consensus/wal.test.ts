@@ -149,6 +149,33 @@ describe("WalStorage recovery", () => {
     });
   });
 
+  it("repairs nothing when it refuses: a torn tail stays until the damage is dealt with", async () => {
+    const fs = new CrashFs();
+    const wal = new WalStorage({ dir: DIR, fs });
+    await wal.load();
+    await wal.compact({ index: 3, ballot: 1025, data: new Uint8Array([3]) }, 3);
+    await wal.persist(entriesBatch(slots(4, 5)));
+    const torn = fs.fileBytes(firstSegment(DIR)).length - 3;
+    const handle = await fs.openWrite(firstSegment(DIR));
+    await handle.truncate(torn);
+    const snapshotFile = join(DIR, snapshotName(3));
+    const snapshotBytes = await fs.readFile(snapshotFile);
+    await fs.unlink(snapshotFile);
+    await fs.create(join(DIR, "0000000000000002.wal.tmp"));
+    expect(await rejection(new WalStorage({ dir: DIR, fs }).load())).toMatchObject({
+      reason: "BadSnapshot",
+    });
+    expect(await fs.size(firstSegment(DIR))).toBe(torn);
+    expect((await fs.readdir(DIR)).some((name) => name.endsWith(".tmp"))).toBe(true);
+    // The operator restores the snapshot file: the next start repairs the tail and goes on.
+    const restored = await fs.create(snapshotFile);
+    await restored.write(snapshotBytes, 0);
+    const restarted = new WalStorage({ dir: DIR, fs });
+    expect((await restarted.load()).entries).toEqual([]);
+    expect(restarted.lastRecovery?.truncatedBytes).toBeGreaterThan(0);
+    expect((await fs.readdir(DIR)).some((name) => name.endsWith(".tmp"))).toBe(false);
+  });
+
   it("recovers a batch whole or not at all after a crash between write and fsync", async () => {
     for (let kept = 0; kept < 10_000; kept++) {
       const fs = new CrashFs();
@@ -215,6 +242,8 @@ describe("WalStorage faults", () => {
     // Halted: even a write that would fit and a load are refused.
     expect(await rejection(wal.persist(entriesBatch([walEntry(4)])))).toBe(error);
     expect(await rejection(wal.load())).toBe(error);
+    await wal.close();
+    await wal.close();
 
     fs.capacityBytes = Number.POSITIVE_INFINITY;
     for (const restartedFs of [fs.crash((_, unsynced) => unsynced), fs.crash()]) {
@@ -403,6 +432,19 @@ describe("WalStorage segments and snapshots", () => {
     expect(after.snapshot).toEqual(snapshot);
     expect(after.compactedIndex).toBe(10);
     expect(after.entries).toEqual([walEntry(11)]);
+  });
+
+  it("starts over when creating the very first segment failed", async () => {
+    const fs = new CrashFs();
+    fs.fault = (op) => (op === "rename" ? "EIO" : undefined);
+    const first = new WalStorage({ dir: DIR, fs });
+    expect(((await rejection(first.load())) as ConsensusError).code).toBe("StorageFailure");
+    expect(await fs.readdir(DIR)).toEqual([`${segmentName(1)}.tmp`]);
+    fs.fault = undefined;
+    const second = new WalStorage({ dir: DIR, fs });
+    expect((await second.load()).entries).toEqual([]);
+    await second.persist(entriesBatch([walEntry(1)]));
+    expect(await fs.readdir(DIR)).toEqual([segmentName(1)]);
   });
 
   it("survives a crash in the middle of starting a segment", async () => {

@@ -53,14 +53,18 @@ export class WalStorage implements ConsensusStorage {
   private busy = false;
   private failure: ConsensusError | undefined;
   private closed = false;
-  /** What the last `load` found and repaired. */
-  lastRecovery: WalRecovery | undefined;
+  private recovery: WalRecovery | undefined;
 
   constructor(options: WalOptions) {
     this.fs = options.fs ?? new NodeWalFs();
     this.dir = options.dir;
     this.limits = walLimits(options);
     this.observer = options.observer;
+  }
+
+  /** What the last recovery found and repaired (undefined before the first call). */
+  get lastRecovery(): WalRecovery | undefined {
+    return this.recovery;
   }
 
   /** True after an I/O error: the adapter refuses every call from then on. */
@@ -122,15 +126,19 @@ export class WalStorage implements ConsensusStorage {
     });
   }
 
-  /** Closes the open segment. Later calls reject; a new instance reopens the directory. */
-  close(): Promise<void> {
-    return this.exclusive(async () => {
-      this.closed = true;
-      await this.closeTail();
-      const lock = this.lock;
-      this.lock = undefined;
-      await lock?.release();
-    });
+  /**
+   * Closes the open segment and releases the directory lock. Allowed after a halt and more than
+   * once; every other call rejects afterwards. A new instance reopens the directory.
+   */
+  async close(): Promise<void> {
+    if (this.busy) {
+      throw new ConsensusError("StorageFailure", "WAL closed while a call is in flight");
+    }
+    this.closed = true;
+    await this.closeTail();
+    const lock = this.lock;
+    this.lock = undefined;
+    await lock?.release().catch(() => undefined);
   }
 
   /**
@@ -275,7 +283,7 @@ export class WalStorage implements ConsensusStorage {
     // The live state tracks indices only; the entries belong to the caller from here on.
     this.state = copyWithoutEntries(recovered.state);
     this.segments = recovered.segments;
-    this.lastRecovery = recovered.report;
+    this.recovery = recovered.report;
     await this.openTail(recovered.tailBytes);
     await this.pruneSegments();
     return recovered;
