@@ -1,4 +1,5 @@
 import { randomInt } from "node:crypto";
+import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { type ClusterConfig, quorumSize } from "../consensus/core/config.js";
 import type { ReplicaDriver } from "../consensus/engine/driver.js";
@@ -10,6 +11,10 @@ import { MemoryStorage } from "../consensus/storage/memory.js";
 import type { ConsensusStorage } from "../consensus/storage/storage.js";
 import { WalStorage } from "../consensus/storage/wal/wal-storage.js";
 import { TcpTransport } from "../consensus/transport/tcp/tcp-transport.js";
+import {
+  type MutualTlsFiles,
+  mutualTlsConnector,
+} from "../consensus/transport/tcp/tls-connector.js";
 import { ConsoleStateMachine } from "../replication/console-state-machine.js";
 import { KvStore } from "../replication/kv/kv-store.js";
 import type { ClusterMetrics, PeerTraffic } from "../server/cluster-metrics.js";
@@ -94,6 +99,9 @@ export class ConsoleReplica implements ClusterNode {
       peers,
       rng: seededRng(randomInt(2 ** 31)),
       logger: logger.child({ component: "transport" }),
+      ...(config.consensusTls === undefined
+        ? {}
+        : { connector: mutualTlsConnector(readTlsFiles(config.consensusTls)) }),
     });
     this.transport = new ObservedTransport(this.tcp);
     this.engine = new MultiPaxosEngine({
@@ -225,4 +233,17 @@ export class ConsoleReplica implements ClusterNode {
       framesReceived: stats.framesReceived,
     }));
   }
+}
+
+/** The consensus TLS files, read once at start (a node cannot run without them). */
+function readTlsFiles(files: { ca: string; cert: string; key: string }): MutualTlsFiles {
+  const read = (file: string, key: string): Uint8Array => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? "error";
+      throw new Error(`consensus.tls.${key} ${file}: cannot read (${code})`);
+    }
+  };
+  return { ca: read(files.ca, "ca"), cert: read(files.cert, "cert"), key: read(files.key, "key") };
 }

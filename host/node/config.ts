@@ -70,6 +70,14 @@ const consensus = z
     max_batch_commands: positive.default(1024),
     /** How long a follower waits for the leader to answer a forwarded request. */
     forward_timeout_ms: positive.default(5000),
+    /**
+     * Mutual TLS between consensus peers: the cluster CA and this node's certificate and key
+     * (`cartridge certs init`). Required on a non-loopback bind unless the node runs --insecure.
+     */
+    tls: z
+      .object({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) })
+      .strict()
+      .optional(),
     cluster: z
       .object({
         members: z.array(nodeId).min(1).max(15),
@@ -124,6 +132,10 @@ export interface NodeConfig {
   readonly endpoints: ReadonlyMap<string, Endpoint>;
   readonly tls:
     | { readonly cert: string; readonly key: string; readonly clientCa?: string }
+    | undefined;
+  /** PEM files for mutual TLS between consensus peers; plaintext without. */
+  readonly consensusTls:
+    | { readonly ca: string; readonly cert: string; readonly key: string }
     | undefined;
 }
 
@@ -233,6 +245,14 @@ export function resolveNodeConfig(document: unknown, baseDir: string, source: st
             ...(tlsTable.client_ca === undefined
               ? {}
               : { clientCa: resolve(baseDir, tlsTable.client_ca) }),
+          },
+    consensusTls:
+      c.tls === undefined
+        ? undefined
+        : {
+            ca: resolve(baseDir, c.tls.ca),
+            cert: resolve(baseDir, c.tls.cert),
+            key: resolve(baseDir, c.tls.key),
           },
   };
 }

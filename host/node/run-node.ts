@@ -12,6 +12,7 @@ import { CLUSTER_SERVICE_NAME, createClusterService } from "../server/cluster-se
 import { ServerMetrics } from "../server/metrics.js";
 import { type MetricsEndpoint, serveMetrics } from "../server/metrics-http.js";
 import { startServer } from "../server/server.js";
+import { isLoopbackHost, SecurityConfigError } from "../server/tls.js";
 import { ConsoleReplica } from "./cluster-node.js";
 import { embeddedNodeConfig, type NodeConfig } from "./config.js";
 import { createLogger, type LogLevel } from "./logger.js";
@@ -102,6 +103,7 @@ export async function runNode(options: NodeSettings): Promise<void> {
     tlsClientCa: options.tlsClientCa ?? config.tls?.clientCa,
   };
   const security = await resolveSecurity({ ...settings, host });
+  checkConsensusSecurity(config, options.insecure);
   if (security.posture.insecure) {
     logger.warn(
       { host, tls: options.tlsCert !== undefined, tokens: options.tokens },
@@ -223,7 +225,7 @@ export async function runNode(options: NodeSettings): Promise<void> {
     `  cartridges: ${dir ?? "none (use --cartridges)"}${watcher !== undefined ? " (watching for changes)" : ""}`,
     `  envs (${envs.length}): ${envs.map((c) => c.envId).join(", ") || "none"}`,
     `  metrics: ${metricsEndpoint?.url ?? "off (use --metrics-port)"}`,
-    `  security: ${describePosture(settings, security.posture.open, security.posture.insecure)}`,
+    `  security: ${describePosture(settings, security.posture.open, security.posture.insecure)}${config.transport.type === "tcp" ? `; consensus ${config.consensusTls === undefined ? "plaintext" : "mutual TLS"}` : ""}`,
     "  health and reflection enabled; SIGTERM/SIGINT shuts down gracefully",
   ];
   process.stderr.write(`${banner.join("\n")}\n`);
@@ -250,6 +252,22 @@ export async function runNode(options: NodeSettings): Promise<void> {
 }
 
 /** One banner line on how the server is protected. */
+/**
+ * The consensus port accepts ballots: on a non-loopback bind it must talk mutual TLS
+ * ([consensus.tls]) unless the operator says --insecure.
+ */
+function checkConsensusSecurity(config: NodeConfig, insecure: boolean): void {
+  if (config.transport.type !== "tcp" || config.consensusTls !== undefined || insecure) return;
+  const bind = config.transport.bind;
+  const host = bind.slice(0, bind.lastIndexOf(":"));
+  if (!isLoopbackHost(host)) {
+    throw new SecurityConfigError(
+      `consensus.transport.bind ${bind} is not a loopback address: give [consensus.tls] ` +
+        "(ca, cert, key from `cartridge certs init`) for mutual TLS between nodes, or pass --insecure",
+    );
+  }
+}
+
 function describePosture(options: NodeSettings, open: boolean, insecure: boolean): string {
   const transport =
     options.tlsCert === undefined

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { certsInit } from "../../host/cli/certs.js";
 import {
   ClusterClient,
   type StatusResponse,
@@ -138,10 +139,14 @@ export class TestCluster {
     this.nodes = nodes;
   }
 
-  static async create(): Promise<TestCluster> {
+  /** With `mutualTls`, the nodes talk mutual TLS with certificates from `cartridge certs init`. */
+  static async create(options: { mutualTls?: boolean } = {}): Promise<TestCluster> {
     const dir = await mkdtemp(join(tmpdir(), "cartridge-e2e-"));
     const ports = await freePorts(6);
     const ids = ["1", "2", "3"];
+    if (options.mutualTls === true) {
+      await certsInit({ dir: join(dir, "certs"), nodes: ids, clients: [], days: 1 });
+    }
     const endpoints = ids
       .map(
         (id, i) =>
@@ -160,6 +165,9 @@ export class TestCluster {
           'cluster_id = "e2e"',
           `storage = { type = "wal", wal_path = "./data/node-${id}" }`,
           `transport = { type = "tcp", bind = "127.0.0.1:${ports[i]}" }`,
+          options.mutualTls === true
+            ? `tls = { ca = "certs/ca.crt", cert = "certs/node-${id}.crt", key = "certs/node-${id}.key" }`
+            : "",
           "[consensus.cluster]",
           'members = ["1", "2", "3"]',
           "[consensus.cluster.endpoints]",

@@ -7,14 +7,18 @@ import { KvClient, TestCluster, type TestNode } from "./cluster-harness.js";
  * three running. Every wait is on a condition (Status polled); the test timeout is the only bound,
  * generous because a loaded machine takes seconds to start a node.
  */
-describe("a 3-node cluster of real processes", { timeout: 120_000 }, () => {
+// The same tests over plaintext TCP and over mutual TLS between the nodes (issue 12).
+describe.each([
+  { transport: "plaintext TCP", mutualTls: false },
+  { transport: "mutual TLS", mutualTls: true },
+])("a 3-node cluster of real processes over $transport", { timeout: 120_000 }, ({ mutualTls }) => {
   let current: TestCluster | undefined;
   const cluster = (): TestCluster => {
     if (current === undefined) throw new Error("the cluster did not start");
     return current;
   };
   beforeAll(async () => {
-    current = await TestCluster.create();
+    current = await TestCluster.create({ mutualTls });
     await current.startAll();
   }, 120_000);
   afterAll(async () => {
