@@ -1,8 +1,10 @@
-import { FAULT_KINDS, type RunReport, runSeed } from "./simulator.js";
+import { add, formatSummary, summarize } from "./batch.js";
+import { type RunReport, runSeed } from "./simulator.js";
 
 /**
- * `npm run sim -- --seeds N [--seed S]`: runs N seeds starting at S (default 1), prints a
- * summary, and for every failing seed the failure and the command that replays it exactly.
+ * `npm run sim -- --seeds N [--seed S]`: runs N seeds starting at S (default 1) with a progress
+ * line, prints a summary (seeds by cluster size and fault), and for every failing seed the
+ * failure and the command that replays it exactly.
  */
 function parseArgs(argv: readonly string[]): { seeds: number; start: number } {
   let seeds = 100;
@@ -30,23 +32,13 @@ function parseArgs(argv: readonly string[]): { seeds: number; start: number } {
 
 function main(): void {
   const { seeds, start } = parseArgs(process.argv.slice(2));
+  const summary = summarize([]);
   const failed: RunReport[] = [];
-  const totals = Object.fromEntries(FAULT_KINDS.map((kind) => [kind, 0])) as Record<string, number>;
-  let ops = 0;
-  let indeterminate = 0;
-  let slots = 0;
-  const delivered: Record<string, number> = {};
+  const startedMs = performance.now();
+  let lastProgressMs = startedMs;
   for (let seed = start; seed < start + seeds; seed += 1) {
     const report = runSeed(seed);
-    ops += report.completedOps;
-    indeterminate += report.indeterminateOps;
-    slots += report.chosenSlots;
-    for (const [type, count] of Object.entries(report.deliveredByType)) {
-      delivered[type] = (delivered[type] ?? 0) + count;
-    }
-    for (const kind of FAULT_KINDS) {
-      totals[kind] = (totals[kind] ?? 0) + report.faultEvents[kind];
-    }
+    add(summary, report);
     if (!report.ok) {
       failed.push(report);
       console.log(
@@ -57,17 +49,22 @@ function main(): void {
       }
       console.log(`  replay: npm run sim -- --seed ${seed}`);
     }
+    const nowMs = performance.now();
+    if (nowMs - lastProgressMs >= 5000 && seed < start + seeds - 1) {
+      lastProgressMs = nowMs;
+      const done = seed - start + 1;
+      const rate = done / ((nowMs - startedMs) / 1000);
+      console.log(
+        `progress: ${done}/${seeds} seeds, ${failed.length} failed, ${rate.toFixed(0)} seeds/s, ` +
+          `about ${Math.ceil((seeds - done) / rate)} s left`,
+      );
+    }
   }
-  console.log(
-    `seeds ${start}..${start + seeds - 1}: ${seeds - failed.length} passed, ${failed.length} failed; ` +
-      `${slots} slots chosen, ${ops} ops completed, ${indeterminate} indeterminate`,
-  );
-  console.log(`fault events: ${FAULT_KINDS.map((kind) => `${kind}=${totals[kind]}`).join(" ")}`);
-  console.log(
-    `messages delivered: ${Object.entries(delivered)
-      .map(([type, count]) => `${type}=${count}`)
-      .join(" ")}`,
-  );
+  const seconds = (performance.now() - startedMs) / 1000;
+  console.log(`seeds ${start}..${start + seeds - 1} in ${seconds.toFixed(1)} s:`);
+  for (const line of formatSummary(summary)) {
+    console.log(line);
+  }
   process.exitCode = failed.length === 0 ? 0 : 1;
 }
 

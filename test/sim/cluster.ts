@@ -18,6 +18,8 @@ export interface SimClusterOptions {
   readonly coreOptions?: Partial<CoreOptions>;
   readonly snapshotIntervalSlots?: number;
   readonly retainSlots?: number;
+  /** Whether the KV machine implements `applyBatch` (so the batched apply path runs). */
+  readonly batchedApply?: boolean;
 }
 
 /** One simulated replica process. Its storage outlives crashes; everything else does not. */
@@ -93,7 +95,7 @@ export class SimCluster {
         nodeId: member.nodeId,
         storage: new FaultyStorage(),
         engine: undefined,
-        machine: new KvMachine(),
+        machine: new KvMachine({ batched: this.options.batchedApply }),
         tickSource: new ManualTickSource(),
         pausedUntil: 0,
         lastAppliedSeen: 0,
@@ -149,7 +151,7 @@ export class SimCluster {
       return;
     }
     node.storage.disarm();
-    node.machine = new KvMachine();
+    node.machine = new KvMachine({ batched: this.options.batchedApply });
     node.tickSource = new ManualTickSource();
     node.lastAppliedSeen = node.storage.load().snapshot?.index ?? 0;
     node.commitSeen = 0;

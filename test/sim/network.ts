@@ -10,6 +10,12 @@ export interface NetworkFaults {
   maxExtraDelayTicks: number;
   /** Deliver messages that are due in the same tick in random order. */
   reorder: boolean;
+  /**
+   * Chance that a message is held for `longDelayTicks` (uniform in the range) instead: longer
+   * than a leadership turnover, so a message from an earlier leadership arrives late.
+   */
+  longDelayRate: number;
+  longDelayTicks: readonly [number, number];
 }
 
 export const NO_NETWORK_FAULTS: NetworkFaults = {
@@ -17,7 +23,12 @@ export const NO_NETWORK_FAULTS: NetworkFaults = {
   duplicateRate: 0,
   maxExtraDelayTicks: 0,
   reorder: false,
+  longDelayRate: 0,
+  longDelayTicks: [0, 0],
 };
+
+/** Messages remembered per receiver for {@link SimNetwork.replayStale}. */
+const REMEMBERED_PER_RECEIVER = 64;
 
 interface InFlight {
   readonly deliverAt: number;
@@ -32,7 +43,14 @@ export interface NetworkStats {
   lost: number;
   duplicated: number;
   blocked: number;
-  /** Delivered messages by type. */
+  /** Messages held back by a long delay. */
+  longDelayed: number;
+  /** Old messages delivered again by `replayStale`. */
+  replayed: number;
+  /**
+   * Delivered messages by type; `prepareChunk` counts the prepares that ask for a further chunk
+   * of a phase-1 report (they are counted as `prepare` too).
+   */
   byType: Record<string, number>;
 }
 
@@ -50,12 +68,16 @@ export class SimNetwork {
     lost: 0,
     duplicated: 0,
     blocked: 0,
+    longDelayed: 0,
+    replayed: 0,
     byType: {},
   };
   private readonly random: SimRandom;
   private readonly handlers = new Map<number, (message: Message) => void>();
   private readonly cut = new Set<string>();
   private inFlight: InFlight[] = [];
+  /** The last messages delivered to each replica (a ring per receiver). */
+  private readonly delivered = new Map<number, Message[]>();
   private seq = 0;
   private now = 0;
   private readonly maxInFlight: number;
@@ -121,9 +143,47 @@ export class SimNetwork {
   }
 
   private enqueue(message: Message): void {
-    const delay = 1 + this.random.nextInt(this.faults.maxExtraDelayTicks + 1);
+    let delay = 1 + this.random.nextInt(this.faults.maxExtraDelayTicks + 1);
+    if (this.faults.longDelayRate > 0 && this.random.chance(this.faults.longDelayRate)) {
+      const [min, max] = this.faults.longDelayTicks;
+      delay = this.random.between(min, max);
+      this.stats.longDelayed += 1;
+    }
     this.seq += 1;
     this.inFlight.push({ deliverAt: this.now + delay, seq: this.seq, message });
+  }
+
+  /**
+   * Delivers up to `count` messages `to` received before (as a restarted replica may receive
+   * the stale traffic of its previous life, or a router may replay old packets), each after a
+   * delay of 1 to `maxDelayTicks` ticks. Returns the number queued.
+   */
+  replayStale(to: number, count: number, maxDelayTicks: number): number {
+    const old = this.delivered.get(to);
+    if (old === undefined || old.length === 0) {
+      return 0;
+    }
+    for (let i = 0; i < count; i += 1) {
+      this.seq += 1;
+      this.inFlight.push({
+        deliverAt: this.now + this.random.between(1, maxDelayTicks),
+        seq: this.seq,
+        message: this.random.pick(old),
+      });
+    }
+    this.stats.replayed += count;
+    return count;
+  }
+
+  private remember(message: Message): void {
+    const ring = this.delivered.get(message.to);
+    if (ring === undefined) {
+      this.delivered.set(message.to, [message]);
+    } else if (ring.length < REMEMBERED_PER_RECEIVER) {
+      ring.push(message);
+    } else {
+      ring[this.stats.delivered % REMEMBERED_PER_RECEIVER] = message;
+    }
   }
 
   /**
@@ -160,11 +220,20 @@ export class SimNetwork {
         continue;
       }
       this.stats.delivered += 1;
-      this.stats.byType[message.type] = (this.stats.byType[message.type] ?? 0) + 1;
+      this.count(message);
+      this.remember(message);
       delivered += 1;
       handler(message);
     }
     return delivered;
+  }
+
+  private count(message: Message): void {
+    const byType = this.stats.byType;
+    byType[message.type] = (byType[message.type] ?? 0) + 1;
+    if (message.type === "prepare" && message.fromIndex > message.commitIndex + 1) {
+      byType.prepareChunk = (byType.prepareChunk ?? 0) + 1;
+    }
   }
 
   /** Messages still in flight. */

@@ -1,42 +1,44 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FAULT_KINDS, type RunReport, runSeed } from "./simulator.js";
-
-/** The fixed seeds `npm test` runs; every fault kind is enabled by hundreds of them. */
-const FIXED_SEEDS = Array.from({ length: 2000 }, (_, i) => i + 1);
+import { CI_SEEDS, summarize } from "./batch.js";
+import { CLUSTER_SIZES, FAULT_KINDS, type RunReport, runSeed } from "./simulator.js";
 
 function describeFailure(report: RunReport): string {
   return `seed ${report.seed}: ${report.failures.join("; ")} (replay: npm run sim -- --seed ${report.seed})`;
 }
 
 describe("seeded simulation", () => {
-  it(`keeps safety, liveness and linearizability for ${FIXED_SEEDS.length} fixed seeds`, () => {
-    const failures: string[] = [];
-    const faultTotals = new Map<string, number>();
-    const delivered = new Map<string, number>();
-    let chosenSlots = 0;
-    for (const seed of FIXED_SEEDS) {
-      const report = runSeed(seed);
-      if (!report.ok) {
-        failures.push(describeFailure(report));
-      }
-      chosenSlots += report.chosenSlots;
-      for (const [type, count] of Object.entries(report.deliveredByType)) {
-        delivered.set(type, (delivered.get(type) ?? 0) + count);
-      }
+  it(`keeps safety, liveness and linearizability for ${CI_SEEDS.length} fixed seeds`, () => {
+    const reports = CI_SEEDS.map((seed) => runSeed(seed));
+    expect(reports.filter((report) => !report.ok).map(describeFailure)).toEqual([]);
+    const summary = summarize(reports);
+    for (const size of CLUSTER_SIZES) {
+      expect(summary.seedsBySize[size], `no ${size}-replica seeds`).toBeGreaterThanOrEqual(90);
       for (const kind of FAULT_KINDS) {
-        faultTotals.set(kind, (faultTotals.get(kind) ?? 0) + report.faultEvents[kind]);
+        expect(
+          summary.seedsBySizeAndFault[`${size}:${kind}`] ?? 0,
+          `fault ${kind} never enabled with ${size} replicas`,
+        ).toBeGreaterThan(0);
       }
     }
-    expect(failures).toEqual([]);
     for (const kind of FAULT_KINDS) {
-      expect(faultTotals.get(kind), `fault kind ${kind} was never injected`).toBeGreaterThan(0);
+      expect(summary.faultEvents[kind], `fault kind ${kind} was never injected`).toBeGreaterThan(0);
     }
-    expect(chosenSlots).toBeGreaterThan(FIXED_SEEDS.length * 10);
-    // The runs exercise catch-up, snapshots, gap repair and ballot conflicts, not only the
-    // happy path.
-    for (const type of ["installSnapshot", "learn", "acceptGap", "nack", "prepare", "promise"]) {
-      expect(delivered.get(type) ?? 0, `no ${type} message was delivered`).toBeGreaterThan(0);
+    expect(summary.chosenSlots).toBeGreaterThan(CI_SEEDS.length * 10);
+    expect(summary.batchedCommands, "the batched apply path never ran").toBeGreaterThan(100);
+    expect(summary.rejectedOps, "no request was answered NotLeader").toBeGreaterThan(100);
+    // The runs exercise catch-up, snapshots, gap repair, ballot conflicts and chunked phase-1
+    // reports, not only the happy path.
+    for (const type of [
+      "installSnapshot",
+      "learn",
+      "acceptGap",
+      "nack",
+      "prepare",
+      "promise",
+      "prepareChunk",
+    ]) {
+      expect(summary.delivered[type] ?? 0, `no ${type} message was delivered`).toBeGreaterThan(0);
     }
   });
 
@@ -54,7 +56,7 @@ describe("seeded simulation", () => {
           throw new Error(describeFailure(report));
         }
       }),
-      { numRuns: 60, seed: 20_261_122 },
+      { numRuns: 25, seed: 20_261_122 },
     );
   });
 });
