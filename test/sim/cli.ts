@@ -30,14 +30,14 @@ function parseArgs(argv: readonly string[]): { seeds: number; start: number } {
   return { seeds, start };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const { seeds, start } = parseArgs(process.argv.slice(2));
   const summary = summarize([]);
   const failed: RunReport[] = [];
   const startedMs = performance.now();
   let lastProgressMs = startedMs;
   for (let seed = start; seed < start + seeds; seed += 1) {
-    const report = runSeed(seed);
+    const report = await runSeed(seed);
     add(summary, report);
     if (!report.ok) {
       failed.push(report);
@@ -68,4 +68,4 @@ function main(): void {
   process.exitCode = failed.length === 0 ? 0 : 1;
 }
 
-main();
+void main();

@@ -115,7 +115,10 @@ export interface RunReport {
 }
 
 /** Runs one seed: faults, then healing and the liveness bound, then linearizability. */
-export function runSeed(seed: number, options: RunOptions = DEFAULT_RUN_OPTIONS): RunReport {
+export async function runSeed(
+  seed: number,
+  options: RunOptions = DEFAULT_RUN_OPTIONS,
+): Promise<RunReport> {
   const params = seedParameters(seed);
   const sim = new SimCluster({
     seed: mixSeed(seed, 2),
@@ -168,7 +171,7 @@ export function runSeed(seed: number, options: RunOptions = DEFAULT_RUN_OPTIONS)
   const failures: string[] = [];
   // Phase 1: faults.
   for (let t = 0; t < options.faultTicks && sim.violations.length === 0; t += 1) {
-    sim.step(() => {
+    await sim.step(() => {
       injectFaults(sim, enabled, intensity, faultEvents, restartAt);
       skewClocks(sim, params.clockRates, clockDebt, faultEvents);
       for (const client of clients) {
@@ -192,7 +195,7 @@ export function runSeed(seed: number, options: RunOptions = DEFAULT_RUN_OPTIONS)
   let live = false;
   const bound = options.livenessBoundTicks + Math.max(0, longDelayEnd - sim.now);
   for (let t = 0; t < bound && sim.violations.length === 0; t += 1) {
-    sim.step(() => {
+    await sim.step(() => {
       for (const client of clients) {
         client.step(false);
       }
