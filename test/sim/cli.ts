@@ -1,19 +1,36 @@
-import { add, formatSummary, summarize } from "./batch.js";
+import { add, CI_SEEDS, formatSummary, summarize } from "./batch.js";
+import { MUTATIONS, measure } from "./mutations.js";
 import { type RunReport, runSeed } from "./simulator.js";
 
 /**
  * `npm run sim -- --seeds N [--seed S]`: runs N seeds starting at S (default 1) with a progress
  * line, prints a summary (seeds by cluster size and fault), and for every failing seed the
  * failure and the command that replays it exactly.
+ *
+ * `npm run sim -- --mutant NAME|all [--seeds N] [--seed S]`: runs the seeds (by default the CI
+ * seeds) against deliberate bugs from mutations.ts and prints how many seeds catch each.
  */
-function parseArgs(argv: readonly string[]): { seeds: number; start: number } {
+const USAGE = "usage: npm run sim -- [--seeds N] [--seed S] [--mutant NAME|all]";
+
+interface Args {
+  readonly seeds: number;
+  readonly start: number;
+  readonly mutant: string | undefined;
+  readonly explicitSeeds: boolean;
+}
+
+function parseArgs(argv: readonly string[]): Args {
   let seeds = 100;
   let start = 1;
   let single = false;
+  let mutant: string | undefined;
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     const value = Number(argv[i + 1]);
-    if (arg === "--seeds" && Number.isSafeInteger(value) && value > 0) {
+    if (arg === "--mutant" && argv[i + 1] !== undefined) {
+      mutant = argv[i + 1];
+      i += 1;
+    } else if (arg === "--seeds" && Number.isSafeInteger(value) && value > 0) {
       seeds = value;
       i += 1;
     } else if (arg === "--seed" && Number.isSafeInteger(value) && value >= 0) {
@@ -21,17 +38,44 @@ function parseArgs(argv: readonly string[]): { seeds: number; start: number } {
       single = true;
       i += 1;
     } else {
-      throw new Error(`usage: npm run sim -- [--seeds N] [--seed S] (bad argument ${arg})`);
+      throw new Error(`${USAGE} (bad argument ${arg})`);
     }
   }
   if (single && !argv.includes("--seeds")) {
     seeds = 1;
   }
-  return { seeds, start };
+  return { seeds, start, mutant, explicitSeeds: single || argv.includes("--seeds") };
+}
+
+async function runMutants(args: Args): Promise<void> {
+  const chosen = MUTATIONS.filter((m) => args.mutant === "all" || m.name === args.mutant);
+  if (chosen.length === 0) {
+    throw new Error(`${USAGE}; mutants: ${MUTATIONS.map((m) => m.name).join(", ")}`);
+  }
+  const seeds = args.explicitSeeds
+    ? Array.from({ length: args.seeds }, (_, i) => args.start + i)
+    : CI_SEEDS;
+  console.log(
+    `| Rule | Deliberate bug | Seeds that catch it (of ${seeds.length}) | First | First failure |`,
+  );
+  console.log("| --- | --- | --- | --- | --- |");
+  for (const mutation of chosen) {
+    const found = await measure(mutation, seeds, false);
+    const rate = `${found.caught} (${((100 * found.caught) / found.seeds).toFixed(1)}%)`;
+    const failure = (found.firstFailure ?? "").replace(/\|/g, "/").slice(0, 120);
+    console.log(
+      `| ${mutation.rule} | ${mutation.name}: ${mutation.bug} | ${rate} | ${found.firstCaughtSeed ?? "-"} | ${failure} |`,
+    );
+  }
 }
 
 async function main(): Promise<void> {
-  const { seeds, start } = parseArgs(process.argv.slice(2));
+  const args = parseArgs(process.argv.slice(2));
+  if (args.mutant !== undefined) {
+    await runMutants(args);
+    return;
+  }
+  const { seeds, start } = args;
   const summary = summarize([]);
   const failed: RunReport[] = [];
   const startedMs = performance.now();

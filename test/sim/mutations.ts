@@ -43,15 +43,21 @@ export const MUTATIONS: readonly Mutation[] = [
     ],
   },
   {
-    name: "promise-below-promise",
+    name: "promise-lowered",
     rule: "ballot order",
-    bug: "an acceptor promises a prepare below the ballot it promised",
+    bug: "an acceptor takes any prepare's ballot as its promise, even a lower one",
     variants: [
       [
         {
           file: REPLICA,
           find: "    if (message.ballot < this.promised) {\n      this.nack(message.from);",
           replace: "    if (false) {\n      this.nack(message.from);",
+        },
+        {
+          file: REPLICA,
+          find: "    if (message.ballot > this.promised) {\n      this.promised = message.ballot;",
+          replace:
+            "    if (message.ballot !== this.promised) {\n      this.promised = message.ballot;",
         },
       ],
     ],

@@ -28,7 +28,7 @@ export const NO_NETWORK_FAULTS: NetworkFaults = {
 };
 
 /** Messages remembered per receiver for {@link SimNetwork.replayStale}. */
-const REMEMBERED_PER_RECEIVER = 64;
+const REMEMBERED_PER_RECEIVER = 128;
 
 interface InFlight {
   readonly deliverAt: number;
@@ -78,6 +78,8 @@ export class SimNetwork {
   private inFlight: InFlight[] = [];
   /** The last messages delivered to each replica (a ring per receiver). */
   private readonly delivered = new Map<number, Message[]>();
+  /** Protocol messages delivered to each replica so far (for the reservoir). */
+  private readonly seen = new Map<number, number>();
   private seq = 0;
   private now = 0;
   private readonly maxInFlight: number;
@@ -175,14 +177,28 @@ export class SimNetwork {
     return count;
   }
 
+  /**
+   * Keeps a uniform sample of every protocol message ever delivered to a replica (reservoir
+   * sampling), so replays include messages of leaderships long gone. Heartbeats and status
+   * replies are left out: they are most of the traffic and replaying them tests little.
+   */
   private remember(message: Message): void {
+    if (message.type === "heartbeat" || message.type === "status") {
+      return;
+    }
+    const seen = (this.seen.get(message.to) ?? 0) + 1;
+    this.seen.set(message.to, seen);
     const ring = this.delivered.get(message.to);
     if (ring === undefined) {
       this.delivered.set(message.to, [message]);
     } else if (ring.length < REMEMBERED_PER_RECEIVER) {
       ring.push(message);
     } else {
-      ring[this.stats.delivered % REMEMBERED_PER_RECEIVER] = message;
+      // A hash of the count stands in for a random draw, so remembering costs no randomness.
+      const slot = Math.imul(seen, 0x9e3779b1) >>> 0;
+      if (slot % seen < REMEMBERED_PER_RECEIVER) {
+        ring[slot % REMEMBERED_PER_RECEIVER] = message;
+      }
     }
   }
 

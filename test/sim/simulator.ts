@@ -55,6 +55,9 @@ export interface SeedParameters {
   /** Core limits: small message chunks and wide windows make chunked phase-1 reports common. */
   readonly coreOptions: Partial<CoreOptions>;
   readonly batchedApply: boolean;
+  /** Compaction: a snapshot every this many applied slots, keeping `retainSlots` below it. */
+  readonly snapshotIntervalSlots: number;
+  readonly retainSlots: number;
   /** Ticks per simulated tick of each replica when clocks are skewed (1 = the common rate). */
   readonly clockRates: readonly number[];
 }
@@ -86,6 +89,9 @@ export function seedParameters(seed: number): SeedParameters {
       maxBatchCommands: random.pick([1, 3, 8]),
     },
     batchedApply: random.chance(0.5),
+    // Frequent snapshots put followers behind the compacted log, while they hold accepted slots.
+    snapshotIntervalSlots: random.pick([6, 12, 25, 25]),
+    retainSlots: random.pick([0, 2, 5]),
     clockRates: Array.from({ length: replicas }, () =>
       skewed ? random.pick([1, 1, 1.25, 1.5, 2, 3]) : 1,
     ),
@@ -125,6 +131,8 @@ export async function runSeed(
     replicas: params.replicas,
     coreOptions: params.coreOptions,
     batchedApply: params.batchedApply,
+    snapshotIntervalSlots: params.snapshotIntervalSlots,
+    retainSlots: params.retainSlots,
   });
   const enabled = params.faults;
   const intensity = params.intensity;
@@ -144,7 +152,7 @@ export async function runSeed(
   }
   if (enabled.has("longDelay")) {
     // Beyond an election timeout (10-20 ticks) and often beyond several leaderships.
-    network.faults.longDelayRate = sim.random.between(1, 5) / 100;
+    network.faults.longDelayRate = sim.random.between(2, 10) / 100;
     network.faults.longDelayTicks = [25, sim.random.between(40, 150)];
   }
   network.faults.reorder = enabled.has("reorder");
@@ -288,6 +296,11 @@ function injectFaults(
     if (node.engine === undefined && !restartAt.has(node)) {
       restartAt.set(node, sim.now + random.between(2, 30));
     }
+  }
+  if (enabled.has("staleRedelivery") && chance(0.03)) {
+    // Old traffic replayed to a live replica: accepts, prepares and replies of past ballots.
+    events.staleRedelivery += 1;
+    sim.network.replayStale(random.pick(sim.nodes).replicaId, random.between(1, 8), 10);
   }
   const running = sim.nodes.filter((node) => node.engine !== undefined);
   if (enabled.has("partition") && chance(0.02)) {
