@@ -1,5 +1,6 @@
+import { readdirSync } from "node:fs";
 import { add, CI_SEEDS, formatSummary, summarize } from "./batch.js";
-import { MUTATIONS, measure } from "./mutations.js";
+import { MUTATIONS, measure, scenariosCatching } from "./mutations.js";
 import { type RunReport, runSeed } from "./simulator.js";
 
 /**
@@ -10,13 +11,15 @@ import { type RunReport, runSeed } from "./simulator.js";
  * `npm run sim -- --mutant NAME|all [--seeds N] [--seed S]`: runs the seeds (by default the CI
  * seeds) against deliberate bugs from mutations.ts and prints how many seeds catch each.
  */
-const USAGE = "usage: npm run sim -- [--seeds N] [--seed S] [--mutant NAME|all]";
+const USAGE = "usage: npm run sim -- [--seeds N] [--seed S] [--mutant NAME|all [--scenarios]]";
 
 interface Args {
   readonly seeds: number;
   readonly start: number;
   readonly mutant: string | undefined;
   readonly explicitSeeds: boolean;
+  /** With `--mutant`: also run the scripted scenario files against each mutant. */
+  readonly scenarios: boolean;
 }
 
 function parseArgs(argv: readonly string[]): Args {
@@ -24,10 +27,13 @@ function parseArgs(argv: readonly string[]): Args {
   let start = 1;
   let single = false;
   let mutant: string | undefined;
+  let scenarios = false;
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     const value = Number(argv[i + 1]);
-    if (arg === "--mutant" && argv[i + 1] !== undefined) {
+    if (arg === "--scenarios") {
+      scenarios = true;
+    } else if (arg === "--mutant" && argv[i + 1] !== undefined) {
       mutant = argv[i + 1];
       i += 1;
     } else if (arg === "--seeds" && Number.isSafeInteger(value) && value > 0) {
@@ -44,7 +50,7 @@ function parseArgs(argv: readonly string[]): Args {
   if (single && !argv.includes("--seeds")) {
     seeds = 1;
   }
-  return { seeds, start, mutant, explicitSeeds: single || argv.includes("--seeds") };
+  return { seeds, start, mutant, explicitSeeds: single || argv.includes("--seeds"), scenarios };
 }
 
 async function runMutants(args: Args): Promise<void> {
@@ -55,16 +61,22 @@ async function runMutants(args: Args): Promise<void> {
   const seeds = args.explicitSeeds
     ? Array.from({ length: args.seeds }, (_, i) => args.start + i)
     : CI_SEEDS;
+  const scenarioFiles = args.scenarios
+    ? readdirSync(new URL(".", import.meta.url))
+        .filter((file) => file.endsWith("scenarios.test.ts"))
+        .map((file) => `test/sim/${file}`)
+    : [];
   console.log(
-    `| Rule | Deliberate bug | Seeds that catch it (of ${seeds.length}) | First | First failure |`,
+    `| Rule | Deliberate bug | Seeds that catch it (of ${seeds.length}) | First | First failure | Scenario files that catch it |`,
   );
-  console.log("| --- | --- | --- | --- | --- |");
+  console.log("| --- | --- | --- | --- | --- | --- |");
   for (const mutation of chosen) {
     const found = await measure(mutation, seeds, false);
     const rate = `${found.caught} (${((100 * found.caught) / found.seeds).toFixed(1)}%)`;
     const failure = (found.firstFailure ?? "").replace(/\|/g, "/").slice(0, 120);
+    const scenarios = args.scenarios ? scenariosCatching(mutation, scenarioFiles).join(", ") : "";
     console.log(
-      `| ${mutation.rule} | ${mutation.name}: ${mutation.bug} | ${rate} | ${found.firstCaughtSeed ?? "-"} | ${failure} |`,
+      `| ${mutation.rule} | ${mutation.name}: ${mutation.bug} | ${rate} | ${found.firstCaughtSeed ?? "-"} | ${failure} | ${scenarios || "-"} |`,
     );
   }
 }

@@ -1,3 +1,4 @@
+import { spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -216,17 +217,55 @@ export interface Mutant {
   remove(): void;
 }
 
-/** Copies the sources, applies `mutation` and loads the mutant's simulator. */
-export async function createMutant(mutation: Mutation): Promise<Mutant> {
+/** Copies the consensus code and the simulator (with its tests if `tests`), then mutates them. */
+function copyMutated(mutation: Mutation, tests: boolean): string {
   mkdirSync(MUTANTS_DIR, { recursive: true });
   const dir = mkdtempSync(join(MUTANTS_DIR, `${mutation.name}-`));
   try {
     cpSync(join(ROOT, "host/consensus"), join(dir, "host/consensus"), { recursive: true });
     cpSync(join(ROOT, "test/sim"), join(dir, "test/sim"), {
       recursive: true,
-      filter: (source) => !source.endsWith(".test.ts"),
+      filter: (source) => tests || !source.endsWith(".test.ts"),
     });
     applyMutation(dir, mutation);
+    return dir;
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/**
+ * Runs the scripted scenario test files (`test/sim/...`) against `mutation` in a child vitest;
+ * returns the files that fail (catch the bug). For the CLI's measurements, not for CI.
+ */
+export function scenariosCatching(mutation: Mutation, files: readonly string[]): string[] {
+  const dir = copyMutated(mutation, true);
+  try {
+    writeFileSync(
+      join(dir, "vitest.config.ts"),
+      'export default { test: { include: ["test/**/*.test.ts"] } };\n',
+    );
+    const failing: string[] = [];
+    for (const file of files) {
+      const result = spawnSync("npx", ["vitest", "run", "--root", dir, file], {
+        cwd: ROOT,
+        encoding: "utf8",
+      });
+      if (result.status !== 0) {
+        failing.push(file);
+      }
+    }
+    return failing;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Copies the sources, applies `mutation` and loads the mutant's simulator. */
+export async function createMutant(mutation: Mutation): Promise<Mutant> {
+  const dir = copyMutated(mutation, false);
+  try {
     const url = pathToFileURL(join(dir, "test/sim/simulator.ts")).href;
     const simulator = (await import(url)) as {
       runSeed(seed: number): RunReport | Promise<RunReport>;

@@ -131,8 +131,42 @@ export class SimNetwork {
     return this.cut.has(`${from}>${to}`);
   }
 
+  /**
+   * The highest ballot each acceptor has vouched for in a message it sent (a promise, an
+   * accepted, a nack): by the protocol it has durably promised at least that much.
+   */
+  private readonly vouched = new Map<number, number>();
+  /** Acceptor rule violations seen on the wire (ballot order), for the simulator's checks. */
+  readonly violations: string[] = [];
+
+  /** The highest ballot `replicaId` ever vouched for (0 if none); see `vouched`. */
+  highestVouched(replicaId: number): number {
+    return this.vouched.get(replicaId) ?? 0;
+  }
+
+  /**
+   * Ballot order on the wire: an acceptor never promises, or accepts at, a ballot below one it
+   * already vouched for, in this life or an earlier one (its promise is persisted).
+   */
+  private observe(message: Message): void {
+    if (message.type !== "promise" && message.type !== "accepted" && message.type !== "nack") {
+      return;
+    }
+    const vouched = this.vouched.get(message.from) ?? 0;
+    if (message.type !== "nack" && message.ballot < vouched && this.violations.length < 10) {
+      this.violations.push(
+        `t=${this.now} replica ${message.from} sent ${message.type} at ballot ${message.ballot} ` +
+          `after vouching for ballot ${vouched}`,
+      );
+    }
+    if (message.ballot > vouched) {
+      this.vouched.set(message.from, message.ballot);
+    }
+  }
+
   private send(message: Message): void {
     this.stats.sent += 1;
+    this.observe(message);
     if (this.inFlight.length >= this.maxInFlight || this.random.chance(this.faults.lossRate)) {
       this.stats.lost += 1;
       return;

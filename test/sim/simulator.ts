@@ -178,7 +178,7 @@ export async function runSeed(
 
   const failures: string[] = [];
   // Phase 1: faults.
-  for (let t = 0; t < options.faultTicks && sim.violations.length === 0; t += 1) {
+  for (let t = 0; t < options.faultTicks && !violated(sim); t += 1) {
     await sim.step(() => {
       injectFaults(sim, enabled, intensity, faultEvents, restartAt);
       skewClocks(sim, params.clockRates, clockDebt, faultEvents);
@@ -186,6 +186,7 @@ export async function runSeed(
         client.step(true);
       }
     });
+    checkPromises(sim);
   }
   // Phase 2: heal everything and require progress within the bound. Long-delayed messages may
   // still be in flight: the bound starts once they are all delivered.
@@ -202,19 +203,20 @@ export async function runSeed(
   }
   let live = false;
   const bound = options.livenessBoundTicks + Math.max(0, longDelayEnd - sim.now);
-  for (let t = 0; t < bound && sim.violations.length === 0; t += 1) {
+  for (let t = 0; t < bound && !violated(sim); t += 1) {
     await sim.step(() => {
       for (const client of clients) {
         client.step(false);
       }
     });
+    checkPromises(sim);
     if (clients.every((client) => client.idle()) && converged(sim)) {
       live = true;
       break;
     }
   }
-  failures.push(...sim.violations);
-  if (sim.violations.length === 0 && !live) {
+  failures.push(...sim.violations, ...network.violations);
+  if (failures.length === 0 && !live) {
     failures.push(`liveness: not converged ${options.livenessBoundTicks} ticks after healing`);
   }
   const history = clients.flatMap((client) => client.history);
@@ -251,6 +253,27 @@ export async function runSeed(
     messagesSent: network.stats.sent,
     deliveredByType: { ...network.stats.byType },
   };
+}
+
+function violated(sim: SimCluster): boolean {
+  return sim.violations.length > 0 || sim.network.violations.length > 0;
+}
+
+/**
+ * A running replica's promise covers every ballot it ever vouched for on the wire, also after a
+ * restart: a promise or an accepted goes out only after the promise behind it is persisted.
+ */
+function checkPromises(sim: SimCluster): void {
+  for (const node of sim.nodes) {
+    const promised = node.engine?.status()?.promisedBallot;
+    const vouched = sim.network.highestVouched(node.replicaId);
+    if (promised !== undefined && promised < vouched && sim.network.violations.length < 10) {
+      sim.network.violations.push(
+        `t=${sim.now} ${node.nodeId} promises ballot ${promised} after vouching for ${vouched} ` +
+          `(crashes: ${node.crashes})`,
+      );
+    }
+  }
 }
 
 /**
