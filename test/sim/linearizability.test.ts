@@ -224,15 +224,13 @@ describe("linearizability checker on large generated histories", () => {
     },
   );
 
-  it.each(shapes)("refutes every mutated history (seed $seed)", (shape) => {
+  it.each(shapes)("refutes a stale read and a read from the future (seed $seed)", (shape) => {
     const history = generateHistory(shape);
     const random = new SimRandom(shape.seed);
     for (const kind of ["stale", "future"] as const) {
-      for (let i = 0; i < 2; i += 1) {
-        const mutated = mutateHistory(history, kind, random);
-        expect(mutated, `no ${kind} mutation possible`).toBeDefined();
-        expect(checkLinearizable(registerModel, mutated ?? []).kind, kind).toBe("violation");
-      }
+      const mutated = mutateHistory(history, kind, random);
+      expect(mutated, `no ${kind} mutation possible`).toBeDefined();
+      expect(checkLinearizable(registerModel, mutated ?? []).kind, kind).toBe("violation");
     }
   });
 });

@@ -281,7 +281,24 @@ export async function createMutant(mutation: Mutation): Promise<Mutant> {
   }
 }
 
+/** Why `mutation` no longer applies to the sources in the repository, or undefined if it does. */
+export function mutationProblem(mutation: Mutation): string | undefined {
+  try {
+    mutatedFiles(ROOT, mutation);
+    return undefined;
+  } catch (error) {
+    return String(error);
+  }
+}
+
 function applyMutation(dir: string, mutation: Mutation): void {
+  for (const [file, text] of mutatedFiles(dir, mutation)) {
+    writeFileSync(join(dir, file), text);
+  }
+}
+
+/** The mutated contents of the files `mutation` edits under `dir` (nothing is written). */
+function mutatedFiles(dir: string, mutation: Mutation): Map<string, string> {
   const problems: string[] = [];
   for (const edits of mutation.variants) {
     const contents = new Map<string, string>();
@@ -307,10 +324,7 @@ function applyMutation(dir: string, mutation: Mutation): void {
       );
     }
     if (misses.length === 0) {
-      for (const [file, text] of contents) {
-        writeFileSync(join(dir, file), text);
-      }
-      return;
+      return contents;
     }
     problems.push(misses.join("; "));
   }
