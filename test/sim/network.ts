@@ -139,6 +139,22 @@ export class SimNetwork {
   /** Acceptor rule violations seen on the wire (ballot order), for the simulator's checks. */
   readonly violations: string[] = [];
 
+  /** Per ballot and slot, the acceptors that said they accepted the slot at that ballot. */
+  private readonly acceptances = new Map<number, Map<number, Set<number>>>();
+
+  /**
+   * How many acceptors have accepted slot `index` at `ballot`, counting the ballot's owner (a
+   * leader accepts its own proposals without a message): a value is chosen once that reaches a
+   * quorum.
+   */
+  acceptedCount(ballot: number, index: number, owner: number): number {
+    const acceptors = this.acceptances.get(ballot)?.get(index);
+    if (acceptors === undefined) {
+      return 1;
+    }
+    return acceptors.has(owner) ? acceptors.size : acceptors.size + 1;
+  }
+
   /** The highest ballot `replicaId` ever vouched for (0 if none); see `vouched`. */
   highestVouched(replicaId: number): number {
     return this.vouched.get(replicaId) ?? 0;
@@ -161,6 +177,21 @@ export class SimNetwork {
     }
     if (message.ballot > vouched) {
       this.vouched.set(message.from, message.ballot);
+    }
+    if (message.type === "accepted") {
+      let slots = this.acceptances.get(message.ballot);
+      if (slots === undefined) {
+        slots = new Map();
+        this.acceptances.set(message.ballot, slots);
+      }
+      for (let index = message.fromIndex; index <= message.toIndex; index += 1) {
+        const acceptors = slots.get(index);
+        if (acceptors === undefined) {
+          slots.set(index, new Set([message.from]));
+        } else {
+          acceptors.add(message.from);
+        }
+      }
     }
   }
 

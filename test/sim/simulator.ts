@@ -1,3 +1,4 @@
+import { BALLOT_REPLICA_SPACE } from "../../host/consensus/core/ballot.js";
 import type { CoreOptions } from "../../host/consensus/core/config.js";
 import { closeWindows, type HistoryOp, SimClient } from "./clients.js";
 import { SimCluster, type SimNode } from "./cluster.js";
@@ -174,6 +175,7 @@ export async function runSeed(
   );
   const restartAt = new Map<SimNode, number>();
   const clockDebt = sim.nodes.map(() => 0);
+  const quorumChecked = new Map<SimNode, number>();
   sim.startAll();
 
   const failures: string[] = [];
@@ -186,7 +188,7 @@ export async function runSeed(
         client.step(true);
       }
     });
-    checkPromises(sim);
+    checkWire(sim, quorumChecked);
   }
   // Phase 2: heal everything and require progress within the bound. Long-delayed messages may
   // still be in flight: the bound starts once they are all delivered.
@@ -209,7 +211,7 @@ export async function runSeed(
         client.step(false);
       }
     });
-    checkPromises(sim);
+    checkWire(sim, quorumChecked);
     if (clients.every((client) => client.idle()) && converged(sim)) {
       live = true;
       break;
@@ -260,10 +262,38 @@ function violated(sim: SimCluster): boolean {
 }
 
 /**
- * A running replica's promise covers every ballot it ever vouched for on the wire, also after a
- * restart: a promise or an accepted goes out only after the promise behind it is persisted.
+ * Acceptor and learner rules checked against what replicas said on the wire. Every committed
+ * slot was accepted by a quorum at the ballot it is held at. A running replica's promise covers
+ * every ballot it ever vouched for, also after a restart: a promise or an accepted goes out only
+ * after the promise behind it is persisted.
  */
-function checkPromises(sim: SimCluster): void {
+function checkWire(sim: SimCluster, quorumChecked: Map<SimNode, number>): void {
+  // The simulator's own quorum, not the core's: a wrong quorum size must not hide itself.
+  const quorum = Math.floor(sim.nodes.length / 2) + 1;
+  const network = sim.network;
+  for (const node of sim.nodes) {
+    const status = node.engine?.status();
+    if (status !== undefined) {
+      // Every slot a replica commits holds a value a quorum accepted at the ballot it holds
+      // it at (a leader's own slots: at its ballot; learned and recovered slots keep theirs).
+      const from = Math.max(quorumChecked.get(node) ?? 0, status.compactedIndex) + 1;
+      for (let index = from; index <= status.commitIndex; index += 1) {
+        const entry = node.engine?.entryAt(index);
+        if (entry === undefined) {
+          continue;
+        }
+        const owner = entry.ballot % BALLOT_REPLICA_SPACE;
+        const count = network.acceptedCount(entry.ballot, index, owner);
+        if (count < quorum && network.violations.length < 10) {
+          network.violations.push(
+            `t=${sim.now} ${node.nodeId} committed slot ${index} at ballot ${entry.ballot}, ` +
+              `accepted there by ${count} of the ${quorum} a quorum needs`,
+          );
+        }
+      }
+      quorumChecked.set(node, status.commitIndex);
+    }
+  }
   for (const node of sim.nodes) {
     const promised = node.engine?.status()?.promisedBallot;
     const vouched = sim.network.highestVouched(node.replicaId);
