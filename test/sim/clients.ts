@@ -30,6 +30,12 @@ export interface ClientOptions {
   readonly maxAttempts: number;
   /** Chance per idle tick of starting an operation. */
   readonly issueRate: number;
+  /**
+   * The engine's request window: a request is refused as stale once the client has a request
+   * this many ids above it applied. After abandoning request r the client's next id is r plus
+   * the window, so its next completed request closes r's window (see `closeWindows`).
+   */
+  readonly requestWindow: number;
 }
 
 interface InFlightOp {
@@ -64,6 +70,9 @@ interface SentAttempt {
  */
 export class SimClient {
   readonly id: string;
+  /** The client id requests carry: a new one after the engine reports the session expired. */
+  private sessionId: string;
+  private sessions = 1;
   readonly history: HistoryOp[] = [];
   readonly rejected: RejectedRequest[] = [];
   private readonly cluster: SimCluster;
@@ -79,6 +88,7 @@ export class SimClient {
 
   constructor(id: string, cluster: SimCluster, options: ClientOptions) {
     this.id = id;
+    this.sessionId = id;
     this.cluster = cluster;
     this.options = options;
   }
@@ -131,7 +141,7 @@ export class SimClient {
     this.nextRequestId += 1;
     const op: InFlightOp = {
       // A value names the request that writes it, so every written value is unique.
-      input: input.op === "get" ? input : { ...input, value: `${this.id}.${requestId}` },
+      input: input.op === "get" ? input : { ...input, value: `${this.sessionId}.${requestId}` },
       requestId,
       call: this.cluster.nextEvent(),
       attempts: 0,
@@ -167,7 +177,7 @@ export class SimClient {
     engine.submit(
       encodeInput(op.input),
       {
-        clientId: this.id,
+        clientId: this.sessionId,
         requestId: op.requestId,
         timeoutTicks: this.options.attemptTimeoutTicks,
       },
@@ -208,10 +218,19 @@ export class SimClient {
     );
     if (outcome.code === "NotLeader" && definite) {
       // Definitely not applied: record it so, and ask again as a new request.
-      this.rejected.push({ clientId: this.id, requestId: op.requestId, at: this.cluster.now });
+      this.rejected.push({
+        clientId: this.sessionId,
+        requestId: op.requestId,
+        at: this.cluster.now,
+      });
       this.current = undefined;
       this.leaderHint = outcome.leaderHint;
       this.begin(op.input, true);
+      return;
+    }
+    const code: string = outcome.code;
+    if (code === "SessionExpired") {
+      this.sessionExpired(op, attempt);
       return;
     }
     if (outcome.code === "StaleRequest") {
@@ -227,6 +246,36 @@ export class SimClient {
     this.retryLater(op, undefined);
   }
 
+  /**
+   * The session is gone: nothing of it is applied from now on, so every operation of it whose
+   * outcome is unknown took effect, if ever, before now. This request itself is definitely not
+   * applied if no earlier attempt of it can be in a slot. The operation is asked again under a
+   * new client id (a new session).
+   */
+  private sessionExpired(op: InFlightOp, attempt: SentAttempt): void {
+    const now = this.cluster.nextEvent();
+    const expired = this.sessionId;
+    const uncertain = op.sent.some((other) => other !== attempt && other.state !== "notLeader");
+    if (uncertain) {
+      this.finish(op, undefined, now);
+    } else {
+      this.rejected.push({ clientId: expired, requestId: op.requestId, at: this.cluster.now });
+      this.current = undefined;
+    }
+    this.history.forEach((recorded, i) => {
+      if (recorded.clientId === expired && recorded.ret === Number.POSITIVE_INFINITY) {
+        this.history[i] = { ...recorded, ret: now };
+      }
+    });
+    this.windowOpen = false;
+    this.sessions += 1;
+    this.sessionId = `${this.id}~${this.sessions}`;
+    this.nextRequestId = 1;
+    if (!uncertain) {
+      this.begin(op.input, true);
+    }
+  }
+
   private retryLater(op: InFlightOp, hint: string | undefined): void {
     if (!this.persistent && op.attempts >= this.options.maxAttempts) {
       this.finish(op, undefined, Number.POSITIVE_INFINITY);
@@ -240,6 +289,9 @@ export class SimClient {
   private finish(op: InFlightOp, output: KvOutput | undefined, ret: number): void {
     this.current = undefined;
     this.windowOpen = output === undefined;
+    if (output === undefined) {
+      this.nextRequestId = Math.max(this.nextRequestId, op.requestId + this.options.requestWindow);
+    }
     if (output !== undefined) {
       if ("value" in output) {
         this.lastValue.set(op.input.key, output.value);
@@ -248,7 +300,7 @@ export class SimClient {
       }
     }
     this.history.push({
-      clientId: this.id,
+      clientId: this.sessionId,
       requestId: op.requestId,
       input: op.input,
       output,
@@ -260,9 +312,10 @@ export class SimClient {
 
 /**
  * Bounds when each abandoned operation may take effect. A client's requests carry increasing
- * ids, and the engine never applies a request older than one it already applied for that
- * client (it answers `StaleRequest`), so an abandoned request took effect, if ever, before the
- * same client's next completed request returned. So the operations open at one moment are, per
+ * ids, the engine never applies a request a window's worth of ids older than one it already
+ * applied for that client (it answers `StaleRequest`), and after abandoning a request the client
+ * skips a window's worth of ids, so an abandoned request took effect, if ever, before the same
+ * client's next completed request returned (or before its session expired). So the operations open at one moment are, per
  * client, its current one and the few it abandoned since its last completed one, which is what
  * keeps the checker's search small.
  */

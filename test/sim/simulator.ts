@@ -31,6 +31,13 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
  */
 export const CLUSTER_SIZES = [1, 3, 4, 5, 7] as const;
 
+/**
+ * The engine's per-client request window (`StaleRequest` below it). 1 means an older request is
+ * refused once a newer one of the client was applied; with client sessions this becomes the
+ * session table's `requestWindow`.
+ */
+export const REQUEST_WINDOW = 1;
+
 /** Knobs of one run; everything else is derived from the seed. */
 export interface RunOptions {
   readonly faultTicks: number;
@@ -171,6 +178,7 @@ export async function runSeed(
         attemptTimeoutTicks: 40,
         maxAttempts: 6,
         issueRate: params.issueRate,
+        requestWindow: REQUEST_WINDOW,
       }),
   );
   const restartAt = new Map<SimNode, number>();
