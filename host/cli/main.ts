@@ -18,5 +18,7 @@ program.addCommand((await import("./build.js")).buildCommand());
 program.addCommand((await import("./build.js")).buildAllCommand());
 program.addCommand((await import("./validate.js")).validateCommand());
 program.addCommand((await import("./serve.js")).serveCommand());
+program.addCommand((await import("./certs.js")).certsCommand());
+program.addCommand((await import("./tokens.js")).tokensCommand());
 
 await program.parseAsync(process.argv);

@@ -22,6 +22,8 @@ export interface BatchSummary {
   /** Injections per fault kind. */
   faultEvents: Record<FaultKind, number>;
   delivered: Record<string, number>;
+  /** What the simulated disks injected, by kind. */
+  diskFaults: Record<string, number>;
 }
 
 /** Adds up `reports`. */
@@ -41,6 +43,7 @@ export function summarize(reports: readonly RunReport[]): BatchSummary {
       number
     >,
     delivered: {},
+    diskFaults: {},
   };
   for (const report of reports) {
     add(summary, report);
@@ -68,6 +71,9 @@ export function add(summary: BatchSummary, report: RunReport): void {
   for (const [type, count] of Object.entries(report.deliveredByType)) {
     summary.delivered[type] = (summary.delivered[type] ?? 0) + count;
   }
+  for (const [kind, count] of Object.entries(report.diskFaults)) {
+    summary.diskFaults[kind] = (summary.diskFaults[kind] ?? 0) + count;
+  }
 }
 
 /** The summary as a few lines of text. */
@@ -89,6 +95,9 @@ export function formatSummary(summary: BatchSummary): string[] {
   }
   lines.push(
     `fault events: ${FAULT_KINDS.map((kind) => `${kind}=${summary.faultEvents[kind]}`).join(" ")}`,
+    `disk faults: ${Object.entries(summary.diskFaults)
+      .map(([kind, count]) => `${kind}=${count}`)
+      .join(" ")}`,
     `messages delivered: ${Object.entries(summary.delivered)
       .map(([type, count]) => `${type}=${count}`)
       .join(" ")}`,
