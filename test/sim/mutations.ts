@@ -85,8 +85,8 @@ export const MUTATIONS: readonly Mutation[] = [
       [
         {
           file: DRIVER,
-          find: "    const persisting = this.options.storage.persist({",
-          replace: `    ${SEND_ALL}    const persisting = this.options.storage.persist({`,
+          find: "    const ready = core.ready();\n    this.notePlaced(ready.entries);\n",
+          replace: `    const ready = core.ready();\n    this.notePlaced(ready.entries);\n    ${SEND_ALL}`,
         },
         {
           file: DRIVER,
