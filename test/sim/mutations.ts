@@ -85,8 +85,8 @@ export const MUTATIONS: readonly Mutation[] = [
       [
         {
           file: DRIVER,
-          find: "    const ready = core.ready();\n    this.notePlaced(ready.entries);\n",
-          replace: `    const ready = core.ready();\n    this.notePlaced(ready.entries);\n    ${SEND_ALL}`,
+          find: "    const ready = core.ready();\n",
+          replace: `    const ready = core.ready();\n    ${SEND_ALL}`,
         },
         {
           file: DRIVER,
