@@ -1,17 +1,42 @@
-import { FAULT_KINDS, type RunReport, runSeed } from "./simulator.js";
+import { readdirSync } from "node:fs";
+import { add, CI_SEEDS, formatSummary, summarize } from "./batch.js";
+import { MUTATIONS, measure, scenariosCatching } from "./mutations.js";
+import { type RunReport, runSeed } from "./simulator.js";
 
 /**
- * `npm run sim -- --seeds N [--seed S]`: runs N seeds starting at S (default 1), prints a
- * summary, and for every failing seed the failure and the command that replays it exactly.
+ * `npm run sim -- --seeds N [--seed S]`: runs N seeds starting at S (default 1) with a progress
+ * line, prints a summary (seeds by cluster size and fault), and for every failing seed the
+ * failure and the command that replays it exactly.
+ *
+ * `npm run sim -- --mutant NAME|all [--seeds N] [--seed S]`: runs the seeds (by default the CI
+ * seeds) against deliberate bugs from mutations.ts and prints how many seeds catch each.
  */
-function parseArgs(argv: readonly string[]): { seeds: number; start: number } {
+const USAGE = "usage: npm run sim -- [--seeds N] [--seed S] [--mutant NAME|all [--scenarios]]";
+
+interface Args {
+  readonly seeds: number;
+  readonly start: number;
+  readonly mutant: string | undefined;
+  readonly explicitSeeds: boolean;
+  /** With `--mutant`: also run the scripted scenario files against each mutant. */
+  readonly scenarios: boolean;
+}
+
+function parseArgs(argv: readonly string[]): Args {
   let seeds = 100;
   let start = 1;
   let single = false;
+  let mutant: string | undefined;
+  let scenarios = false;
   for (let i = 0; i < argv.length; i += 1) {
     const arg = argv[i];
     const value = Number(argv[i + 1]);
-    if (arg === "--seeds" && Number.isSafeInteger(value) && value > 0) {
+    if (arg === "--scenarios") {
+      scenarios = true;
+    } else if (arg === "--mutant" && argv[i + 1] !== undefined) {
+      mutant = argv[i + 1];
+      i += 1;
+    } else if (arg === "--seeds" && Number.isSafeInteger(value) && value > 0) {
       seeds = value;
       i += 1;
     } else if (arg === "--seed" && Number.isSafeInteger(value) && value >= 0) {
@@ -19,38 +44,57 @@ function parseArgs(argv: readonly string[]): { seeds: number; start: number } {
       single = true;
       i += 1;
     } else {
-      throw new Error(`usage: npm run sim -- [--seeds N] [--seed S] (bad argument ${arg})`);
+      throw new Error(`${USAGE} (bad argument ${arg})`);
     }
   }
   if (single && !argv.includes("--seeds")) {
     seeds = 1;
   }
-  return { seeds, start };
+  return { seeds, start, mutant, explicitSeeds: single || argv.includes("--seeds"), scenarios };
+}
+
+async function runMutants(args: Args): Promise<void> {
+  const chosen = MUTATIONS.filter((m) => args.mutant === "all" || m.name === args.mutant);
+  if (chosen.length === 0) {
+    throw new Error(`${USAGE}; mutants: ${MUTATIONS.map((m) => m.name).join(", ")}`);
+  }
+  const seeds = args.explicitSeeds
+    ? Array.from({ length: args.seeds }, (_, i) => args.start + i)
+    : CI_SEEDS;
+  const scenarioFiles = args.scenarios
+    ? readdirSync(new URL(".", import.meta.url))
+        .filter((file) => file.endsWith("scenarios.test.ts"))
+        .map((file) => `test/sim/${file}`)
+    : [];
+  console.log(
+    `| Rule | Deliberate bug | Seeds that catch it (of ${seeds.length}) | First | First failure | Scenario files that catch it |`,
+  );
+  console.log("| --- | --- | --- | --- | --- | --- |");
+  for (const mutation of chosen) {
+    const found = await measure(mutation, seeds, false);
+    const rate = `${found.caught} (${((100 * found.caught) / found.seeds).toFixed(1)}%)`;
+    const failure = (found.firstFailure ?? "").replace(/\|/g, "/").slice(0, 120);
+    const scenarios = args.scenarios ? scenariosCatching(mutation, scenarioFiles).join(", ") : "";
+    console.log(
+      `| ${mutation.rule} | ${mutation.name}: ${mutation.bug} | ${rate} | ${found.firstCaughtSeed ?? "-"} | ${failure} | ${scenarios || "-"} |`,
+    );
+  }
 }
 
 async function main(): Promise<void> {
-  const { seeds, start } = parseArgs(process.argv.slice(2));
+  const args = parseArgs(process.argv.slice(2));
+  if (args.mutant !== undefined) {
+    await runMutants(args);
+    return;
+  }
+  const { seeds, start } = args;
+  const summary = summarize([]);
   const failed: RunReport[] = [];
-  const totals = Object.fromEntries(FAULT_KINDS.map((kind) => [kind, 0])) as Record<string, number>;
-  let ops = 0;
-  let indeterminate = 0;
-  let slots = 0;
-  const delivered: Record<string, number> = {};
-  const disk: Record<string, number> = {};
+  const startedMs = performance.now();
+  let lastProgressMs = startedMs;
   for (let seed = start; seed < start + seeds; seed += 1) {
     const report = await runSeed(seed);
-    ops += report.completedOps;
-    indeterminate += report.indeterminateOps;
-    slots += report.chosenSlots;
-    for (const [type, count] of Object.entries(report.deliveredByType)) {
-      delivered[type] = (delivered[type] ?? 0) + count;
-    }
-    for (const kind of FAULT_KINDS) {
-      totals[kind] = (totals[kind] ?? 0) + report.faultEvents[kind];
-    }
-    for (const [kind, count] of Object.entries(report.diskFaults)) {
-      disk[kind] = (disk[kind] ?? 0) + count;
-    }
+    add(summary, report);
     if (!report.ok) {
       failed.push(report);
       console.log(
@@ -61,22 +105,22 @@ async function main(): Promise<void> {
       }
       console.log(`  replay: npm run sim -- --seed ${seed}`);
     }
+    const nowMs = performance.now();
+    if (nowMs - lastProgressMs >= 5000 && seed < start + seeds - 1) {
+      lastProgressMs = nowMs;
+      const done = seed - start + 1;
+      const rate = done / ((nowMs - startedMs) / 1000);
+      console.log(
+        `progress: ${done}/${seeds} seeds, ${failed.length} failed, ${rate.toFixed(0)} seeds/s, ` +
+          `about ${Math.ceil((seeds - done) / rate)} s left`,
+      );
+    }
   }
-  console.log(
-    `seeds ${start}..${start + seeds - 1}: ${seeds - failed.length} passed, ${failed.length} failed; ` +
-      `${slots} slots chosen, ${ops} ops completed, ${indeterminate} indeterminate`,
-  );
-  console.log(`fault events: ${FAULT_KINDS.map((kind) => `${kind}=${totals[kind]}`).join(" ")}`);
-  console.log(
-    `disk faults: ${Object.entries(disk)
-      .map(([kind, count]) => `${kind}=${count}`)
-      .join(" ")}`,
-  );
-  console.log(
-    `messages delivered: ${Object.entries(delivered)
-      .map(([type, count]) => `${type}=${count}`)
-      .join(" ")}`,
-  );
+  const seconds = (performance.now() - startedMs) / 1000;
+  console.log(`seeds ${start}..${start + seeds - 1} in ${seconds.toFixed(1)} s:`);
+  for (const line of formatSummary(summary)) {
+    console.log(line);
+  }
   process.exitCode = failed.length === 0 ? 0 : 1;
 }
 

@@ -1,4 +1,8 @@
-import type { ApplyContext, StateMachine } from "../../host/consensus/statemachine.js";
+import type {
+  ApplyContext,
+  BatchedCommand,
+  StateMachine,
+} from "../../host/consensus/statemachine.js";
 import type { Model } from "./linearizability.js";
 
 /** A command of the simulated key-value workload. */
@@ -29,11 +33,30 @@ export function decodeOutput(data: Uint8Array): KvOutput {
 /**
  * The replicated KV store. It also remembers every request it applied (in its snapshot too) and
  * throws if one is applied twice, which is how the simulator checks "applied exactly once".
+ * With `batched`, it implements `applyBatch`, so the wrapper's batched apply path runs.
  */
 export class KvMachine implements StateMachine {
   private values = new Map<string, string>();
   private appliedRequests = new Set<string>();
   private lastIndex = 0;
+  /** Commands applied through `applyBatch` (to show the batched path ran). */
+  batchedCommands = 0;
+  readonly applyBatch: ((commands: readonly BatchedCommand[]) => Uint8Array[]) | undefined;
+
+  constructor(options: { readonly batched?: boolean } = {}) {
+    this.applyBatch =
+      options.batched === true
+        ? (commands) => {
+            this.batchedCommands += commands.length;
+            return commands.map(({ command, context }) => this.apply(command, context));
+          }
+        : undefined;
+  }
+
+  /** Whether `clientId`'s request `requestId` was applied (on this replica, so far). */
+  hasApplied(clientId: string, requestId: number): boolean {
+    return this.appliedRequests.has(`${clientId}#${requestId}`);
+  }
 
   apply(command: Uint8Array, context: ApplyContext): Uint8Array {
     if (context.index < this.lastIndex) {
@@ -119,5 +142,8 @@ export const registerModel: Model<string | null, KvInput, KvOutput> = {
   },
   stateKey(state) {
     return state === null ? "\u0000" : state;
+  },
+  partition(input) {
+    return input.key;
   },
 };

@@ -1,7 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { generateHistory, mutateHistory } from "./generated-history.js";
 import { type KvInput, type KvOutput, registerModel } from "./kv.js";
 import { checkLinearizable, type Operation } from "./linearizability.js";
+import { SimRandom } from "./random.js";
 
 type Op = Operation<KvInput, KvOutput>;
 const NEVER = Number.POSITIVE_INFINITY;
@@ -148,12 +150,87 @@ describe("linearizability checker (register with put/get/cas)", () => {
     );
   });
 
+  it("lets a write with an unknown outcome that returned take effect before it returned, or never", () => {
+    const lost = (value: string, call: number, ret: number): Op => ({
+      input: { op: "put", key: "k", value },
+      output: undefined,
+      call,
+      ret,
+    });
+    expect(check([lost("a", 1, 4), get("a", 2, 3), get("a", 5, 6)])).toBe("linearizable");
+    expect(check([lost("a", 1, 2), get(null, 3, 4)])).toBe("linearizable");
+    // Once it had taken effect (a read saw it), it cannot be undone.
+    expect(check([lost("a", 1, 4), get("a", 2, 3), get(null, 5, 6)])).toBe("violation");
+    // And it cannot take effect after it returned.
+    expect(check([lost("a", 1, 2), get(null, 3, 4), get("a", 5, 6)])).toBe("violation");
+  });
+
+  it("checks keys independently and names the key of a violation", () => {
+    const other: Op = {
+      input: { op: "put", key: "j", value: "x" },
+      output: { ok: true },
+      call: 7,
+      ret: 8,
+    };
+    const result = checkLinearizable(registerModel, [
+      other,
+      put("a", 1, 2),
+      put("b", 3, 4),
+      get("a", 5, 6),
+    ]);
+    expect(result).toMatchObject({ kind: "violation", partition: "k" });
+  });
+
   it("reports unknown instead of searching without bound", () => {
     const ops: Op[] = [];
     for (let i = 0; i < 40; i += 1) {
       ops.push(put(`v${i}`, i + 1, NEVER));
     }
     ops.push(get("nope", 100, 101));
-    expect(checkLinearizable(registerModel, ops, 1000).kind).toBe("unknown");
+    const limits = { maxSteps: 1000, maxCacheEntries: 1_000_000 };
+    expect(checkLinearizable(registerModel, ops, limits).kind).toBe("unknown");
+  });
+
+  it("refutes 12 never-returning writes and an impossible read without giving up", () => {
+    // Every subset of the writes is a configuration to refute: 4096 of them. The simulator's
+    // workload keeps never-returning operations this few (see checkHistory in simulator.ts).
+    const ops: Op[] = [];
+    for (let i = 0; i < 12; i += 1) {
+      ops.push(put(`v${i}`, i + 1, NEVER));
+    }
+    ops.push(get("nope", 100, 101));
+    expect(check(ops)).toBe("violation");
+  });
+});
+
+describe("linearizability checker on large generated histories", () => {
+  // Histories shaped like the simulator's but far larger: 10,000 operations, 10-20% of them
+  // abandoned with unknown outcomes (the simulator abandons about 6%), 4 to 16 clients.
+  const shapes = [
+    { seed: 1, operations: 10_000, clients: 8, keys: 3, abandonRate: 0.2 },
+    { seed: 2, operations: 10_000, clients: 4, keys: 1, abandonRate: 0.1 },
+    { seed: 3, operations: 10_000, clients: 16, keys: 4, abandonRate: 0.1 },
+  ];
+
+  it.each(shapes)(
+    "accepts a linearizable history (seed $seed, $clients clients, $keys keys)",
+    (shape) => {
+      const history = generateHistory(shape);
+      expect(history.length).toBeGreaterThan(shape.operations * 0.6);
+      expect(history.filter((op) => op.output === undefined).length).toBeGreaterThan(
+        shape.operations * shape.abandonRate * 0.3,
+      );
+      expect(checkLinearizable(registerModel, history).kind).toBe("linearizable");
+    },
+  );
+
+  it.each(shapes)("refutes a stale read and a read from the future (seed $seed)", (shape) => {
+    const history = generateHistory(shape);
+    const random = new SimRandom(shape.seed);
+    for (const kind of ["stale", "future"] as const) {
+      const mutated = mutateHistory(history, kind, random);
+      expect(mutated, `no ${kind} mutation possible`).toBeDefined();
+      expect(checkLinearizable(registerModel, mutated ?? []).kind, kind).toBe("violation");
+    }
   });
 });

@@ -10,6 +10,12 @@ export interface NetworkFaults {
   maxExtraDelayTicks: number;
   /** Deliver messages that are due in the same tick in random order. */
   reorder: boolean;
+  /**
+   * Chance that a message is held for `longDelayTicks` (uniform in the range) instead: longer
+   * than a leadership turnover, so a message from an earlier leadership arrives late.
+   */
+  longDelayRate: number;
+  longDelayTicks: readonly [number, number];
 }
 
 export const NO_NETWORK_FAULTS: NetworkFaults = {
@@ -17,7 +23,12 @@ export const NO_NETWORK_FAULTS: NetworkFaults = {
   duplicateRate: 0,
   maxExtraDelayTicks: 0,
   reorder: false,
+  longDelayRate: 0,
+  longDelayTicks: [0, 0],
 };
+
+/** Messages remembered per receiver for {@link SimNetwork.replayStale}. */
+const REMEMBERED_PER_RECEIVER = 128;
 
 interface InFlight {
   readonly deliverAt: number;
@@ -32,7 +43,14 @@ export interface NetworkStats {
   lost: number;
   duplicated: number;
   blocked: number;
-  /** Delivered messages by type. */
+  /** Messages held back by a long delay. */
+  longDelayed: number;
+  /** Old messages delivered again by `replayStale`. */
+  replayed: number;
+  /**
+   * Delivered messages by type; `prepareChunk` counts the prepares that ask for a further chunk
+   * of a phase-1 report (they are counted as `prepare` too).
+   */
   byType: Record<string, number>;
 }
 
@@ -50,12 +68,18 @@ export class SimNetwork {
     lost: 0,
     duplicated: 0,
     blocked: 0,
+    longDelayed: 0,
+    replayed: 0,
     byType: {},
   };
   private readonly random: SimRandom;
   private readonly handlers = new Map<number, (message: Message) => void>();
   private readonly cut = new Set<string>();
   private inFlight: InFlight[] = [];
+  /** The last messages delivered to each replica (a ring per receiver). */
+  private readonly delivered = new Map<number, Message[]>();
+  /** Protocol messages delivered to each replica so far (for the reservoir). */
+  private readonly seen = new Map<number, number>();
   private seq = 0;
   private now = 0;
   private readonly maxInFlight: number;
@@ -107,8 +131,73 @@ export class SimNetwork {
     return this.cut.has(`${from}>${to}`);
   }
 
+  /**
+   * The highest ballot each acceptor has vouched for in a message it sent (a promise, an
+   * accepted, a nack): by the protocol it has durably promised at least that much.
+   */
+  private readonly vouched = new Map<number, number>();
+  /** Acceptor rule violations seen on the wire (ballot order), for the simulator's checks. */
+  readonly violations: string[] = [];
+
+  /** Per ballot and slot, the acceptors that said they accepted the slot at that ballot. */
+  private readonly acceptances = new Map<number, Map<number, Set<number>>>();
+
+  /**
+   * How many acceptors have accepted slot `index` at `ballot`, counting the ballot's owner (a
+   * leader accepts its own proposals without a message): a value is chosen once that reaches a
+   * quorum.
+   */
+  acceptedCount(ballot: number, index: number, owner: number): number {
+    const acceptors = this.acceptances.get(ballot)?.get(index);
+    if (acceptors === undefined) {
+      return 1;
+    }
+    return acceptors.has(owner) ? acceptors.size : acceptors.size + 1;
+  }
+
+  /** The highest ballot `replicaId` ever vouched for (0 if none); see `vouched`. */
+  highestVouched(replicaId: number): number {
+    return this.vouched.get(replicaId) ?? 0;
+  }
+
+  /**
+   * Ballot order on the wire: an acceptor never promises, or accepts at, a ballot below one it
+   * already vouched for, in this life or an earlier one (its promise is persisted).
+   */
+  private observe(message: Message): void {
+    if (message.type !== "promise" && message.type !== "accepted" && message.type !== "nack") {
+      return;
+    }
+    const vouched = this.vouched.get(message.from) ?? 0;
+    if (message.type !== "nack" && message.ballot < vouched && this.violations.length < 10) {
+      this.violations.push(
+        `t=${this.now} replica ${message.from} sent ${message.type} at ballot ${message.ballot} ` +
+          `after vouching for ballot ${vouched}`,
+      );
+    }
+    if (message.ballot > vouched) {
+      this.vouched.set(message.from, message.ballot);
+    }
+    if (message.type === "accepted") {
+      let slots = this.acceptances.get(message.ballot);
+      if (slots === undefined) {
+        slots = new Map();
+        this.acceptances.set(message.ballot, slots);
+      }
+      for (let index = message.fromIndex; index <= message.toIndex; index += 1) {
+        const acceptors = slots.get(index);
+        if (acceptors === undefined) {
+          slots.set(index, new Set([message.from]));
+        } else {
+          acceptors.add(message.from);
+        }
+      }
+    }
+  }
+
   private send(message: Message): void {
     this.stats.sent += 1;
+    this.observe(message);
     if (this.inFlight.length >= this.maxInFlight || this.random.chance(this.faults.lossRate)) {
       this.stats.lost += 1;
       return;
@@ -121,9 +210,61 @@ export class SimNetwork {
   }
 
   private enqueue(message: Message): void {
-    const delay = 1 + this.random.nextInt(this.faults.maxExtraDelayTicks + 1);
+    let delay = 1 + this.random.nextInt(this.faults.maxExtraDelayTicks + 1);
+    if (this.faults.longDelayRate > 0 && this.random.chance(this.faults.longDelayRate)) {
+      const [min, max] = this.faults.longDelayTicks;
+      delay = this.random.between(min, max);
+      this.stats.longDelayed += 1;
+    }
     this.seq += 1;
     this.inFlight.push({ deliverAt: this.now + delay, seq: this.seq, message });
+  }
+
+  /**
+   * Delivers up to `count` messages `to` received before (as a restarted replica may receive
+   * the stale traffic of its previous life, or a router may replay old packets), each after a
+   * delay of 1 to `maxDelayTicks` ticks. Returns the number queued.
+   */
+  replayStale(to: number, count: number, maxDelayTicks: number): number {
+    const old = this.delivered.get(to);
+    if (old === undefined || old.length === 0) {
+      return 0;
+    }
+    for (let i = 0; i < count; i += 1) {
+      this.seq += 1;
+      this.inFlight.push({
+        deliverAt: this.now + this.random.between(1, maxDelayTicks),
+        seq: this.seq,
+        message: this.random.pick(old),
+      });
+    }
+    this.stats.replayed += count;
+    return count;
+  }
+
+  /**
+   * Keeps a uniform sample of every protocol message ever delivered to a replica (reservoir
+   * sampling), so replays include messages of leaderships long gone. Heartbeats and status
+   * replies are left out: they are most of the traffic and replaying them tests little.
+   */
+  private remember(message: Message): void {
+    if (message.type === "heartbeat" || message.type === "status") {
+      return;
+    }
+    const seen = (this.seen.get(message.to) ?? 0) + 1;
+    this.seen.set(message.to, seen);
+    const ring = this.delivered.get(message.to);
+    if (ring === undefined) {
+      this.delivered.set(message.to, [message]);
+    } else if (ring.length < REMEMBERED_PER_RECEIVER) {
+      ring.push(message);
+    } else {
+      // A hash of the count stands in for a random draw, so remembering costs no randomness.
+      const slot = Math.imul(seen, 0x9e3779b1) >>> 0;
+      if (slot % seen < REMEMBERED_PER_RECEIVER) {
+        ring[slot % REMEMBERED_PER_RECEIVER] = message;
+      }
+    }
   }
 
   /**
@@ -160,11 +301,20 @@ export class SimNetwork {
         continue;
       }
       this.stats.delivered += 1;
-      this.stats.byType[message.type] = (this.stats.byType[message.type] ?? 0) + 1;
+      this.count(message);
+      this.remember(message);
       delivered += 1;
       handler(message);
     }
     return delivered;
+  }
+
+  private count(message: Message): void {
+    const byType = this.stats.byType;
+    byType[message.type] = (byType[message.type] ?? 0) + 1;
+    if (message.type === "prepare" && message.fromIndex > message.commitIndex + 1) {
+      byType.prepareChunk = (byType.prepareChunk ?? 0) + 1;
+    }
   }
 
   /** Messages still in flight. */

@@ -49,3 +49,26 @@ export class SimRandom implements Rng {
     return this.nextInt(2 ** 31);
   }
 }
+
+const MASK_64 = (1n << 64n) - 1n;
+
+/**
+ * SplitMix64 (Steele, Lea and Flood): one step of a 64-bit generator whose output is a
+ * well-mixed function of its input, so neighbouring seeds give unrelated outputs.
+ */
+export function splitMix64(state: bigint): bigint {
+  let z = (state + 0x9e3779b97f4a7c15n) & MASK_64;
+  z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & MASK_64;
+  z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & MASK_64;
+  return z ^ (z >> 31n);
+}
+
+/**
+ * A 31-bit seed for the stream `stream` of run `seed`, drawn from well-mixed bits.
+ * xoroshiro's first outputs move by one when its seed does, so the simulator never seeds a
+ * generator with a raw run number: every per-run choice comes from a mixed seed instead.
+ */
+export function mixSeed(seed: number, stream: number): number {
+  const mixed = splitMix64((BigInt(seed) << 16n) ^ BigInt(stream));
+  return Number(mixed >> 33n);
+}

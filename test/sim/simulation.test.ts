@@ -1,45 +1,69 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FAULT_KINDS, type RunReport, runSeed } from "./simulator.js";
-
-/** The fixed seeds `npm test` runs; every fault kind is enabled by hundreds of them. */
-const FIXED_SEEDS = Array.from({ length: 2000 }, (_, i) => i + 1);
+import { CI_SEEDS, summarize } from "./batch.js";
+import {
+  CLUSTER_SIZES,
+  FAULT_KINDS,
+  type RunReport,
+  runSeed,
+  seedParameters,
+} from "./simulator.js";
 
 function describeFailure(report: RunReport): string {
   return `seed ${report.seed}: ${report.failures.join("; ")} (replay: npm run sim -- --seed ${report.seed})`;
 }
 
 describe("seeded simulation", () => {
-  // The budget covers a loaded 2-core machine; a run takes about 35 s of CPU.
-  it(`keeps safety, liveness and linearizability for ${FIXED_SEEDS.length} fixed seeds`, {
-    timeout: 240_000,
-  }, async () => {
-    const failures: string[] = [];
-    const faultTotals = new Map<string, number>();
-    const delivered = new Map<string, number>();
-    let chosenSlots = 0;
-    for (const seed of FIXED_SEEDS) {
-      const report = await runSeed(seed);
-      if (!report.ok) {
-        failures.push(describeFailure(report));
+  const reports: RunReport[] = [];
+
+  // One test per cluster size, each with its own budget: about 2 s of CPU each, but a loaded
+  // 2-core machine may give a test a small share of a core.
+  it.each(CLUSTER_SIZES)(
+    "keeps safety, liveness and linearizability for the fixed seeds of %i replicas",
+    { timeout: 240_000 },
+    async (size) => {
+      const failures: string[] = [];
+      for (const seed of CI_SEEDS.filter((seed) => seedParameters(seed).replicas === size)) {
+        const report = await runSeed(seed);
+        reports.push(report);
+        if (!report.ok) {
+          failures.push(describeFailure(report));
+        }
       }
-      chosenSlots += report.chosenSlots;
-      for (const [type, count] of Object.entries(report.deliveredByType)) {
-        delivered.set(type, (delivered.get(type) ?? 0) + count);
-      }
+      expect(failures).toEqual([]);
+    },
+  );
+
+  it(`covered every size, fault kind and protocol path in the ${CI_SEEDS.length} fixed seeds`, () => {
+    expect(reports.map((report) => report.seed).sort((a, b) => a - b)).toEqual(CI_SEEDS);
+    const summary = summarize(reports);
+    for (const size of CLUSTER_SIZES) {
+      expect(summary.seedsBySize[size], `${size}-replica seeds`).toBe(CI_SEEDS.length / 5);
       for (const kind of FAULT_KINDS) {
-        faultTotals.set(kind, (faultTotals.get(kind) ?? 0) + report.faultEvents[kind]);
+        expect(
+          summary.seedsBySizeAndFault[`${size}:${kind}`] ?? 0,
+          `fault ${kind} never enabled with ${size} replicas`,
+        ).toBeGreaterThan(0);
       }
     }
-    expect(failures).toEqual([]);
     for (const kind of FAULT_KINDS) {
-      expect(faultTotals.get(kind), `fault kind ${kind} was never injected`).toBeGreaterThan(0);
+      expect(summary.faultEvents[kind], `fault kind ${kind} was never injected`).toBeGreaterThan(0);
     }
-    expect(chosenSlots).toBeGreaterThan(FIXED_SEEDS.length * 10);
-    // The runs exercise catch-up, snapshots, gap repair and ballot conflicts, not only the
-    // happy path.
-    for (const type of ["installSnapshot", "learn", "acceptGap", "nack", "prepare", "promise"]) {
-      expect(delivered.get(type) ?? 0, `no ${type} message was delivered`).toBeGreaterThan(0);
+    expect(summary.chosenSlots).toBeGreaterThan(CI_SEEDS.length * 10);
+    expect(summary.batchedCommands, "the batched apply path never ran").toBeGreaterThan(100);
+    expect(summary.rejectedOps, "no request was answered NotLeader").toBeGreaterThan(100);
+    // The runs exercise catch-up, snapshots, gap repair, ballot conflicts and chunked phase-1
+    // reports, not only the happy path.
+    for (const type of [
+      "installSnapshot",
+      "learn",
+      "acceptGap",
+      "nack",
+      "prepare",
+      "promise",
+      "prepareChunk",
+    ]) {
+      expect(summary.delivered[type] ?? 0, `no ${type} message was delivered`).toBeGreaterThan(0);
     }
   });
 
@@ -57,7 +81,7 @@ describe("seeded simulation", () => {
           throw new Error(describeFailure(report));
         }
       }),
-      { numRuns: 60, seed: 20_261_122 },
+      { numRuns: 25, seed: 20_261_122 },
     );
   });
 });
