@@ -74,3 +74,29 @@ export class CallError extends CartridgeError {
 export function isCartridgeError(value: unknown): value is CartridgeError {
   return value instanceof CartridgeError;
 }
+
+/**
+ * Longest client-supplied string echoed in a message or a log field, in characters. An id of
+ * hundreds of KiB echoed in a gRPC status overflows HTTP/2 header limits (the client hangs, the
+ * channel breaks), so every echo is bounded here, in one place.
+ */
+export const MAX_QUOTED_CHARS = 128;
+
+/** Longest status message (`details`) the server sends, in characters: the backstop. */
+export const MAX_MESSAGE_CHARS = 2048;
+
+/**
+ * `value` cut to at most `maxChars` characters for a message, with how much was cut, so that a
+ * person still sees the start of a huge id and knows it was huge.
+ */
+export function boundForMessage(value: string, maxChars: number = MAX_MESSAGE_CHARS): string {
+  if (value.length <= maxChars) return value;
+  const omitted = value.length - maxChars;
+  return `${value.slice(0, maxChars)}… (${omitted} more chars)`;
+}
+
+/** A client-supplied string quoted (JSON) and bounded, for an error message or a log field. */
+export function quoteForMessage(value: string, maxChars: number = MAX_QUOTED_CHARS): string {
+  if (value.length <= maxChars) return JSON.stringify(value);
+  return `${JSON.stringify(value.slice(0, maxChars))}… (${value.length - maxChars} more chars)`;
+}

@@ -1,0 +1,43 @@
+import { status } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type Harness, rejection, startHarness } from "./harness.js";
+
+/** Requests a hostile or broken client may send: each gets a short, typed answer. */
+describe("bad requests over the wire", () => {
+  let h: Harness;
+
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+
+  afterAll(async () => {
+    await h.close();
+  });
+
+  it("answers a 200 KB env id with a short NOT_FOUND and keeps the channel usable", async () => {
+    const hugeId = "x".repeat(200 * 1024);
+    const unknown = await rejection(h.client.capabilities(hugeId, "", { timeoutMs: 10_000 }));
+    expect(unknown.code).toBe(status.NOT_FOUND);
+    expect(unknown.errorCode).toBe("UnknownEnv");
+    expect(unknown.message.length).toBeLessThan(4096);
+    expect(unknown.message).toContain("more chars");
+    const reset = await rejection(h.client.reset(hugeId, 1, { timeoutMs: 10_000 }));
+    expect(reset.code).toBe(status.NOT_FOUND);
+    expect(reset.message.length).toBeLessThan(4096);
+    // The next call on the same client and channel works.
+    const caps = await h.client.capabilities("tictactoe-v1", "", { timeoutMs: 10_000 });
+    expect(caps.id?.envId).toBe("tictactoe-v1");
+  });
+
+  it("bounds an echoed build id too", async () => {
+    const hugeBuild = "b".repeat(200 * 1024);
+    const unknown = await rejection(
+      h.client.capabilities("tictactoe-v1", hugeBuild, { timeoutMs: 10_000 }),
+    );
+    expect(unknown.code).toBe(status.NOT_FOUND);
+    expect(unknown.errorCode).toBe("UnknownBuild");
+    expect(unknown.message.length).toBeLessThan(4096);
+    const caps = await h.client.capabilities("tictactoe-v1", "", { timeoutMs: 10_000 });
+    expect(caps.id?.envId).toBe("tictactoe-v1");
+  });
+});
