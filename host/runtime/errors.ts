@@ -25,6 +25,7 @@ export type CallErrorCode =
   | "EpisodeOver"
   | "BadHint"
   | "BadArgument"
+  | "BadRequest"
   | "LimitExceeded"
   | "Trap"
   | "BudgetExceeded"

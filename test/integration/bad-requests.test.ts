@@ -1,4 +1,4 @@
-import { status } from "@grpc/grpc-js";
+import { Client, credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type Harness, rejection, startHarness } from "./harness.js";
 
@@ -37,6 +37,33 @@ describe("bad requests over the wire", () => {
     expect(unknown.code).toBe(status.NOT_FOUND);
     expect(unknown.errorCode).toBe("UnknownBuild");
     expect(unknown.message.length).toBeLessThan(4096);
+    const caps = await h.client.capabilities("tictactoe-v1", "", { timeoutMs: 10_000 });
+    expect(caps.id?.envId).toBe("tictactoe-v1");
+  });
+
+  it("answers bytes that do not decode with INVALID_ARGUMENT / BadRequest, not INTERNAL", async () => {
+    const raw = new Client(h.server.address, credentials.createInsecure());
+    try {
+      // Field 1 (id), length-delimited, claiming 100 bytes where 2 follow.
+      const garbage = Buffer.from([0x0a, 0x64, 0x01, 0x02]);
+      const answer = await new Promise<{ error: ServiceError | null }>((resolve) => {
+        raw.makeUnaryRequest(
+          "/engine.v1.Engine/Step",
+          (bytes: Buffer) => bytes,
+          (bytes: Buffer) => bytes,
+          garbage,
+          new Metadata(),
+          { deadline: Date.now() + 10_000 },
+          (error) => resolve({ error }),
+        );
+      });
+      expect(answer.error?.code).toBe(status.INVALID_ARGUMENT);
+      expect(answer.error?.details).toContain("not a valid");
+      expect(answer.error?.metadata.get("cartridge-error-code")).toEqual(["BadRequest"]);
+    } finally {
+      raw.close();
+    }
+    // The server still answers well-formed requests.
     const caps = await h.client.capabilities("tictactoe-v1", "", { timeoutMs: 10_000 });
     expect(caps.id?.envId).toBe("tictactoe-v1");
   });
