@@ -29,6 +29,16 @@ describe("bad requests over the wire", () => {
     expect(caps.id?.envId).toBe("tictactoe-v1");
   });
 
+  it("bounds a message in bytes, for ids of multi-byte characters", async () => {
+    const wideId = "é😀".repeat(8000);
+    const unknown = await rejection(h.client.capabilities(wideId, "", { timeoutMs: 10_000 }));
+    expect(unknown.code).toBe(status.NOT_FOUND);
+    expect(Buffer.byteLength(unknown.message)).toBeLessThanOrEqual(2048);
+    expect(unknown.message).not.toContain("\uFFFD");
+    const caps = await h.client.capabilities("tictactoe-v1", "", { timeoutMs: 10_000 });
+    expect(caps.id?.envId).toBe("tictactoe-v1");
+  });
+
   it("bounds an echoed build id too", async () => {
     const hugeBuild = "b".repeat(200 * 1024);
     const unknown = await rejection(
