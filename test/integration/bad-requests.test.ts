@@ -77,4 +77,28 @@ describe("bad requests over the wire", () => {
     const caps = await h.client.capabilities("tictactoe-v1", "", { timeoutMs: 10_000 });
     expect(caps.id?.envId).toBe("tictactoe-v1");
   });
+
+  it("answers a BatchSimulate stream whose request does not decode the same way", async () => {
+    const raw = new Client(h.server.address, credentials.createInsecure());
+    try {
+      const garbage = Buffer.from([0x0a, 0x64, 0x01, 0x02]);
+      const error = await new Promise<ServiceError>((resolve, reject) => {
+        const call = raw.makeServerStreamRequest(
+          "/engine.v1.Engine/BatchSimulate",
+          (bytes: Buffer) => bytes,
+          (bytes: Buffer) => bytes,
+          garbage,
+          new Metadata(),
+          { deadline: Date.now() + 10_000 },
+        );
+        call.on("data", () => reject(new Error("a malformed request produced data")));
+        call.on("error", (e: ServiceError) => resolve(e));
+        call.on("end", () => reject(new Error("a malformed request ended without an error")));
+      });
+      expect(error.code).toBe(status.INVALID_ARGUMENT);
+      expect(error.metadata.get("cartridge-error-code")).toEqual(["BadRequest"]);
+    } finally {
+      raw.close();
+    }
+  });
 });
