@@ -113,6 +113,12 @@ async function clusterRuns(): Promise<void> {
     console.log(
       `3-process cluster, ${CONCURRENT_CLIENTS} clients Put: ${summary(concurrent.latencies, concurrent.elapsedMs)}`,
     );
+    const retries = new Map<string, number>();
+    for (const client of clients) {
+      for (const [name, count] of client.retries)
+        retries.set(name, (retries.get(name) ?? 0) + count);
+    }
+    console.log(`  retried attempts: ${JSON.stringify(Object.fromEntries(retries))}`);
     const sequential = new KvClient(cluster, "bench-sequential");
     sequential.preferNode(leaderIndex);
     const samples: number[] = [];

@@ -6,15 +6,17 @@
  *   BENCH_TIME_MS=500 BENCH_ROUNDS=9 npx tsx bench/runtime.bench.ts   (longer, steadier)
  *
  * Needs build/cartridges/tictactoe-v1.wasm (`npm run build`). Prints steps per CPU-second (the
- * machine may be shared) and ratios; heap
- * growth over 10 M zero-copy steps; and the cost of fuel metering (the same in-cartridge rollout
- * on an unmetered compile of the same bytes).
+ * machine may be shared) and ratios against plain TypeScript, with the ceiling of a hand-written
+ * rollout in WebAssembly (bench/assembly/tictactoe-ceiling.ts); heap growth over 10 M zero-copy
+ * steps; and the cost of fuel metering (the same in-cartridge rollout on an unmetered compile of
+ * the same bytes).
  */
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
+import asc from "assemblyscript/asc";
 import { CartridgeInstance } from "../host/runtime/instance.js";
 import { loadCartridge } from "../host/runtime/loader.js";
 import {
@@ -24,6 +26,7 @@ import {
 import { PlainTicTacToe, pickBit, playPlain, XorShift32 } from "./tictactoe-plain.js";
 
 const CARTRIDGE = fileURLToPath(new URL("../build/cartridges/tictactoe-v1.wasm", import.meta.url));
+const CEILING_SOURCE = fileURLToPath(new URL("./assembly/tictactoe-ceiling.ts", import.meta.url));
 const STEPS_PER_OP = 50_000;
 const BATCH = 256;
 const HEAP_STEPS = 10_000_000;
@@ -144,6 +147,37 @@ function rawRollouts(
   }
 }
 
+interface CeilingExports {
+  rollout(seed: number, actions: number, states: number, obs: number, infos: number): number;
+}
+
+/** Compiles bench/assembly/tictactoe-ceiling.ts (the hand-written rollout) and instantiates it. */
+async function ceilingRollout(): Promise<CeilingExports> {
+  let wasm: Uint8Array<ArrayBuffer> | undefined;
+  const result = await asc.main(
+    [CEILING_SOURCE, "--runtime", "stub", "-O3", "--initialMemory", "4", "--outFile", "out.wasm"],
+    {
+      writeFile: (name, contents) => {
+        if (name === "out.wasm" && contents instanceof Uint8Array) wasm = new Uint8Array(contents);
+      },
+    },
+  );
+  if (result.error !== null || wasm === undefined) {
+    throw new Error(`compiling ${CEILING_SOURCE} failed: ${result.error?.message ?? "no output"}`);
+  }
+  const module = await WebAssembly.compile(wasm);
+  const instance = new WebAssembly.Instance(module, { env: { abort: () => undefined } });
+  return instance.exports as unknown as CeilingExports;
+}
+
+/** Plays hand-written rollouts (each episode in 64 KiB of scratch) until `steps` steps. */
+function ceilingRollouts(ceiling: CeilingExports, steps: number): void {
+  let done = 0;
+  for (let episode = 1; done < steps; episode++) {
+    done += ceiling.rollout(episode, 0x10000, 0x10100, 0x10200, 0x10800);
+  }
+}
+
 /** The V8 collector, exposed at run time so that heap numbers are measured after a collection. */
 function collector(): () => void {
   setFlagsFromString("--expose-gc");
@@ -217,6 +251,8 @@ export async function runRuntimeBench(): Promise<void> {
     },
   }).exports as unknown as CartridgeExports;
 
+  const ceiling = await ceilingRollout();
+
   const tasks: [string, number, () => void][] = [
     ["plain TypeScript", STEPS_PER_OP, () => playPlain(plain, plainRng, STEPS_PER_OP)],
     [
@@ -229,6 +265,11 @@ export async function runRuntimeBench(): Promise<void> {
       },
     ],
     ["host call per step, zero-copy", STEPS_PER_OP, () => zeroCopy.play(STEPS_PER_OP)],
+    [
+      "hand-written wasm rollout (ceiling)",
+      STEPS_PER_OP,
+      () => ceilingRollouts(ceiling, STEPS_PER_OP),
+    ],
     [
       `batch step of ${BATCH}, host actions`,
       batchRounds * BATCH,
@@ -272,6 +313,7 @@ export async function runRuntimeBench(): Promise<void> {
     ["cartridge_rollout with obs", "goal >= 3x"],
     ["host call per step, zero-copy", "goal >= 1.5x"],
     [`batch step of ${BATCH}, host actions`, "goal >= 2x"],
+    ["hand-written wasm rollout (ceiling)", "no SDK, no checks, unmetered"],
   ];
   console.log(
     `tic-tac-toe random self-play: ${ROUNDS} rounds of ${time} ms per task; steps per CPU-second (best call), median ratio (node ${process.version})`,

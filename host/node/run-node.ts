@@ -94,13 +94,14 @@ export async function runNode(options: NodeSettings): Promise<void> {
   }
 
   // Security first: a server that would be exposed by accident must not load anything.
-  const security = await resolveSecurity({
+  // Flags win over the config's [tls] table.
+  const settings: NodeSettings = {
     ...options,
-    host,
     tlsCert: options.tlsCert ?? config.tls?.cert,
     tlsKey: options.tlsKey ?? config.tls?.key,
     tlsClientCa: options.tlsClientCa ?? config.tls?.clientCa,
-  });
+  };
+  const security = await resolveSecurity({ ...settings, host });
   if (security.posture.insecure) {
     logger.warn(
       { host, tls: options.tlsCert !== undefined, tokens: options.tokens },
@@ -222,7 +223,7 @@ export async function runNode(options: NodeSettings): Promise<void> {
     `  cartridges: ${dir ?? "none (use --cartridges)"}${watcher !== undefined ? " (watching for changes)" : ""}`,
     `  envs (${envs.length}): ${envs.map((c) => c.envId).join(", ") || "none"}`,
     `  metrics: ${metricsEndpoint?.url ?? "off (use --metrics-port)"}`,
-    `  security: ${describePosture(options, security.posture.open, security.posture.insecure)}`,
+    `  security: ${describePosture(settings, security.posture.open, security.posture.insecure)}`,
     "  health and reflection enabled; SIGTERM/SIGINT shuts down gracefully",
   ];
   process.stderr.write(`${banner.join("\n")}\n`);

@@ -128,6 +128,8 @@ export class TestNode {
 /** Three nodes, their configs in a temp dir. */
 export class TestCluster {
   readonly nodes: TestNode[];
+  /** Every KV client made for this cluster; `destroy` stops them so none retries forever. */
+  readonly clients = new Set<KvClient>();
 
   private constructor(
     readonly dir: string,
@@ -186,7 +188,11 @@ export class TestCluster {
       const views = await Promise.all(among.map((node) => node.status(1000)));
       const leaderId = views[0]?.leaderId;
       if (leaderId === undefined || leaderId === "") return undefined;
-      const agreed = views.every((v) => v.leaderId === leaderId && v.inQuorum);
+      // The leader must be one of `among`: right after a leader dies, its followers still name
+      // it (and count themselves in quorum) until an election timeout passes.
+      const agreed =
+        among.some((node) => node.id === leaderId) &&
+        views.every((v) => v.leaderId === leaderId && v.inQuorum);
       return agreed ? leaderId : undefined;
     });
     return this.node(id);
@@ -202,6 +208,7 @@ export class TestCluster {
   }
 
   async destroy(): Promise<void> {
+    for (const client of this.clients) client.stop();
     await Promise.all(this.nodes.map((node) => node.kill()));
     for (const node of this.nodes) node.client.close();
     await rm(this.dir, { recursive: true, force: true });
@@ -215,11 +222,22 @@ export class TestCluster {
 export class KvClient {
   private requestId = 0;
   private target = 0;
+  /** Attempts that failed and were retried, by gRPC status name (the bench reports them). */
+  readonly retries = new Map<string, number>();
 
   constructor(
     private readonly cluster: TestCluster,
     readonly clientId: string,
-  ) {}
+  ) {
+    cluster.clients.add(this);
+  }
+
+  private stopped = false;
+
+  /** Makes every call in flight or to come fail instead of retrying (tests clean up with it). */
+  stop(): void {
+    this.stopped = true;
+  }
 
   /** Sends the next attempts to `cluster.nodes[index]` first (the bench aims at the leader). */
   preferNode(index: number): void {
@@ -246,6 +264,7 @@ export class KvClient {
 
   private async retry<T>(attempt: (client: ClusterClient) => Promise<T>): Promise<T> {
     for (;;) {
+      if (this.stopped) throw new Error(`client ${this.clientId} stopped`);
       const node = this.cluster.nodes[this.target % this.cluster.nodes.length] as TestNode;
       try {
         return await attempt(node.client);
@@ -258,6 +277,8 @@ export class KvClient {
           status.RESOURCE_EXHAUSTED,
         ];
         if (!retryable.includes(serviceError.code)) throw error;
+        const name = status[serviceError.code] ?? String(serviceError.code);
+        this.retries.set(name, (this.retries.get(name) ?? 0) + 1);
         const hint = serviceError.metadata?.get("cartridge-leader-id")[0];
         const hinted = this.cluster.nodes.findIndex((n) => n.id === hint);
         this.target = hinted >= 0 && hinted !== this.target ? hinted : this.target + 1;

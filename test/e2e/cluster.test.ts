@@ -69,8 +69,11 @@ describe("a 3-node cluster of real processes", { timeout: 120_000 }, () => {
     let stop = false;
     let writesAfterKill = 0;
     let killed = false;
-    const writers = Array.from({ length: 6 }, async (_, w) => {
-      const client = new KvClient(cluster(), `writer-${w}`);
+    const writerClients = Array.from(
+      { length: 6 },
+      (_, w) => new KvClient(cluster(), `writer-${w}`),
+    );
+    const writers = writerClients.map(async (client, w) => {
       for (let i = 0; !stop; i++) {
         const key = `w${w}-${i}`;
         await client.put(key, `value-${w}-${i}`);
@@ -78,19 +81,26 @@ describe("a 3-node cluster of real processes", { timeout: 120_000 }, () => {
         if (killed) writesAfterKill += 1;
       }
     });
-    await until(() => acknowledged.size >= 30);
-    oldLeader.signal("SIGKILL");
-    await oldLeader.exited;
-    killed = true;
-    const survivors = cluster().nodes.filter((n) => n !== oldLeader);
-    const newLeader = await cluster().leader(survivors);
-    expect(newLeader.id).not.toBe(oldLeader.id);
-    await until(() => writesAfterKill >= 30);
-    stop = true;
-    await Promise.all(writers);
-
+    let newLeader: TestNode | undefined;
+    try {
+      await until(() => acknowledged.size >= 30);
+      oldLeader.signal("SIGKILL");
+      await oldLeader.exited;
+      killed = true;
+      const survivors = cluster().nodes.filter((n) => n !== oldLeader);
+      newLeader = await cluster().leader(survivors);
+      expect(newLeader.id).not.toBe(oldLeader.id);
+      await until(() => writesAfterKill >= 30);
+      stop = true;
+      await Promise.all(writers);
+    } finally {
+      // Also when an expectation failed: no writer may outlive the test.
+      stop = true;
+      if (newLeader === undefined) for (const client of writerClients) client.stop();
+      await Promise.allSettled(writers);
+    }
     await oldLeader.start();
-    const commit = Number((await newLeader.status()).commitIndex);
+    const commit = Number((await (newLeader as TestNode).status()).commitIndex);
     await cluster().appliedAtLeast(commit);
     await expectAll(cluster(), acknowledged, "verifier");
   });

@@ -152,6 +152,7 @@ describe("ConsoleStateMachine with the KV part", () => {
           expect(b.snapshot()).toEqual(a.snapshot());
         },
       ),
+      { numRuns: 60 },
     );
   });
 });
