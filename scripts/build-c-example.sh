@@ -5,6 +5,6 @@
 # the C source (Debian: apt-get install clang lld).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-clang --target=wasm32 -O2 -nostdlib -Wl,--no-entry -Wl,--export-dynamic \
+clang --target=wasm32 -O2 -mbulk-memory -nostdlib -Wl,--no-entry -Wl,--export-dynamic \
   -Wl,--max-memory=1048576 -o test/fixtures/c/coinflip-v1.wasm docs/examples/coinflip.c
 node dist/host/cli/main.js validate test/fixtures/c/coinflip-v1.wasm

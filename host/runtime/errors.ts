@@ -25,6 +25,7 @@ export type CallErrorCode =
   | "EpisodeOver"
   | "BadHint"
   | "BadArgument"
+  | "BadRequest"
   | "LimitExceeded"
   | "Trap"
   | "BudgetExceeded"
@@ -73,4 +74,42 @@ export class CallError extends CartridgeError {
 /** True when `value` is one of the runtime's typed errors. */
 export function isCartridgeError(value: unknown): value is CartridgeError {
   return value instanceof CartridgeError;
+}
+
+// Every client-supplied string echoed in a message or a log field is bounded here, in one place:
+// an id of hundreds of KiB echoed in a gRPC status overflows HTTP/2 header limits (the client
+// hangs, the channel breaks).
+
+/**
+ * Longest status message (`details`) the server sends, in UTF-8 bytes: the backstop. gRPC
+ * percent-encodes every non-ASCII byte of a status message (up to 3 wire bytes each), and gRPC's C
+ * core (the Python client) refuses trailers over 8 KiB, so 1 KiB of text stays well inside.
+ */
+export const MAX_MESSAGE_BYTES = 1024;
+
+/**
+ * `value` cut to at most `maxBytes` UTF-8 bytes (never inside a character), with how much was cut,
+ * so that a person still sees the start of a huge id and knows it was huge.
+ */
+export function boundForMessage(value: string, maxBytes: number = MAX_MESSAGE_BYTES): string {
+  // A UTF-16 code unit is at most 3 UTF-8 bytes: the common short message needs no counting.
+  if (value.length * 3 <= maxBytes || Buffer.byteLength(value) <= maxBytes) return value;
+  let bytes = 0;
+  let end = 0;
+  for (const char of value) {
+    const size = Buffer.byteLength(char);
+    if (bytes + size > maxBytes) break;
+    bytes += size;
+    end += char.length;
+  }
+  return `${value.slice(0, end)}… (${value.length - end} more chars)`;
+}
+
+/** Longest client-supplied string quoted in a message or a log field, in characters. */
+export const MAX_QUOTED_CHARS = 128;
+
+/** A client-supplied string quoted (JSON) and bounded, for an error message or a log field. */
+export function quoteForMessage(value: string, maxChars: number = MAX_QUOTED_CHARS): string {
+  if (value.length <= maxChars) return JSON.stringify(value);
+  return `${JSON.stringify(value.slice(0, maxChars))}… (${value.length - maxChars} more chars)`;
 }

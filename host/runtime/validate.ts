@@ -189,11 +189,85 @@ function checkHostPlay(
   return { play: { name: "host-play", ...playDetail }, mask };
 }
 
+const BATCH_ENVS = 8;
+
+/** `count` packed records of `size` bytes at `address`, one copy each. */
+function records(instance: CartridgeInstance, address: number, size: number, count: number) {
+  return Array.from({ length: count }, (_, i) => instance.view(address + i * size, size).slice());
+}
+
+/**
+ * Drives `cartridge_step_batch` over a few envs with random legal actions, resetting each env when
+ * its episode ends, and checks every env's state, observation and info against a single step of the
+ * same state and action: the batch step must succeed and agree with the single step.
+ */
+function checkBatchStep(cartridge: LoadedCartridge, rounds: number): string {
+  const batched = new CartridgeInstance(cartridge);
+  const single = new CartridgeInstance(cartridge);
+  const { manifest, sizes } = cartridge;
+  const count = Math.min(BATCH_ENVS, cartridge.maxBatch);
+  const policy = new RandomPolicy(manifest, 11);
+  const b = batched.batch;
+  let nextSeed = 0n;
+  for (let i = 0; i < count; i++) batched.resetBatchSlot(i, nextSeed++);
+  let envSteps = 0;
+  for (let t = 0; t < rounds; t++) {
+    const states = records(batched, b.states, sizes.stateBytes, count);
+    const actions: Uint8Array[] = [];
+    for (let i = 0; i < count; i++) {
+      single.write(single.single.state, states[i] as Uint8Array);
+      const action = policy.choose(single.legalActions(single.single.state).slice());
+      if (action === undefined) {
+        throw new CheckFailure(`round ${t}, env ${i}: no legal action to choose`);
+      }
+      actions.push(action);
+      batched.write(b.actions + i * sizes.actionBytes, action);
+    }
+    try {
+      batched.stepBatch(count);
+    } catch (error) {
+      throw new CheckFailure(
+        `cartridge_step_batch of ${count} envs failed at round ${t}: ${describe(error)}`,
+      );
+    }
+    const statesOut = records(batched, b.statesOut, sizes.stateBytes, count);
+    const obs = records(batched, b.obs, sizes.obsBytes, count);
+    const infos = records(batched, b.infos, sizes.infoBytes, count);
+    for (let i = 0; i < count; i++) {
+      const info = readInfo(batched.memory, b.infos + i * sizes.infoBytes, manifest.players);
+      if (info.status !== Status.Ok) {
+        throw new CheckFailure(
+          `cartridge_step_batch, round ${t}, env ${i}: status ${info.status} for a legal action`,
+        );
+      }
+      single.step(states[i] as Uint8Array, actions[i] as Uint8Array);
+      const l = single.single;
+      const differs = [
+        ["state", statesOut[i], single.view(l.stateOut, sizes.stateBytes)],
+        ["observation", obs[i], single.view(l.obs, sizes.obsBytes)],
+        ["info", infos[i], single.view(l.info, sizes.infoBytes)],
+      ] as const;
+      for (const [what, fromBatch, fromSingle] of differs) {
+        if (!equalBytes(fromBatch as Uint8Array, fromSingle)) {
+          throw new CheckFailure(
+            `cartridge_step_batch, round ${t}, env ${i}: the ${what} differs from cartridge_step on the same state and action`,
+          );
+        }
+      }
+      envSteps++;
+      batched.write(b.states + i * sizes.stateBytes, statesOut[i] as Uint8Array);
+      if (info.terminated || info.truncated) batched.resetBatchSlot(i, nextSeed++);
+    }
+  }
+  return `cartridge_step_batch stepped ${count} envs for ${rounds} rounds (${envSteps} env steps), all OK and equal to single steps`;
+}
+
 /**
  * Checks a module the way the host will use it: it loads (imports, exports, memory, manifest),
  * the same seed gives the same bytes on two instances, a seeded rollout inside the cartridge and a
- * host-driven random game run without a trap with every status OK, and the legal-action mask is
- * consistent with the action space. Never throws for a bad module: the report says what failed.
+ * host-driven random game run without a trap with every status OK, a batch step agrees with single
+ * steps (so every export is called: reset, step, step_batch, rollout, legal_actions), and the
+ * legal-action mask is consistent with the action space. Never throws for a bad module: the report says what failed.
  */
 export async function validateCartridge(
   bytes: Uint8Array,
@@ -223,6 +297,7 @@ export async function validateCartridge(
     },
     check("determinism", () => checkDeterminism(cartridge, steps)),
     check("rollout", () => checkRollout(cartridge, steps)),
+    check("batch-step", () => checkBatchStep(cartridge, steps)),
   ];
   const { play, mask } = checkHostPlay(cartridge, steps);
   checks.push(play, mask);

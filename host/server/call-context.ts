@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { type Metadata, status } from "@grpc/grpc-js";
 import type { Span } from "@opentelemetry/api";
 import type { Logger } from "pino";
+import { quoteForMessage } from "../runtime/errors.js";
 import type { ServerMetrics } from "./metrics.js";
 import { type MappedError, statusName, toServiceError } from "./status.js";
 import { endRpcSpan, startRpcSpan } from "./telemetry.js";
@@ -63,6 +64,11 @@ function envLabel(ctx: CallContext, errorCode?: string): string {
   return ctx.envId;
 }
 
+/** The env id for a log field: bounded, since it may be any string a client sent. */
+function envForLog(ctx: CallContext): string | undefined {
+  return ctx.envId === undefined ? undefined : quoteForMessage(ctx.envId);
+}
+
 /** Records a successful call. */
 export function finishOk(deps: ServiceDeps, ctx: CallContext, startNs: bigint): void {
   const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
@@ -89,10 +95,15 @@ export function finishError(
     env: envLabel(ctx, mapped.errorCode),
   });
   if (mapped.unexpected) {
-    ctx.log.error({ err: error, envId: ctx.envId, code }, "call failed unexpectedly");
+    ctx.log.error({ err: error, envId: envForLog(ctx), code }, "call failed unexpectedly");
   } else {
     ctx.log.info(
-      { envId: ctx.envId, code, error: mapped.errorCode, details: mapped.serviceError.details },
+      {
+        envId: envForLog(ctx),
+        code,
+        error: mapped.errorCode,
+        details: mapped.serviceError.details,
+      },
       "call rejected",
     );
   }

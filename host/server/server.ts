@@ -9,11 +9,13 @@ import { HealthImplementation } from "grpc-health-check";
 import { type Logger, pino } from "pino";
 import { EngineService } from "../proto/generated/engine/v1/engine.js";
 import type { Engine } from "../runtime/engine.js";
+import { boundForMessage } from "../runtime/errors.js";
 import type { Authenticator } from "./auth/authenticator.js";
 import { authInterceptor } from "./auth/interceptor.js";
 import { createEngineService } from "./engine-service.js";
 import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 import { listenError } from "./listen-error.js";
+import { malformedRequestInterceptor, tolerantDefinition } from "./malformed-request.js";
 import { ServerMetrics } from "./metrics.js";
 import { addReflection } from "./reflection.js";
 import { type ServerTlsFiles, serverCredentials } from "./tls.js";
@@ -114,8 +116,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     "grpc.max_receive_message_length": limits.maxReceiveMessageBytes,
     "grpc.max_send_message_length": limits.maxSendMessageBytes,
     // An open server has nothing to check; a closed one checks every call of every service.
-    interceptors:
-      authenticator === undefined || authenticator.isOpen
+    interceptors: [
+      ...(authenticator === undefined || authenticator.isOpen
         ? []
         : [
             authInterceptor(authenticator, (refused) => {
@@ -128,14 +130,19 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
                 `call refused: ${refused.error.message}`,
               );
             }),
-          ],
+          ]),
+      // After auth: a refused caller learns nothing about how its bytes decode.
+      malformedRequestInterceptor((path, reason) => {
+        logger.info({ path, reason: boundForMessage(reason) }, "request did not decode");
+      }),
+    ],
   });
   server.addService(
-    EngineService,
+    tolerantDefinition(EngineService),
     createEngineService(options.engine, { logger, metrics }, limits),
   );
   for (const extra of options.services ?? []) {
-    server.addService(extra.definition, extra.implementation);
+    server.addService(tolerantDefinition(extra.definition), extra.implementation);
   }
   const health = new HealthImplementation({ "": "SERVING", [ENGINE_SERVICE_NAME]: "SERVING" });
   for (const extra of options.services ?? []) health.setStatus(extra.name, "SERVING");

@@ -2,10 +2,12 @@ import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { ConsensusError, type ConsensusErrorCode } from "../consensus/core/errors.js";
 import { ReplicationError, type ReplicationErrorCode } from "../replication/errors.js";
 import {
+  boundForMessage,
   CallError,
   type CallErrorCode,
   type CartridgeErrorCode,
   isCartridgeError,
+  MAX_QUOTED_CHARS,
 } from "../runtime/errors.js";
 import { AuthError, type AuthErrorCode } from "./auth/errors.js";
 
@@ -42,6 +44,7 @@ const CALL_ERROR_STATUS: Record<CallErrorCode, status> = {
   BadAction: status.INVALID_ARGUMENT,
   BadHint: status.INVALID_ARGUMENT,
   BadArgument: status.INVALID_ARGUMENT,
+  BadRequest: status.INVALID_ARGUMENT,
   IllegalAction: status.INVALID_ARGUMENT,
   EpisodeOver: status.FAILED_PRECONDITION,
   LimitExceeded: status.RESOURCE_EXHAUSTED,
@@ -127,7 +130,12 @@ export interface MappedError {
   readonly unexpected: boolean;
 }
 
-function makeServiceError(code: status, details: string, errorCode: string): ServiceError {
+/**
+ * Every status the server sends passes here, so this is the backstop that bounds its message:
+ * whatever a message echoes, `details` stays far below HTTP/2 header limits.
+ */
+function makeServiceError(code: status, message: string, errorCode: string): ServiceError {
+  const details = boundForMessage(message);
   const metadata = new Metadata();
   metadata.set(ERROR_CODE_METADATA_KEY, errorCode);
   const error = new Error(details) as ServiceError;
@@ -188,7 +196,10 @@ export function toServiceError(
     const envId = error instanceof CallError ? (error.envId ?? context.envId) : context.envId;
     let details = error.message;
     if (error.code === "Trap" || error.code === "CartridgeInternal") {
-      const who = envId === undefined ? "the cartridge" : `cartridge ${envId}`;
+      const who =
+        envId === undefined
+          ? "the cartridge"
+          : `cartridge ${boundForMessage(envId, MAX_QUOTED_CHARS)}`;
       details = `${who} failed (a bug in the cartridge, not in your request): ${error.message}`;
     } else if (statusForCode(error.code) === status.INTERNAL) {
       details = `internal error (request id ${context.requestId})`;

@@ -1,4 +1,5 @@
 import { context, type Span, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
+import { boundForMessage, MAX_QUOTED_CHARS } from "../runtime/errors.js";
 
 /**
  * OpenTelemetry spans around RPCs and cartridge calls. Only the API is used: without an SDK and
@@ -19,13 +20,13 @@ export function inCartridgeSpan<T>(parent: Span, name: string, envId: string, fn
   const ctx = trace.setSpan(context.active(), parent);
   const span = tracer.startSpan(
     `cartridge.${name}`,
-    { attributes: { "cartridge.env_id": envId } },
+    { attributes: { "cartridge.env_id": boundForMessage(envId, MAX_QUOTED_CHARS) } },
     ctx,
   );
   try {
     return fn();
   } catch (error) {
-    span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });
+    span.setStatus({ code: SpanStatusCode.ERROR, message: boundForMessage(String(error)) });
     throw error;
   } finally {
     span.end();

@@ -28,6 +28,7 @@ describe("validateCartridge", () => {
       "loads",
       "determinism",
       "rollout",
+      "batch-step",
       "host-play",
       "legal-mask",
     ]);
@@ -82,6 +83,39 @@ describe("validateCartridge", () => {
     expect(check(report, "host-play").detail).toContain("IllegalAction");
     expect(check(report, "rollout").ok).toBe(false);
     expect(formatReport(report)).toContain("✗ host-play: IllegalAction");
+  });
+
+  it("catches a batch step that always traps, and says where", async () => {
+    const bytes = await counterVariant((w) =>
+      replaceOnce(
+        w,
+        "(if (i32.eqz (local.get $count)) (then (return (i32.const 6))))",
+        "(unreachable)",
+      ),
+    );
+    const report = await validateCartridge(bytes);
+    expect(report.ok).toBe(false);
+    expect(check(report, "batch-step")).toMatchObject({ ok: false });
+    expect(check(report, "batch-step").detail).toMatch(
+      /^cartridge_step_batch of \d+ envs failed at round 0: Trap: .*unreachable/,
+    );
+    // Everything the batch step does not use still passes: only the batch check names the fault.
+    expect(report.checks.filter((c) => !c.ok).map((c) => c.name)).toEqual(["batch-step"]);
+  });
+
+  it("catches a batch step that disagrees with the single step", async () => {
+    // The batch step writes a reward of 1 into every env's info; the single step does not.
+    const bytes = await counterVariant((w) =>
+      replaceOnce(
+        w,
+        "(local.set $i (i32.add (local.get $i) (i32.const 1)))",
+        `(f32.store (i32.add (local.get $info) (i32.mul (local.get $i) (i32.const 12))) (f32.const 1))
+         (local.set $i (i32.add (local.get $i) (i32.const 1)))`,
+      ),
+    );
+    const report = await validateCartridge(bytes);
+    expect(check(report, "batch-step")).toMatchObject({ ok: false });
+    expect(check(report, "batch-step").detail).toContain("the info differs from cartridge_step");
   });
 
   it("catches a legal-action mask that is inconsistent with the episode", async () => {

@@ -15,6 +15,7 @@ const EXPECTED: Record<CallErrorCode, status> = {
   BadAction: status.INVALID_ARGUMENT,
   BadHint: status.INVALID_ARGUMENT,
   BadArgument: status.INVALID_ARGUMENT,
+  BadRequest: status.INVALID_ARGUMENT,
   IllegalAction: status.INVALID_ARGUMENT,
   EpisodeOver: status.FAILED_PRECONDITION,
   LimitExceeded: status.RESOURCE_EXHAUSTED,
