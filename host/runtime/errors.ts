@@ -13,6 +13,7 @@ export type LoadErrorCode =
   | "BadManifest"
   | "MemoryLimit"
   | "Link"
+  | "BudgetExceeded"
   | "Unreadable";
 
 /** Codes for a call that failed. */
