@@ -26,7 +26,7 @@ import {
 import { Bench } from "tinybench";
 import { EngineClient } from "../host/client/index.js";
 import { StepRequest, StepResponse } from "../host/proto/generated/engine/v1/engine.js";
-import { createEngine, loadDirectory } from "../host/runtime/index.js";
+import { createEngine, InlineEngine, loadDirectory } from "../host/runtime/index.js";
 import { DEFAULT_LIMITS } from "../host/server/limits.js";
 import { ServerMetrics } from "../host/server/metrics.js";
 import { serveMetrics } from "../host/server/metrics-http.js";
@@ -66,7 +66,7 @@ async function runServerRole(): Promise<void> {
   const { engine, registry } = createEngine();
   await loadDirectory(registry, CARTRIDGES);
   const metrics = new ServerMetrics();
-  const running = await startServer({ engine, metrics });
+  const running = await startServer({ engine: new InlineEngine(engine), metrics });
   const reply = Buffer.alloc(replyBytes, 7);
   const echo = new Server();
   echo.addService(ECHO_SERVICE, {
@@ -238,7 +238,7 @@ export async function runGrpcBench(): Promise<void> {
 
     // The same with the server in this process: no second core needed, so on a busy machine it
     // isolates what the gRPC layer itself costs.
-    const sameProcess = await startServer({ engine: local });
+    const sameProcess = await startServer({ engine: new InlineEngine(local) });
     const sameClient = await EngineClient.connect(sameProcess.address);
     await grpcRun(ROLLOUT_EPISODES / 10, sameClient);
     const sameRuns = [];

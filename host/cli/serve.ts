@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { type Logger, pino } from "pino";
 import type { RegistryEvent } from "../runtime/engine.js";
 import { isCartridgeError, LoadError } from "../runtime/errors.js";
-import { createEngine, loadDirectory } from "../runtime/index.js";
+import { createEngine, InlineEngine, loadDirectory } from "../runtime/index.js";
 import { type CartridgeWatcher, watchCartridges } from "../runtime/watch.js";
 import { ServerMetrics } from "../server/metrics.js";
 import { type MetricsEndpoint, serveMetrics } from "../server/metrics-http.js";
@@ -108,7 +108,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
   }
 
   const server = await startServer({
-    engine,
+    engine: new InlineEngine(engine),
     host: options.host,
     port: options.port,
     logger,

@@ -1,11 +1,11 @@
 import type {
   BatchTransition,
   BuildRef,
-  Engine,
   EnvCapabilities,
   EnvSelector,
   RolloutChunk,
   RolloutRequest,
+  SyncEngine,
   Transition,
 } from "./engine.js";
 import { CallError } from "./errors.js";
@@ -62,7 +62,7 @@ function buildRef(build: RegisteredBuild): BuildRef {
  * on a pooled instance and copies the results out. A request the cartridge rejects becomes the
  * matching `CallError`; a trap fails only that call, and the trapped instance is replaced.
  */
-export class CartridgeEngine implements Engine {
+export class CartridgeEngine implements SyncEngine {
   private readonly maxRolloutEpisodes: number;
   private readonly defaultChunkSteps: number;
   private readonly maxChunkSteps: number;

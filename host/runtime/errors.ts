@@ -29,6 +29,8 @@ export type CallErrorCode =
   | "LimitExceeded"
   | "Trap"
   | "BudgetExceeded"
+  | "Timeout"
+  | "Cancelled"
   | "CartridgeInternal";
 
 export type CartridgeErrorCode = LoadErrorCode | CallErrorCode;
