@@ -27,6 +27,31 @@ export interface CompileResult {
   readonly inputsHash: string;
 }
 
+/**
+ * The module name games import the SDK by (`import { Rng } from "cartridge/sdk"`), as from the
+ * installed npm package. The compiler resolves it to the SDK this host ships with, wherever the
+ * game lives and whatever its node_modules holds, so a cartridge is always built against the ABI
+ * of the host that validates it.
+ */
+export const SDK_MODULE = "cartridge/sdk";
+
+/** What AssemblyScript's package lookup asks for when a file imports `cartridge/sdk/...`. */
+const SDK_PACKAGE_PATH = /^(?:.*[\\/])?node_modules[\\/]cartridge[\\/]sdk[\\/](.*)$/;
+
+/**
+ * The file AssemblyScript's node_modules lookup `requested` stands for inside this host's SDK, or
+ * undefined for any other file. AssemblyScript looks `cartridge/sdk` up as
+ * `node_modules/cartridge/sdk.ts` and then `node_modules/cartridge/sdk/index.ts` in every folder
+ * up from the compiled file; the second names `sdk/index.ts`, which re-exports `sdk/assembly`.
+ */
+export function sdkFileFor(requested: string, sdkRoot: string): string | undefined {
+  const match = SDK_PACKAGE_PATH.exec(requested);
+  if (match === null) return undefined;
+  const inside = path.normalize(match[1] ?? "");
+  if (inside.startsWith("..") || path.isAbsolute(inside)) return undefined;
+  return path.join(sdkRoot, "sdk", inside);
+}
+
 /** An import specifier from `fromDir` to `file`, without the .ts extension, always "./"-rooted. */
 function importSpecifier(fromDir: string, file: string): string {
   const relative = path.relative(fromDir, file).split(path.sep).join("/");
@@ -62,7 +87,7 @@ async function hashInputs(
   const hash = createHash("sha256");
   hash.update(`asc ${asc.version}\0${settings}\0${entryText}\0`);
   const files = [
-    ...(await listSources(path.join(sdkRoot, "sdk", "assembly"))),
+    ...(await listSources(path.join(sdkRoot, "sdk"))),
     ...(await listSources(source.dir)),
   ];
   for (const file of files) {
@@ -77,11 +102,11 @@ async function hashInputs(
 }
 
 /** The path and text of a cartridge's generated entry file (not written yet). */
-function entryFor(source: CartridgeSource, sdkRoot: string): [string, string] {
+function entryFor(source: CartridgeSource): [string, string] {
   const buildDir = path.join(source.dir, BUILD_DIR);
   const text = generateEntry({
     manifest: source.manifest,
-    sdkImport: importSpecifier(buildDir, path.join(sdkRoot, "sdk", "assembly", "index.ts")),
+    sdkImport: SDK_MODULE,
     gameImport: importSpecifier(buildDir, source.entryFile),
     gameClass: source.gameClass,
     stateClass: source.stateClass,
@@ -111,7 +136,7 @@ export async function cartridgeInputsHash(
   options: CompileOptions,
 ): Promise<string> {
   const sdkRoot = findSdkRoot();
-  const [, entryText] = entryFor(source, sdkRoot);
+  const [, entryText] = entryFor(source);
   const asconfig = await readFile(path.join(sdkRoot, "asconfig.json"), "utf8");
   return hashInputs(source, sdkRoot, entryText, `${asconfig}\0${options.debug}`);
 }
@@ -125,7 +150,7 @@ export async function compileCartridge(
   options: CompileOptions,
 ): Promise<CompileResult> {
   const sdkRoot = findSdkRoot();
-  const [entryPath, entryText] = entryFor(source, sdkRoot);
+  const [entryPath, entryText] = entryFor(source);
   await writeFileAtomically(entryPath, entryText);
   const asconfigPath = path.join(sdkRoot, "asconfig.json");
   const asconfig = await readFile(asconfigPath, "utf8");
@@ -149,6 +174,14 @@ export async function compileCartridge(
   const result = await asc.main(args, {
     stdout: stream,
     stderr: stream,
+    readFile: async (filename, baseDir) => {
+      const file = path.resolve(baseDir, filename);
+      try {
+        return await readFile(sdkFileFor(file, sdkRoot) ?? file, "utf8");
+      } catch {
+        return null;
+      }
+    },
     writeFile: async (filename, contents, baseDir) => {
       if (filename === outName && contents instanceof Uint8Array) {
         wasm = contents;

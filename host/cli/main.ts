@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from "commander";
+import { packageVersion } from "./version.js";
 
 /**
  * The `cartridge` command. Each subcommand lives in its own file and registers itself here; this
@@ -8,6 +9,7 @@ import { Command } from "commander";
 const program = new Command()
   .name("cartridge")
   .description("Build, validate and serve WebAssembly game cartridges.")
+  .version(packageVersion(), "-V, --version", "print the version and exit")
   .showHelpAfterError();
 
 // Subcommand registrations (one line each).
@@ -16,5 +18,7 @@ program.addCommand((await import("./build.js")).buildCommand());
 program.addCommand((await import("./build.js")).buildAllCommand());
 program.addCommand((await import("./validate.js")).validateCommand());
 program.addCommand((await import("./serve.js")).serveCommand());
+program.addCommand((await import("./certs.js")).certsCommand());
+program.addCommand((await import("./tokens.js")).tokensCommand());
 
 await program.parseAsync(process.argv);

@@ -2,7 +2,8 @@ import { existsSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Command } from "commander";
-import { BuildError, findSdkRoot } from "./cartridge-source.js";
+import { SDK_MODULE } from "./cartridge-compiler.js";
+import { BuildError } from "./cartridge-source.js";
 import { classNameFor, scaffoldFiles } from "./templates/scaffold.js";
 
 /** A cartridge name: the env id without its `-vN` suffix. */
@@ -26,13 +27,7 @@ export async function scaffoldCartridge(name: string, dir?: string): Promise<str
   const target = path.resolve(dir ?? ".", name);
   if (existsSync(target)) throw new BuildError("Io", `${target} already exists`);
   const assemblyDir = path.join(target, "assembly");
-  const sdkIndex = path.join(findSdkRoot(), "sdk", "assembly", "index");
-  const relative = path.relative(assemblyDir, sdkIndex).split(path.sep).join("/");
-  const files = scaffoldFiles({
-    name,
-    className: classNameFor(name),
-    sdkImport: relative.startsWith(".") ? relative : `./${relative}`,
-  });
+  const files = scaffoldFiles({ name, className: classNameFor(name), sdkImport: SDK_MODULE });
   await mkdir(assemblyDir, { recursive: true });
   for (const [file, text] of Object.entries(files)) {
     await writeFile(path.join(target, file), text);

@@ -6,6 +6,7 @@ import type { RegistryEvent } from "../runtime/engine.js";
 import { isCartridgeError, LoadError } from "../runtime/errors.js";
 import { createEngine, InlineEngine, loadDirectory } from "../runtime/index.js";
 import { type CartridgeWatcher, watchCartridges } from "../runtime/watch.js";
+import { resolveSecurity } from "../server/auth/security.js";
 import { ServerMetrics } from "../server/metrics.js";
 import { type MetricsEndpoint, serveMetrics } from "../server/metrics-http.js";
 import { startServer } from "../server/server.js";
@@ -20,6 +21,11 @@ interface ServeOptions {
   readonly metricsPort?: number;
   readonly logLevel: string;
   readonly shutdownGraceMs: number;
+  readonly tlsCert?: string;
+  readonly tlsKey?: string;
+  readonly tlsClientCa?: string;
+  readonly tokens?: string;
+  readonly insecure: boolean;
 }
 
 function portNumber(value: string): number {
@@ -83,6 +89,15 @@ export async function runServe(options: ServeOptions): Promise<void> {
     );
   }
 
+  // Security first: a server that would be exposed by accident must not load anything.
+  const security = await resolveSecurity(options);
+  if (security.posture.insecure) {
+    logger.warn(
+      { host: options.host, tls: options.tlsCert !== undefined, tokens: options.tokens },
+      "serving INSECURE on a non-loopback address (--insecure): anyone who reaches it may call",
+    );
+  }
+
   const metrics = new ServerMetrics();
   const { engine, registry } = createEngine();
   metrics.observeInstancePools(() =>
@@ -114,6 +129,14 @@ export async function runServe(options: ServeOptions): Promise<void> {
     logger,
     metrics,
     limits: { shutdownGraceMs: options.shutdownGraceMs },
+    security: security.security,
+  });
+  process.on("SIGHUP", () => {
+    security.reloadTokens().then(
+      () => logger.info({ tokens: options.tokens }, "tokens file reloaded"),
+      (error: unknown) =>
+        logger.error({ err: error }, "tokens file not reloaded; the previous one stays in force"),
+    );
   });
   let metricsEndpoint: MetricsEndpoint | undefined;
   if (options.metricsPort !== undefined) {
@@ -127,6 +150,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
     `  cartridges: ${dir}${options.watch ? " (watching for changes)" : ""}`,
     `  envs (${envs.length}): ${envs.map((c) => c.envId).join(", ") || "none"}`,
     `  metrics: ${metricsEndpoint?.url ?? "off (use --metrics-port)"}`,
+    `  security: ${describePosture(options, security.posture.open, security.posture.insecure)}`,
     "  health and reflection enabled; SIGTERM/SIGINT shuts down gracefully",
   ];
   process.stderr.write(`${banner.join("\n")}\n`);
@@ -141,6 +165,18 @@ export async function runServe(options: ServeOptions): Promise<void> {
     await metricsEndpoint?.close();
     logger.info({ forced: result.forced }, "server stopped");
   });
+}
+
+/** One banner line on how the server is protected. */
+function describePosture(options: ServeOptions, open: boolean, insecure: boolean): string {
+  const transport =
+    options.tlsCert === undefined
+      ? "plaintext"
+      : options.tlsClientCa === undefined
+        ? "TLS"
+        : "TLS, client certificates required";
+  const access = open ? "open (every caller may do everything)" : `tokens from ${options.tokens}`;
+  return `${transport}; ${access}${insecure ? "; INSECURE (--insecure)" : ""}`;
 }
 
 /** The `serve` subcommand. */
@@ -162,6 +198,15 @@ export function serveCommand(): Command {
       "how long shutdown waits for in-flight calls before cancelling them",
       milliseconds,
       10_000,
+    )
+    .option("--tls-cert <file>", "serve TLS with this PEM certificate (chain)")
+    .option("--tls-key <file>", "the PEM private key of --tls-cert")
+    .option("--tls-client-ca <file>", "require client certificates signed by this PEM CA")
+    .option("--tokens <file>", "tokens file: who may call, with which roles (docs/security.md)")
+    .option(
+      "--insecure",
+      "allow plaintext or open access on a non-loopback --host (logged and shown in health)",
+      false,
     )
     .action(async function (this: Command, options: ServeOptions) {
       try {

@@ -1,7 +1,6 @@
 import {
   type CallOptions,
   type ClientReadableStream,
-  credentials,
   Metadata,
   type ServiceError,
 } from "@grpc/grpc-js";
@@ -15,11 +14,12 @@ import {
 } from "../proto/generated/engine/v1/engine.js";
 import { type DecodedChunk, decodeChunk } from "./batch.js";
 import { toSeed } from "./codec.js";
+import { addToken, type ClientCredentialsOptions, channelCredentials } from "./credentials.js";
 import { Env } from "./env.js";
 import { toEngineCallError } from "./errors.js";
 
-/** Options of `EngineClient.connect`. */
-export interface ConnectOptions {
+/** Options of `EngineClient.connect`; credentials (token, TLS) as in `ClientCredentialsOptions`. */
+export interface ConnectOptions extends ClientCredentialsOptions {
   /** Largest message the client accepts, in bytes; default 64 MiB (BatchSimulate chunks). */
   readonly maxReceiveMessageBytes?: number;
   /**
@@ -82,11 +82,15 @@ export class EngineClient {
   private constructor(
     /** The generated grpc-js client, for calls this wrapper does not cover. */
     readonly raw: GeneratedEngineClient,
+    private readonly credentialsOptions: ClientCredentialsOptions = {},
   ) {}
 
-  /** Connects to `address` ("host:port") over plaintext and waits until the channel is ready. */
+  /**
+   * Connects to `address` ("host:port"), over TLS when `options.tls` is given, and waits until the
+   * channel is ready. A `token` is sent with every call.
+   */
   static async connect(address: string, options: ConnectOptions = {}): Promise<EngineClient> {
-    const raw = new GeneratedEngineClient(address, credentials.createInsecure(), {
+    const raw = new GeneratedEngineClient(address, channelCredentials(options), {
       "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? 64 * 1024 * 1024,
       "grpc.max_send_message_length": 64 * 1024 * 1024,
       "grpc-node.flow_control_window": options.flowControlWindowBytes ?? 4 * 1024 * 1024,
@@ -100,11 +104,12 @@ export class EngineClient {
         } else resolve();
       });
     });
-    return new EngineClient(raw);
+    return new EngineClient(raw, { token: options.token });
   }
 
   private callOptions(settings: CallSettings): [Metadata, Partial<CallOptions>] {
     const metadata = new Metadata();
+    addToken(metadata, this.credentialsOptions);
     if (settings.requestId !== undefined) metadata.set("x-request-id", settings.requestId);
     const options: Partial<CallOptions> = {};
     if (settings.timeoutMs !== undefined) options.deadline = Date.now() + settings.timeoutMs;

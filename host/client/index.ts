@@ -11,6 +11,7 @@
  */
 export { type DecodedChunk, decodeChunk } from "./batch.js";
 export { type Action, decodeObs, encodeAction, type Observation } from "./codec.js";
+export type { ClientCredentialsOptions } from "./credentials.js";
 export {
   type BatchSimulateOptions,
   type CallSettings,

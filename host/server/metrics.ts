@@ -41,6 +41,14 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  /** Calls refused before any handler ran, by status and the role the method needs. */
+  readonly authRefused = new Counter({
+    name: "cartridge_auth_refused_total",
+    help: "Calls refused by authentication or authorisation, by typed code and required role.",
+    labelNames: ["error", "requirement"] as const,
+    registers: [this.registry],
+  });
+
   /** Cartridge load, reload, unload and reject events. */
   readonly registryEvents = new Counter({
     name: "cartridge_registry_events_total",

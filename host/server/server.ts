@@ -1,16 +1,34 @@
-import { Server, ServerCredentials } from "@grpc/grpc-js";
+import { type Server as GrpcServer, Server, type ServerCredentials } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { type Logger, pino } from "pino";
 import { EngineService } from "../proto/generated/engine/v1/engine.js";
 import type { Engine } from "../runtime/engine.js";
+import type { Authenticator } from "./auth/authenticator.js";
+import { authInterceptor } from "./auth/interceptor.js";
 import { createEngineService } from "./engine-service.js";
 import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 import { listenError } from "./listen-error.js";
 import { ServerMetrics } from "./metrics.js";
 import { addReflection } from "./reflection.js";
+import { type ServerTlsFiles, serverCredentials } from "./tls.js";
 
 /** Fully-qualified name of the Engine service, as health checks and reflection know it. */
 export const ENGINE_SERVICE_NAME = "engine.v1.Engine";
+
+/**
+ * Health-check service name that reports SERVING when the server runs insecure on a non-loopback
+ * address (`--insecure`), so that monitoring sees it; it is unknown (NOT_FOUND) otherwise.
+ */
+export const INSECURE_HEALTH_SERVICE = "cartridge.insecure";
+
+/** Transport security and who may call what (see host/server/tls.ts `checkSecurity`). */
+export interface ServerSecurity {
+  /** TLS certificate, key and optional client CA; plaintext without. */
+  readonly tls?: ServerTlsFiles | undefined;
+  readonly authenticator: Authenticator;
+  /** The operator accepted plaintext or open access on a non-loopback address. */
+  readonly insecure: boolean;
+}
 
 /** Options of `startServer`. */
 export interface StartServerOptions {
@@ -24,6 +42,8 @@ export interface StartServerOptions {
   readonly logger?: Logger;
   /** Metrics registry; a fresh one by default. */
   readonly metrics?: ServerMetrics;
+  /** Without it: plaintext and open, which only a loopback bind should use. */
+  readonly security?: ServerSecurity;
 }
 
 /** How a shutdown ended. */
@@ -48,11 +68,16 @@ export interface RunningServer {
   shutdown(graceMs?: number): Promise<ShutdownResult>;
 }
 
-function bind(server: Server, host: string, port: number): Promise<number> {
+function bind(
+  server: GrpcServer,
+  host: string,
+  port: number,
+  credentials: ServerCredentials,
+): Promise<number> {
   // IPv6 literals need brackets in a gRPC target.
   const hostPart = host.includes(":") ? `[${host}]` : host;
   return new Promise((resolve, reject) => {
-    server.bindAsync(`${hostPart}:${port}`, ServerCredentials.createInsecure(), (error, bound) => {
+    server.bindAsync(`${hostPart}:${port}`, credentials, (error, bound) => {
       if (error) reject(listenError("port", host, port, error));
       else resolve(bound);
     });
@@ -66,19 +91,39 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   const metrics = options.metrics ?? new ServerMetrics();
   const host = options.host ?? "127.0.0.1";
 
+  const security = options.security;
+  const credentials = await serverCredentials(security?.tls);
+  const authenticator = security?.authenticator;
   const server = new Server({
     "grpc.max_receive_message_length": limits.maxReceiveMessageBytes,
     "grpc.max_send_message_length": limits.maxSendMessageBytes,
+    // An open server has nothing to check; a closed one checks every call of every service.
+    interceptors:
+      authenticator === undefined || authenticator.isOpen
+        ? []
+        : [
+            authInterceptor(authenticator, (refused) => {
+              metrics.authRefused.inc({
+                error: refused.error.code,
+                requirement: refused.requirement,
+              });
+              logger.warn(
+                { path: refused.path, peer: refused.peer, error: refused.error.code },
+                `call refused: ${refused.error.message}`,
+              );
+            }),
+          ],
   });
   server.addService(
     EngineService,
     createEngineService(options.engine, { logger, metrics }, limits),
   );
   const health = new HealthImplementation({ "": "SERVING", [ENGINE_SERVICE_NAME]: "SERVING" });
+  if (security?.insecure === true) health.setStatus(INSECURE_HEALTH_SERVICE, "SERVING");
   health.addToServer(server);
   addReflection(server);
 
-  const port = await bind(server, host, options.port ?? 0);
+  const port = await bind(server, host, options.port ?? 0, credentials);
   const hostPart = host.includes(":") ? `[${host}]` : host;
   metrics.envsServed.set(options.engine.listEnvs().length);
 

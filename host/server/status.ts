@@ -5,6 +5,7 @@ import {
   type CartridgeErrorCode,
   isCartridgeError,
 } from "../runtime/errors.js";
+import { AuthError, type AuthErrorCode } from "./auth/errors.js";
 
 /**
  * The one place where typed domain errors become gRPC statuses. Every handler funnels its failures
@@ -40,6 +41,11 @@ const CALL_ERROR_STATUS: Record<CallErrorCode, status> = {
   Cancelled: status.CANCELLED,
   Trap: status.INTERNAL,
   CartridgeInternal: status.INTERNAL,
+};
+
+const AUTH_ERROR_STATUS: Record<AuthErrorCode, status> = {
+  Unauthenticated: status.UNAUTHENTICATED,
+  PermissionDenied: status.PERMISSION_DENIED,
 };
 
 /** gRPC status for a typed error code; load errors reaching a call are the server's problem. */
@@ -95,6 +101,13 @@ export function toServiceError(
     return {
       serviceError: makeServiceError(error.code, error.message, errorCode),
       errorCode,
+      unexpected: false,
+    };
+  }
+  if (error instanceof AuthError) {
+    return {
+      serviceError: makeServiceError(AUTH_ERROR_STATUS[error.code], error.message, error.code),
+      errorCode: error.code,
       unexpected: false,
     };
   }

@@ -3,7 +3,7 @@ import { cp, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { EngineClient } from "../../host/client/index.js";
+import { type ConnectOptions, EngineClient } from "../../host/client/index.js";
 import {
   type CartridgeEngine,
   createEngine,
@@ -44,6 +44,7 @@ export interface Harness {
 export async function startHarness(
   dir: string = BUNDLED_CARTRIDGES,
   options: Partial<StartServerOptions> = {},
+  connect: ConnectOptions = {},
 ): Promise<Harness> {
   const { engine, registry } = createEngine();
   const metrics = new ServerMetrics({ collectProcessMetrics: false });
@@ -51,7 +52,7 @@ export async function startHarness(
   const loaded = await loadDirectory(registry, dir);
   if (loaded.registered.length === 0) throw new Error(`no cartridges loaded from ${dir}`);
   const server = await startServer({ engine: new InlineEngine(engine), metrics, ...options });
-  const client = await EngineClient.connect(server.address);
+  const client = await EngineClient.connect(server.address, connect);
   return {
     engine,
     registry,

@@ -11,7 +11,7 @@ import {
   OK,
   Outcome,
   Rng,
-} from "../../../sdk/assembly/index";
+} from "cartridge/sdk";
 
 const ROWS: i32 = 6;
 const COLUMNS: i32 = 7;

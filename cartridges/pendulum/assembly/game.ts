@@ -10,7 +10,7 @@ import {
   OK,
   Outcome,
   Rng,
-} from "../../../sdk/assembly/index";
+} from "cartridge/sdk";
 
 /** Physical constants, as in Gymnasium's Pendulum-v1. */
 const GRAVITY: f64 = 10.0;

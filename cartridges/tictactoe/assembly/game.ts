@@ -9,7 +9,7 @@ import {
   OK,
   Outcome,
   Rng,
-} from "../../../sdk/assembly/index";
+} from "cartridge/sdk";
 
 /** Number of cells, and of discrete actions. */
 const CELLS: i32 = 9;
