@@ -11,7 +11,7 @@ import type {
 import { CallError } from "./errors.js";
 import { readInfo, readInfoColumns } from "./info-record.js";
 import type { CartridgeInstance } from "./instance.js";
-import type { RegisteredBuild, Registry } from "./registry.js";
+import type { RegisteredBuild } from "./registry.js";
 import { RolloutChunkBuilder } from "./rollout-chunks.js";
 
 /** Limits the engine puts on requests, on top of each cartridge's own. */
@@ -57,8 +57,16 @@ function buildRef(build: RegisteredBuild): BuildRef {
   return { envId: build.capabilities.envId, buildId: build.capabilities.buildId };
 }
 
+/** Where the engine finds builds: the `Registry`, or a worker's copy of the builds it was sent. */
+export interface BuildSource {
+  /** The selected build; throws `UnknownEnv` or `UnknownBuild`. */
+  resolve(selector: EnvSelector): RegisteredBuild;
+  /** Capabilities of every env's current build, sorted by env id. */
+  list(): EnvCapabilities[];
+}
+
 /**
- * The `Engine` over a `Registry`: validates every request before it reaches a cartridge, runs it
+ * The `SyncEngine` over a `BuildSource` (normally the `Registry`): validates every request before it reaches a cartridge, runs it
  * on a pooled instance and copies the results out. A request the cartridge rejects becomes the
  * matching `CallError`; a trap fails only that call, and the trapped instance is replaced.
  */
@@ -69,7 +77,7 @@ export class CartridgeEngine implements SyncEngine {
   private readonly maxChunkBytes: number;
 
   constructor(
-    readonly registry: Registry,
+    readonly registry: BuildSource,
     options: EngineOptions = {},
   ) {
     this.maxRolloutEpisodes = options.maxRolloutEpisodes ?? 1_000_000;
@@ -172,6 +180,18 @@ export class CartridgeEngine implements SyncEngine {
     rowsPerChunk: number,
   ): Generator<BatchTransition, void, void> {
     // Validate eagerly, so that a bad request fails at the call rather than at the first chunk.
+    const build = this.checkBatchChunks(selector, states, actions, rowsPerChunk);
+    const count = states.byteLength / build.cartridge.sizes.stateBytes;
+    return this.batchStepChunksOn(build, states, actions, count, rowsPerChunk);
+  }
+
+  /** Validates a chunked batch step and resolves its build (throws `CallError`). */
+  checkBatchChunks(
+    selector: EnvSelector,
+    states: Uint8Array,
+    actions: Uint8Array,
+    rowsPerChunk: number,
+  ): RegisteredBuild {
     const build = this.registry.resolve(selector);
     const { sizes, manifest, maxBatch } = build.cartridge;
     const envId = manifest.env_id;
@@ -185,7 +205,7 @@ export class CartridgeEngine implements SyncEngine {
     const count = states.byteLength / sizes.stateBytes;
     this.checkSizes(build, states.byteLength, actions.byteLength, count);
     checkCount("rowsPerChunk", rowsPerChunk, maxBatch, envId);
-    return this.batchStepChunksOn(build, states, actions, count, rowsPerChunk);
+    return build;
   }
 
   private *batchStepChunksOn(
@@ -247,24 +267,36 @@ export class CartridgeEngine implements SyncEngine {
 
   rollout(request: RolloutRequest): Generator<RolloutChunk, void, void> {
     // Validate eagerly, so that a bad request fails at the call rather than at the first chunk.
+    const build = this.checkRollout(request);
+    return this.rolloutChunks(build, request);
+  }
+
+  /** Validates a rollout request and resolves its build (throws `CallError`). */
+  checkRollout(request: RolloutRequest): RegisteredBuild {
     const build = this.registry.resolve(request);
     const { manifest, maxRolloutSteps } = build.cartridge;
     const envId = manifest.env_id;
     checkSeed(request.seed, envId);
     checkCount("episodes", request.episodes, this.maxRolloutEpisodes, envId);
     checkCount("stepCap", request.stepCap, maxRolloutSteps, envId);
-    const chunkSteps = request.chunkSteps ?? this.defaultChunkSteps;
-    checkCount("chunkSteps", chunkSteps, this.maxChunkSteps, envId);
-    return this.rolloutChunks(build, request, chunkSteps);
+    checkCount(
+      "chunkSteps",
+      request.chunkSteps ?? this.defaultChunkSteps,
+      this.maxChunkSteps,
+      envId,
+    );
+    return build;
   }
 
-  private *rolloutChunks(
-    build: RegisteredBuild,
-    request: RolloutRequest,
-    chunkSteps: number,
-  ): Generator<RolloutChunk, void, void> {
-    const ref = buildRef(build);
+  /**
+   * Rows of a chunk's columns. They are allocated up front, so size them by what the request can
+   * produce and by the byte budget rather than by `chunkSteps` alone, which a client chooses: a
+   * one-episode request must not allocate a million rows. One episode longer than both bounds
+   * still goes out whole, in a chunk of its own size.
+   */
+  private chunkCapacityRows(build: RegisteredBuild, request: RolloutRequest): number {
     const { sizes, manifest } = build.cartridge;
+    const chunkSteps = request.chunkSteps ?? this.defaultChunkSteps;
     // The columns are allocated up front, so size them by what the request can produce and by
     // the byte budget rather than by `chunkSteps` alone, which a client chooses: a one-episode
     // request must not allocate a million rows. One episode longer than both bounds still goes
@@ -275,7 +307,7 @@ export class CartridgeEngine implements SyncEngine {
       (request.includeObs ? sizes.obsBytes : 0) +
       CHUNK_ROW_OVERHEAD_BYTES +
       4 * manifest.players;
-    const capacityRows = Math.max(
+    return Math.max(
       request.stepCap,
       Math.min(
         chunkSteps,
@@ -283,6 +315,15 @@ export class CartridgeEngine implements SyncEngine {
         Math.floor(this.maxChunkBytes / rowBytes),
       ),
     );
+  }
+
+  private *rolloutChunks(
+    build: RegisteredBuild,
+    request: RolloutRequest,
+  ): Generator<RolloutChunk, void, void> {
+    const ref = buildRef(build);
+    const { sizes, manifest } = build.cartridge;
+    const capacityRows = this.chunkCapacityRows(build, request);
     const newBuilder = () =>
       new RolloutChunkBuilder(ref, sizes, manifest.players, capacityRows, request.includeObs);
     let builder = newBuilder();
@@ -302,5 +343,35 @@ export class CartridgeEngine implements SyncEngine {
       if (full !== undefined) yield full;
     }
     if (builder.rows > 0) yield builder.finish();
+  }
+
+  /**
+   * The chunk of `request` that starts at episode `first`: exactly the chunk `rollout` yields
+   * there (whole episodes, until the next would not fit), and the episode the next chunk starts
+   * at (`request.episodes` after the last). Stateless, so that any worker can produce any chunk;
+   * the episode that did not fit is run again for the next chunk, which replays it exactly.
+   */
+  rolloutChunkAt(request: RolloutRequest, first: number): { chunk: RolloutChunk; next: number } {
+    const build = this.checkRollout(request);
+    const { sizes, manifest } = build.cartridge;
+    const builder = new RolloutChunkBuilder(
+      buildRef(build),
+      sizes,
+      manifest.players,
+      this.chunkCapacityRows(build, request),
+      request.includeObs,
+    );
+    let episode = first;
+    for (; episode < request.episodes; episode++) {
+      const seed = (request.seed + BigInt(episode)) % SEED_LIMIT;
+      const appended = build.pool.with((instance) => {
+        const rows = instance.rollout(seed, request.stepCap, request.includeObs);
+        if (!builder.fits(rows)) return false;
+        builder.appendEpisode(instance.memory, instance.rolloutArrays, episode, rows);
+        return true;
+      });
+      if (!appended) break;
+    }
+    return { chunk: builder.finish(), next: episode };
   }
 }
