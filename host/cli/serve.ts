@@ -1,11 +1,13 @@
 import { stat } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { type Logger, pino } from "pino";
-import type { RegistryEvent } from "../runtime/engine.js";
+import type { Engine, RegistryEvent } from "../runtime/engine.js";
 import { isCartridgeError, LoadError } from "../runtime/errors.js";
 import { createEngine, InlineEngine, loadDirectory } from "../runtime/index.js";
 import { type CartridgeWatcher, watchCartridges } from "../runtime/watch.js";
+import { WorkerEngine } from "../runtime/worker-engine.js";
 import { resolveSecurity } from "../server/auth/security.js";
 import { ServerMetrics } from "../server/metrics.js";
 import { type MetricsEndpoint, serveMetrics } from "../server/metrics-http.js";
@@ -21,6 +23,9 @@ interface ServeOptions {
   readonly metricsPort?: number;
   readonly logLevel: string;
   readonly shutdownGraceMs: number;
+  /** Worker threads running cartridges; 0 runs them on the gRPC thread (not for production). */
+  readonly workers: number;
+  readonly callTimeoutMs: number;
   readonly tlsCert?: string;
   readonly tlsKey?: string;
   readonly tlsClientCa?: string;
@@ -34,6 +39,14 @@ function portNumber(value: string): number {
     throw new InvalidArgumentError("expected a port number 0..65535");
   }
   return port;
+}
+
+function workerCount(value: string): number {
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 0 || count > 256) {
+    throw new InvalidArgumentError("expected a number of workers 0..256");
+  }
+  return count;
 }
 
 function milliseconds(value: string): number {
@@ -100,12 +113,6 @@ export async function runServe(options: ServeOptions): Promise<void> {
 
   const metrics = new ServerMetrics();
   const { engine, registry } = createEngine();
-  metrics.observeInstancePools(() =>
-    registry.list().map((caps) => {
-      const { pool } = registry.resolve(caps);
-      return { envId: caps.envId, idle: pool.idleCount, created: pool.created };
-    }),
-  );
   registry.on((event: RegistryEvent) => {
     metrics.recordRegistryEvent(event);
     logRegistryEvent(logger, event);
@@ -122,8 +129,26 @@ export async function runServe(options: ServeOptions): Promise<void> {
     });
   }
 
+  const pool =
+    options.workers === 0
+      ? undefined
+      : new WorkerEngine(registry, {
+          workers: options.workers,
+          callTimeoutMs: options.callTimeoutMs,
+        });
+  await pool?.ready();
+  if (pool === undefined) {
+    // Instances live on this thread only without workers; the workers' own are not exported yet.
+    metrics.observeInstancePools(() =>
+      registry.list().map((caps) => {
+        const { pool: instances } = registry.resolve(caps);
+        return { envId: caps.envId, idle: instances.idleCount, created: instances.created };
+      }),
+    );
+  }
+  const served: Engine = pool ?? new InlineEngine(engine);
   const server = await startServer({
-    engine: new InlineEngine(engine),
+    engine: served,
     host: options.host,
     port: options.port,
     logger,
@@ -149,6 +174,7 @@ export async function runServe(options: ServeOptions): Promise<void> {
     `cartridge engine listening on ${server.address}`,
     `  cartridges: ${dir}${options.watch ? " (watching for changes)" : ""}`,
     `  envs (${envs.length}): ${envs.map((c) => c.envId).join(", ") || "none"}`,
+    `  workers: ${pool === undefined ? "none (cartridges run on the gRPC thread)" : `${pool.workers} threads, ${options.callTimeoutMs} ms watchdog`}`,
     `  metrics: ${metricsEndpoint?.url ?? "off (use --metrics-port)"}`,
     `  security: ${describePosture(options, security.posture.open, security.posture.insecure)}`,
     "  health and reflection enabled; SIGTERM/SIGINT shuts down gracefully",
@@ -162,6 +188,9 @@ export async function runServe(options: ServeOptions): Promise<void> {
   onShutdownSignal(logger, async () => {
     await watcher?.close();
     const result = await server.shutdown();
+    // Guest code runs in workers, so the grace timer fires even with a runaway call in flight;
+    // terminating the workers then stops it.
+    await pool?.close();
     await metricsEndpoint?.close();
     logger.info({ forced: result.forced }, "server stopped");
   });
@@ -198,6 +227,18 @@ export function serveCommand(): Command {
       "how long shutdown waits for in-flight calls before cancelling them",
       milliseconds,
       10_000,
+    )
+    .option(
+      "--workers <n>",
+      "worker threads running cartridges (default: one per core; 0 runs them on the gRPC thread)",
+      workerCount,
+      availableParallelism(),
+    )
+    .option(
+      "--call-timeout-ms <ms>",
+      "wall-clock watchdog per cartridge call: a worker still running it is replaced",
+      milliseconds,
+      5000,
     )
     .option("--tls-cert <file>", "serve TLS with this PEM certificate (chain)")
     .option("--tls-key <file>", "the PEM private key of --tls-cert")
