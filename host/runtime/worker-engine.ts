@@ -49,6 +49,8 @@ type Lane = "unary" | "bulk";
 
 interface Job {
   readonly id: number;
+  /** Removes the job's queue-cancellation listener from its signal. */
+  detach: () => void;
   readonly call: GuestCall;
   readonly cartridge: LoadedCartridge;
   readonly transfer: ArrayBuffer[];
@@ -132,6 +134,11 @@ export class WorkerEngine implements Engine {
   /** Number of worker threads. */
   get workers(): number {
     return this.slots.length;
+  }
+
+  /** Calls running in a worker right now (for tests and metrics). */
+  get runningCalls(): number {
+    return this.slots.filter((slot) => slot.running !== undefined).length;
   }
 
   /** Resolves once every worker has started up (calls made before then wait in the queue). */
@@ -358,6 +365,7 @@ export class WorkerEngine implements Engine {
     return new Promise((resolve, reject) => {
       const job: Job = {
         id: this.nextId++,
+        detach: () => undefined,
         call,
         cartridge,
         transfer: transferablesOf(call, 2),
@@ -366,7 +374,11 @@ export class WorkerEngine implements Engine {
         reject,
       };
       this.queues[lane].push(job);
-      signal?.addEventListener("abort", () => this.cancelQueued(job, lane), { once: true });
+      if (signal !== undefined) {
+        const onAbort = () => this.cancelQueued(job, lane);
+        signal.addEventListener("abort", onAbort, { once: true });
+        job.detach = () => signal.removeEventListener("abort", onAbort);
+      }
       this.dispatch();
     });
   }
@@ -389,6 +401,7 @@ export class WorkerEngine implements Engine {
   }
 
   private start(slot: Slot, job: Job): void {
+    job.detach();
     const { cartridge } = job;
     if (!slot.builds.has(cartridge.buildId)) {
       const message: ToWorker = { kind: "build", cartridge };
