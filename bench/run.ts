@@ -6,11 +6,15 @@
 import { runConsensusBench } from "./consensus.bench.js";
 import { runGrpcBench } from "./grpc.bench.js";
 import { runRuntimeBench } from "./runtime.bench.js";
+import { runWalBench } from "./wal.bench.js";
+import { runWireBench } from "./wire.bench.js";
 
 const benches: Record<string, () => Promise<void>> = {
   runtime: runRuntimeBench,
   grpc: runGrpcBench,
   consensus: runConsensusBench,
+  wal: runWalBench,
+  wire: runWireBench,
 };
 
 const requested = process.argv.slice(2);

@@ -227,6 +227,8 @@ export class EngineClient {
         value: {
           states: toBuffer(options.vector.states),
           actions: toBuffer(options.vector.actions),
+          autoreset: false,
+          autoresetSeed: 0n,
         },
       };
     } else if (options.rollouts !== undefined) {

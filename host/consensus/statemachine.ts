@@ -1,6 +1,7 @@
 import type { Ballot } from "./core/ballot.js";
 import type { Command, Entry } from "./core/entry.js";
 import { ConsensusError, invariant } from "./core/errors.js";
+import { type SessionDecision, type SessionOptions, SessionTable } from "./sessions.js";
 
 /** Where a command sits in the log, handed to the state machine with it. */
 export interface ApplyContext {
@@ -10,18 +11,29 @@ export interface ApplyContext {
 }
 
 /**
- * The application's replicated state machine. It must be deterministic: the same commands in the
- * same order give the same results and the same snapshot on every replica.
+ * The application's replicated state machine. Contract:
+ *
+ * - Deterministic: the same commands in the same order give the same results and the same
+ *   snapshot on every replica. No clocks, no randomness, no I/O whose outcome can differ.
+ * - `apply` (and `applyBatch`) may return a promise, e.g. to run the command in a worker thread.
+ *   The driver applies committed commands strictly in log order, one call at a time, and awaits
+ *   each before the next; nothing else (no other apply, no `snapshot`, no `restore`) runs while a
+ *   call is pending. `snapshot()` is only ever called between applies.
+ * - A command that fails deterministically (bad input, a guest trap that every replica would hit)
+ *   is not an error of the machine: encode the failure in the result bytes. A thrown error or a
+ *   rejected promise means this replica could not apply the command (a crashed worker, out of
+ *   memory): the driver halts the replica, because its state may now differ from the others'.
+ *   Such a failure is never written to the state or answered to a client.
  */
 export interface StateMachine {
-  /** Applies one committed command and returns its result. */
-  apply(command: Uint8Array, context: ApplyContext): Uint8Array;
+  /** Applies one committed command and returns its result (see the interface contract). */
+  apply(command: Uint8Array, context: ApplyContext): Uint8Array | Promise<Uint8Array>;
   /**
    * Optional: applies the new (non-duplicate) commands of one slot together, in order, and
    * returns one result per command. It must have the same effect as calling `apply` on each.
    */
-  applyBatch?(commands: readonly BatchedCommand[]): Uint8Array[];
-  /** Serialises the whole state. */
+  applyBatch?(commands: readonly BatchedCommand[]): Uint8Array[] | Promise<Uint8Array[]>;
+  /** Serialises the whole state; only called between applies. */
   snapshot(): Uint8Array;
   /** Replaces the whole state with a snapshot produced by `snapshot()`. */
   restore(snapshot: Uint8Array): void;
@@ -33,6 +45,9 @@ export interface BatchedCommand {
   readonly context: ApplyContext;
 }
 
+/** Why a command of a committed slot was not applied. */
+export type CommandError = "StaleRequest" | "SessionExpired";
+
 /** The outcome of one command of a committed slot. */
 export interface CommandOutcome {
   readonly index: number;
@@ -41,22 +56,12 @@ export interface CommandOutcome {
   readonly requestId: number;
   /** The state machine's result; for a duplicate, the result of the first application. */
   readonly result: Uint8Array | undefined;
-  /** Set when the command was not applied because a newer request of its client was. */
-  readonly error: "StaleRequest" | undefined;
+  /** Set when the command was not applied (see {@link SessionTable}). */
+  readonly error: CommandError | undefined;
+  /** A bounded, human-readable explanation of `error`. */
+  readonly errorMessage?: string;
   /** True when this was a retry of an already applied request. */
   readonly duplicate: boolean;
-}
-
-interface ClientRecord {
-  requestId: number;
-  result: Uint8Array;
-  index: number;
-}
-
-/** Limits of the deduplication table. */
-export interface DedupeOptions {
-  /** Most clients remembered; beyond it the client whose last request is oldest is forgotten. */
-  readonly maxClients: number;
 }
 
 const encoder = new TextEncoder();
@@ -64,22 +69,24 @@ const decoder = new TextDecoder();
 
 /**
  * Wraps a {@link StateMachine} with what every replica must do identically: apply committed slots
- * in index order exactly once (re-delivery of an applied index is ignored), and deduplicate
- * retried client requests. The dedupe table is derived from the log alone, so every replica has
- * the same table, and it is part of the snapshot, so it survives leader changes and restarts.
+ * in index order exactly once (re-delivery of an applied index is ignored), and answer client
+ * requests through the client-session table ({@link SessionTable}): a retry gets the first
+ * application's result, a request of an expired session gets `SessionExpired`, never a second
+ * application. The table is derived from the log alone, so every replica holds the same one, and
+ * it is part of the snapshot, so it survives leader changes and restarts.
  *
- * Commands with an empty client id are never deduplicated.
+ * `applyEntry` returns synchronously when the machine does, and a promise otherwise; the caller
+ * must not call anything else until that promise settles.
  */
 export class ReplicatedStateMachine {
   private readonly machine: StateMachine;
-  private readonly options: DedupeOptions;
-  private readonly clients = new Map<string, ClientRecord>();
+  private readonly sessions: SessionTable;
   private applied = 0;
+  private busy = false;
 
-  constructor(machine: StateMachine, options: DedupeOptions = { maxClients: 100_000 }) {
-    invariant(options.maxClients > 0, "maxClients must be positive");
+  constructor(machine: StateMachine, options: Partial<SessionOptions> = {}) {
     this.machine = machine;
-    this.options = options;
+    this.sessions = new SessionTable(options);
   }
 
   /** The last slot applied. */
@@ -87,8 +94,14 @@ export class ReplicatedStateMachine {
     return this.applied;
   }
 
+  /** The number of open client sessions (for metrics and tests). */
+  sessionCount(): number {
+    return this.sessions.size();
+  }
+
   /** Applies one committed slot; an already applied slot is ignored (returns no outcomes). */
-  applyEntry(entry: Entry): CommandOutcome[] {
+  applyEntry(entry: Entry): CommandOutcome[] | Promise<CommandOutcome[]> {
+    invariant(!this.busy, "applyEntry called while an apply is pending");
     if (entry.index <= this.applied) {
       return [];
     }
@@ -99,173 +112,149 @@ export class ReplicatedStateMachine {
       );
     }
     this.applied = entry.index;
+    this.sessions.expire(entry.index);
     if (entry.value.kind === "noop") {
       return [];
     }
-    if (this.machine.applyBatch !== undefined && entry.value.commands.length > 1) {
-      return this.applySlotAsBatch(entry, entry.value.commands);
+    const commands = entry.value.commands;
+    if (this.machine.applyBatch !== undefined && commands.length > 1) {
+      return this.applySlotAsBatch(entry, commands);
     }
-    const outcomes: CommandOutcome[] = [];
-    for (const command of entry.value.commands) {
-      outcomes.push(this.applyCommand(entry, command.clientId, command.requestId, command.payload));
-    }
-    return outcomes;
+    return this.applyInOrder(entry, commands, 0, []);
   }
 
-  /**
-   * The batch path: decide first which commands are new (a retry later in the same slot is a
-   * duplicate of the earlier copy), apply the new ones in one call, then update the table in
-   * command order, exactly as the one-at-a-time path would (given `maxClients` exceeds the
-   * number of commands in a slot, so no client of this slot is evicted within it).
-   */
-  private applySlotAsBatch(entry: Entry, commands: readonly Command[]): CommandOutcome[] {
-    const fresh: BatchedCommand[] = [];
-    const plan: { fresh: number | undefined; result: Uint8Array | undefined; stale: boolean }[] =
-      [];
-    const inSlot = new Map<string, { requestId: number; fresh: number }>();
-    for (const { clientId, requestId, payload } of commands) {
-      const newer = clientId === "" ? undefined : inSlot.get(clientId);
-      const known = clientId === "" ? undefined : this.clients.get(clientId);
-      const last = newer?.requestId ?? known?.requestId;
-      if (last !== undefined && requestId <= last) {
-        const same = requestId === last;
-        plan.push({
-          fresh: same ? newer?.fresh : undefined,
-          result: same && newer === undefined ? known?.result : undefined,
-          stale: !same,
-        });
-        continue;
-      }
-      const context = { index: entry.index, clientId, requestId };
-      inSlot.set(clientId, { requestId, fresh: fresh.length });
-      plan.push({ fresh: fresh.length, result: undefined, stale: false });
-      fresh.push({ command: payload, context });
-    }
-    const results = fresh.length === 0 ? [] : (this.machine.applyBatch?.(fresh) ?? []);
-    invariant(results.length === fresh.length, "applyBatch must return one result per command");
-    const outcomes: CommandOutcome[] = [];
-    const seen = new Set<number>();
-    for (let i = 0; i < commands.length; i += 1) {
-      const command = commands[i];
-      const step = plan[i];
-      invariant(command !== undefined && step !== undefined, "plan out of step with commands");
-      const { clientId, requestId } = command;
-      const base = { index: entry.index, ballot: entry.ballot, clientId, requestId };
-      if (step.stale) {
-        outcomes.push({ ...base, result: undefined, error: "StaleRequest", duplicate: true });
-        continue;
-      }
-      const first = step.fresh !== undefined && !seen.has(step.fresh);
-      const result = step.fresh === undefined ? step.result : results[step.fresh];
-      invariant(result !== undefined, "a duplicate must have a result");
-      if (first && step.fresh !== undefined) {
-        seen.add(step.fresh);
-        if (clientId !== "") {
-          this.record(clientId, requestId, result, entry.index);
-        }
-      }
-      outcomes.push({ ...base, result, error: undefined, duplicate: !first });
-    }
-    return outcomes;
-  }
-
-  private record(clientId: string, requestId: number, result: Uint8Array, index: number): void {
-    const known = this.clients.get(clientId);
-    if (known !== undefined) {
-      known.requestId = requestId;
-      known.result = result;
-      known.index = index;
-    } else {
-      this.clients.set(clientId, { requestId, result, index });
-      this.evictIfFull();
-    }
-  }
-
-  private applyCommand(
+  /** The one-at-a-time path; continues asynchronously at the first command that is async. */
+  private applyInOrder(
     entry: Entry,
-    clientId: string,
-    requestId: number,
-    payload: Uint8Array,
-  ): CommandOutcome {
-    const known = clientId === "" ? undefined : this.clients.get(clientId);
-    let result: Uint8Array | undefined;
-    let error: "StaleRequest" | undefined;
-    let duplicate = false;
-    if (known !== undefined && requestId <= known.requestId) {
-      duplicate = true;
-      if (requestId === known.requestId) {
-        result = known.result;
-      } else {
-        error = "StaleRequest";
+    commands: readonly Command[],
+    from: number,
+    outcomes: CommandOutcome[],
+  ): CommandOutcome[] | Promise<CommandOutcome[]> {
+    for (let i = from; i < commands.length; i += 1) {
+      const command = commands[i];
+      invariant(command !== undefined, "command missing");
+      const decision = this.sessions.admit(command.clientId, command.requestId, entry.index);
+      if (decision.kind !== "apply") {
+        outcomes.push(outcomeOf(entry, command, decision));
+        continue;
       }
-    } else {
-      result = this.machine.apply(payload, { index: entry.index, clientId, requestId });
-      if (clientId !== "") {
-        this.record(clientId, requestId, result, entry.index);
+      const context = {
+        index: entry.index,
+        clientId: command.clientId,
+        requestId: command.requestId,
+      };
+      const result = this.machine.apply(command.payload, context);
+      if (result instanceof Promise) {
+        return this.pending(
+          result.then((value) => {
+            decision.answer.result = checkResult(value);
+            outcomes.push(outcomeOf(entry, command, decision));
+          }),
+        ).then(() => this.applyInOrder(entry, commands, i + 1, outcomes));
       }
+      decision.answer.result = checkResult(result);
+      outcomes.push(outcomeOf(entry, command, decision));
     }
-    return {
-      index: entry.index,
-      ballot: entry.ballot,
-      clientId,
-      requestId,
-      result,
-      error,
-      duplicate,
-    };
+    return outcomes;
   }
 
   /**
-   * Forgets the least recently applied eighth of the clients once the table is over its limit.
-   * Every replica holds the same table and so evicts the same clients; evicting in bulk keeps
-   * the scan rare.
+   * The batch path: decide first, in command order, which commands are new (a retry later in the
+   * same slot is a duplicate of the earlier copy), apply the new ones in one call, then fill in
+   * their answers: the same outcomes and table as the one-at-a-time path.
    */
-  private evictIfFull(): void {
-    if (this.clients.size <= this.options.maxClients) {
-      return;
+  private applySlotAsBatch(
+    entry: Entry,
+    commands: readonly Command[],
+  ): CommandOutcome[] | Promise<CommandOutcome[]> {
+    const decisions: SessionDecision[] = [];
+    const fresh: BatchedCommand[] = [];
+    const freshDecisions: Extract<SessionDecision, { kind: "apply" }>[] = [];
+    for (const { clientId, requestId, payload } of commands) {
+      const decision = this.sessions.admit(clientId, requestId, entry.index);
+      decisions.push(decision);
+      if (decision.kind === "apply") {
+        fresh.push({ command: payload, context: { index: entry.index, clientId, requestId } });
+        freshDecisions.push(decision);
+      }
     }
-    const byAge = [...this.clients].sort(
-      (a, b) => a[1].index - b[1].index || (a[0] < b[0] ? -1 : 1),
-    );
-    const evict = Math.max(1, Math.ceil(this.options.maxClients / 8));
-    for (const [clientId] of byAge.slice(0, evict)) {
-      this.clients.delete(clientId);
+    const finish = (results: readonly Uint8Array[]): CommandOutcome[] => {
+      invariant(results.length === fresh.length, "applyBatch must return one result per command");
+      freshDecisions.forEach((decision, i) => {
+        decision.answer.result = checkResult(results[i]);
+      });
+      return commands.map((command, i) => {
+        const decision = decisions[i];
+        invariant(decision !== undefined, "decision missing");
+        return outcomeOf(entry, command, decision);
+      });
+    };
+    if (fresh.length === 0) {
+      return finish([]);
     }
-    invariant(this.clients.size <= this.options.maxClients, "dedupe table over its limit");
+    const results = this.machine.applyBatch?.(fresh) ?? [];
+    if (results instanceof Promise) {
+      return this.pending(results).then(finish);
+    }
+    return finish(results);
   }
 
-  /** Serialises the applied index, the dedupe table and the wrapped machine's state. */
+  /** Marks the machine busy until `work` settles, so no call can interleave with it. */
+  private pending<T>(work: Promise<T>): Promise<T> {
+    this.busy = true;
+    return work.finally(() => {
+      this.busy = false;
+    });
+  }
+
+  /** Serialises the applied index, the session table and the wrapped machine's state. */
   snapshot(): Uint8Array {
-    const clients: [string, number, number, string][] = [];
-    for (const [clientId, record] of this.clients) {
-      clients.push([
-        clientId,
-        record.requestId,
-        record.index,
-        Buffer.from(record.result).toString("base64"),
-      ]);
-    }
+    invariant(!this.busy, "snapshot taken while an apply is pending");
     const state = Buffer.from(this.machine.snapshot()).toString("base64");
-    return encoder.encode(JSON.stringify({ applied: this.applied, clients, state }));
+    return encoder.encode(
+      JSON.stringify({ applied: this.applied, sessions: this.sessions.toJSON(), state }),
+    );
   }
 
   /** Replaces everything with a snapshot produced by `snapshot()`. */
   restore(snapshot: Uint8Array): void {
+    invariant(!this.busy, "snapshot restored while an apply is pending");
     const parsed = JSON.parse(decoder.decode(snapshot)) as {
       applied: number;
-      clients: [string, number, number, string][];
+      sessions: unknown;
       state: string;
     };
     invariant(Number.isSafeInteger(parsed.applied), "snapshot lacks an applied index");
-    this.clients.clear();
-    for (const [clientId, requestId, index, result] of parsed.clients) {
-      this.clients.set(clientId, {
-        requestId,
-        index,
-        result: new Uint8Array(Buffer.from(result, "base64")),
-      });
-    }
+    this.sessions.fromJSON(parsed.sessions);
     this.machine.restore(new Uint8Array(Buffer.from(parsed.state, "base64")));
     this.applied = parsed.applied;
+  }
+}
+
+function checkResult(result: Uint8Array | undefined): Uint8Array {
+  invariant(result instanceof Uint8Array, "a state machine must return bytes");
+  return result;
+}
+
+function outcomeOf(entry: Entry, command: Command, decision: SessionDecision): CommandOutcome {
+  const base = {
+    index: entry.index,
+    ballot: entry.ballot,
+    clientId: command.clientId,
+    requestId: command.requestId,
+  };
+  switch (decision.kind) {
+    case "apply":
+      return { ...base, result: decision.answer.result, error: undefined, duplicate: false };
+    case "duplicate":
+      return { ...base, result: decision.answer.result, error: undefined, duplicate: true };
+    case "reject":
+      return {
+        ...base,
+        result: undefined,
+        error: decision.error,
+        errorMessage: decision.message,
+        duplicate: true,
+      };
   }
 }

@@ -7,12 +7,15 @@ import type {
   RolloutRequest,
   SyncEngine,
   Transition,
+  VectorResetRequest,
+  VectorStepOptions,
 } from "./engine.js";
 import { CallError } from "./errors.js";
 import { readInfo, readInfoColumns } from "./info-record.js";
 import type { CartridgeInstance } from "./instance.js";
 import type { RegisteredBuild } from "./registry.js";
 import { RolloutChunkBuilder } from "./rollout-chunks.js";
+import { autoresetRows, legalMasksAt, resetRows } from "./vector-rows.js";
 
 /** Limits the engine puts on requests, on top of each cartridge's own. */
 export interface EngineOptions {
@@ -178,11 +181,13 @@ export class CartridgeEngine implements SyncEngine {
     states: Uint8Array,
     actions: Uint8Array,
     rowsPerChunk: number,
+    options: VectorStepOptions = {},
   ): Generator<BatchTransition, void, void> {
     // Validate eagerly, so that a bad request fails at the call rather than at the first chunk.
-    const build = this.checkBatchChunks(selector, states, actions, rowsPerChunk);
+    const build = this.checkBatchChunks(selector, states, actions, rowsPerChunk, options);
     const count = states.byteLength / build.cartridge.sizes.stateBytes;
-    return this.batchStepChunksOn(build, states, actions, count, rowsPerChunk);
+    const seed = options.autoreset?.seed;
+    return this.batchStepChunksOn(build, states, actions, count, rowsPerChunk, seed);
   }
 
   /** Validates a chunked batch step and resolves its build (throws `CallError`). */
@@ -191,6 +196,7 @@ export class CartridgeEngine implements SyncEngine {
     states: Uint8Array,
     actions: Uint8Array,
     rowsPerChunk: number,
+    options: VectorStepOptions = {},
   ): RegisteredBuild {
     const build = this.registry.resolve(selector);
     const { sizes, manifest, maxBatch } = build.cartridge;
@@ -205,6 +211,8 @@ export class CartridgeEngine implements SyncEngine {
     const count = states.byteLength / sizes.stateBytes;
     this.checkSizes(build, states.byteLength, actions.byteLength, count);
     checkCount("rowsPerChunk", rowsPerChunk, maxBatch, envId);
+    const autoresetSeed = options.autoreset?.seed;
+    if (autoresetSeed !== undefined) checkSeed(autoresetSeed, envId);
     return build;
   }
 
@@ -214,6 +222,7 @@ export class CartridgeEngine implements SyncEngine {
     actions: Uint8Array,
     count: number,
     rowsPerChunk: number,
+    autoresetSeed: bigint | undefined,
   ): Generator<BatchTransition, void, void> {
     const { stateBytes, actionBytes } = build.cartridge.sizes;
     for (let start = 0; start < count; start += rowsPerChunk) {
@@ -222,6 +231,95 @@ export class CartridgeEngine implements SyncEngine {
         build,
         states.subarray(start * stateBytes, end * stateBytes),
         actions.subarray(start * actionBytes, end * actionBytes),
+        autoresetSeed === undefined ? undefined : { seed: autoresetSeed, firstIndex: start },
+      );
+    }
+  }
+
+  resetBatchChunks(
+    request: VectorResetRequest,
+    rowsPerChunk: number,
+  ): Generator<BatchTransition, void, void> {
+    // Validate eagerly, so that a bad request fails at the call rather than at the first chunk.
+    const build = this.checkResetBatch(request, rowsPerChunk);
+    const hints = request.hints;
+    const none = new Uint8Array(0);
+    const hintOf = (i: number) => hints[hints.length === 1 ? 0 : i] ?? none;
+    return this.resetBatchChunksOn(build, request, rowsPerChunk, hintOf);
+  }
+
+  /** Validates a chunked vector reset and resolves its build (throws `CallError`). */
+  checkResetBatch(request: VectorResetRequest, rowsPerChunk: number): RegisteredBuild {
+    const build = this.registry.resolve(request);
+    const { manifest, maxBatch } = build.cartridge;
+    const envId = manifest.env_id;
+    checkSeed(request.seed, envId);
+    checkCount("count", request.count, Number.MAX_SAFE_INTEGER, envId);
+    checkCount("rowsPerChunk", rowsPerChunk, maxBatch, envId);
+    const hints = request.hints;
+    if (hints.length > 1 && hints.length !== request.count) {
+      throw new CallError(
+        "BadHint",
+        `${hints.length} hints for ${request.count} envs: send none, one, or one per env`,
+        envId,
+      );
+    }
+    for (const hint of hints) {
+      if (hint.byteLength > manifest.hint_max_bytes) {
+        throw new CallError(
+          "BadHint",
+          `a hint is ${hint.byteLength} bytes; ${envId} accepts at most ${manifest.hint_max_bytes}`,
+          envId,
+        );
+      }
+    }
+    return build;
+  }
+
+  /**
+   * Rows `start .. start + rows` of a vector reset, as `resetBatchChunks` yields them. `hints` is
+   * empty, one hint for every env, or the `rows` hints of these envs. Stateless, for workers.
+   */
+  resetRowsAt(
+    selector: EnvSelector,
+    seed: bigint,
+    start: number,
+    rows: number,
+    hints: readonly Uint8Array[],
+  ): BatchTransition {
+    const build = this.registry.resolve(selector);
+    checkSeed(seed, build.cartridge.manifest.env_id);
+    checkCount("rows", rows, build.cartridge.maxBatch, build.cartridge.manifest.env_id);
+    const none = new Uint8Array(0);
+    const hintOf = (i: number) => hints[hints.length === 1 ? 0 : i - start] ?? none;
+    return build.pool.with((instance) =>
+      resetRows(instance, buildRef(build), seed, start, rows, hintOf),
+    );
+  }
+
+  /**
+   * One chunk of a vector step, as `batchStepChunks` yields it: `autoreset` resets ended envs,
+   * env `firstIndex + i` seeded `seed + firstIndex + i`. Stateless, for workers.
+   */
+  batchStepAt(
+    selector: EnvSelector,
+    states: Uint8Array,
+    actions: Uint8Array,
+    autoreset?: { seed: bigint; firstIndex: number },
+  ): BatchTransition {
+    return this.batchStepOn(this.registry.resolve(selector), states, actions, autoreset);
+  }
+
+  private *resetBatchChunksOn(
+    build: RegisteredBuild,
+    request: VectorResetRequest,
+    rowsPerChunk: number,
+    hintOf: (index: number) => Uint8Array,
+  ): Generator<BatchTransition, void, void> {
+    for (let start = 0; start < request.count; start += rowsPerChunk) {
+      const rows = Math.min(rowsPerChunk, request.count - start);
+      yield build.pool.with((instance) =>
+        resetRows(instance, buildRef(build), request.seed, start, rows, hintOf),
       );
     }
   }
@@ -230,6 +328,7 @@ export class CartridgeEngine implements SyncEngine {
     build: RegisteredBuild,
     states: Uint8Array,
     actions: Uint8Array,
+    autoreset?: { seed: bigint; firstIndex: number },
   ): BatchTransition {
     const { sizes, manifest, maxBatch } = build.cartridge;
     const envId = manifest.env_id;
@@ -250,17 +349,27 @@ export class CartridgeEngine implements SyncEngine {
       instance.stepBatch(count);
       const memory = instance.memory;
       const info = readInfoColumns(memory, b.infos, count, manifest.players);
+      const columns = {
+        states: memory.slice(b.statesOut, b.statesOut + count * sizes.stateBytes),
+        obs: memory.slice(b.obs, b.obs + count * sizes.obsBytes),
+        currentPlayers: info.currentPlayers,
+        // Before any autoreset: the resets below reuse the single-env slots, not the batch ones.
+        legalMasks: legalMasksAt(instance, b.statesOut, info.statuses),
+        terminated: info.terminated,
+        truncated: info.truncated,
+        statuses: info.statuses,
+      };
+      const finals =
+        autoreset === undefined
+          ? {}
+          : autoresetRows(instance, columns, autoreset.seed, autoreset.firstIndex);
       return {
         build: buildRef(build),
         count,
-        states: memory.slice(b.statesOut, b.statesOut + count * sizes.stateBytes),
-        obs: memory.slice(b.obs, b.obs + count * sizes.obsBytes),
+        ...columns,
         rewards: info.rewards,
-        terminated: info.terminated,
-        truncated: info.truncated,
-        currentPlayers: info.currentPlayers,
         playerRewards: info.playerRewards,
-        statuses: info.statuses,
+        ...finals,
       };
     });
   }

@@ -78,6 +78,29 @@ export interface BatchTransition {
   /** `count * players` rewards, env-major. */
   readonly playerRewards: Float32Array;
   readonly statuses: Uint8Array;
+  /** `count * legalMaskBytes` bytes: the legal mask of each env's (new) state. */
+  readonly legalMasks?: Uint8Array;
+  /** Autoreset only: the last observation of each env whose episode ended, packed in row order. */
+  readonly finalObs?: Uint8Array;
+  /** Autoreset only: the last state of each env whose episode ended, packed in row order. */
+  readonly finalStates?: Uint8Array;
+}
+
+/** Options of a vector step. */
+export interface VectorStepOptions {
+  /**
+   * Same-step autoreset: an env whose episode ends in this step is reset at once, env `i` (its
+   * index in the whole request) seeded `seed + i` (mod 2^64); see `BatchTransition.finalObs`.
+   */
+  readonly autoreset?: { readonly seed: bigint };
+}
+
+/** A vector reset: env `i` seeded `seed + i` (mod 2^64), EnvPool's convention. */
+export interface VectorResetRequest extends EnvSelector {
+  readonly seed: bigint;
+  readonly count: number;
+  /** No hint, one hint for every env, or `count` hints (hint `i` for env `i`). */
+  readonly hints: readonly Uint8Array[];
 }
 
 /** Parameters of a batch of in-cartridge rollouts. Episode `i` is seeded `seed + i` (mod 2^64). */
@@ -138,7 +161,7 @@ export interface CallOptions {
 }
 
 /**
- * The asynchronous engine. Metadata (`listEnvs`, `capabilities`) is answered synchronously and
+ * The asynchronous engine (the same operations as `SyncEngine`, documented there). Metadata (`listEnvs`, `capabilities`) is answered synchronously and
  * never runs guest code. Everything else may run guest code and:
  *
  * - resolves with results the caller owns (no view into any engine memory);
@@ -179,6 +202,11 @@ export interface Engine {
     states: Uint8Array,
     actions: Uint8Array,
     rowsPerChunk: number,
+    options?: VectorStepOptions & CallOptions,
+  ): AsyncGenerator<BatchTransition, void, void>;
+  resetBatchChunks(
+    request: VectorResetRequest,
+    rowsPerChunk: number,
     options?: CallOptions,
   ): AsyncGenerator<BatchTransition, void, void>;
   rollout(request: RolloutRequest, options?: CallOptions): AsyncGenerator<RolloutChunk, void, void>;
@@ -203,6 +231,15 @@ export interface SyncEngine {
     selector: EnvSelector,
     states: Uint8Array,
     actions: Uint8Array,
+    rowsPerChunk: number,
+    options?: VectorStepOptions,
+  ): Generator<BatchTransition, void, void>;
+  /**
+   * Starts `request.count` episodes, lazily, at most `rowsPerChunk` envs per yielded result; the
+   * request is validated and the build resolved when this is called, as for `batchStepChunks`.
+   */
+  resetBatchChunks(
+    request: VectorResetRequest,
     rowsPerChunk: number,
   ): Generator<BatchTransition, void, void>;
   /** Runs `episodes` in-cartridge rollouts, yielding chunks lazily so callers can apply backpressure. */

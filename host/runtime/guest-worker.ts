@@ -48,7 +48,9 @@ function run(call: GuestCall): unknown {
     case "step":
       return engine.step(call.selector, call.state, call.action);
     case "batchStep":
-      return engine.batchStep(call.selector, call.states, call.actions);
+      return engine.batchStepAt(call.selector, call.states, call.actions, call.autoreset);
+    case "resetRows":
+      return engine.resetRowsAt(call.selector, call.seed, call.start, call.rows, call.hints);
     case "rolloutChunk":
       return engine.rolloutChunkAt(call.request, call.first);
   }

@@ -9,6 +9,8 @@ import type {
   RolloutRequest,
   SyncEngine,
   Transition,
+  VectorResetRequest,
+  VectorStepOptions,
 } from "./engine.js";
 import { CallError } from "./errors.js";
 
@@ -93,10 +95,20 @@ export class InlineEngine implements Engine {
     states: Uint8Array,
     actions: Uint8Array,
     rowsPerChunk: number,
+    options: VectorStepOptions & CallOptions = {},
+  ): AsyncGenerator<BatchTransition, void, void> {
+    const vector = options.autoreset === undefined ? {} : { autoreset: options.autoreset };
+    const chunks = this.core.batchStepChunks(selector, states, actions, rowsPerChunk, vector);
+    return paced(chunks, options.signal, selector.envId);
+  }
+
+  resetBatchChunks(
+    request: VectorResetRequest,
+    rowsPerChunk: number,
     options?: CallOptions,
   ): AsyncGenerator<BatchTransition, void, void> {
-    const chunks = this.core.batchStepChunks(selector, states, actions, rowsPerChunk);
-    return paced(chunks, options?.signal, selector.envId);
+    const chunks = this.core.resetBatchChunks(request, rowsPerChunk);
+    return paced(chunks, options?.signal, request.envId);
   }
 
   rollout(

@@ -10,6 +10,8 @@ import type {
   RolloutChunk,
   RolloutRequest,
   Transition,
+  VectorResetRequest,
+  VectorStepOptions,
 } from "./engine.js";
 import { CallError } from "./errors.js";
 import { throwIfCancelled } from "./inline-engine.js";
@@ -266,9 +268,10 @@ export class WorkerEngine implements Engine {
     states: Uint8Array,
     actions: Uint8Array,
     rowsPerChunk: number,
-    options?: CallOptions,
+    options: VectorStepOptions & CallOptions = {},
   ): AsyncGenerator<BatchTransition, void, void> {
-    const build = this.local.checkBatchChunks(selector, states, actions, rowsPerChunk);
+    const build = this.local.checkBatchChunks(selector, states, actions, rowsPerChunk, options);
+    const seed = options.autoreset?.seed;
     const { cartridge } = build;
     const { stateBytes, actionBytes } = cartridge.sizes;
     const count = states.byteLength / stateBytes;
@@ -279,8 +282,37 @@ export class WorkerEngine implements Engine {
         selector: pin(cartridge),
         states: ownCopy(states.subarray(start * stateBytes, end * stateBytes)),
         actions: ownCopy(actions.subarray(start * actionBytes, end * actionBytes)),
+        ...(seed === undefined ? {} : { autoreset: { seed, firstIndex: start } }),
       };
       return { call, next: end };
+    };
+    return this.prefetched<BatchTransition>(
+      cartridge,
+      options.signal,
+      (start) => (start < count ? chunkAt(start) : undefined),
+      (_value, start) => Math.min(count, start + rowsPerChunk),
+    );
+  }
+
+  resetBatchChunks(
+    request: VectorResetRequest,
+    rowsPerChunk: number,
+    options?: CallOptions,
+  ): AsyncGenerator<BatchTransition, void, void> {
+    const build = this.local.checkResetBatch(request, rowsPerChunk);
+    const { cartridge } = build;
+    const { hints, count } = request;
+    const chunkAt = (start: number) => {
+      const rows = Math.min(rowsPerChunk, count - start);
+      const call: GuestCall = {
+        op: "resetRows",
+        selector: pin(cartridge),
+        seed: request.seed,
+        start,
+        rows,
+        hints: (hints.length <= 1 ? hints : hints.slice(start, start + rows)).map(ownCopy),
+      };
+      return { call, next: start + rows };
     };
     return this.prefetched<BatchTransition>(
       cartridge,

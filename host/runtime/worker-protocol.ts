@@ -27,6 +27,15 @@ export type GuestCall =
       readonly selector: EnvSelector;
       readonly states: Uint8Array;
       readonly actions: Uint8Array;
+      readonly autoreset?: { readonly seed: bigint; readonly firstIndex: number };
+    }
+  | {
+      readonly op: "resetRows";
+      readonly selector: EnvSelector;
+      readonly seed: bigint;
+      readonly start: number;
+      readonly rows: number;
+      readonly hints: readonly Uint8Array[];
     }
   | { readonly op: "rolloutChunk"; readonly request: RolloutRequest; readonly first: number };
 

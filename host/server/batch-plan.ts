@@ -17,7 +17,7 @@ import { requestError } from "./status.js";
  * while the client is not reading.
  */
 export interface BatchPlan {
-  readonly mode: "vector" | "rollouts";
+  readonly mode: "vector" | "rollouts" | "reset";
   readonly caps: EnvCapabilities;
   /** Rows the whole call will produce at most (for logs). */
   readonly maxRows: number;
@@ -63,6 +63,9 @@ async function* vectorChunks(
       currentPlayers: typedAsBuffer(result.currentPlayers),
       playerRewards: typedAsBuffer(result.playerRewards),
       statuses: asBuffer(result.statuses),
+      legalMasks: result.legalMasks === undefined ? EMPTY : asBuffer(result.legalMasks),
+      finalObs: result.finalObs === undefined ? EMPTY : asBuffer(result.finalObs),
+      finalStates: result.finalStates === undefined ? EMPTY : asBuffer(result.finalStates),
     };
   }
 }
@@ -85,6 +88,9 @@ async function* rolloutChunks(
       currentPlayers: typedAsBuffer(chunk.currentPlayers),
       playerRewards: typedAsBuffer(chunk.playerRewards),
       statuses: EMPTY,
+      legalMasks: EMPTY,
+      finalObs: EMPTY,
+      finalStates: EMPTY,
     };
   }
 }
@@ -108,10 +114,34 @@ export function planBatch(
   const m = caps.manifest;
   const mode = request.mode;
   if (mode === undefined) {
-    throw requestError("BadArgument", "mode is required: set either vector or rollouts");
+    throw requestError("BadArgument", "mode is required: set vector, rollouts or reset");
+  }
+  if (mode.$case === "reset") {
+    const { seed, count, hints } = mode.value;
+    if (count < 1) throw requestError("BadArgument", "reset.count must be at least 1");
+    if (count > limits.maxVectorEnvs) {
+      throw requestError(
+        "LimitExceeded",
+        `vector reset of ${count} envs; the server accepts at most ${limits.maxVectorEnvs} per call`,
+      );
+    }
+    // Per row: the state, obs, mask, player rewards and the fixed columns, as for a vector step.
+    const rowBytes = m.state_bytes + m.obs_bytes + caps.legalMaskBytes + 4 * m.players + 16;
+    const rows = Math.min(
+      chunkRows(limits, request.chunkRows, rowBytes),
+      Math.max(1, caps.maxBatch),
+    );
+    return {
+      mode: "reset",
+      caps,
+      maxRows: count,
+      chunks: vectorChunks(
+        engine.resetBatchChunks({ ...pinned, seed, count, hints }, rows, { signal }),
+      ),
+    };
   }
   if (mode.$case === "vector") {
-    const { states, actions } = mode.value;
+    const { states, actions, autoreset, autoresetSeed } = mode.value;
     if (states.length === 0 || states.length % m.state_bytes !== 0) {
       throw new CallError(
         "BadState",
@@ -133,9 +163,12 @@ export function planBatch(
         caps.envId,
       );
     }
-    // Per row: the input and output state, obs, player rewards, and 16 bytes of fixed columns
-    // (u32 index, f32 reward, u8 flags, i8 player, u8 status, rounded up).
-    const rowBytes = 2 * m.state_bytes + m.obs_bytes + 4 * m.players + 16;
+    // Per row: the input and output state, obs, mask, player rewards, and 16 bytes of fixed
+    // columns (u32 index, f32 reward, u8 flags, i8 player, u8 status, rounded up); with
+    // autoreset, room for a final state and observation too.
+    const finalBytes = autoreset ? m.state_bytes + m.obs_bytes : 0;
+    const rowBytes =
+      2 * m.state_bytes + m.obs_bytes + caps.legalMaskBytes + 4 * m.players + 16 + finalBytes;
     const rows = Math.min(
       chunkRows(limits, request.chunkRows, rowBytes),
       Math.max(1, caps.maxBatch),
@@ -145,7 +178,12 @@ export function planBatch(
       caps,
       maxRows: count,
       // Called here, not inside the generator: the build is resolved and held from this moment.
-      chunks: vectorChunks(engine.batchStepChunks(pinned, states, actions, rows, { signal })),
+      chunks: vectorChunks(
+        engine.batchStepChunks(pinned, states, actions, rows, {
+          signal,
+          ...(autoreset ? { autoreset: { seed: autoresetSeed } } : {}),
+        }),
+      ),
     };
   }
   const r = mode.value;

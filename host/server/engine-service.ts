@@ -25,6 +25,9 @@ import { requestError, StatusError } from "./status.js";
 import { pumpChunks } from "./stream-pump.js";
 import { inCartridgeSpan } from "./telemetry.js";
 
+/** Name of the cartridge span of each BatchSimulate mode. */
+const SPAN_OF_MODE = { vector: "step_batch", rollouts: "rollout", reset: "reset_batch" } as const;
+
 /** Reads the env selector of a request; a missing env id is the caller's mistake. */
 function selectorOf(id: EngineId | undefined): EnvSelector {
   const envId = id?.envId ?? "";
@@ -177,9 +180,7 @@ export function createEngineService(
         call,
         {
           next: () =>
-            inCartridgeSpan(ctx.span, plan.mode === "vector" ? "step_batch" : "rollout", env, () =>
-              plan.chunks.next(),
-            ),
+            inCartridgeSpan(ctx.span, SPAN_OF_MODE[plan.mode], env, () => plan.chunks.next()),
           return: () => {
             abort.abort();
             return plan.chunks.return();

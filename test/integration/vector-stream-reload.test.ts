@@ -16,7 +16,10 @@ describe("a vector BatchSimulate stream across a hot reload", () => {
       const states = Buffer.concat(Array.from({ length: envs }, () => Buffer.from(state)));
       const call = harness.client.rawBatchSimulate({
         id: { envId: "tictactoe-v1", buildId: "" },
-        mode: { $case: "vector", value: { states, actions: Buffer.alloc(4 * envs) } },
+        mode: {
+          $case: "vector",
+          value: { states, actions: Buffer.alloc(4 * envs), autoreset: false, autoresetSeed: 0n },
+        },
         chunkRows: 16,
       });
       let rows = 0;

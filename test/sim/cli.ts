@@ -28,7 +28,7 @@ function parseArgs(argv: readonly string[]): { seeds: number; start: number } {
   return { seeds, start };
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const { seeds, start } = parseArgs(process.argv.slice(2));
   const failed: RunReport[] = [];
   const totals = Object.fromEntries(FAULT_KINDS.map((kind) => [kind, 0])) as Record<string, number>;
@@ -36,8 +36,9 @@ function main(): void {
   let indeterminate = 0;
   let slots = 0;
   const delivered: Record<string, number> = {};
+  const disk: Record<string, number> = {};
   for (let seed = start; seed < start + seeds; seed += 1) {
-    const report = runSeed(seed);
+    const report = await runSeed(seed);
     ops += report.completedOps;
     indeterminate += report.indeterminateOps;
     slots += report.chosenSlots;
@@ -46,6 +47,9 @@ function main(): void {
     }
     for (const kind of FAULT_KINDS) {
       totals[kind] = (totals[kind] ?? 0) + report.faultEvents[kind];
+    }
+    for (const [kind, count] of Object.entries(report.diskFaults)) {
+      disk[kind] = (disk[kind] ?? 0) + count;
     }
     if (!report.ok) {
       failed.push(report);
@@ -64,6 +68,11 @@ function main(): void {
   );
   console.log(`fault events: ${FAULT_KINDS.map((kind) => `${kind}=${totals[kind]}`).join(" ")}`);
   console.log(
+    `disk faults: ${Object.entries(disk)
+      .map(([kind, count]) => `${kind}=${count}`)
+      .join(" ")}`,
+  );
+  console.log(
     `messages delivered: ${Object.entries(delivered)
       .map(([type, count]) => `${type}=${count}`)
       .join(" ")}`,
@@ -71,4 +80,4 @@ function main(): void {
   process.exitCode = failed.length === 0 ? 0 : 1;
 }
 
-main();
+void main();

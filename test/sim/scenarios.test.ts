@@ -179,12 +179,12 @@ describe("scenario: a replica fell behind a snapshot", () => {
 });
 
 describe("scenario: client retry after a leader change", () => {
-  it("is applied exactly once and answers with the first application's result", () => {
+  it("is applied exactly once and answers with the first application's result", async () => {
     const sim = new SimCluster({ seed: 21, replicas: 3 });
     sim.startAll();
     let leader: SimNode | undefined;
     while (leader === undefined && sim.now < 500) {
-      sim.step();
+      await sim.step();
       leader = sim.leaders()[0];
     }
     if (leader === undefined) throw new Error("no leader");
@@ -192,9 +192,9 @@ describe("scenario: client retry after a leader change", () => {
     const payload = encodeInput({ op: "cas", key: "k", expected: null, value: "once" });
     const outcomes: (ProposalResult | ConsensusError)[] = [];
     leader.engine?.submit(payload, request, (outcome) => outcomes.push(outcome));
-    sim.runFlushes();
+    await sim.settle();
     // One tick later the followers have accepted the slot, but the leader dies before acks.
-    sim.step();
+    await sim.step();
     const first = leader;
     sim.crash(first);
     expect(outcomes).toHaveLength(1);
@@ -202,14 +202,14 @@ describe("scenario: client retry after a leader change", () => {
     // The client retries the same request id at whichever replica leads next.
     let next: SimNode | undefined;
     while (next === undefined && sim.now < 1000) {
-      sim.step();
+      await sim.step();
       next = sim.leaders()[0];
     }
     if (next === undefined) throw new Error("no new leader");
     next.engine?.submit(payload, request, (outcome) => outcomes.push(outcome));
-    while (outcomes.length < 2 && sim.now < 1500) sim.step();
+    while (outcomes.length < 2 && sim.now < 1500) await sim.step();
     sim.startNode(first);
-    for (let i = 0; i < 100; i += 1) sim.step();
+    for (let i = 0; i < 100; i += 1) await sim.step();
     const retried = outcomes[1];
     if (retried === undefined || retried instanceof ConsensusError) {
       throw new Error(`retry failed: ${String(retried)}`);
@@ -224,12 +224,12 @@ describe("scenario: client retry after a leader change", () => {
 });
 
 describe("scenario: a leader loses its quorum with a proposal in flight", () => {
-  it("says the proposal's fate is unknown instead of retrying silently", () => {
+  it("says the proposal's fate is unknown instead of retrying silently", async () => {
     const sim = new SimCluster({ seed: 33, replicas: 3 });
     sim.startAll();
     let leader: SimNode | undefined;
     while (leader === undefined && sim.now < 500) {
-      sim.step();
+      await sim.step();
       leader = sim.leaders()[0];
     }
     if (leader === undefined) throw new Error("no leader");
@@ -244,7 +244,7 @@ describe("scenario: a leader loses its quorum with a proposal in flight", () => 
     leader.engine?.submit(payload, { clientId: "c", requestId: 1, timeoutTicks: 10_000 }, (o) =>
       outcomes.push(o),
     );
-    while (outcomes.length === 0 && sim.now < 1000) sim.step();
+    while (outcomes.length === 0 && sim.now < 1000) await sim.step();
     const [outcome] = outcomes;
     expect(outcome).toBeInstanceOf(ConsensusError);
     expect((outcome as ConsensusError).code).toBe("Indeterminate");

@@ -2,9 +2,10 @@ import { type CoreOptions, DEFAULT_CORE_OPTIONS } from "../../host/consensus/cor
 import type { Entry } from "../../host/consensus/core/entry.js";
 import type { Message } from "../../host/consensus/core/messages.js";
 import { Replica, type Role } from "../../host/consensus/core/replica.js";
-import { MemoryStorage } from "../../host/consensus/storage/memory.js";
+import { MemoryStore } from "../../host/consensus/storage/memory.js";
 import { valueKey } from "./cluster.js";
 import { SimRandom } from "./random.js";
+import { formatMessage } from "./trace.js";
 
 /** Selects messages in flight, e.g. `{ type: "accept", to: 2 }`. */
 export interface MessageFilter {
@@ -13,7 +14,17 @@ export interface MessageFilter {
   readonly to?: number;
   /** Only messages between two replicas of this set. */
   readonly among?: ReadonlySet<number>;
+  /** Only messages this predicate holds for. */
+  readonly where?: (message: Message) => boolean;
 }
+
+/** The messages of an election (pre-vote and phase 1). */
+const ELECTION_TYPES: ReadonlySet<Message["type"]> = new Set([
+  "preVote",
+  "preVoteReply",
+  "prepare",
+  "promise",
+]);
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -23,7 +34,9 @@ function matches(message: Message, filter: MessageFilter): boolean {
     (filter.type === undefined || message.type === filter.type) &&
     (filter.from === undefined || message.from === filter.from) &&
     (filter.to === undefined || message.to === filter.to) &&
-    (filter.among === undefined || (filter.among.has(message.from) && filter.among.has(message.to)))
+    (filter.among === undefined ||
+      (filter.among.has(message.from) && filter.among.has(message.to))) &&
+    (filter.where === undefined || filter.where(message))
   );
 }
 
@@ -36,7 +49,7 @@ function matches(message: Message, filter: MessageFilter): boolean {
 export class ScriptedCluster {
   readonly ids: readonly number[];
   private readonly replicas = new Map<number, Replica | undefined>();
-  private readonly storages = new Map<number, MemoryStorage>();
+  private readonly storages = new Map<number, MemoryStore>();
   private readonly appliedValues = new Map<number, string[]>();
   private readonly chosen = new Map<number, string>();
   private readonly random: SimRandom;
@@ -45,6 +58,9 @@ export class ScriptedCluster {
   private requestId = 0;
   /** How many messages of each type were delivered. */
   readonly deliveredByType = new Map<Message["type"], number>();
+  /** While true, delivered messages and script events are recorded in `trace()`. */
+  tracing = false;
+  private readonly traceLines: string[] = [];
 
   constructor(size: number, seed = 1, options: Partial<CoreOptions> = {}) {
     this.random = new SimRandom(seed);
@@ -56,7 +72,7 @@ export class ScriptedCluster {
     };
     this.ids = Array.from({ length: size }, (_, i) => i + 1);
     for (const id of this.ids) {
-      this.storages.set(id, new MemoryStorage());
+      this.storages.set(id, new MemoryStore());
       this.appliedValues.set(id, []);
       this.boot(id);
     }
@@ -86,7 +102,7 @@ export class ScriptedCluster {
     this.process(id);
   }
 
-  private storage(id: number): MemoryStorage {
+  private storage(id: number): MemoryStore {
     const storage = this.storages.get(id);
     if (storage === undefined) {
       throw new Error(`no replica ${id}`);
@@ -189,6 +205,7 @@ export class ScriptedCluster {
       }
       delivered += 1;
       this.deliveredByType.set(message.type, (this.deliveredByType.get(message.type) ?? 0) + 1);
+      this.record(formatMessage(message));
       const target = this.replicas.get(message.to);
       if (target !== undefined) {
         target.step(message);
@@ -196,6 +213,40 @@ export class ScriptedCluster {
       }
     }
     return delivered;
+  }
+
+  /** Removes in-flight messages matching `filter` and returns them, to deliver late by `inject`. */
+  take(filter: MessageFilter): Message[] {
+    const taken = this.pending(filter);
+    this.inFlight = this.inFlight.filter((message) => !matches(message, filter));
+    for (const message of taken) {
+      this.record(`hold ${formatMessage(message)}`);
+    }
+    return taken;
+  }
+
+  /** Puts messages back in flight (after everything already in flight). */
+  inject(messages: readonly Message[]): void {
+    for (const message of messages) {
+      this.record(`release ${formatMessage(message)}`);
+    }
+    this.inFlight.push(...messages);
+  }
+
+  /** Adds a comment line to the trace. */
+  note(text: string): void {
+    this.record(`# ${text}`);
+  }
+
+  /** The recorded trace (see `tracing`). */
+  trace(): readonly string[] {
+    return this.traceLines;
+  }
+
+  private record(line: string): void {
+    if (this.tracing) {
+      this.traceLines.push(line);
+    }
   }
 
   /** Drops in-flight messages matching `filter`; returns how many. */
@@ -210,32 +261,42 @@ export class ScriptedCluster {
     this.requestId += 1;
     const command = { clientId: text, requestId: this.requestId, payload: encoder.encode(text) };
     this.replica(id).propose([command]);
+    const key = `${command.clientId}#${command.requestId}`;
+    this.record(`propose ${id} ${key}`);
     this.process(id);
-    return `${command.clientId}#${command.requestId}`;
+    return key;
   }
 
   /** Crashes replica `id`: it loses its memory and the messages in flight to it. */
   crash(id: number): void {
+    this.record(`crash ${id}`);
     this.replicas.set(id, undefined);
     this.drop({ to: id });
   }
 
   /** Restarts replica `id` from what it persisted. */
   restart(id: number): void {
+    this.record(`restart ${id}`);
     this.boot(id);
   }
 
-  /** Takes a snapshot of replica `id` at its applied index and compacts its log through it. */
-  snapshot(id: number): number {
+  /**
+   * Takes a snapshot of replica `id` at `index` (default: its applied index; at most that) and
+   * compacts its log through it.
+   */
+  snapshot(id: number, index = this.replica(id).status().appliedIndex): number {
     const replica = this.replica(id);
-    const index = replica.status().appliedIndex;
+    if (index > replica.status().appliedIndex) {
+      throw new Error(`replica ${id} has not applied slot ${index}`);
+    }
     const snapshot = {
       index,
       ballot: replica.entryAt(index)?.ballot ?? 0,
-      data: encoder.encode(JSON.stringify(this.applied(id))),
+      data: encoder.encode(JSON.stringify(this.applied(id).slice(0, index))),
     };
     this.storage(id).compact(snapshot, index);
     replica.compact(snapshot, index);
+    this.record(`snapshot ${id} at ${index} (${snapshot.data.byteLength} bytes)`);
     return index;
   }
 
@@ -285,5 +346,30 @@ export class ScriptedCluster {
       throw new Error("no leader");
     }
     return leader;
+  }
+
+  /**
+   * Makes replica `id` lead, deterministically: the other replicas in `among` go one election
+   * timeout without hearing a leader (their own pre-votes are dropped, so only `id` campaigns),
+   * then `id` times out and only election messages among `among` are delivered until it leads.
+   * Messages from the others that were in flight are dropped. Throws if `id` does not win.
+   */
+  campaign(id: number, among: readonly number[] = this.ids): void {
+    const voters = among.filter((voter) => voter !== id);
+    const inside = new Set(among);
+    this.tick(this.options.electionTimeoutTicks, voters);
+    this.drop({ where: (message) => voters.includes(message.from) });
+    for (let i = 0; i < 100 && this.role(id) === "follower"; i += 1) {
+      this.tick(1, [id]);
+    }
+    for (let round = 0; round < 100 && this.role(id) !== "leader"; round += 1) {
+      const election = { among: inside, where: (m: Message) => ELECTION_TYPES.has(m.type) };
+      if (this.deliver(election, 1) === 0) {
+        break;
+      }
+    }
+    if (this.role(id) !== "leader") {
+      throw new Error(`replica ${id} did not win its campaign (${this.role(id)})`);
+    }
   }
 }

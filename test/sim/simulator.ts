@@ -1,5 +1,6 @@
 import { SimClient } from "./clients.js";
 import { SimCluster, type SimNode } from "./cluster.js";
+import type { DiskFaultEvents } from "./faulty-storage.js";
 import { type KvInput, type KvOutput, registerModel } from "./kv.js";
 import { checkLinearizable, type Operation } from "./linearizability.js";
 import { NO_NETWORK_FAULTS } from "./network.js";
@@ -45,6 +46,8 @@ export interface RunReport {
   readonly enabledFaults: readonly FaultKind[];
   /** How many times each fault was injected. */
   readonly faultEvents: Readonly<Record<FaultKind, number>>;
+  /** What the simulated disks injected (latency is not counted). */
+  readonly diskFaults: Readonly<DiskFaultEvents>;
   readonly ticks: number;
   readonly chosenSlots: number;
   readonly completedOps: number;
@@ -55,7 +58,10 @@ export interface RunReport {
 }
 
 /** Runs one seed: faults, then healing and the liveness bound, then linearizability. */
-export function runSeed(seed: number, options: RunOptions = DEFAULT_RUN_OPTIONS): RunReport {
+export async function runSeed(
+  seed: number,
+  options: RunOptions = DEFAULT_RUN_OPTIONS,
+): Promise<RunReport> {
   const replicas = new SimRandom(seed).chance(0.3) ? 5 : 3;
   // The cluster's own stream is derived from the seed too, so a run is a function of `seed`.
   const sim = new SimCluster({ seed: seed * 7919 + replicas, replicas });
@@ -100,7 +106,7 @@ export function runSeed(seed: number, options: RunOptions = DEFAULT_RUN_OPTIONS)
   const failures: string[] = [];
   // Phase 1: faults.
   for (let t = 0; t < options.faultTicks && sim.violations.length === 0; t += 1) {
-    sim.step(() => {
+    await sim.step(() => {
       injectFaults(sim, enabled, intensity, faultEvents, restartAt);
       for (const client of clients) {
         client.step(true);
@@ -120,7 +126,7 @@ export function runSeed(seed: number, options: RunOptions = DEFAULT_RUN_OPTIONS)
   }
   let live = false;
   for (let t = 0; t < options.livenessBoundTicks && sim.violations.length === 0; t += 1) {
-    sim.step(() => {
+    await sim.step(() => {
       for (const client of clients) {
         client.step(false);
       }
@@ -146,6 +152,7 @@ export function runSeed(seed: number, options: RunOptions = DEFAULT_RUN_OPTIONS)
     replicas,
     enabledFaults: FAULT_KINDS.filter((kind) => enabled.has(kind)),
     faultEvents,
+    diskFaults: sim.diskFaultEvents(),
     ticks: sim.now,
     chosenSlots: sim.chosenSlots(),
     completedOps: history.filter((op) => op.output !== undefined).length,

@@ -10,6 +10,12 @@ export type Ballot = number;
 /** Replica ids must be in `[1, BALLOT_REPLICA_SPACE - 1]`. */
 export const BALLOT_REPLICA_SPACE = 1024;
 
+/** The highest round a ballot may have, so that the next round's ballot is still a safe integer. */
+export const MAX_BALLOT_ROUND = Math.floor(Number.MAX_SAFE_INTEGER / BALLOT_REPLICA_SPACE) - 1;
+
+/** The highest ballot a replica accepts from the network. */
+export const MAX_BALLOT = MAX_BALLOT_ROUND * BALLOT_REPLICA_SPACE + BALLOT_REPLICA_SPACE - 1;
+
 /** The ballot that precedes every real ballot. */
 export const NO_BALLOT: Ballot = 0;
 

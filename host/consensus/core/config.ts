@@ -32,6 +32,12 @@ export interface CoreOptions {
   readonly maxPendingCommands: number;
   /** Most committed entries handed to the state machine in one Ready. */
   readonly maxCommittedPerReady: number;
+  /** Most snapshot bytes in one `installSnapshot` chunk; at most `maxMessageBytes`. */
+  readonly snapshotChunkBytes: number;
+  /** Largest snapshot a replica reassembles from chunks; larger transfers are refused. */
+  readonly maxSnapshotBytes: number;
+  /** An unacknowledged snapshot chunk is sent again after this many ticks. */
+  readonly snapshotRetransmitTicks: number;
 }
 
 /** Defaults suited to a LAN cluster ticking every 10 ms. */
@@ -45,6 +51,9 @@ export const DEFAULT_CORE_OPTIONS: CoreOptions = {
   maxMessageBytes: 4 << 20,
   maxPendingCommands: 65_536,
   maxCommittedPerReady: 1024,
+  snapshotChunkBytes: 256 << 10,
+  maxSnapshotBytes: 1 << 30,
+  snapshotRetransmitTicks: 10,
 };
 
 /** The number of acceptors whose agreement makes a quorum. */
@@ -98,6 +107,9 @@ export function validateConfig(config: ClusterConfig, options: CoreOptions): voi
     "maxMessageBytes",
     "maxPendingCommands",
     "maxCommittedPerReady",
+    "snapshotChunkBytes",
+    "maxSnapshotBytes",
+    "snapshotRetransmitTicks",
   ];
   for (const key of positive) {
     const value = options[key];
@@ -107,5 +119,13 @@ export function validateConfig(config: ClusterConfig, options: CoreOptions): voi
   }
   if (options.heartbeatIntervalTicks >= options.electionTimeoutTicks) {
     fail("heartbeatIntervalTicks must be smaller than electionTimeoutTicks");
+  }
+  // A slot is never split across messages, so one full batch must fit in one message; receivers
+  // refuse messages beyond these limits, so every replica of a cluster must use the same ones.
+  if (options.maxBatchBytes > options.maxMessageBytes) {
+    fail("maxBatchBytes must not exceed maxMessageBytes");
+  }
+  if (options.snapshotChunkBytes > options.maxMessageBytes) {
+    fail("snapshotChunkBytes must not exceed maxMessageBytes");
   }
 }

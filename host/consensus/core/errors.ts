@@ -8,7 +8,10 @@
  * - `Timeout`: the proposal did not commit within its deadline; its fate is unknown, as for
  *   `Indeterminate`.
  * - `Overloaded`: a bounded queue is full; nothing was proposed.
- * - `StaleRequest`: the request id is older than the newest one applied for this client.
+ * - `StaleRequest`: the request id is below the client's session window: the client already
+ *   holds its answer (see `SessionTable`). Nothing was applied for this attempt.
+ * - `SessionExpired`: the client's session expired or was evicted (or never existed); the request
+ *   was not applied and the fate of the session's earlier requests can no longer be learned.
  * - `NotImplemented`: the operation exists in the interface but is not built yet.
  * - `Stopped`: the engine is not running.
  * - `InvalidArgument`: a caller passed a value outside the documented limits.
@@ -21,6 +24,7 @@ export type ConsensusErrorCode =
   | "Timeout"
   | "Overloaded"
   | "StaleRequest"
+  | "SessionExpired"
   | "NotImplemented"
   | "Stopped"
   | "InvalidArgument"

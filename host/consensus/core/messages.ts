@@ -1,5 +1,5 @@
 import type { Ballot } from "./ballot.js";
-import type { Entry, Snapshot } from "./entry.js";
+import type { Entry } from "./entry.js";
 
 /**
  * Messages exchanged by replicas. Every message names its sender and receiver by numeric replica
@@ -18,6 +18,7 @@ export type Message =
   | StatusMessage
   | LearnMessage
   | InstallSnapshotMessage
+  | SnapshotAckMessage
   | NackMessage;
 
 interface Addressed {
@@ -112,11 +113,45 @@ export interface LearnMessage extends Addressed {
   readonly entries: readonly Entry[];
 }
 
-/** A snapshot of chosen state for a replica that lags behind the sender's compacted log. */
+/**
+ * One chunk of a snapshot of chosen state, for a replica that lags behind the sender's compacted
+ * log. A snapshot travels as chunks of at most `snapshotChunkBytes`, one at a time: the sender
+ * sends the next chunk when the receiver acknowledges the previous one ({@link SnapshotAckMessage})
+ * and resends the unacknowledged one after `snapshotRetransmitTicks`. Every chunk of one snapshot
+ * repeats `index`, `snapshotBallot`, `totalBytes` and `checksum`, so the receiver can tell chunks
+ * of two different snapshots apart; it installs the snapshot only once all `totalBytes` arrived in
+ * order and their CRC-32 equals `checksum`.
+ */
 export interface InstallSnapshotMessage extends Addressed {
   readonly type: "installSnapshot";
+  /** The sender's leader ballot, or its promised ballot when it answers a lagging candidate. */
   readonly ballot: Ballot;
-  readonly snapshot: Snapshot;
+  /** The last slot the snapshot covers (`Snapshot.index`). */
+  readonly index: number;
+  /** The ballot recorded with the snapshot (`Snapshot.ballot`). */
+  readonly snapshotBallot: Ballot;
+  /** The size of the whole snapshot; at most the receiver's `maxSnapshotBytes`. */
+  readonly totalBytes: number;
+  /** CRC-32 (IEEE) of the whole snapshot's bytes, an unsigned 32-bit integer. */
+  readonly checksum: number;
+  /** Where `data` starts in the snapshot. */
+  readonly offset: number;
+  /** Bytes `offset .. offset + data.byteLength` of the snapshot. */
+  readonly data: Uint8Array;
+  /** True exactly when this chunk ends the snapshot (`offset + data.byteLength === totalBytes`). */
+  readonly last: boolean;
+}
+
+/**
+ * The receiver of snapshot chunks holds bytes `0 .. offset` of the snapshot at `index` (`offset`
+ * equals the total once it installed it). Sent for every chunk, duplicates and out-of-order ones
+ * included, so the sender always learns where to continue. `ballot` echoes the chunk's ballot.
+ */
+export interface SnapshotAckMessage extends Addressed {
+  readonly type: "snapshotAck";
+  readonly ballot: Ballot;
+  readonly index: number;
+  readonly offset: number;
 }
 
 /** Rejection: the sender has promised `ballot`, which is higher than the one it was offered. */

@@ -1,3 +1,5 @@
+import type { SnapshotTransfer } from "./snapshot-transfer.js";
+
 /**
  * What a leader knows about one follower. All indexes are slot indexes.
  *
@@ -21,6 +23,8 @@ export interface Progress {
   catchUpSentUntil: number;
   /** Whether the follower answered since the last quorum check. */
   active: boolean;
+  /** The snapshot being sent to the follower, chunk by chunk; at most one at a time. */
+  snapshot: SnapshotTransfer | undefined;
 }
 
 /** A fresh progress record for a leadership that starts at `startIndex`. */
@@ -34,5 +38,6 @@ export function newProgress(startIndex: number): Progress {
     needsCatchUp: false,
     catchUpSentUntil: 0,
     active: true,
+    snapshot: undefined,
   };
 }

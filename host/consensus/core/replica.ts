@@ -24,12 +24,16 @@ import type {
   PreVoteMessage,
   PreVoteReplyMessage,
   PromiseMessage,
+  SnapshotAckMessage,
   StatusMessage,
 } from "./messages.js";
 import { PrepareTally } from "./prepare.js";
 import { newProgress, type Progress } from "./progress.js";
 import type { Ready } from "./ready.js";
 import type { Rng } from "./rng.js";
+import { SnapshotAssembly, snapshotChunk } from "./snapshot-transfer.js";
+import { copyStats, emptyStats, type ReplicaStats } from "./stats.js";
+import { type ValidationContext, validateMessage } from "./validate.js";
 
 /** The part a replica currently plays. Every replica is always an acceptor and a learner too. */
 export type Role = "follower" | "preCandidate" | "candidate" | "leader";
@@ -83,6 +87,8 @@ export class Replica {
   private readonly peers: readonly number[];
   private readonly quorum: number;
   private readonly log: SlotLog;
+  private readonly validation: ValidationContext;
+  private readonly counters = emptyStats();
 
   private roleValue: Role = "follower";
   private promised: Ballot;
@@ -112,6 +118,13 @@ export class Replica {
   private snapshotToInstall: Snapshot | undefined;
   private dropped: Command[] = [];
   private awaitingAdvance = false;
+  /** A snapshot being received chunk by chunk (at most one). */
+  private incoming: SnapshotAssembly | undefined;
+  /**
+   * Snapshot chunks served to lagging candidates while not leading: per candidate, the offset of
+   * the last chunk sent, so a duplicated ack does not start a second stream of chunks.
+   */
+  private readonly servedChunks = new Map<number, { index: number; offset: number }>();
 
   constructor(init: ReplicaInit) {
     validateConfig(init.config, init.options);
@@ -127,6 +140,11 @@ export class Replica {
       .map((member) => member.replicaId)
       .filter((replicaId) => replicaId !== init.replicaId);
     this.quorum = quorumSize(init.config);
+    this.validation = {
+      self: init.replicaId,
+      members: new Set(init.config.members.map((member) => member.replicaId)),
+      options: init.options,
+    };
     this.log = new SlotLog(init.compactedIndex, init.entries);
     this.snapshotValue = init.snapshot;
     const snapshotIndex = init.snapshot?.index ?? 0;
@@ -172,6 +190,11 @@ export class Replica {
     return this.snapshotValue;
   }
 
+  /** Counters of refused messages and snapshot transfers (a copy). */
+  stats(): ReplicaStats {
+    return copyStats(this.counters);
+  }
+
   // ---------------------------------------------------------------- inputs
 
   /** Advances logical time by one tick: election timers, heartbeats and retransmission. */
@@ -206,9 +229,15 @@ export class Replica {
     this.pending.push(...commands);
   }
 
-  /** Handles one message from a peer. Messages for other replicas are ignored. */
+  /**
+   * Handles one message from a peer. A message that fails {@link validateMessage} (from a
+   * non-member, for another replica, malformed or beyond the limits) is counted in `stats()` and
+   * changes nothing else. Never throws for a message that passes validation.
+   */
   step(message: Message): void {
-    if (message.to !== this.id || message.from === this.id) {
+    const reason = validateMessage(message, this.validation);
+    if (reason !== undefined) {
+      this.counters.rejectedMessages[reason] += 1;
       return;
     }
     if (message.ballot > this.highestSeenBallot) {
@@ -247,6 +276,9 @@ export class Replica {
         break;
       case "installSnapshot":
         this.onInstallSnapshot(message);
+        break;
+      case "snapshotAck":
+        this.onSnapshotAck(message);
         break;
       case "nack":
         this.onNack(message);
@@ -434,8 +466,12 @@ export class Replica {
     }
     if (message.fromIndex <= this.log.compactedIndex) {
       // The candidate lags behind what this acceptor compacted; promising cannot report those
-      // slots, so hand it the snapshot instead and let it campaign again.
-      this.sendSnapshot(message.from);
+      // slots, so hand it the snapshot instead and let it campaign again. The candidate's acks
+      // pull the remaining chunks (see onSnapshotAck).
+      if (this.snapshotValue !== undefined) {
+        this.sendSnapshotChunk(message.from, this.promised, this.snapshotValue, 0);
+        this.servedChunks.set(message.from, { index: this.snapshotValue.index, offset: 0 });
+      }
       return;
     }
     if (message.ballot > this.promised) {
@@ -497,6 +533,7 @@ export class Replica {
     this.roleValue = "leader";
     this.leader = this.id;
     this.tally = undefined;
+    this.incoming = undefined;
     // Slots some acceptor knows chosen extend the commit index directly.
     for (;;) {
       const slot = tally.slot(this.commit + 1);
@@ -564,6 +601,11 @@ export class Replica {
     }
     this.leader = from;
     this.electionElapsedTicks = 0;
+    if (this.incoming !== undefined && this.incoming.from !== from) {
+      // Another replica's snapshot transfer ends with its leadership: free the partial copy (the
+      // new leader sends its own snapshot if this replica still needs one).
+      this.incoming = undefined;
+    }
     return true;
   }
 
@@ -647,40 +689,112 @@ export class Replica {
       this.writeSlot(entry);
       this.commit += 1;
     }
-    if (message.ballot >= this.promised && ballotOwner(message.ballot) === message.from) {
-      this.sendStatus(message.from);
-    }
+    this.statusToLeader(message.from, message.ballot);
   }
 
+  /**
+   * Takes one snapshot chunk. Chunks are reassembled in order; the snapshot is installed only when
+   * complete and its checksum matches. Every chunk is acknowledged with the bytes held so far, so
+   * the sender knows where to continue. Accepted slots above the snapshot are kept: they may be
+   * part of a quorum's acceptance that a future phase 1 must see.
+   */
   private onInstallSnapshot(message: InstallSnapshotMessage): void {
-    const snapshot = message.snapshot;
     if (this.roleValue === "leader") {
       return;
     }
-    if (snapshot.index > this.commit) {
-      if (this.roleValue !== "follower") {
-        this.becomeFollower(undefined);
+    if (message.index <= this.commit) {
+      // Everything the snapshot covers is known chosen here already: tell the sender it is done.
+      if (this.incoming !== undefined && this.incoming.index <= this.commit) {
+        this.incoming = undefined;
       }
-      invariant(snapshot.index > this.applied, "snapshot must be ahead of the applied index");
-      this.snapshotValue = snapshot;
-      this.snapshotToInstall = snapshot;
-      this.log.compactThrough(snapshot.index);
-      for (const index of this.unsavedIndexes) {
-        if (index <= snapshot.index) {
-          this.unsavedIndexes.delete(index);
-        }
-      }
-      this.commit = snapshot.index;
-      this.applied = snapshot.index;
+      this.ackSnapshot(message, message.totalBytes);
+      this.statusToLeader(message.from, message.ballot);
+      return;
     }
-    if (message.ballot >= this.promised && ballotOwner(message.ballot) === message.from) {
-      this.sendStatus(message.from);
+    let assembly = this.incoming;
+    if (assembly === undefined || !assembly.matches(message.from, message)) {
+      if (assembly !== undefined && !this.mayReplaceAssembly(assembly, message)) {
+        return;
+      }
+      assembly = new SnapshotAssembly(message.from, message);
+      this.incoming = assembly;
+    }
+    const outcome = assembly.add(message);
+    if (outcome === "corrupt") {
+      this.counters.snapshotsCorrupt += 1;
+      this.incoming = undefined;
+      this.ackSnapshot(message, 0);
+      return;
+    }
+    if (outcome !== "complete") {
+      this.ackSnapshot(message, assembly.receivedBytes);
+      return;
+    }
+    this.incoming = undefined;
+    this.installSnapshot(assembly.snapshot());
+    this.ackSnapshot(message, message.totalBytes);
+    this.statusToLeader(message.from, message.ballot);
+  }
+
+  /**
+   * Whether a chunk of another snapshot may replace the one being reassembled. The current
+   * leader's transfer wins and is never interrupted by another sender (an acceptor answering an
+   * old candidacy). Between other senders, progress is kept unless the new snapshot is newer or
+   * comes from the same sender, so two acceptors serving one candidate cannot keep resetting
+   * each other; the ignored sender gets no ack and, being ack-driven, stops.
+   */
+  private mayReplaceAssembly(assembly: SnapshotAssembly, chunk: InstallSnapshotMessage): boolean {
+    if (chunk.from === this.leader) {
+      return true;
+    }
+    if (assembly.from === this.leader) {
+      return false;
+    }
+    return (
+      chunk.from === assembly.from || chunk.index > assembly.index || assembly.receivedBytes === 0
+    );
+  }
+
+  private installSnapshot(snapshot: Snapshot): void {
+    if (this.roleValue !== "follower") {
+      this.becomeFollower(undefined);
+    }
+    invariant(snapshot.index > this.applied, "snapshot must be ahead of the applied index");
+    this.counters.snapshotsInstalled += 1;
+    this.snapshotValue = snapshot;
+    this.snapshotToInstall = snapshot;
+    this.log.compactThrough(snapshot.index);
+    for (const index of this.unsavedIndexes) {
+      if (index <= snapshot.index) {
+        this.unsavedIndexes.delete(index);
+      }
+    }
+    this.commit = snapshot.index;
+    this.applied = snapshot.index;
+  }
+
+  private ackSnapshot(chunk: InstallSnapshotMessage, offset: number): void {
+    this.send({
+      type: "snapshotAck",
+      from: this.id,
+      to: chunk.from,
+      ballot: chunk.ballot,
+      index: chunk.index,
+      offset,
+    });
+  }
+
+  /** Reports progress to `from` if it is the current leader (it owns `ballot`). */
+  private statusToLeader(from: number, ballot: Ballot): void {
+    if (ballot >= this.promised && ballotOwner(ballot) === from) {
+      this.sendStatus(from);
     }
   }
 
   // ---------------------------------------------------------------- phase 2 (leader side)
 
   private tickLeader(): void {
+    this.retransmitSnapshotChunks();
     this.heartbeatElapsedTicks += 1;
     if (this.heartbeatElapsedTicks >= this.options.heartbeatIntervalTicks) {
       this.heartbeatElapsedTicks = 0;
@@ -793,7 +907,9 @@ export class Replica {
 
   private onAccepted(message: AcceptedMessage): void {
     const progress = this.leaderProgress(message.from, message.ballot);
-    if (progress === undefined) {
+    // Slots beyond this leader's log were never proposed at its ballot: a member that claims so
+    // is broken, and counting it could commit slots the leader does not hold.
+    if (progress === undefined || message.toIndex > this.log.lastIndex) {
       return;
     }
     if (message.fromIndex <= progress.matchIndex + 1 && message.toIndex > progress.matchIndex) {
@@ -844,9 +960,10 @@ export class Replica {
   /**
    * Updates what the leader knows of a follower from a reply, and sends a lagging follower what
    * it is missing: chosen values (learn) or, when those were compacted away, a snapshot. Slots
-   * the follower knows chosen count as matched (they are committed at the leader already). One
-   * chunk at a time: the next goes when the follower reports progress, or again after a
-   * heartbeat without progress. `lastIndex` is -1 when unknown.
+   * the follower knows chosen count as matched (they are committed at the leader already). Learn
+   * messages go one at a time: the next when the follower reports progress, or again after a
+   * heartbeat without progress. A snapshot goes as one paced transfer (see `onSnapshotAck`).
+   * `lastIndex` is -1 when unknown.
    */
   private catchUp(peer: number, progress: Progress, commitIndex: number, lastIndex: number): void {
     progress.commitIndex = Math.max(progress.commitIndex, commitIndex);
@@ -862,21 +979,25 @@ export class Replica {
         progress.nextIndex = resumeAt;
       }
     }
+    const transfer = progress.snapshot;
+    if (transfer !== undefined && progress.commitIndex >= transfer.snapshot.index) {
+      progress.snapshot = undefined;
+    }
     if (progress.commitIndex >= this.commit) {
       return;
     }
     const wanted = progress.commitIndex + 1;
-    const behindLog = wanted <= this.log.compactedIndex;
-    const behindStart = progress.commitIndex < this.startIndex - 1;
-    if (
-      (!behindLog && !behindStart && !progress.needsCatchUp) ||
-      wanted < progress.catchUpSentUntil
-    ) {
+    if (wanted <= this.log.compactedIndex) {
+      // Only a snapshot can help. One transfer at a time, paced by the follower's acks (and
+      // retransmitted on a timer), however many heartbeats and replies arrive meanwhile.
+      if (progress.snapshot === undefined && this.snapshotValue !== undefined) {
+        progress.snapshot = { snapshot: this.snapshotValue, ackedBytes: 0, idleTicks: 0 };
+        this.sendSnapshotChunk(peer, this.ownBallot, this.snapshotValue, 0);
+      }
       return;
     }
-    if (behindLog) {
-      this.sendSnapshot(peer);
-      progress.catchUpSentUntil = (this.snapshotValue?.index ?? 0) + 1;
+    const behindStart = progress.commitIndex < this.startIndex - 1;
+    if ((!behindStart && !progress.needsCatchUp) || wanted < progress.catchUpSentUntil) {
       return;
     }
     const entries = this.boundedSlice(wanted, this.commit);
@@ -923,17 +1044,89 @@ export class Replica {
     return entries;
   }
 
-  private sendSnapshot(peer: number): void {
-    if (this.snapshotValue === undefined) {
+  /** Sends the chunk of `snapshot` at `offset` to `peer`. */
+  private sendSnapshotChunk(
+    peer: number,
+    ballot: Ballot,
+    snapshot: Snapshot,
+    offset: number,
+  ): void {
+    const chunk = snapshotChunk(snapshot, offset, this.options.snapshotChunkBytes);
+    this.send({ type: "installSnapshot", from: this.id, to: peer, ballot, ...chunk });
+    this.counters.snapshotChunksSent += 1;
+  }
+
+  /** Resends the unacknowledged chunk of every transfer that has been idle too long. */
+  private retransmitSnapshotChunks(): void {
+    for (const [peer, progress] of this.progress) {
+      const transfer = progress.snapshot;
+      if (transfer === undefined) {
+        continue;
+      }
+      transfer.idleTicks += 1;
+      if (transfer.idleTicks >= this.options.snapshotRetransmitTicks) {
+        transfer.idleTicks = 0;
+        this.counters.snapshotChunksRetransmitted += 1;
+        this.sendSnapshotChunk(peer, this.ownBallot, transfer.snapshot, transfer.ackedBytes);
+      }
+    }
+  }
+
+  /**
+   * A snapshot receiver holds `offset` bytes. The leader sends the next chunk when the follower
+   * moved forward (and ends the transfer when it has everything). A replica that does not lead
+   * serves a lagging candidate one chunk per new ack, while it still holds that snapshot and the
+   * ack echoes the ballot it promised.
+   */
+  private onSnapshotAck(message: SnapshotAckMessage): void {
+    if (this.roleValue === "leader") {
+      const progress = this.leaderProgress(message.from, message.ballot);
+      const transfer = progress?.snapshot;
+      if (progress === undefined || transfer === undefined) {
+        return;
+      }
+      const total = transfer.snapshot.data.byteLength;
+      if (transfer.snapshot.index !== message.index || message.offset > total) {
+        return;
+      }
+      if (message.offset === total) {
+        progress.snapshot = undefined;
+        this.catchUp(message.from, progress, transfer.snapshot.index, -1);
+        this.sendAccepts(message.from);
+        return;
+      }
+      if (message.offset > transfer.ackedBytes) {
+        transfer.ackedBytes = message.offset;
+        transfer.idleTicks = 0;
+        this.sendSnapshotChunk(message.from, this.ownBallot, transfer.snapshot, message.offset);
+      } else if (message.offset < transfer.ackedBytes) {
+        // The follower lost what it had (it restarted): the retransmit timer resends from here.
+        transfer.ackedBytes = message.offset;
+      }
       return;
     }
-    this.send({
-      type: "installSnapshot",
-      from: this.id,
-      to: peer,
-      ballot: this.roleValue === "leader" ? this.ownBallot : this.promised,
-      snapshot: this.snapshotValue,
-    });
+    const snapshot = this.snapshotValue;
+    const served = this.servedChunks.get(message.from);
+    if (
+      snapshot === undefined ||
+      served === undefined ||
+      served.index !== snapshot.index ||
+      snapshot.index !== message.index ||
+      message.ballot !== this.promised
+    ) {
+      return;
+    }
+    if (message.offset >= snapshot.data.byteLength) {
+      this.servedChunks.delete(message.from);
+      return;
+    }
+    // A duplicated ack asks for the chunk just sent: answering it would start a second stream.
+    // A lost chunk stalls the candidate until it campaigns again; that prepare restarts here.
+    if (message.offset === served.offset) {
+      return;
+    }
+    this.sendSnapshotChunk(message.from, this.promised, snapshot, message.offset);
+    served.offset = message.offset;
   }
 
   private sendStatus(peer: number): void {

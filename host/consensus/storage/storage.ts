@@ -10,7 +10,7 @@ export interface PersistedState {
   readonly entries: readonly Entry[];
 }
 
-/** One atomic write: the durable part of a Ready. */
+/** One atomic write: the durable part of one or more Readys. */
 export interface PersistBatch {
   readonly hardState: HardState | undefined;
   /** Installed snapshot; slots at or below its index are dropped before `entries` are written. */
@@ -20,26 +20,42 @@ export interface PersistBatch {
 }
 
 /**
- * Durable storage for one replica's acceptor state. Contract (the shared contract tests in
- * `test/unit/consensus/storage.contract.ts` check every adapter against it):
+ * Durable storage for one replica's acceptor state. Contract (the shared contract suite
+ * `runStorageContract` in `test/unit/consensus/storage.contract.ts` checks every adapter):
  *
- * - Calls are synchronous and happen one at a time from the driver.
- * - `persist` is atomic and durable on return: after a crash, `load()` returns either all of a
- *   batch or none of it, and never anything older than the last batch that returned.
+ * - Every call is asynchronous and **at most one call is in flight at a time**: the driver awaits
+ *   each promise before it makes the next call. Adapters need no internal locking.
+ * - `persist` is atomic and durable **when its promise resolves**: after a crash, `load()`
+ *   returns either all of a batch or none of it, never anything older than the last batch whose
+ *   promise resolved, and never a batch the driver did not write. A batch whose promise had not
+ *   resolved when the process died may be present or absent, but whole (a torn write is detected
+ *   and dropped at `load()`).
+ * - The driver sends nothing that promises state (a promise, an accepted slot, a commit) before
+ *   the persist covering that state has resolved. Group commit is the driver's job: while one
+ *   persist is in flight it keeps accepting input, and the next batch carries everything that
+ *   accumulated (one batch, so one fsync, for several Readys).
  * - An entry write replaces the slot's previous entry; later slots are kept (no truncation).
- *   Writing a slot above `lastIndex + 1` (a hole) or at or below the compacted index throws a
- *   `ConsensusError` with code `StorageFailure` and changes nothing.
+ *   Writing a slot above `lastIndex + 1` (a hole) or at or below the compacted index rejects
+ *   with `StorageFailure` and changes nothing.
  * - `compact` first makes `snapshot` durable and then may drop entries up to
  *   `compactThroughIndex` (which must not exceed the snapshot's index); a snapshot older than the
- *   stored one is ignored.
- * - Any I/O failure throws `StorageFailure`; the driver then stops the replica, because it can no
- *   longer promise what it has persisted.
+ *   stored one is ignored. Durable when its promise resolves.
+ * - `load()` must refuse state it cannot vouch for: a record whose checksum does not match
+ *   (anywhere but a torn tail) rejects with `StorageFailure` naming where, and never returns a
+ *   guess. Only an incomplete last record (a torn write) may be dropped silently.
+ * - Every failure rejects with a `ConsensusError` of code `StorageFailure`. A failed `persist` or
+ *   `compact` may or may not have reached the disk; the driver then halts the replica (it can no
+ *   longer vouch for its promises) and settles every outstanding proposal.
+ * - `close()` releases the adapter (files, handles); no call may follow it. The engine does not
+ *   own its storage: whoever created the storage closes it, after `engine.stop()` resolved.
  */
 export interface ConsensusStorage {
-  /** Reads everything persisted so far. */
-  load(): PersistedState;
+  /** Reads everything persisted so far (see the interface contract). */
+  load(): Promise<PersistedState>;
   /** Atomically and durably writes one batch (see the interface contract). */
-  persist(batch: PersistBatch): void;
+  persist(batch: PersistBatch): Promise<void>;
   /** Durably stores `snapshot` and drops entries up to `compactThroughIndex`. */
-  compact(snapshot: Snapshot, compactThroughIndex: number): void;
+  compact(snapshot: Snapshot, compactThroughIndex: number): Promise<void>;
+  /** Releases the adapter's resources; no call may follow. */
+  close(): Promise<void>;
 }

@@ -33,4 +33,22 @@ describe("cluster config", () => {
       }),
     ).toThrow(ConsensusError);
   });
+
+  it("requires a full batch and a snapshot chunk to fit in one message", () => {
+    const options = { ...DEFAULT_CORE_OPTIONS, maxMessageBytes: 1000 };
+    expect(() =>
+      validateConfig(clusterConfig(3), { ...options, maxBatchBytes: 1001, snapshotChunkBytes: 10 }),
+    ).toThrow(ConsensusError);
+    expect(() =>
+      validateConfig(clusterConfig(3), { ...options, maxBatchBytes: 10, snapshotChunkBytes: 1001 }),
+    ).toThrow(ConsensusError);
+    expect(() =>
+      validateConfig(clusterConfig(3), {
+        ...options,
+        maxBatchBytes: 10,
+        snapshotRetransmitTicks: 0,
+      }),
+    ).toThrow(ConsensusError);
+    validateConfig(clusterConfig(3), { ...options, maxBatchBytes: 1000, snapshotChunkBytes: 1000 });
+  });
 });

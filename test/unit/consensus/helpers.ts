@@ -1,10 +1,19 @@
-import type { ClusterConfig } from "../../../host/consensus/core/config.js";
+import type { ClusterConfig, CoreOptions } from "../../../host/consensus/core/config.js";
+import type { Snapshot } from "../../../host/consensus/core/entry.js";
+import { ConsensusError } from "../../../host/consensus/core/errors.js";
+import type { Message } from "../../../host/consensus/core/messages.js";
 import { MultiPaxosEngine } from "../../../host/consensus/engine/multi-paxos-engine.js";
 import { seededRng } from "../../../host/consensus/engine/rng.js";
 import { ManualTickSource } from "../../../host/consensus/engine/tick-source.js";
 import type { StateMachine } from "../../../host/consensus/statemachine.js";
 import { MemoryStorage } from "../../../host/consensus/storage/memory.js";
+import type {
+  ConsensusStorage,
+  PersistBatch,
+  PersistedState,
+} from "../../../host/consensus/storage/storage.js";
 import { MemoryNetwork } from "../../../host/consensus/transport/memory.js";
+import type { Transport } from "../../../host/consensus/transport/transport.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -24,6 +33,76 @@ export class AppendLog implements StateMachine {
 
   restore(snapshot: Uint8Array): void {
     this.items = JSON.parse(decoder.decode(snapshot)) as string[];
+  }
+}
+
+/**
+ * Memory storage a test can make fail (every write rejects with `StorageFailure`) or hold (writes
+ * wait until released), to drive the engine's failure and in-flight paths deterministically.
+ */
+export class ControlledStorage implements ConsensusStorage {
+  private readonly inner = new MemoryStorage();
+  private failing = false;
+  private holding = false;
+  private held: (() => void)[] = [];
+  /** Writes that reached the disk. */
+  writes = 0;
+
+  /** Every later write rejects with `StorageFailure` (a full disk, a failed fsync). */
+  failWrites(): void {
+    this.failing = true;
+  }
+
+  /** Later writes wait until `releaseWrites()`. */
+  holdWrites(): void {
+    this.holding = true;
+  }
+
+  releaseWrites(): void {
+    this.holding = false;
+    const held = this.held;
+    this.held = [];
+    for (const release of held) {
+      release();
+    }
+  }
+
+  /** Writes waiting to be released. */
+  heldWrites(): number {
+    return this.held.length;
+  }
+
+  load(): Promise<PersistedState> {
+    return this.inner.load();
+  }
+
+  async persist(batch: PersistBatch): Promise<void> {
+    await this.gate();
+    await this.inner.persist(batch);
+    this.writes += 1;
+  }
+
+  async compact(snapshot: Snapshot, compactThroughIndex: number): Promise<void> {
+    await this.gate();
+    await this.inner.compact(snapshot, compactThroughIndex);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  /** What a load would return, synchronously. */
+  peek(): PersistedState {
+    return this.inner.peek();
+  }
+
+  private async gate(): Promise<void> {
+    if (this.holding) {
+      await new Promise<void>((resolve) => this.held.push(resolve));
+    }
+    if (this.failing) {
+      throw new ConsensusError("StorageFailure", "injected write failure");
+    }
   }
 }
 
@@ -51,15 +130,19 @@ export class ManualCluster {
   readonly machines: AppendLog[] = [];
   readonly ticks: ManualTickSource[] = [];
 
-  readonly storages: MemoryStorage[] = [];
+  readonly storages: ControlledStorage[] = [];
   private readonly config: ClusterConfig;
   private readonly seed: number;
+  private readonly coreOptions: Partial<CoreOptions>;
+  /** Messages for which this returns true are dropped when sent (a cut link). */
+  cut: (message: Message) => boolean = () => false;
 
-  constructor(size: number, seed = 1) {
+  constructor(size: number, seed = 1, coreOptions: Partial<CoreOptions> = {}) {
+    this.coreOptions = coreOptions;
     this.config = clusterConfig(size);
     this.seed = seed;
     for (let i = 0; i < size; i += 1) {
-      this.storages.push(new MemoryStorage());
+      this.storages.push(new ControlledStorage());
       this.machines.push(new AppendLog());
       this.ticks.push(new ManualTickSource());
       this.engines.push(this.makeEngine(i));
@@ -78,15 +161,39 @@ export class ManualCluster {
       nodeId: member.nodeId,
       config: this.config,
       storage,
-      transport: this.network.endpoint(member.replicaId),
+      transport: this.cuttable(this.network.endpoint(member.replicaId)),
       stateMachine: machine,
       rng: seededRng(this.seed * 100 + member.replicaId),
       tickSource,
-      coreOptions: { electionTimeoutTicks: 10, heartbeatIntervalTicks: 2 },
+      coreOptions: { electionTimeoutTicks: 10, heartbeatIntervalTicks: 2, ...this.coreOptions },
       snapshotIntervalSlots: 4,
       retainSlots: 1,
       schedule: (flush) => flush(),
     });
+  }
+
+  /** The endpoint, dropping what `cut` selects. */
+  private cuttable(inner: Transport): Transport {
+    return {
+      send: (message) => {
+        if (!this.cut(message)) {
+          inner.send(message);
+        }
+      },
+      onMessage: (handler) => inner.onMessage(handler),
+      close: () => inner.close(),
+    };
+  }
+
+  /** Stops every engine and starts new ones on the same storages (a full-cluster restart). */
+  async restartAll(): Promise<void> {
+    for (let position = 0; position < this.engines.length; position += 1) {
+      await this.engines[position]?.stop();
+      this.machines[position] = new AppendLog();
+      this.ticks[position] = new ManualTickSource();
+      this.engines[position] = this.makeEngine(position);
+    }
+    await this.start();
   }
 
   /** Stops the engine at `position` and starts a new one on the same storage. */
@@ -106,25 +213,46 @@ export class ManualCluster {
     }
   }
 
-  /** Ticks every node once and delivers all messages; repeats `count` times. */
-  run(count: number): void {
+  /**
+   * Ticks every node once, then lets storage writes complete and delivers messages until the
+   * cluster is quiet; repeats `count` times.
+   */
+  async run(count: number): Promise<void> {
     for (let i = 0; i < count; i += 1) {
       for (const tick of this.ticks) {
         tick.tick();
       }
-      this.network.deliverAll(100_000);
+      await this.quiesce();
+    }
+  }
+
+  /** Delivers messages and lets writes complete until nothing is in flight. */
+  async quiesce(): Promise<void> {
+    for (let round = 0; round < 1000; round += 1) {
+      await settled();
+      if (this.network.deliverAll(100_000) === 0) {
+        await settled();
+        if (this.network.queuedMessages() === 0) {
+          return;
+        }
+      }
     }
   }
 
   /** Runs until some node leads (at most `maxTicks`). */
-  electLeader(maxTicks = 200): MultiPaxosEngine {
+  async electLeader(maxTicks = 200): Promise<MultiPaxosEngine> {
     for (let i = 0; i < maxTicks; i += 1) {
       const leader = this.engines.find((engine) => engine.isLeader());
       if (leader !== undefined) {
         return leader;
       }
-      this.run(1);
+      await this.run(1);
     }
     throw new Error("no leader elected");
   }
+}
+
+/** Resolves after every promise reaction already queued (and those they queue) has run. */
+export function settled(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

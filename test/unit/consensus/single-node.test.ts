@@ -1,8 +1,50 @@
 import { describe, expect, it } from "vitest";
 import type { ConsensusError } from "../../../host/consensus/core/errors.js";
 import { SingleNodeEngine } from "../../../host/consensus/engine/single-node-engine.js";
+import { ManualTickSource } from "../../../host/consensus/engine/tick-source.js";
 import { MemoryStorage } from "../../../host/consensus/storage/memory.js";
-import { AppendLog, bytes, text } from "./helpers.js";
+import { runEngineContract } from "./engine.contract.js";
+import { AppendLog, bytes, ControlledStorage, settled, text } from "./helpers.js";
+
+/** A single-node engine ticked by hand over storage the test controls. */
+async function singleNode() {
+  const storage = new ControlledStorage();
+  const make = () => {
+    const machine = new AppendLog();
+    const ticks = new ManualTickSource();
+    const engine = new SingleNodeEngine({
+      nodeId: "solo",
+      storage,
+      stateMachine: machine,
+      tickSource: ticks,
+    });
+    return { engine, machine, ticks };
+  };
+  let current = make();
+  await current.engine.start();
+  return {
+    get engine() {
+      return current.engine;
+    },
+    get machine() {
+      return current.machine;
+    },
+    storage,
+    run: async (count: number) => {
+      for (let i = 0; i < count; i += 1) {
+        current.ticks.tick();
+        await settled();
+      }
+    },
+    restart: async () => {
+      await current.engine.stop();
+      current = make();
+      await current.engine.start();
+    },
+  };
+}
+
+runEngineContract("SingleNodeEngine", singleNode);
 
 describe("SingleNodeEngine", () => {
   it("commits proposals of one turn in one slot, in order", async () => {
@@ -22,38 +64,23 @@ describe("SingleNodeEngine", () => {
     await engine.waitForCommit(1);
   });
 
-  it("replays its storage after a restart and keeps deduplicating", async () => {
-    const storage = new MemoryStorage();
-    const first = new SingleNodeEngine({ nodeId: "solo", storage, stateMachine: new AppendLog() });
-    await first.start();
-    await first.propose(bytes("x"), { clientId: "c", requestId: 1 });
-    await first.stop();
-    const machine = new AppendLog();
-    const second = new SingleNodeEngine({ nodeId: "solo", storage, stateMachine: machine });
-    await second.start();
-    expect(machine.items).toEqual(["x"]);
-    const retry = await second.propose(bytes("x"), { clientId: "c", requestId: 1 });
-    expect(text(retry.result)).toBe("1");
-    expect(machine.items).toEqual(["x"]);
-  });
-
   it("compacts its log into snapshots and restarts from them", async () => {
     const storage = new MemoryStorage();
     const options = { nodeId: "solo", storage, snapshotIntervalSlots: 2 };
     const first = new SingleNodeEngine({ ...options, stateMachine: new AppendLog() });
     await first.start();
-    for (const value of ["a", "b", "c", "d", "e"]) {
-      await first.propose(bytes(value), { clientId: "c", requestId: value.charCodeAt(0) });
+    for (const [i, value] of ["a", "b", "c", "d", "e"].entries()) {
+      await first.propose(bytes(value), { clientId: "c", requestId: i + 1 });
     }
     await first.stop();
-    const persisted = storage.load();
+    const persisted = storage.peek();
     expect(persisted.snapshot?.index).toBe(4);
     expect(persisted.entries.map((entry) => entry.index)).toEqual([5]);
     const machine = new AppendLog();
     const second = new SingleNodeEngine({ ...options, stateMachine: machine });
     await second.start();
     expect(machine.items).toEqual(["a", "b", "c", "d", "e"]);
-    const retry = await second.propose(bytes("e"), { clientId: "c", requestId: 101 });
+    const retry = await second.propose(bytes("e"), { clientId: "c", requestId: 5 });
     expect(text(retry.result)).toBe("5");
     expect(machine.items).toHaveLength(5);
   });

@@ -1,8 +1,9 @@
 import { MemoryStorage } from "../../../host/consensus/storage/memory.js";
-import { storageContract } from "./storage.contract.js";
+import { runStorageContract } from "./storage.contract.js";
 
-storageContract(
-  "MemoryStorage",
-  () => new MemoryStorage(),
-  (storage) => storage,
-);
+// A memory storage survives a "crash" as the same object: the process is simulated, the state
+// is not lost.
+runStorageContract("MemoryStorage", {
+  open: async () => new MemoryStorage(),
+  reopen: async (storage) => storage,
+});

@@ -76,6 +76,34 @@ describe("WorkerEngine", () => {
       expect(vector).toEqual([
         ...new CartridgeEngine(r).batchStepChunks({ envId: "counter-v1" }, states, actions, 16),
       ]);
+      const autoreset = { autoreset: { seed: 11n } };
+      // Every env one step from truncation: each episode ends and is reset at once.
+      const ending = u32s(...Array.from({ length: 50 }, (_, i) => [(i % 4) * 2, 5]).flat());
+      const stepped = [];
+      for await (const c of engine.batchStepChunks(
+        { envId: "counter-v1" },
+        ending,
+        actions,
+        16,
+        autoreset,
+      )) {
+        stepped.push(c);
+      }
+      const expected = [
+        ...new CartridgeEngine(r).batchStepChunks(
+          { envId: "counter-v1" },
+          ending,
+          actions,
+          16,
+          autoreset,
+        ),
+      ];
+      expect(expected.some((c) => (c.finalObs?.byteLength ?? 0) > 0)).toBe(true);
+      expect(stepped).toEqual(expected);
+      const resetRequest = { envId: "counter-v1", seed: 5n, count: 40, hints: [] };
+      const resets = [];
+      for await (const c of engine.resetBatchChunks(resetRequest, 16)) resets.push(c);
+      expect(resets).toEqual([...new CartridgeEngine(r).resetBatchChunks(resetRequest, 16)]);
       const step = await engine.step({ envId: "counter-v1" }, counterState(2, 0), u32s(1));
       expect(step.reward).toBe(2);
     }

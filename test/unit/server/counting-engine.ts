@@ -6,6 +6,7 @@ import type {
   RolloutRequest,
   SyncEngine,
   Transition,
+  VectorResetRequest,
 } from "../../../host/runtime/engine.js";
 import { CallError } from "../../../host/runtime/errors.js";
 import { parseManifest } from "../../../host/runtime/manifest.js";
@@ -111,6 +112,29 @@ export class CountingEngine implements SyncEngine {
         states.subarray(4 * start, 4 * end),
         actions.subarray(4 * start, 4 * end),
       );
+    }
+  }
+
+  *resetBatchChunks(
+    request: VectorResetRequest,
+    rowsPerChunk: number,
+  ): Generator<BatchTransition, void, void> {
+    this.capabilities(request);
+    for (let start = 0; start < request.count; start += rowsPerChunk) {
+      const count = Math.min(rowsPerChunk, request.count - start);
+      yield {
+        build: this.caps,
+        count,
+        states: new Uint8Array(4 * count),
+        obs: new Uint8Array(4 * count),
+        rewards: new Float32Array(count),
+        terminated: new Uint8Array(count),
+        truncated: new Uint8Array(count),
+        currentPlayers: new Int8Array(count),
+        playerRewards: new Float32Array(count),
+        statuses: new Uint8Array(count),
+        legalMasks: new Uint8Array(2 * count).fill(1),
+      };
     }
   }
 

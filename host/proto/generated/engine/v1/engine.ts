@@ -345,6 +345,32 @@ export interface VectorStep {
   states: Buffer;
   /** N actions packed back to back (N * action_bytes bytes). */
   actions: Buffer;
+  /**
+   * Same-step autoreset: an env whose episode ends in this step (terminated or truncated) is reset
+   * in the same call. Its row then holds the first state, observation, current player and legal
+   * mask of the new episode; the transition's reward and flags stay those of the step that ended
+   * the old episode, and its last observation and state go to final_obs and final_states.
+   */
+  autoreset: boolean;
+  /**
+   * Base seed of autoresets: env i, when it is reset by this call, is seeded
+   * autoreset_seed + i (mod 2^64), EnvPool's convention. A client advances the base by N every
+   * call (see docs/service.md) so that no two episodes share a seed.
+   */
+  autoresetSeed: bigint;
+}
+
+/** Vector reset: N new episodes in one call; env i is seeded seed + i (mod 2^64). */
+export interface VectorReset {
+  /** Base seed. */
+  seed: bigint;
+  /** Number of envs to reset (1 .. the server's vector limit). */
+  count: number;
+  /**
+   * Reset hints: none (no hint), one (the same hint for every env) or count (hint i for env i),
+   * each at most hint_max_bytes.
+   */
+  hints: Buffer[];
 }
 
 /** Rollouts: whole episodes played inside the cartridge under its seeded uniform-legal policy. */
@@ -375,6 +401,9 @@ export interface BatchSimulateRequest {
     | //
     /** Play K seeded episodes. */
     { $case: "rollouts"; value: Rollouts }
+    | //
+    /** Start N seeded episodes (one row per env; reward, flags and statuses are zero). */
+    { $case: "reset"; value: VectorReset }
     | undefined;
   /** Soft upper bound on rows per chunk; 0 lets the server choose. Capped by the server. */
   chunkRows: number;
@@ -417,6 +446,22 @@ export interface SimResultChunk {
   playerRewards: Buffer;
   /** u8 per row: EnvStatus of each env (vector step only; rollouts never produce failed rows). */
   statuses: Buffer;
+  /**
+   * Legal-action mask of each row's (new) state, rows * legal_mask_bytes bytes, one byte per
+   * action, 1 = legal; all zero for an episode that is over. Vector step and reset only; empty for
+   * rollouts and box spaces.
+   */
+  legalMasks: Buffer;
+  /**
+   * Vector step with autoreset only: the observation each ended episode finished on
+   * (obs_bytes each), for the rows whose flags are non-zero, packed in row order.
+   */
+  finalObs: Buffer;
+  /**
+   * Vector step with autoreset only: the final state of each ended episode (state_bytes each),
+   * for the rows whose flags are non-zero, packed in row order.
+   */
+  finalStates: Buffer;
 }
 
 function createBaseEngineId(): EngineId {
@@ -2097,7 +2142,7 @@ export const StepResponse: MessageFns<StepResponse> = {
 };
 
 function createBaseVectorStep(): VectorStep {
-  return { states: Buffer.alloc(0), actions: Buffer.alloc(0) };
+  return { states: Buffer.alloc(0), actions: Buffer.alloc(0), autoreset: false, autoresetSeed: 0n };
 }
 
 export const VectorStep: MessageFns<VectorStep> = {
@@ -2107,6 +2152,15 @@ export const VectorStep: MessageFns<VectorStep> = {
     }
     if (message.actions.length !== 0) {
       writer.uint32(18).bytes(message.actions);
+    }
+    if (message.autoreset !== false) {
+      writer.uint32(24).bool(message.autoreset);
+    }
+    if (message.autoresetSeed !== 0n) {
+      if (BigInt.asUintN(64, message.autoresetSeed) !== message.autoresetSeed) {
+        throw new globalThis.Error("value provided for field message.autoresetSeed of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.autoresetSeed);
     }
     return writer;
   },
@@ -2140,6 +2194,22 @@ export const VectorStep: MessageFns<VectorStep> = {
             message.actions = Buffer.from(reader.bytes());
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.autoreset = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.autoresetSeed = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2156,6 +2226,12 @@ export const VectorStep: MessageFns<VectorStep> = {
     return {
       states: isSet(object.states) ? Buffer.from(bytesFromBase64(object.states)) : Buffer.alloc(0),
       actions: isSet(object.actions) ? Buffer.from(bytesFromBase64(object.actions)) : Buffer.alloc(0),
+      autoreset: isSet(object.autoreset) ? globalThis.Boolean(object.autoreset) : false,
+      autoresetSeed: isSet(object.autoresetSeed)
+        ? BigInt(object.autoresetSeed)
+        : isSet(object.autoreset_seed)
+        ? BigInt(object.autoreset_seed)
+        : 0n,
     };
   },
 
@@ -2167,6 +2243,12 @@ export const VectorStep: MessageFns<VectorStep> = {
     if (message.actions.length !== 0) {
       obj.actions = base64FromBytes(message.actions);
     }
+    if (message.autoreset !== false) {
+      obj.autoreset = message.autoreset;
+    }
+    if (message.autoresetSeed !== 0n) {
+      obj.autoresetSeed = message.autoresetSeed.toString();
+    }
     return obj;
   },
 
@@ -2177,6 +2259,116 @@ export const VectorStep: MessageFns<VectorStep> = {
     const message = createBaseVectorStep();
     message.states = object.states ?? Buffer.alloc(0);
     message.actions = object.actions ?? Buffer.alloc(0);
+    message.autoreset = object.autoreset ?? false;
+    message.autoresetSeed = (object.autoresetSeed !== undefined && object.autoresetSeed !== null)
+      ? BigInt(object.autoresetSeed)
+      : 0n;
+    return message;
+  },
+};
+
+function createBaseVectorReset(): VectorReset {
+  return { seed: 0n, count: 0, hints: [] };
+}
+
+export const VectorReset: MessageFns<VectorReset> = {
+  encode(message: VectorReset, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.seed !== 0n) {
+      if (BigInt.asUintN(64, message.seed) !== message.seed) {
+        throw new globalThis.Error("value provided for field message.seed of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.seed);
+    }
+    if (message.count !== 0) {
+      writer.uint32(16).uint32(message.count);
+    }
+    for (const v of message.hints) {
+      writer.uint32(26).bytes(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VectorReset {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVectorReset();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.seed = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.count = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.hints.push(Buffer.from(reader.bytes()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VectorReset {
+    return {
+      seed: isSet(object.seed) ? BigInt(object.seed) : 0n,
+      count: isSet(object.count) ? globalThis.Number(object.count) : 0,
+      hints: globalThis.Array.isArray(object?.hints)
+        ? object.hints.map((e: any) => Buffer.from(bytesFromBase64(e)))
+        : [],
+    };
+  },
+
+  toJSON(message: VectorReset): unknown {
+    const obj: any = {};
+    if (message.seed !== 0n) {
+      obj.seed = message.seed.toString();
+    }
+    if (message.count !== 0) {
+      obj.count = Math.round(message.count);
+    }
+    if (message.hints?.length) {
+      obj.hints = message.hints.map((e) => base64FromBytes(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VectorReset>): VectorReset {
+    return VectorReset.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VectorReset>): VectorReset {
+    const message = createBaseVectorReset();
+    message.seed = (object.seed !== undefined && object.seed !== null) ? BigInt(object.seed) : 0n;
+    message.count = object.count ?? 0;
+    message.hints = object.hints?.map((e) => e) || [];
     return message;
   },
 };
@@ -2345,6 +2537,9 @@ export const BatchSimulateRequest: MessageFns<BatchSimulateRequest> = {
       case "rollouts":
         Rollouts.encode(message.mode.value, writer.uint32(26).fork()).join();
         break;
+      case "reset":
+        VectorReset.encode(message.mode.value, writer.uint32(42).fork()).join();
+        break;
     }
     if (message.chunkRows !== 0) {
       writer.uint32(32).uint32(message.chunkRows);
@@ -2389,6 +2584,14 @@ export const BatchSimulateRequest: MessageFns<BatchSimulateRequest> = {
             message.mode = { $case: "rollouts", value: Rollouts.decode(reader, reader.uint32()) };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.mode = { $case: "reset", value: VectorReset.decode(reader, reader.uint32()) };
+            continue;
+          }
           case 4: {
             if (tag !== 32) {
               break;
@@ -2416,6 +2619,8 @@ export const BatchSimulateRequest: MessageFns<BatchSimulateRequest> = {
         ? { $case: "vector", value: VectorStep.fromJSON(object.vector) }
         : isSet(object.rollouts)
         ? { $case: "rollouts", value: Rollouts.fromJSON(object.rollouts) }
+        : isSet(object.reset)
+        ? { $case: "reset", value: VectorReset.fromJSON(object.reset) }
         : undefined,
       chunkRows: isSet(object.chunkRows)
         ? globalThis.Number(object.chunkRows)
@@ -2434,6 +2639,8 @@ export const BatchSimulateRequest: MessageFns<BatchSimulateRequest> = {
       obj.vector = VectorStep.toJSON(message.mode.value);
     } else if (message.mode?.$case === "rollouts") {
       obj.rollouts = Rollouts.toJSON(message.mode.value);
+    } else if (message.mode?.$case === "reset") {
+      obj.reset = VectorReset.toJSON(message.mode.value);
     }
     if (message.chunkRows !== 0) {
       obj.chunkRows = Math.round(message.chunkRows);
@@ -2460,6 +2667,12 @@ export const BatchSimulateRequest: MessageFns<BatchSimulateRequest> = {
         }
         break;
       }
+      case "reset": {
+        if (object.mode?.value !== undefined && object.mode?.value !== null) {
+          message.mode = { $case: "reset", value: VectorReset.fromPartial(object.mode.value) };
+        }
+        break;
+      }
     }
     message.chunkRows = object.chunkRows ?? 0;
     return message;
@@ -2480,6 +2693,9 @@ function createBaseSimResultChunk(): SimResultChunk {
     currentPlayers: Buffer.alloc(0),
     playerRewards: Buffer.alloc(0),
     statuses: Buffer.alloc(0),
+    legalMasks: Buffer.alloc(0),
+    finalObs: Buffer.alloc(0),
+    finalStates: Buffer.alloc(0),
   };
 }
 
@@ -2520,6 +2736,15 @@ export const SimResultChunk: MessageFns<SimResultChunk> = {
     }
     if (message.statuses.length !== 0) {
       writer.uint32(98).bytes(message.statuses);
+    }
+    if (message.legalMasks.length !== 0) {
+      writer.uint32(106).bytes(message.legalMasks);
+    }
+    if (message.finalObs.length !== 0) {
+      writer.uint32(114).bytes(message.finalObs);
+    }
+    if (message.finalStates.length !== 0) {
+      writer.uint32(122).bytes(message.finalStates);
     }
     return writer;
   },
@@ -2633,6 +2858,30 @@ export const SimResultChunk: MessageFns<SimResultChunk> = {
             message.statuses = Buffer.from(reader.bytes());
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.legalMasks = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.finalObs = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.finalStates = Buffer.from(reader.bytes());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2667,6 +2916,21 @@ export const SimResultChunk: MessageFns<SimResultChunk> = {
         ? Buffer.from(bytesFromBase64(object.player_rewards))
         : Buffer.alloc(0),
       statuses: isSet(object.statuses) ? Buffer.from(bytesFromBase64(object.statuses)) : Buffer.alloc(0),
+      legalMasks: isSet(object.legalMasks)
+        ? Buffer.from(bytesFromBase64(object.legalMasks))
+        : isSet(object.legal_masks)
+        ? Buffer.from(bytesFromBase64(object.legal_masks))
+        : Buffer.alloc(0),
+      finalObs: isSet(object.finalObs)
+        ? Buffer.from(bytesFromBase64(object.finalObs))
+        : isSet(object.final_obs)
+        ? Buffer.from(bytesFromBase64(object.final_obs))
+        : Buffer.alloc(0),
+      finalStates: isSet(object.finalStates)
+        ? Buffer.from(bytesFromBase64(object.finalStates))
+        : isSet(object.final_states)
+        ? Buffer.from(bytesFromBase64(object.final_states))
+        : Buffer.alloc(0),
     };
   },
 
@@ -2708,6 +2972,15 @@ export const SimResultChunk: MessageFns<SimResultChunk> = {
     if (message.statuses.length !== 0) {
       obj.statuses = base64FromBytes(message.statuses);
     }
+    if (message.legalMasks.length !== 0) {
+      obj.legalMasks = base64FromBytes(message.legalMasks);
+    }
+    if (message.finalObs.length !== 0) {
+      obj.finalObs = base64FromBytes(message.finalObs);
+    }
+    if (message.finalStates.length !== 0) {
+      obj.finalStates = base64FromBytes(message.finalStates);
+    }
     return obj;
   },
 
@@ -2728,6 +3001,9 @@ export const SimResultChunk: MessageFns<SimResultChunk> = {
     message.currentPlayers = object.currentPlayers ?? Buffer.alloc(0);
     message.playerRewards = object.playerRewards ?? Buffer.alloc(0);
     message.statuses = object.statuses ?? Buffer.alloc(0);
+    message.legalMasks = object.legalMasks ?? Buffer.alloc(0);
+    message.finalObs = object.finalObs ?? Buffer.alloc(0);
+    message.finalStates = object.finalStates ?? Buffer.alloc(0);
     return message;
   },
 };

@@ -1,0 +1,38 @@
+"""Cartridge: a typed Python client of the Engine service, with Gymnasium, vector and PettingZoo envs.
+
+    import cartridge
+    client = cartridge.Client("127.0.0.1:50051")
+    env = cartridge.gym.make("tictactoe-v1", address="127.0.0.1:50051")
+    envs = cartridge.gym.make_vec("connect4-v1", num_envs=256, address="127.0.0.1:50051")
+    aec = cartridge.pettingzoo.env("connect4-v1", address="127.0.0.1:50051")
+"""
+
+from cartridge import gym, pettingzoo
+from cartridge.client import BatchResult, Client, ResetResult, RolloutResult, StepResult
+from cartridge.errors import (
+    CartridgeBugError,
+    CartridgeError,
+    EpisodeOverError,
+    InvalidRequestError,
+    LimitExceededError,
+    UnknownEnvError,
+)
+from cartridge.spec import Spec
+
+__all__ = [
+    "BatchResult",
+    "CartridgeBugError",
+    "CartridgeError",
+    "Client",
+    "EpisodeOverError",
+    "InvalidRequestError",
+    "LimitExceededError",
+    "ResetResult",
+    "RolloutResult",
+    "Spec",
+    "StepResult",
+    "UnknownEnvError",
+    "gym",
+    "pettingzoo",
+]
+__version__ = "0.1.0"

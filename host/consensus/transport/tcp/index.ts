@@ -1,0 +1,5 @@
+export * from "./backoff.js";
+export * from "./connector.js";
+export * from "./handshake.js";
+export * from "./stats.js";
+export * from "./tcp-transport.js";

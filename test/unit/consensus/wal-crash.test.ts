@@ -1,0 +1,172 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { MemoryStore } from "../../../host/consensus/storage/memory.js";
+import type { PersistBatch, PersistedState } from "../../../host/consensus/storage/storage.js";
+import { CrashFs } from "../../../host/consensus/storage/wal/crash-fs.js";
+import { WalStorage } from "../../../host/consensus/storage/wal/wal-storage.js";
+import { walEntry } from "./wal.helpers.js";
+
+const DIR = "/replica/wal";
+
+/** One step of a run; numbers are resolved against the current state so every call is valid. */
+type Step =
+  | {
+      kind: "persist";
+      from: number;
+      count: number;
+      round: number;
+      commit: boolean;
+      snapshotAt: number | undefined;
+    }
+  | { kind: "compact"; at: number; keep: number }
+  | { kind: "crash"; tornFraction: number }
+  | { kind: "fail"; afterOps: number; tornFraction: number };
+
+const step: fc.Arbitrary<Step> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record({
+      kind: fc.constant("persist" as const),
+      from: fc.nat(3),
+      count: fc.integer({ min: 0, max: 6 }),
+      round: fc.integer({ min: 1, max: 4 }),
+      commit: fc.boolean(),
+      snapshotAt: fc.option(fc.integer({ min: -2, max: 4 }), { nil: undefined, freq: 8 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant("compact" as const), at: fc.nat(8), keep: fc.nat(4) }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant("crash" as const),
+      tornFraction: fc.double({ min: 0, max: 1 }),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant("fail" as const),
+      afterOps: fc.nat(6),
+      tornFraction: fc.double({ min: 0, max: 1 }),
+    }),
+  },
+);
+
+type Operation = (store: MemoryStore | WalStorage) => unknown;
+
+/** Turns a step into a storage call that is valid for `model` (the acknowledged state). */
+function operation(model: MemoryStore, s: Step & { kind: "persist" | "compact" }): Operation {
+  const state = model.load();
+  const last = state.compactedIndex + state.entries.length;
+  if (s.kind === "compact") {
+    const index = Math.max(1, last - (s.at % 8));
+    const snapshot = { index, ballot: 1025, data: new Uint8Array([index % 256, 9]) };
+    const through = Math.max(0, index - s.keep);
+    return (store) => store.compact(snapshot, through);
+  }
+  let base = Math.max(state.compactedIndex, last - s.from);
+  let snapshot: PersistBatch["snapshot"];
+  if (s.snapshotAt !== undefined) {
+    const index = Math.max(1, last + s.snapshotAt);
+    snapshot = { index, ballot: 1025 + s.round * 1024, data: new Uint8Array([index % 256]) };
+    base = Math.max(base, index);
+  }
+  const entries = Array.from({ length: s.count }, (_, i) =>
+    walEntry(base + 1 + i, 1 + s.round * 1024),
+  );
+  const top = entries.length > 0 ? base + entries.length : base;
+  const batch: PersistBatch = {
+    hardState: s.commit ? { promisedBallot: 1 + s.round * 1024, commitIndex: top } : undefined,
+    snapshot,
+    entries,
+  };
+  return (store) => store.persist(batch);
+}
+
+function expectState(actual: PersistedState, expected: PersistedState): void {
+  expect(actual.hardState).toEqual(expected.hardState);
+  expect(actual.compactedIndex).toBe(expected.compactedIndex);
+  expect(actual.snapshot).toEqual(expected.snapshot);
+  expect(actual.entries).toEqual(expected.entries);
+}
+
+function tornPolicy(fraction: number) {
+  return (_path: string, unsyncedBytes: number) => Math.floor(unsyncedBytes * fraction);
+}
+
+describe("WalStorage under random crashes", () => {
+  it("after any crash, holds every acknowledged batch and the failed one whole or not at all", async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), async (steps) => {
+        let fs = new CrashFs();
+        let wal = new WalStorage({ dir: DIR, fs, segmentBytes: 1024 });
+        await wal.load();
+        let model = new MemoryStore();
+        for (const s of steps) {
+          if (s.kind === "crash") {
+            fs = fs.crash(tornPolicy(s.tornFraction));
+            wal = new WalStorage({ dir: DIR, fs, segmentBytes: 1024 });
+            expectState(await wal.load(), model.load());
+            continue;
+          }
+          if (s.kind !== "fail") {
+            const op = operation(model, s);
+            await op(wal);
+            op(model);
+            continue;
+          }
+          // The next persist dies after `afterOps` file-system calls: power fails, then the call
+          // that was running rejects.
+          const op = operation(model, {
+            kind: "persist",
+            from: 1,
+            count: 2,
+            round: 4,
+            commit: true,
+            snapshotAt: undefined,
+          });
+          let remaining = s.afterOps;
+          let crashed: CrashFs | undefined;
+          fs.fault = () => {
+            if (crashed === undefined && remaining-- === 0) {
+              crashed = fs.crash(tornPolicy(s.tornFraction));
+              return "EIO";
+            }
+            return undefined;
+          };
+          let failed = false;
+          try {
+            await op(wal);
+          } catch {
+            failed = true;
+          }
+          fs.fault = undefined;
+          const after = model.clone();
+          op(after);
+          if (!failed) {
+            model = after;
+            continue;
+          }
+          expect(wal.halted).toBe(true);
+          fs = crashed as CrashFs;
+          wal = new WalStorage({ dir: DIR, fs, segmentBytes: 1024 });
+          const loaded = await wal.load();
+          const whole =
+            loaded.entries.length === after.load().entries.length &&
+            loaded.hardState.commitIndex === after.load().hardState.commitIndex;
+          model = whole ? after : model;
+          expectState(loaded, model.load());
+        }
+        fs = fs.crash();
+        expectState(
+          await new WalStorage({ dir: DIR, fs, segmentBytes: 1024 }).load(),
+          model.load(),
+        );
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
