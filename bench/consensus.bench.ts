@@ -92,8 +92,9 @@ class ClosedLoop {
         const begin = performance.now();
         engine
           .propose(PAYLOAD, {
+            // Client k sends ids 1, 2, 3, ...: one session per client, within its window.
             clientId: `bench-${sequence % concurrency}`,
-            requestId: sequence + 1,
+            requestId: Math.floor(sequence / concurrency) + 1,
           })
           .then(() => {
             if (record) {

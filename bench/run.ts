@@ -3,9 +3,11 @@
  * its ratios against the reference it measures in the same run. Pass names to run a subset:
  * `npm run bench -- runtime grpc consensus`.
  */
+import { runClusterBench } from "./cluster.bench.js";
 import { runConsensusBench } from "./consensus.bench.js";
 import { runGrpcBench } from "./grpc.bench.js";
 import { runRuntimeBench } from "./runtime.bench.js";
+import { runTlsBench } from "./tls.bench.js";
 import { runWalBench } from "./wal.bench.js";
 import { runWireBench } from "./wire.bench.js";
 
@@ -15,6 +17,8 @@ const benches: Record<string, () => Promise<void>> = {
   consensus: runConsensusBench,
   wal: runWalBench,
   wire: runWireBench,
+  cluster: runClusterBench,
+  tls: runTlsBench,
 };
 
 const requested = process.argv.slice(2);

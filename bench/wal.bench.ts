@@ -6,7 +6,7 @@
  * - sequential persists: one entry (64-byte payload) per `persist`, awaited one after the other,
  *   as a single client with no group commit sees it: p50/p99 and persists/s;
  * - larger batches: 16, 128 and 1024 such entries per `persist` (what group commit produces
- *   under load): entries/s and MB/s.
+ *   under load): entries/s and MB/s, then the time a restart takes to load what was written.
  *
  * Plain timing loops rather than tinybench: each sample is one fsync-bound call and the
  * percentiles of those calls are the result. The machine may be shared: compare numbers from one
@@ -101,11 +101,17 @@ async function batchedPersists(dir: string, batchSize: number): Promise<void> {
   }
   const seconds = (performance.now() - begin) / 1000;
   await wal.close();
+  const reopened = new WalStorage({ dir: join(dir, `batch-${batchSize}`) });
+  const loadStart = performance.now();
+  const loaded = (await reopened.load()).entries.length;
+  const loadMs = performance.now() - loadStart;
+  await reopened.close();
   const entriesPerSecond = (BATCH_SAMPLES * batchSize) / seconds;
   const megabytesPerSecond = (entriesPerSecond * PAYLOAD_BYTES) / 1e6;
   console.log(
     `persist, ${String(batchSize).padStart(4)} entries:            ${summary(samples)}, ` +
-      `${entriesPerSecond.toFixed(0)} entries/s, ${megabytesPerSecond.toFixed(1)} MB/s of payload`,
+      `${entriesPerSecond.toFixed(0)} entries/s, ${megabytesPerSecond.toFixed(1)} MB/s of payload; ` +
+      `recovery of ${loaded} entries ${loadMs.toFixed(1)} ms`,
   );
 }
 

@@ -13,9 +13,9 @@ import numpy as np
 
 import cartridge
 
-# A policy for the batched path: (observations, legal masks) of the envs where it is to move ->
-# one action per env.
-Policy = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# A policy for the batched path: (observations, legal masks, which player it is) of the envs where
+# it is to move -> one action per env.
+Policy = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
 
 def random_actions(masks: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -64,7 +64,7 @@ def evaluate(env_id: str, address: str, policy: Policy, games: int, seed: int, n
         actions = random_actions(masks, rng)
         mine = info["current_player"] == side
         if mine.any():
-            actions[mine] = policy(obs[mine], masks[mine])
+            actions[mine] = policy(obs[mine], masks[mine], side[mine])
         obs, _, terminated, truncated, info = envs.step(actions)
         score += info["player_rewards"][np.arange(n), side]
         for i in np.flatnonzero(terminated | truncated):

@@ -29,7 +29,8 @@ class QTable:
     def __init__(self, actions: int):
         self.q: defaultdict[bytes, np.ndarray] = defaultdict(lambda: np.zeros(actions, np.float32))
 
-    def greedy(self, obs: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    def greedy(self, obs: np.ndarray, masks: np.ndarray, _players: np.ndarray | None = None) -> np.ndarray:
+        # The board tells whose turn it is (X and O counts), so the table needs no player input.
         out = np.empty(len(obs), np.int64)
         for i in range(len(obs)):
             values = np.where(masks[i] > 0, self.q[obs[i].tobytes()], -np.inf)
@@ -47,7 +48,7 @@ def train(address: str, games: int, num_envs: int, eval_games: int, eval_every: 
     table = QTable(envs.single_action_space.n)
     n = envs.num_envs
     side = np.arange(n) % 2
-    baseline = evaluate(ENV_ID, address, lambda o, m: random_actions(m, rng), eval_games, seed + 1)["all"].win_rate
+    baseline = evaluate(ENV_ID, address, lambda o, m, p: random_actions(m, rng), eval_games, seed + 1)["all"].win_rate
     curve = Curve()
     curve.add(0, baseline)
     # Per env: the agent's last decision (its observation and action) and the reward since.

@@ -20,6 +20,7 @@ export * from "./sessions.js";
 export * from "./statemachine.js";
 export * from "./storage/memory.js";
 export * from "./storage/storage.js";
+export * from "./storage/wal/index.js";
 export * from "./transport/memory.js";
 export * from "./transport/tcp/index.js";
 export * from "./transport/transport.js";

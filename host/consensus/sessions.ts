@@ -60,7 +60,7 @@ export type SessionDecision =
 interface Session {
   lastActiveIndex: number;
   highestRequestId: number;
-  /** Answers of applied requests above `highestRequestId - requestWindow`. */
+  /** Answers of applied requests: every one above `highestRequestId - requestWindow`, at most `requestWindow` kept. */
   readonly answers: Map<number, Answer>;
 }
 
@@ -74,9 +74,9 @@ const MAX_ECHOED_CLIENT_ID = 64;
  * - A client's first request opens its session implicitly; a new client's first requests must
  *   have ids `1..requestWindow`. A client id names one session: a client that restarts without
  *   its request counter must take a fresh client id.
- * - The session keeps the answers of its requests above `highest - requestWindow`, so a retry of
- *   any request the client may still be waiting for is answered exactly, and pipelined requests
- *   may apply in any order. A request id at or below that window is `StaleRequest`: the client
+ * - The session keeps the answers of its requests above `highest - requestWindow` (at most
+ *   `requestWindow` answers), so a retry of any request the client may still be waiting for is
+ *   answered exactly, and pipelined requests may apply in any order. A request id at or below that window is `StaleRequest`: the client
  *   already holds its answer (it sent a request a whole window above it).
  * - A session expires after `sessionTimeoutSlots` slots without an applied request, or is evicted
  *   (least recently active first) when more than `maxClients` are open. Expiry is by log
@@ -159,8 +159,12 @@ export class SessionTable {
     session.answers.set(requestId, answer);
     if (requestId > session.highestRequestId) {
       session.highestRequestId = requestId;
+    }
+    if (session.answers.size > window) {
+      // At most `window` ids lie above `highest - window`, so pruning restores the bound; an
+      // answer kept a little longer only answers a late retry exactly.
       for (const id of session.answers.keys()) {
-        if (id <= requestId - window) {
+        if (id <= session.highestRequestId - window) {
           session.answers.delete(id);
         }
       }

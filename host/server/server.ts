@@ -1,4 +1,10 @@
-import { type Server as GrpcServer, Server, type ServerCredentials } from "@grpc/grpc-js";
+import {
+  type Server as GrpcServer,
+  Server,
+  type ServerCredentials,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { type Logger, pino } from "pino";
 import { EngineService } from "../proto/generated/engine/v1/engine.js";
@@ -44,6 +50,16 @@ export interface StartServerOptions {
   readonly metrics?: ServerMetrics;
   /** Without it: plaintext and open, which only a loopback bind should use. */
   readonly security?: ServerSecurity;
+  /** More services on the same port (the Cluster service of a node), each with a health entry. */
+  readonly services?: readonly ExtraService[];
+}
+
+/** A service served beside the Engine's. */
+export interface ExtraService {
+  /** Fully-qualified name, as health checks know it ("cluster.v1.Cluster"). */
+  readonly name: string;
+  readonly definition: ServiceDefinition;
+  readonly implementation: UntypedServiceImplementation;
 }
 
 /** How a shutdown ended. */
@@ -118,7 +134,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     EngineService,
     createEngineService(options.engine, { logger, metrics }, limits),
   );
+  for (const extra of options.services ?? []) {
+    server.addService(extra.definition, extra.implementation);
+  }
   const health = new HealthImplementation({ "": "SERVING", [ENGINE_SERVICE_NAME]: "SERVING" });
+  for (const extra of options.services ?? []) health.setStatus(extra.name, "SERVING");
   if (security?.insecure === true) health.setStatus(INSECURE_HEALTH_SERVICE, "SERVING");
   health.addToServer(server);
   addReflection(server);
@@ -132,6 +152,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     stopping ??= new Promise<ShutdownResult>((resolve) => {
       health.setStatus("", "NOT_SERVING");
       health.setStatus(ENGINE_SERVICE_NAME, "NOT_SERVING");
+      for (const extra of options.services ?? []) health.setStatus(extra.name, "NOT_SERVING");
       const timer = setTimeout(() => {
         logger.warn(
           { graceMs },

@@ -1,4 +1,6 @@
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { ConsensusError, type ConsensusErrorCode } from "../consensus/core/errors.js";
+import { ReplicationError, type ReplicationErrorCode } from "../replication/errors.js";
 import {
   CallError,
   type CallErrorCode,
@@ -21,6 +23,13 @@ import { AuthError, type AuthErrorCode } from "./auth/errors.js";
  * - `Trap` and `CartridgeInternal` are INTERNAL and the message names the env: the cartridge has a
  *   bug, not the caller.
  * - Anything untyped is INTERNAL with a generic message; the detail goes only to the log.
+ * - Consensus outcomes (docs/service.md, "Cluster"): a request whose outcome is unknown
+ *   (`Indeterminate`: the leader changed while it was in flight; `Timeout`: not committed before
+ *   its deadline) is DEADLINE_EXCEEDED, the one status gRPC defines as "may have completed". Every
+ *   other failure is definite: nothing was applied. `NotLeader` and `Stopped` are UNAVAILABLE
+ *   (retry, at the leader named in the trailing metadata); `Overloaded` is RESOURCE_EXHAUSTED;
+ *   `StaleRequest` and `SessionExpired` are FAILED_PRECONDITION (the client's request ids are
+ *   behind what the cluster applied: start a new client id).
  */
 
 /** Trailing-metadata key that carries the host's typed error code, e.g. "BadState". */
@@ -47,6 +56,48 @@ const AUTH_ERROR_STATUS: Record<AuthErrorCode, status> = {
   Unauthenticated: status.UNAUTHENTICATED,
   PermissionDenied: status.PERMISSION_DENIED,
 };
+
+const CONSENSUS_ERROR_STATUS: Record<ConsensusErrorCode, status> = {
+  NotLeader: status.UNAVAILABLE,
+  Stopped: status.UNAVAILABLE,
+  Indeterminate: status.DEADLINE_EXCEEDED,
+  Timeout: status.DEADLINE_EXCEEDED,
+  Overloaded: status.RESOURCE_EXHAUSTED,
+  StaleRequest: status.FAILED_PRECONDITION,
+  SessionExpired: status.FAILED_PRECONDITION,
+  InvalidArgument: status.INVALID_ARGUMENT,
+  NotImplemented: status.UNIMPLEMENTED,
+  InvariantViolated: status.INTERNAL,
+  StorageFailure: status.INTERNAL,
+};
+
+const REPLICATION_ERROR_STATUS: Record<ReplicationErrorCode, status> = {
+  BadArgument: status.INVALID_ARGUMENT,
+  LimitExceeded: status.RESOURCE_EXHAUSTED,
+  BadCommand: status.INTERNAL,
+  BadSnapshot: status.INTERNAL,
+};
+
+/** gRPC status for a consensus error code. */
+export function statusForConsensusCode(code: ConsensusErrorCode): status {
+  return CONSENSUS_ERROR_STATUS[code];
+}
+
+/**
+ * An answer another node gave to a call this node forwarded (a follower relaying its leader):
+ * passed on as it came, status, message and trailing metadata.
+ */
+export class RelayedError extends Error {
+  override readonly name = "RelayedError";
+  constructor(
+    readonly code: status,
+    message: string,
+    readonly errorCode: string,
+    readonly metadata: Metadata,
+  ) {
+    super(message);
+  }
+}
 
 /** gRPC status for a typed error code; load errors reaching a call are the server's problem. */
 export function statusForCode(code: CartridgeErrorCode): status {
@@ -102,6 +153,29 @@ export function toServiceError(
       serviceError: makeServiceError(error.code, error.message, errorCode),
       errorCode,
       unexpected: false,
+    };
+  }
+  if (error instanceof RelayedError) {
+    const serviceError = makeServiceError(error.code, error.message, error.errorCode);
+    for (const [key, value] of Object.entries(error.metadata.getMap())) {
+      if (key !== ERROR_CODE_METADATA_KEY) serviceError.metadata.set(key, value);
+    }
+    return { serviceError, errorCode: error.errorCode, unexpected: false };
+  }
+  if (error instanceof ConsensusError) {
+    const code = CONSENSUS_ERROR_STATUS[error.code];
+    return {
+      serviceError: makeServiceError(code, error.message, error.code),
+      errorCode: error.code,
+      unexpected: code === status.INTERNAL,
+    };
+  }
+  if (error instanceof ReplicationError) {
+    const code = REPLICATION_ERROR_STATUS[error.code];
+    return {
+      serviceError: makeServiceError(code, error.message, error.code),
+      errorCode: error.code,
+      unexpected: code === status.INTERNAL,
     };
   }
   if (error instanceof AuthError) {

@@ -6,7 +6,7 @@
 import { ByteView } from "./bytes";
 import { ActionKind, CartridgeConfig } from "./config";
 import { Outcome } from "./outcome";
-import { pickLegal, writeUniformBox } from "./policy";
+import { MASK_PADDING_BYTES, pickLegalPadded, writeUniformBox } from "./policy";
 import { Rng } from "./rng";
 import {
   BAD_ARGUMENT,
@@ -32,7 +32,10 @@ export class GameAdapter<G, S, A> {
   private readonly policyRng: Rng = new Rng();
   private readonly hint: ByteView = new ByteView();
   private readonly emptyHint: ByteView = new ByteView();
-  /** Scratch mask for the rollout policy; never in the exchange region (the host owns that). */
+  /**
+   * Scratch mask for the rollout policy; never in the exchange region (the host owns that). The
+   * padding after the mask lets the policy read it eight bytes at a time.
+   */
   private readonly mask: StaticArray<u8>;
 
   constructor(
@@ -44,7 +47,7 @@ export class GameAdapter<G, S, A> {
     // @ts-ignore: G is a game class (see game.ts)
     this.action = game.newAction();
     this.outcome = new Outcome(config.players);
-    this.mask = new StaticArray<u8>(config.maskBytes);
+    this.mask = new StaticArray<u8>(config.maskBytes + MASK_PADDING_BYTES);
   }
 
   /**
@@ -237,7 +240,8 @@ export class GameAdapter<G, S, A> {
   }
 
   /** Writes one policy action for `this.state` at `actionOut`; returns a status. */
-  private chooseAction(actionOut: usize): i32 {
+  // @ts-ignore: decorator
+  @inline private chooseAction(actionOut: usize): i32 {
     const config = this.config;
     const kind = config.actionKind;
     if (kind == ActionKind.Box) {
@@ -248,7 +252,7 @@ export class GameAdapter<G, S, A> {
     // @ts-ignore: G is a game class (see game.ts)
     this.game.legalActions(this.state, mask);
     if (kind == ActionKind.Discrete) {
-      const chosen = pickLegal(this.policyRng, mask, config.maskBytes);
+      const chosen = pickLegalPadded(this.policyRng, mask, config.maskBytes);
       if (chosen < 0) return INTERNAL;
       store<u32>(actionOut, <u32>chosen);
       return OK;
@@ -258,7 +262,7 @@ export class GameAdapter<G, S, A> {
     let offset: usize = 0;
     for (let d = 0; d < nvec.length; d++) {
       const size = unchecked(nvec[d]);
-      const chosen = pickLegal(this.policyRng, mask + offset, <i32>size);
+      const chosen = pickLegalPadded(this.policyRng, mask + offset, <i32>size);
       if (chosen < 0) return INTERNAL;
       store<u32>(actionOut + (<usize>d << 2), <u32>chosen);
       offset += <usize>size;

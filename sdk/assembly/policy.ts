@@ -9,6 +9,12 @@ const LOW_NIBBLES: u64 = 0x0f0f0f0f0f0f0f0f;
 const LOW_PAIRS: u64 = 0x3333333333333333;
 const LOW_BITS: u64 = 0x5555555555555555;
 const BYTE_ONES: u64 = 0x0101010101010101;
+/** Multiplying by this moves bit 0 of byte i to bit 56 + i (the partial products never overlap). */
+const GATHER: u64 = 0x0102040810204080;
+/** Longest mask `pickLegalPadded` takes as one u64 of bits. */
+const BITS_MAX = 64;
+/** Readable bytes `pickLegalPadded` needs after the end of a mask. */
+export const MASK_PADDING_BYTES = 8;
 
 /** Eight mask bytes as a u64 with bit 0 of each byte set exactly when that byte is non-zero. */
 // @ts-ignore: decorator
@@ -50,6 +56,28 @@ export function pickLegal(rng: Rng, mask: usize, length: i32): i32 {
     }
   }
   return -1;
+}
+
+/**
+ * The same pick as `pickLegal` (same draws, same result), for a mask followed by at least
+ * MASK_PADDING_BYTES readable bytes, such as the adapter's own scratch mask. Up to 64 actions, the
+ * mask becomes one u64 of bits in eight-byte loads (the bytes past `length` are masked off), so
+ * the count and the pick need no second pass over the bytes: this runs on every rollout step.
+ */
+export function pickLegalPadded(rng: Rng, mask: usize, length: i32): i32 {
+  if (length > BITS_MAX) return pickLegal(rng, mask, length);
+  let bits: u64 = 0;
+  for (let i = 0; i < length; i += 8) {
+    let bytes = load<u64>(mask + <usize>i);
+    const left = length - i;
+    if (left < 8) bytes &= (<u64>1 << (<u64>left << 3)) - 1;
+    bits |= ((legalBits(bytes) * GATHER) >> 56) << <u64>i;
+  }
+  if (bits == 0) return -1;
+  let chosen = rng.nextBelow(<u32>popcnt<u64>(bits));
+  // Drop the lowest `chosen` legal bits; the lowest remaining one is the pick.
+  for (; chosen > 0; chosen--) bits &= bits - 1;
+  return <i32>ctz<u64>(bits);
 }
 
 /** Writes a uniformly random box action (one f32 per element) at `out`. */

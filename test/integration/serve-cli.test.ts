@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { cp } from "node:fs/promises";
@@ -6,9 +6,9 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { EngineClient } from "../../host/client/index.js";
-import { BUNDLED_CARTRIDGES, bundledCartridge, eventually, tempCartridgeDir } from "./harness.js";
+import { bundledCartridge, tempCartridgeDir } from "./harness.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -44,7 +44,18 @@ describe("cartridge serve", () => {
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     const logLines: string[] = [];
-    createInterface({ input: child.stdout }).on("line", (line) => logLines.push(line));
+    // Resolves when the watcher has loaded connect4-v1: a condition to await, not a poll with a
+    // bound that a loaded machine can exceed.
+    let connect4Loaded: () => void = () => {};
+    const connect4 = new Promise<void>((resolve) => {
+      connect4Loaded = resolve;
+    });
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      logLines.push(line);
+      if (line.includes('"cartridge loaded"') && line.includes('"envId":"connect4-v1"')) {
+        connect4Loaded();
+      }
+    });
     const banner: string[] = [];
     // "close", not "exit": only "close" waits until stdout is drained, so the last log line
     // ("server stopped") has been read by then.
@@ -70,9 +81,8 @@ describe("cartridge serve", () => {
       expect(obs.length).toBe(27);
 
       await cp(bundledCartridge("connect4-v1"), join(folder.dir, "connect4-v1.wasm"));
-      await eventually(async () =>
-        (await client.listEnvs()).some((c) => c.id?.envId === "connect4-v1"),
-      );
+      await connect4;
+      expect((await client.listEnvs()).map((c) => c.id?.envId)).toContain("connect4-v1");
       const metrics = await (await fetch(metricsUrl ?? "")).text();
       expect(metrics).toContain('cartridge_registry_events_total{event="loaded"} 2');
       expect(metrics).toContain("process_resident_memory_bytes");
@@ -91,6 +101,13 @@ describe("cartridge serve", () => {
     }
   });
 
+  /** Children of `serveUntilExit` still running; killed after each test, pass or fail. */
+  const running = new Set<ChildProcess>();
+  afterEach(() => {
+    for (const child of running) child.kill("SIGKILL");
+    running.clear();
+  });
+
   /** Runs `cartridge serve` with `args` until it exits; returns its exit code and stderr. */
   async function serveUntilExit(args: string[]): Promise<{ code: number | null; stderr: string }> {
     const child = spawn(process.execPath, [...cliCommand(), "serve", ...args], {
@@ -100,10 +117,12 @@ describe("cartridge serve", () => {
     child.stderr.on("data", (data: Buffer) => {
       stderr += data.toString();
     });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 20_000);
-    // "close" rather than "exit", so that all of stderr has been read.
+    // No wall-clock bound of its own: a child that hangs fails the test at vitest's test timeout,
+    // and afterEach kills it. (A fixed 20 s bound here used to fire on a loaded machine, where
+    // starting node alone takes seconds.) "close" rather than "exit", so all of stderr was read.
+    running.add(child);
     const [code] = (await once(child, "close")) as [number | null];
-    clearTimeout(timer);
+    running.delete(child);
     return { code, stderr };
   }
 
@@ -111,39 +130,27 @@ describe("cartridge serve", () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
     const port = (taken.address() as { port: number }).port;
+    // An empty folder: these runs are about start-up failures, and compiling cartridges would only
+    // make each child slower on a loaded machine. The three run side by side for the same reason.
+    const empty = await tempCartridgeDir([]);
     try {
-      const grpc = await serveUntilExit([
-        "--cartridges",
-        BUNDLED_CARTRIDGES,
-        "--port",
-        String(port),
-        "--log-level",
-        "silent",
+      const quiet = ["--log-level", "silent"];
+      const [grpc, metrics, missing] = await Promise.all([
+        serveUntilExit(["--cartridges", empty.dir, "--port", String(port), ...quiet]),
+        serveUntilExit(
+          ["--cartridges", empty.dir, "--port", "0", "--metrics-port", String(port)].concat(quiet),
+        ),
+        serveUntilExit(["--cartridges", join(ROOT, "no-such-folder"), "--port", "0", ...quiet]),
       ]);
       expect(grpc.code).toBe(1);
       expect(grpc.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
-      const metrics = await serveUntilExit([
-        "--cartridges",
-        BUNDLED_CARTRIDGES,
-        "--port",
-        "0",
-        "--metrics-port",
-        String(port),
-        "--log-level",
-        "silent",
-      ]);
       expect(metrics.code).toBe(1);
       expect(metrics.stderr).toContain(`metrics port ${port} on 127.0.0.1 is already in use`);
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toContain("no-such-folder: not a folder");
     } finally {
       taken.close();
+      await empty.remove();
     }
-    const missing = await serveUntilExit([
-      "--cartridges",
-      join(ROOT, "no-such-folder"),
-      "--port",
-      "0",
-    ]);
-    expect(missing.code).toBe(1);
-    expect(missing.stderr).toContain("no-such-folder: not a folder");
   });
 });

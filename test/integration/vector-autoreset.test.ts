@@ -247,16 +247,24 @@ describe("vector reset, masks and autoreset (real server)", () => {
     });
   }
 
-  it("leaves a failed env as it was, without resetting it", async () => {
+  it("leaves a failed env as it was, without resetting it, and with an all-zero mask", async () => {
     const start = await collect(h, resetRequest(TTT, 3n, 2));
-    // Action 9 is out of range for tic-tac-toe: env 1 fails, env 0 steps.
-    const got = await collect(h, stepRequest(TTT, start.states, u32([4, 9]), 77n));
+    const stateBytes = start.states.length / 2;
+    // Env 1 plays action 9 (out of range); env 2 sends state bytes that do not decode.
+    const states = Buffer.concat([start.states, Buffer.alloc(stateBytes, 0xff)]);
+    const got = await collect(h, stepRequest(TTT, states, u32([4, 9, 0]), 77n));
     expect(got.statuses[0]).toBe(0);
     expect(got.statuses[1]).not.toBe(0);
-    const stateBytes = start.states.length / 2;
-    expect(got.states.subarray(stateBytes, 2 * stateBytes)).toEqual(
-      start.states.subarray(stateBytes, 2 * stateBytes),
-    );
+    expect(got.statuses[2]).not.toBe(0);
+    for (const row of [1, 2]) {
+      expect(got.states.subarray(row * stateBytes, (row + 1) * stateBytes)).toEqual(
+        states.subarray(row * stateBytes, (row + 1) * stateBytes),
+      );
+      expect(Array.from(got.legalMasks.subarray(9 * row, 9 * (row + 1)))).toEqual(
+        new Array(9).fill(0),
+      );
+    }
+    expect(got.legalMasks.subarray(0, 9).reduce((a, b) => a + b, 0)).toBe(8);
     expect(got.finalStates.length).toBe(0);
   });
 });

@@ -7,6 +7,7 @@ import type { Entry, SlotValue } from "../../host/consensus/core/entry.js";
 import { ConsensusError } from "../../host/consensus/core/errors.js";
 import { MultiPaxosEngine } from "../../host/consensus/engine/multi-paxos-engine.js";
 import { ManualTickSource } from "../../host/consensus/engine/tick-source.js";
+import type { StateMachine } from "../../host/consensus/statemachine.js";
 import {
   type CrashPoint,
   type DiskFaultEvents,
@@ -86,6 +87,8 @@ export class SimCluster {
   now = 0;
   private event = 0;
   private readonly options: SimClusterOptions;
+  /** Whether the replicas' state machines answer through promises (a third of the seeds). */
+  readonly asyncApply: boolean;
   /** Set when an engine may be waiting on an already settled promise (a start's load). */
   private reactionsPending = false;
   private flushQueue: { node: SimNode; engine: MultiPaxosEngine; flush: () => void }[] = [];
@@ -106,6 +109,7 @@ export class SimCluster {
     // The disks draw from their own stream so they do not perturb the rest of the run.
     const diskRandom = new SimRandom(mixSeed(options.seed ^ 0x2545f491));
     const profiles = drawDiskProfiles(diskRandom, options.replicas, options.disks ?? "seeded");
+    this.asyncApply = options.disks !== "perfect" && diskRandom.chance(0.33);
     for (const member of this.config.members) {
       const storage = new FaultyStorage(
         () => this.now,
@@ -187,7 +191,7 @@ export class SimCluster {
       config: this.config,
       storage: node.storage,
       transport: this.network.endpoint(node.replicaId),
-      stateMachine: node.machine,
+      stateMachine: this.asyncApply ? this.answeringLater(node.machine) : node.machine,
       rng: new SimRandom(this.random.fork()),
       tickSource: node.tickSource,
       coreOptions: { ...SIM_CORE_OPTIONS, ...this.options.coreOptions },
@@ -220,6 +224,21 @@ export class SimCluster {
     });
   }
 
+  /**
+   * The same machine answering through promises, as a machine that runs commands in a worker
+   * does: the engine must wait for each before the next, in log order.
+   */
+  private answeringLater(machine: KvMachine): StateMachine {
+    return {
+      apply: (command, context) => {
+        this.reactionsPending = true;
+        return Promise.resolve().then(() => machine.apply(command, context));
+      },
+      snapshot: () => machine.snapshot(),
+      restore: (snapshot) => machine.restore(snapshot),
+    };
+  }
+
   /** A replica halted itself; only an injected storage failure is a reason to. */
   private onHalt(node: SimNode, engine: MultiPaxosEngine, error: ConsensusError): void {
     if (node.engine !== engine) {
@@ -237,6 +256,7 @@ export class SimCluster {
     const total: DiskFaultEvents = {
       tornWrites: 0,
       lostWrites: 0,
+      crashesDuringWrite: 0,
       failures: 0,
       corruptions: 0,
       refusedLoads: 0,
@@ -310,7 +330,7 @@ export class SimCluster {
           await undefined;
         }
       }
-      if (!completed && this.flushQueue.length === 0) {
+      if (!completed && !this.reactionsPending && this.flushQueue.length === 0) {
         return;
       }
     }
@@ -454,9 +474,10 @@ function isStorageFailure(error: unknown): boolean {
 }
 
 /**
- * Each disk fault is enabled for a minority of seeds: write latency (half), torn writes on a
- * crash (a third), I/O failures (a sixth), and for a sixth of the seeds of three or more
- * replicas a record that rots on one replica's disk (which must then refuse to start).
+ * Each disk fault is enabled for a minority of seeds: write latency (half), power cuts while a
+ * write is in flight (a quarter, among the slow disks), torn writes on a crash (a third), I/O
+ * failures (a sixth), and for a sixth of the seeds of three or more replicas a record that rots
+ * on one replica's disk (which must then refuse to start).
  */
 function drawDiskProfiles(
   random: SimRandom,
@@ -467,6 +488,7 @@ function drawDiskProfiles(
     return Array.from({ length: replicas }, () => PERFECT_DISK);
   }
   const slow = random.chance(0.5);
+  const powerCuts = slow && random.chance(0.5);
   const tornWrites = random.chance(0.33);
   const failing = random.chance(0.16);
   const rotting = replicas >= 3 && random.chance(0.16) ? random.between(1, replicas) : 0;
@@ -475,5 +497,6 @@ function drawDiskProfiles(
     tornWrites,
     failureRate: failing ? random.between(5, 20) / 1000 : 0,
     corruptAtTick: rotting === i + 1 ? random.between(20, 250) : undefined,
+    crashDuringWriteRate: powerCuts ? random.between(5, 30) / 1000 : 0,
   }));
 }

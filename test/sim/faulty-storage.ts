@@ -21,6 +21,8 @@ export interface DiskProfile {
   readonly failureRate: number;
   /** The tick at which a durable record rots (a checksum mismatch found at the next load). */
   readonly corruptAtTick: number | undefined;
+  /** Chance per tick, while a write is in flight, that the process dies (a power cut). */
+  readonly crashDuringWriteRate: number;
 }
 
 /** A disk that never misbehaves and completes every write within the tick. */
@@ -29,12 +31,15 @@ export const PERFECT_DISK: DiskProfile = {
   tornWrites: false,
   failureRate: 0,
   corruptAtTick: undefined,
+  crashDuringWriteRate: 0,
 };
 
 /** Counts of the faults one disk injected. */
 export interface DiskFaultEvents {
   tornWrites: number;
   lostWrites: number;
+  /** Crashes while a write was in flight (the write is then lost or torn). */
+  crashesDuringWrite: number;
   failures: number;
   corruptions: number;
   /** Loads that refused a corrupted record (the replica did not start). */
@@ -90,6 +95,8 @@ export class FaultyStorage implements ConsensusStorage {
   private faultsEnabled = true;
   private corrupted = false;
   private profile: DiskProfile;
+  /** The last tick a power cut was drawn for (one draw per tick). */
+  private lastCrashCheckTick = -1;
   private readonly random: SimRandom;
   private readonly now: () => number;
   /** Called when the disk decides its process dies (an armed crash point was reached). */
@@ -97,6 +104,7 @@ export class FaultyStorage implements ConsensusStorage {
   readonly events: DiskFaultEvents = {
     tornWrites: 0,
     lostWrites: 0,
+    crashesDuringWrite: 0,
     failures: 0,
     corruptions: 0,
     refusedLoads: 0,
@@ -122,7 +130,16 @@ export class FaultyStorage implements ConsensusStorage {
   disarm(): void {
     this.armed = undefined;
     this.faultsEnabled = false;
-    this.profile = { ...this.profile, failureRate: 0, corruptAtTick: undefined };
+    this.profile = {
+      ...this.profile,
+      failureRate: 0,
+      corruptAtTick: undefined,
+      crashDuringWriteRate: 0,
+    };
+    if (this.pending?.fails === true) {
+      // The write in flight was drawn to fail; healing means it succeeds after all.
+      this.pending = { ...this.pending, fails: false };
+    }
     this.repair();
   }
 
@@ -213,7 +230,20 @@ export class FaultyStorage implements ConsensusStorage {
       }
     }
     const pending = this.pending;
-    if (pending === undefined || pending.dueTick > now) {
+    if (pending === undefined) {
+      return false;
+    }
+    if (
+      this.faultsEnabled &&
+      this.lastCrashCheckTick < now &&
+      this.random.chance(this.profile.crashDuringWriteRate)
+    ) {
+      this.events.crashesDuringWrite += 1;
+      this.onCrash();
+      return false;
+    }
+    this.lastCrashCheckTick = now;
+    if (pending.dueTick > now) {
       return false;
     }
     this.pending = undefined;

@@ -20,18 +20,16 @@ ROOT = Path(__file__).resolve().parents[3]
 START_TIMEOUT_S = 120
 
 
-@pytest.fixture(scope="session")
-def address():
-    given = os.environ.get("CARTRIDGE_ADDRESS")
-    if given:
-        yield given
-        return
+def start_server(*extra_args: str):
+    """Starts `cartridge serve` on a free port; returns (process, address). Fails the test when
+    the server does not come up."""
     main = ROOT / "dist" / "host" / "cli" / "main.js"
     cartridges = ROOT / "build" / "cartridges"
     if not main.exists() or not cartridges.exists():
         pytest.fail(f"{main} or {cartridges} is missing: run `npm run build` first")
+    command = ["node", str(main), "serve", "--cartridges", str(cartridges), "--host", "127.0.0.1", "--port", "0"]
     process = subprocess.Popen(
-        ["node", str(main), "serve", "--cartridges", str(cartridges), "--host", "127.0.0.1", "--port", "0", "--log-level", "warn"],
+        [*command, "--log-level", "warn", *extra_args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -51,18 +49,33 @@ def address():
         ready.set()
 
     threading.Thread(target=read_stderr, daemon=True).start()
+    ready.wait(START_TIMEOUT_S)
+    if "address" not in found:
+        stop_server(process)
+        pytest.fail("the server did not start:\n" + "".join(lines[-20:]))
+    return process, found["address"]
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.terminate()
     try:
-        ready.wait(START_TIMEOUT_S)
-        if "address" not in found:
-            pytest.fail("the server did not start:\n" + "".join(lines[-20:]))
-        yield found["address"]
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def address():
+    given = os.environ.get("CARTRIDGE_ADDRESS")
+    if given:
+        yield given
+        return
+    process, found = start_server()
+    try:
+        yield found
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process)
 
 
 @pytest.fixture(scope="session")

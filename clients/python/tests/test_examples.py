@@ -27,7 +27,7 @@ def test_neural_policy_beats_random_at_connect_four(address, tmp_path, monkeypat
     import connect4_policy
 
     s = connect4_policy.train(
-        address, games=3000, minutes=5, num_envs=128, batch=2048, eval_games=300, eval_every=1500, seed=0, lr=1e-3, gamma=0.97, out=tmp_path
+        address, games=2000, minutes=5, num_envs=128, batch=2048, eval_games=200, eval_every=1000, seed=0, lr=3e-4, gamma=0.97, out=tmp_path
     )
     assert s["win_rate"] > s["baseline_win_rate"] + 0.15
     assert _is_png(tmp_path / "connect4_policy.png")

@@ -106,9 +106,15 @@ export class ReplicaDriver implements ConsensusEngine {
   /** Settles when the storage call in flight (if any) settles; `stop()` waits for it. */
   private storageCall: Promise<unknown> = Promise.resolve();
   private ticks = 0;
+  /** No outstanding proposal's deadline falls before this tick. */
+  private nextDeadlineTick = Number.POSITIVE_INFINITY;
   private bufferedTicks = 0;
   private bufferedMessages: Message[] = [];
   private readonly outstanding = new Map<string, Outstanding>();
+  /** Request keys in each slot of this acceptor's log that is not applied yet. */
+  private readonly slotKeys = new Map<number, string[]>();
+  /** How many such open slots hold a copy of each request. */
+  private readonly openCopies = new Map<string, number>();
   private waiters: { index: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   private lastSnapshotIndex = 0;
   private anonymousClientId = "";
@@ -167,6 +173,7 @@ export class ReplicaDriver implements ConsensusEngine {
       entries: persisted.entries,
     });
     this.core = core;
+    this.noteSlots(persisted.entries.filter((entry) => entry.index > this.rsm.appliedIndex()));
     if (this.options.config.members.length === 1) {
       // A lone replica needs no election timeout: ticking its core through one election right
       // away makes it leader before the first proposal (its promise is persisted by the first
@@ -335,11 +342,14 @@ export class ReplicaDriver implements ConsensusEngine {
       return;
     }
     const timeout = options.timeoutTicks ?? this.options.proposalTimeoutTicks ?? 1000;
+    const deadlineTick = this.ticks + timeout;
+    this.nextDeadlineTick = Math.min(this.nextDeadlineTick, deadlineTick);
     this.outstanding.set(key, {
       callbacks: [callback],
-      deadlineTick: this.ticks + timeout,
+      deadlineTick,
       ballot,
-      placed: false,
+      // A copy from an earlier attempt may already sit in an open slot of this log.
+      placed: this.openCopies.has(key),
     });
     this.requestCycle();
   }
@@ -437,7 +447,7 @@ export class ReplicaDriver implements ConsensusEngine {
     }
     this.cycleInFlight = true;
     const ready = core.ready();
-    this.notePlaced(ready.entries);
+    this.noteSlots(ready.entries);
     if (ready.hardState === undefined && ready.entries.length === 0 && !ready.snapshot) {
       this.afterPersist(core, ready);
       return;
@@ -470,6 +480,11 @@ export class ReplicaDriver implements ConsensusEngine {
       }
       invariant(this.rsm.appliedIndex() === ready.snapshot.index, "snapshot index mismatch");
       this.lastSnapshotIndex = ready.snapshot.index;
+      for (const index of [...this.slotKeys.keys()]) {
+        if (index <= ready.snapshot.index) {
+          this.forgetSlot(index);
+        }
+      }
       this.options.hooks?.onSnapshotInstalled?.(ready.snapshot.index);
     }
     this.applyFrom(core, ready, 0);
@@ -506,6 +521,7 @@ export class ReplicaDriver implements ConsensusEngine {
   }
 
   private onApplied(entry: Entry, outcomes: readonly CommandOutcome[]): void {
+    this.forgetSlot(entry.index);
     this.options.hooks?.onApply?.(entry);
     if (this.outstanding.size > 0) {
       const leaderId = this.leaderId() ?? this.options.nodeId;
@@ -565,20 +581,42 @@ export class ReplicaDriver implements ConsensusEngine {
     }
   }
 
-  /** Marks outstanding requests some copy of which now sits in a slot of this acceptor. */
-  private notePlaced(entries: readonly Entry[]): void {
-    if (this.outstanding.size === 0) {
-      return;
-    }
+  /**
+   * Records the requests in slots just written to this acceptor's log (replacing what the slots
+   * held) and marks the outstanding ones as placed: a copy of them now sits in a slot.
+   */
+  private noteSlots(entries: readonly Entry[]): void {
     for (const entry of entries) {
-      if (entry.value.kind !== "batch") {
+      this.forgetSlot(entry.index);
+      if (entry.value.kind !== "batch" || entry.index <= this.rsm.appliedIndex()) {
         continue;
       }
-      for (const command of entry.value.commands) {
-        const known = this.outstanding.get(outstandingKey(command.clientId, command.requestId));
+      const keys = entry.value.commands.map((command) =>
+        outstandingKey(command.clientId, command.requestId),
+      );
+      this.slotKeys.set(entry.index, keys);
+      for (const key of keys) {
+        this.openCopies.set(key, (this.openCopies.get(key) ?? 0) + 1);
+        const known = this.outstanding.get(key);
         if (known !== undefined) {
           known.placed = true;
         }
+      }
+    }
+  }
+
+  private forgetSlot(index: number): void {
+    const keys = this.slotKeys.get(index);
+    if (keys === undefined) {
+      return;
+    }
+    this.slotKeys.delete(index);
+    for (const key of keys) {
+      const copies = (this.openCopies.get(key) ?? 1) - 1;
+      if (copies > 0) {
+        this.openCopies.set(key, copies);
+      } else {
+        this.openCopies.delete(key);
       }
     }
   }
@@ -628,7 +666,7 @@ export class ReplicaDriver implements ConsensusEngine {
     }
     const status = core.status();
     const ballot = status.role === "leader" ? status.promisedBallot : -1;
-    for (const [key, entry] of [...this.outstanding]) {
+    for (const [key, entry] of this.outstanding) {
       if (entry.ballot !== ballot) {
         this.settleLost(key, entry);
       }
@@ -636,8 +674,14 @@ export class ReplicaDriver implements ConsensusEngine {
   }
 
   private expireProposals(): void {
-    for (const [key, entry] of [...this.outstanding]) {
+    if (this.ticks < this.nextDeadlineTick) {
+      return;
+    }
+    let next = Number.POSITIVE_INFINITY;
+    // Deleting the visited entry while iterating a Map is safe; no copy needed.
+    for (const [key, entry] of this.outstanding) {
       if (entry.deadlineTick > this.ticks) {
+        next = Math.min(next, entry.deadlineTick);
         continue;
       }
       this.outstanding.delete(key);
@@ -646,6 +690,7 @@ export class ReplicaDriver implements ConsensusEngine {
         callback(error);
       }
     }
+    this.nextDeadlineTick = next;
   }
 
   private releaseWaiters(): void {

@@ -12,11 +12,21 @@ export interface ProposalResult {
   readonly result: Uint8Array;
 }
 
-/** Identity and deadline of one proposal. */
+/**
+ * Identity and deadline of one proposal. Without a client id the proposal is anonymous: it is
+ * not deduplicated (a retry may apply twice) and leaves no session behind.
+ */
 export interface ProposeOptions {
-  /** With `requestId`, identifies the request for deduplication of retries. */
+  /**
+   * With `requestId`, names the request in the client's session (see `SessionTable`): a
+   * non-empty id not starting with NUL, one per client incarnation.
+   */
   readonly clientId?: string;
-  /** Must grow with each new request of the client; a retry reuses it. */
+  /**
+   * A positive integer, new for each request of the client; a retry reuses it. A client may have
+   * up to `requestWindow` requests in flight: it must not send id `r` before it holds the answer
+   * of every id at or below `r - requestWindow`. A new client starts at ids `1..requestWindow`.
+   */
   readonly requestId?: number;
   /** Rejects with `Timeout` if not committed within this many ticks. */
   readonly timeoutTicks?: number;
@@ -24,19 +34,37 @@ export interface ProposeOptions {
 
 /**
  * A replicated log driving a state machine. `propose` resolves only after the proposal is
- * committed and applied on this replica. It rejects with a `ConsensusError`:
- * `NotLeader` (definitely not proposed; retry at `leaderHint`), `Indeterminate` or `Timeout`
- * (fate unknown; retry with the same client and request id to learn it exactly once),
- * `Overloaded`, `StaleRequest` or `Stopped`.
+ * committed and applied on this replica. It rejects with a `ConsensusError` (the outcome table in
+ * docs/consensus.md says what each guarantees):
+ *
+ * - `NotLeader`, `Stopped`, `StorageFailure`: no copy of the request sat in an open slot of this
+ *   replica's log, so it is not committed through this attempt (retry at `leaderHint` / another
+ *   replica);
+ * - `Indeterminate`, `Timeout`: fate unknown; retry with the same client and request id to learn
+ *   it exactly once;
+ * - `SessionExpired`: not applied, and the client's session is gone (start a new client id);
+ * - `StaleRequest`: not applied; the id is below the session window (the client holds its answer);
+ * - `Overloaded`, `InvalidArgument`: nothing was proposed.
+ *
+ * A client that had an earlier attempt of the same request end unknown keeps it unknown after a
+ * later `NotLeader` or `Stopped`: those speak for one attempt only.
  */
 export interface ConsensusEngine {
-  /** Loads persisted state, replays committed entries and starts ticking. */
+  /**
+   * Loads persisted state, starts ticking and resolves once the committed entries are applied
+   * again. Rejects with `StorageFailure` when the storage cannot be loaded (e.g. a corrupted
+   * record); the engine then stays halted.
+   */
   start(): Promise<void>;
-  /** Stops ticking and rejects every outstanding proposal with `Stopped`. */
+  /**
+   * Stops ticking and sending; settles every outstanding proposal (`Stopped` if it was never
+   * placed in a slot, else `Indeterminate`) and rejects every `waitForCommit`. Resolves once the
+   * storage call in flight has settled; the caller then owns closing the storage.
+   */
   stop(): Promise<void>;
   /** Proposes `payload`; see the interface comment for outcomes. */
   propose(payload: Uint8Array, options?: ProposeOptions): Promise<ProposalResult>;
-  /** Resolves once slot `index` is applied on this replica. */
+  /** Resolves once slot `index` is applied on this replica; rejects if the engine stops first. */
   waitForCommit(index: number): Promise<void>;
   /** Whether this replica currently leads. */
   isLeader(): boolean;

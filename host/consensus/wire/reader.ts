@@ -8,19 +8,20 @@ const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 /**
  * Reads a frame front to back. Every read is checked against the bytes that remain and throws
  * {@link WireDecodeError} (never a RangeError) when it would run past the end. Byte arrays are
- * copied out, so a decoded message never aliases (and never keeps alive) the input buffer.
+ * views of one private copy of the frame, so a decoded message never aliases (and never keeps
+ * alive) the input buffer.
  */
 export class WireReader {
   private readonly bytes: Uint8Array;
-  private readonly view: DataView;
-  private readonly buffer: Buffer;
+  /** A Buffer view of the input, made on the first string read (for its latin1 decoder). */
+  private buffer: Buffer | undefined;
+  /** One copy of the input, made on the first byte array read; byte arrays are views of it. */
+  private copy: ArrayBuffer | undefined;
   /** The next byte to read. */
   offset: number;
 
   constructor(bytes: Uint8Array, offset = 0) {
     this.bytes = bytes;
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.offset = offset;
   }
 
@@ -44,14 +45,16 @@ export class WireReader {
 
   u16(field: string): number {
     this.need(2, field);
-    const value = this.view.getUint16(this.offset, true);
+    const bytes = this.bytes;
+    const at = this.offset;
+    const value = (bytes[at] as number) | ((bytes[at + 1] as number) << 8);
     this.offset += 2;
     return value;
   }
 
   u32(field: string): number {
     this.need(4, field);
-    const value = this.view.getUint32(this.offset, true);
+    const value = this.word(this.offset);
     this.offset += 4;
     return value;
   }
@@ -59,13 +62,25 @@ export class WireReader {
   /** A u64 that must be a safe integer (every index, ballot and request id is one). */
   u64(field: string): number {
     this.need(8, field);
-    const low = this.view.getUint32(this.offset, true);
-    const high = this.view.getUint32(this.offset + 4, true);
+    const low = this.word(this.offset);
+    const high = this.word(this.offset + 4);
     if (high > MAX_SAFE_HIGH_WORD) {
       throw new WireDecodeError("InvalidField", `${field} is above 2^53 - 1`);
     }
     this.offset += 8;
     return high * TWO_TO_32 + low;
+  }
+
+  /** The little-endian u32 at `at` (bounds checked by the caller). */
+  private word(at: number): number {
+    const bytes = this.bytes;
+    return (
+      ((bytes[at] as number) |
+        ((bytes[at + 1] as number) << 8) |
+        ((bytes[at + 2] as number) << 16) |
+        ((bytes[at + 3] as number) << 24)) >>>
+      0
+    );
   }
 
   /** A boolean byte: exactly 0 or 1. */
@@ -84,10 +99,16 @@ export class WireReader {
       throw new WireDecodeError("LimitExceeded", `${field} is ${length} bytes, over ${maxBytes}`);
     }
     this.need(length, field);
-    const copy = new Uint8Array(length);
-    copy.set(this.bytes.subarray(this.offset, this.offset + length));
+    // Copying the frame once is cheaper than one copy per payload; the views keep at most the
+    // frame's own bytes alive, never the socket buffer it was cut from.
+    if (this.copy === undefined) {
+      const copy = new Uint8Array(this.bytes.byteLength);
+      copy.set(this.bytes);
+      this.copy = copy.buffer;
+    }
+    const view = new Uint8Array(this.copy, this.offset, length);
     this.offset += length;
-    return copy;
+    return view;
   }
 
   /** A u8 or u16 length then that many bytes of strict UTF-8. */
@@ -108,6 +129,8 @@ export class WireReader {
       }
     }
     if (ascii) {
+      const bytes = this.bytes;
+      this.buffer ??= Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       return this.buffer.toString("latin1", start, end);
     }
     try {

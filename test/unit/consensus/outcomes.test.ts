@@ -74,4 +74,32 @@ describe("outcomes when the leader steps down", () => {
       expect(machine.items).toEqual(["chosen"]);
     }
   });
+
+  it("answers Indeterminate to a retry at a new leader whose log already holds a copy", async () => {
+    const { cluster, leader: first } = await deafLeader();
+    const original = record(first, "chosen", "c");
+    await cluster.run(1);
+    // Isolate the first leader; drop every acceptance so no slot commits for a while.
+    const firstId = first.replicaId();
+    cluster.cut = (message) =>
+      message.to === firstId || message.from === firstId || message.type === "accepted";
+    let next: MultiPaxosEngine | undefined;
+    for (let i = 0; i < 200 && next === undefined; i += 1) {
+      await cluster.run(1);
+      next = cluster.engines.find((engine) => engine !== first && engine.isLeader());
+    }
+    if (next === undefined) throw new Error("no second leader");
+    // The new leader re-proposed the open slot with the request in it; the client retries there
+    // and the retry waits behind the full window.
+    const retry = record(next, "chosen", "c");
+    const nextId = next.replicaId();
+    cluster.cut = (message) =>
+      message.to === firstId || message.from === firstId || message.to === nextId;
+    await stepDownAndHeal(cluster, next);
+    expect(codes(original)).toEqual(["Indeterminate"]);
+    expect(codes(retry)).toEqual(["Indeterminate"]);
+    for (const machine of cluster.machines) {
+      expect(machine.items).toEqual(["chosen"]);
+    }
+  });
 });

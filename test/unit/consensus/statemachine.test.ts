@@ -93,10 +93,12 @@ describe("client sessions", () => {
   it("answers StaleRequest below the window, without applying", () => {
     const machine = new AppendLog();
     const rsm = new ReplicatedStateMachine(machine, { requestWindow: 2 });
-    applySync(rsm, slot(1, ["a", 1, "r1"], ["a", 3, "r3"]));
-    const [stale] = applySync(rsm, slot(2, ["a", 1, "r1"]));
-    expect(stale?.error).toBe("StaleRequest");
-    expect(machine.items).toEqual(["r1", "r3"]);
+    applySync(rsm, slot(1, ["a", 1, "a1"], ["a", 2, "a2"], ["a", 3, "a3"], ["a", 4, "a4"]));
+    applySync(rsm, slot(2, ["b", 1, "b1"], ["b", 5, "b5"]));
+    const [retry, skipped] = applySync(rsm, slot(3, ["a", 1, "a1"], ["b", 2, "b2"]));
+    expect(retry?.error).toBe("StaleRequest");
+    expect(skipped?.error).toBe("StaleRequest");
+    expect(machine.items).toEqual(["a1", "a2", "a3", "a4", "b1", "b5"]);
   });
 
   it("expires an idle session by log position and answers SessionExpired, never re-applying", () => {

@@ -158,7 +158,7 @@ describe("TcpTransport", () => {
 
   it("refuses a peer whose authenticated identity is not the replica it claims", async () => {
     // The TLS seam: a connector that authenticated every remote end as n3.
-    const asThree: Connector = { ...plainConnector, peerIdentity: () => "n3" };
+    const asThree: Connector = { ...plainConnector, peerIdentity: () => ["n3"] };
     const two = await node(2, { connector: asThree });
     const one = await node(1);
     one.transport.setPeerAddress(2, two.address);
@@ -284,6 +284,70 @@ describe("TcpTransport", () => {
     expect(three.logger.entries.map((e) => e.message)).toContain(
       "consensus peer silent; reconnecting",
     );
+  });
+
+  it("close() leaves no socket, server or timer behind, even with dials and handshakes pending", async () => {
+    const count = () => {
+      const kinds = process.getActiveResourcesInfo();
+      return ["TCPWRAP", "TCPServerWrap", "Timeout", "Immediate"].map(
+        (kind) => kinds.filter((k) => k === kind).length,
+      );
+    };
+    // Sockets and servers close asynchronously; timers are compared once they are all gone
+    // (outside `until`, which has timers of its own).
+    const quiet = async () => {
+      await until(() => expect(count().slice(0, 2)).toEqual([0, 0]));
+      await new Promise((resolve) => setImmediate(resolve));
+      return count();
+    };
+    const before = await quiet();
+    const fast = { keepaliveIntervalMs: 10 };
+    const one = await startNode(1, fast);
+    const two = await startNode(2, fast);
+    introduce([one, two]);
+    await one.transport.barrier(2);
+    // A peer that never answers dials, and a raw connection in the middle of its handshake.
+    const three = await startNode(3, fast);
+    one.transport.setPeerAddress(3, { host: "127.0.0.1", port: 1 });
+    const pending = await RawPeer.connect(two.address);
+    for (const node of [one, two, three]) {
+      node.transport.close();
+    }
+    pending.close();
+    // Nothing this test opened is left (earlier tests' timers may expire meanwhile: at most).
+    const after = await quiet();
+    after.forEach((active, kind) => {
+      expect(active).toBeLessThanOrEqual(before[kind] as number);
+    });
+  });
+
+  it("close() aborts a dial in progress", async () => {
+    const signals: AbortSignal[] = [];
+    const hanging: Connector = {
+      ...plainConnector,
+      connect: (_address, _nodeId, _timeoutMs, signal) => {
+        signals.push(signal);
+        return new Promise((_resolve, reject) => {
+          signal.addEventListener("abort", () => reject(new Error("aborted")));
+        });
+      },
+    };
+    const one = await node(1, { connector: hanging });
+    one.transport.setPeerAddress(2, { host: "127.0.0.1", port: 1 });
+    expect(signals.map((signal) => signal.aborted)).toEqual([false]);
+    one.transport.close();
+    expect(signals.map((signal) => signal.aborted)).toEqual([true]);
+    expect(one.transport.stats().peers[2]?.dialAttempts).toBe(1);
+  });
+
+  it("the plain connector gives up a connect when its signal aborts", async () => {
+    const two = await node(2);
+    const controller = new AbortController();
+    const connecting = plainConnector.connect(two.address, "n2", 60_000, controller.signal);
+    controller.abort();
+    await expect(connecting).rejects.toThrow("transport closed");
+    const aborted = plainConnector.connect(two.address, "n2", 60_000, controller.signal);
+    await expect(aborted).rejects.toThrow("transport closed");
   });
 
   it("close() releases sockets and timers: the port is free and nothing more arrives", async () => {

@@ -1,12 +1,13 @@
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { readdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConsensusError } from "../../../host/consensus/core/errors.js";
+import type { PersistedState } from "../../../host/consensus/storage/storage.js";
 import { CrashFs } from "../../../host/consensus/storage/wal/crash-fs.js";
 import { WalCorruptionError } from "../../../host/consensus/storage/wal/errors.js";
 import { FaultyFs } from "../../../host/consensus/storage/wal/fault-fs.js";
 import { segmentName, snapshotName } from "../../../host/consensus/storage/wal/format.js";
-import { NodeWalFs } from "../../../host/consensus/storage/wal/fs.js";
+import { LOCK_NAME, NodeWalFs } from "../../../host/consensus/storage/wal/fs.js";
 import { WalStorage } from "../../../host/consensus/storage/wal/wal-storage.js";
 import { entriesBatch, slots, useTempDirs, walEntry } from "./wal.helpers.js";
 
@@ -21,6 +22,16 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
     return error;
   }
   throw new Error("expected a rejection");
+}
+
+/** What a restarted process on `dir` loads; the instance is closed again (no handle leaks). */
+async function loadAndClose(dir: string): Promise<PersistedState> {
+  const wal = new WalStorage({ dir });
+  try {
+    return await wal.load();
+  } finally {
+    await wal.close();
+  }
 }
 
 /** Writes slots 1..3 (batch A) and returns the segment's size before and after batch B (4..5). */
@@ -49,7 +60,7 @@ describe("WalStorage recovery", () => {
       expect(wal.lastRecovery?.truncatedBytes).toBe(cut - before);
       await wal.persist(entriesBatch([walEntry(4, 2049)], 2));
       await wal.close();
-      const reopened = await new WalStorage({ dir }).load();
+      const reopened = await loadAndClose(dir);
       expect(reopened.entries).toEqual([...slots(1, 3), walEntry(4, 2049)]);
       expect(reopened.hardState.commitIndex).toBe(2);
     }
@@ -138,6 +149,33 @@ describe("WalStorage recovery", () => {
     });
   });
 
+  it("repairs nothing when it refuses: a torn tail stays until the damage is dealt with", async () => {
+    const fs = new CrashFs();
+    const wal = new WalStorage({ dir: DIR, fs });
+    await wal.load();
+    await wal.compact({ index: 3, ballot: 1025, data: new Uint8Array([3]) }, 3);
+    await wal.persist(entriesBatch(slots(4, 5)));
+    const torn = fs.fileBytes(firstSegment(DIR)).length - 3;
+    const handle = await fs.openWrite(firstSegment(DIR));
+    await handle.truncate(torn);
+    const snapshotFile = join(DIR, snapshotName(3));
+    const snapshotBytes = await fs.readFile(snapshotFile);
+    await fs.unlink(snapshotFile);
+    await fs.create(join(DIR, "0000000000000002.wal.tmp"));
+    expect(await rejection(new WalStorage({ dir: DIR, fs }).load())).toMatchObject({
+      reason: "BadSnapshot",
+    });
+    expect(await fs.size(firstSegment(DIR))).toBe(torn);
+    expect((await fs.readdir(DIR)).some((name) => name.endsWith(".tmp"))).toBe(true);
+    // The operator restores the snapshot file: the next start repairs the tail and goes on.
+    const restored = await fs.create(snapshotFile);
+    await restored.write(snapshotBytes, 0);
+    const restarted = new WalStorage({ dir: DIR, fs });
+    expect((await restarted.load()).entries).toEqual([]);
+    expect(restarted.lastRecovery?.truncatedBytes).toBeGreaterThan(0);
+    expect((await fs.readdir(DIR)).some((name) => name.endsWith(".tmp"))).toBe(false);
+  });
+
   it("recovers a batch whole or not at all after a crash between write and fsync", async () => {
     for (let kept = 0; kept < 10_000; kept++) {
       const fs = new CrashFs();
@@ -204,6 +242,8 @@ describe("WalStorage faults", () => {
     // Halted: even a write that would fit and a load are refused.
     expect(await rejection(wal.persist(entriesBatch([walEntry(4)])))).toBe(error);
     expect(await rejection(wal.load())).toBe(error);
+    await wal.close();
+    await wal.close();
 
     fs.capacityBytes = Number.POSITIVE_INFINITY;
     for (const restartedFs of [fs.crash((_, unsynced) => unsynced), fs.crash()]) {
@@ -234,7 +274,7 @@ describe("WalStorage faults", () => {
     expect((await restarted.load()).entries).toEqual(slots(1, 2));
     await restarted.persist(entriesBatch(slots(3, 4), 3));
     await restarted.close();
-    expect((await new WalStorage({ dir }).load()).entries).toEqual(slots(1, 4));
+    expect((await loadAndClose(dir)).entries).toEqual(slots(1, 4));
   });
 
   it("halts when fdatasync fails, even though the write itself succeeded", async () => {
@@ -248,7 +288,7 @@ describe("WalStorage faults", () => {
     expect(wal.halted).toBe(true);
     // On this (real, not crashed) disk the written batch may be read back whole: allowed, since
     // a failed persist "may or may not have reached the disk". What matters is it is whole.
-    const entries = (await new WalStorage({ dir }).load()).entries;
+    const entries = (await loadAndClose(dir)).entries;
     expect([0, 2]).toContain(entries.length);
   });
 
@@ -284,6 +324,23 @@ describe("WalStorage faults", () => {
     expect(appends).toHaveLength(1);
     expect(appends[0]?.[0]).toBe((await fs.size(firstSegment(DIR))) - before);
     expect(appends[0]?.[1]).toBeGreaterThanOrEqual(0);
+  });
+
+  it("refuses a directory another live process holds, and takes over a stale lock", async () => {
+    const dir = await tempDir();
+    const lock = join(dir, LOCK_NAME);
+    // The parent process is certainly alive (and not us).
+    await writeFile(lock, String(process.ppid));
+    const error = await rejection(new WalStorage({ dir }).load());
+    expect((error as ConsensusError).code).toBe("StorageFailure");
+    expect((error as Error).message).toContain(`in use by process ${process.ppid}`);
+    // A pid above Linux's maximum belongs to no process: the lock is stale.
+    await writeFile(lock, "999999999");
+    const wal = new WalStorage({ dir });
+    await wal.load();
+    expect(await readFile(lock, "utf8")).toBe(String(process.pid));
+    await wal.close();
+    expect((await readdir(dir)).includes(LOCK_NAME)).toBe(false);
   });
 
   it("rejects a second call while one is in flight", async () => {
@@ -375,6 +432,19 @@ describe("WalStorage segments and snapshots", () => {
     expect(after.snapshot).toEqual(snapshot);
     expect(after.compactedIndex).toBe(10);
     expect(after.entries).toEqual([walEntry(11)]);
+  });
+
+  it("starts over when creating the very first segment failed", async () => {
+    const fs = new CrashFs();
+    fs.fault = (op) => (op === "rename" ? "EIO" : undefined);
+    const first = new WalStorage({ dir: DIR, fs });
+    expect(((await rejection(first.load())) as ConsensusError).code).toBe("StorageFailure");
+    expect(await fs.readdir(DIR)).toEqual([`${segmentName(1)}.tmp`]);
+    fs.fault = undefined;
+    const second = new WalStorage({ dir: DIR, fs });
+    expect((await second.load()).entries).toEqual([]);
+    await second.persist(entriesBatch([walEntry(1)]));
+    expect(await fs.readdir(DIR)).toEqual([segmentName(1)]);
   });
 
   it("survives a crash in the middle of starting a segment", async () => {

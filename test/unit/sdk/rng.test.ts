@@ -14,6 +14,7 @@ interface RngHarness {
   save(ptr: number): void;
   load(ptr: number): number;
   pick(mask: number, length: number): number;
+  pickPadded(mask: number, length: number): number;
 }
 
 const MASK64 = (1n << 64n) - 1n;
@@ -153,5 +154,28 @@ describe("SDK generator (xoshiro128** seeded by SplitMix64)", () => {
     expect([...counts.keys()].sort((a, b) => a - b)).toEqual(legal);
     const chiSquare = [...counts.values()].reduce((sum, c) => sum + (c - 10_000) ** 2 / 10_000, 0);
     expect(chiSquare).toBeLessThan(20.52); // 5 degrees of freedom, 99.9th percentile
+  });
+
+  it("picks as pickLegal does with the padded fast path, ignoring the bytes after the mask", () => {
+    const ptr = rng.bufferPtr();
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 80 }),
+        fc.uint8Array({ minLength: 8, maxLength: 8 }),
+        fc.bigInt({ min: 0n, max: MASK64 }),
+        (mask, padding, seed) => {
+          const bytes = new Uint8Array(rng.memory.buffer, ptr, mask.length + 8);
+          // Sparse masks too: most bytes zero, some non-zero with any value.
+          bytes.set(mask.map((b) => (b % 3 === 0 ? b : 0)));
+          bytes.set(padding, mask.length);
+          const picks = (pick: (mask: number, length: number) => number) => {
+            rng.seed(seed, 1);
+            return Array.from({ length: 4 }, () => pick(ptr, mask.length));
+          };
+          expect(picks(rng.pickPadded)).toEqual(picks(rng.pick));
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

@@ -15,6 +15,8 @@ from cartridge.errors import (
     EpisodeOverError,
     InvalidRequestError,
     LimitExceededError,
+    PermissionDeniedError,
+    UnauthenticatedError,
     UnknownEnvError,
 )
 from cartridge.spec import Spec
@@ -27,10 +29,12 @@ __all__ = [
     "EpisodeOverError",
     "InvalidRequestError",
     "LimitExceededError",
+    "PermissionDeniedError",
     "ResetResult",
     "RolloutResult",
     "Spec",
     "StepResult",
+    "UnauthenticatedError",
     "UnknownEnvError",
     "gym",
     "pettingzoo",

@@ -59,9 +59,10 @@ class BatchResult:
 
     ``states`` is ``(N, state_bytes)`` uint8, ``obs`` ``(N, *obs_shape)``, ``legal_masks``
     ``(N, legal_mask_bytes)`` int8, ``player_rewards`` ``(N, players)``. ``statuses`` is the
-    per-env ``EnvStatus`` (0 = OK; a failed env keeps its input state). With autoreset,
-    ``final_obs`` / ``final_states`` hold the last observation / state of every env whose episode
-    ended (``terminated | truncated``), in row order, and the row itself is the new episode's.
+    per-env ``EnvStatus`` (0 = OK; a failed env keeps its input state and gets an all-zero mask).
+    With autoreset, ``final_obs`` / ``final_states`` hold the last observation / state of every
+    env whose episode ended (``(terminated | truncated) & (statuses == 0)``), in row order, and
+    the row itself is the new episode's.
     """
 
     build_id: str
@@ -118,12 +119,34 @@ class Client:
     Every call raises a ``CartridgeError`` subclass on failure (``.status`` is the gRPC status,
     ``.code`` the server's typed code such as "EpisodeOver"). ``timeout`` (seconds) is the
     deadline of each call. Use it as a context manager, or call ``close()``.
+
+    A server that requires identities (docs/security.md) takes ``token=`` (sent as
+    ``authorization: Bearer <token>`` on every call); a TLS server takes ``root_certificates=``
+    (PEM bytes of its CA) and, when it asks for client certificates, ``private_key=`` and
+    ``certificate_chain=``.
     """
 
-    def __init__(self, address: str, *, timeout: float | None = 60.0, channel: grpc.Channel | None = None):
+    def __init__(
+        self,
+        address: str,
+        *,
+        timeout: float | None = 60.0,
+        token: str | None = None,
+        root_certificates: bytes | None = None,
+        private_key: bytes | None = None,
+        certificate_chain: bytes | None = None,
+        channel: grpc.Channel | None = None,
+    ):
         self.address = address
         self.timeout = timeout
-        self._channel = channel or grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
+        if channel is None:
+            if root_certificates is not None or certificate_chain is not None:
+                credentials = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
+                channel = grpc.secure_channel(address, credentials, options=_CHANNEL_OPTIONS)
+            else:
+                channel = grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
+        self._channel = channel
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         self._stub = rpc.EngineStub(self._channel)
         self._specs: dict[tuple[str, str], Spec] = {}
 
@@ -138,13 +161,13 @@ class Client:
 
     def _unary(self, method, request):
         try:
-            return method(request, timeout=self.timeout)
+            return method(request, timeout=self.timeout, metadata=self._metadata)
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
 
     def _stream(self, request: pb.BatchSimulateRequest) -> list[pb.SimResultChunk]:
         try:
-            return list(self._stub.BatchSimulate(request, timeout=self.timeout))
+            return list(self._stub.BatchSimulate(request, timeout=self.timeout, metadata=self._metadata))
         except grpc.RpcError as error:
             raise from_rpc_error(error) from None
 

@@ -45,12 +45,22 @@ class CartridgeBugError(CartridgeError):
     """INTERNAL: the cartridge crashed or broke its own invariant (its bug, not the request's)."""
 
 
+class UnauthenticatedError(CartridgeError):
+    """UNAUTHENTICATED: the server requires a token (or client certificate) and got none it knows."""
+
+
+class PermissionDeniedError(CartridgeError):
+    """PERMISSION_DENIED: the caller's identity lacks the role the method needs (docs/security.md)."""
+
+
 _BY_STATUS: dict[grpc.StatusCode, type[CartridgeError]] = {
     grpc.StatusCode.NOT_FOUND: UnknownEnvError,
     grpc.StatusCode.INVALID_ARGUMENT: InvalidRequestError,
     grpc.StatusCode.FAILED_PRECONDITION: EpisodeOverError,
     grpc.StatusCode.RESOURCE_EXHAUSTED: LimitExceededError,
     grpc.StatusCode.INTERNAL: CartridgeBugError,
+    grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
 }
 
 

@@ -1,5 +1,5 @@
 import { basename, dirname } from "node:path";
-import type { WalFile, WalFs } from "./fs.js";
+import type { WalFile, WalFs, WalLock } from "./fs.js";
 
 /** The operations a fault hook can fail. */
 export type FsOp = "write" | "datasync" | "truncate" | "create" | "rename" | "unlink" | "syncDir";
@@ -104,6 +104,11 @@ export class CrashFs implements WalFs {
         this.durableNames.set(path, inode);
       }
     }
+  }
+
+  /** One process per simulated disk: the lock always succeeds. */
+  async lock(): Promise<WalLock> {
+    return { release: async () => undefined };
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { FaultHook } from "./crash-fs.js";
 import { fsError } from "./crash-fs.js";
-import type { WalFile, WalFs } from "./fs.js";
+import type { WalFile, WalFs, WalLock } from "./fs.js";
 
 /**
  * Wraps a real {@link WalFs} and fails the operations `fault` picks, before they run (so the
@@ -50,6 +50,10 @@ export class FaultyFs implements WalFs {
   async syncDir(dir: string): Promise<void> {
     this.check("syncDir", dir);
     await this.inner.syncDir(dir);
+  }
+
+  lock(dir: string): Promise<WalLock> {
+    return this.inner.lock(dir);
   }
 
   private check(op: Parameters<FaultHook>[0], path: string): void {

@@ -1,4 +1,10 @@
+import { existsSync } from "node:fs";
 import * as fsp from "node:fs/promises";
+import { join } from "node:path";
+import { ConsensusError } from "../../core/errors.js";
+
+/** The lock file in a WAL directory: the decimal pid of the process that holds it. */
+export const LOCK_NAME = "LOCK";
 
 /**
  * The thin file-system seam the WAL runs on. Every method is asynchronous and may reject with a
@@ -25,6 +31,16 @@ export interface WalFs {
   unlink(path: string): Promise<void>;
   /** Makes the names in `dir` (creations, renames, unlinks) durable. */
   syncDir(dir: string): Promise<void>;
+  /**
+   * Claims `dir` for this process, so two nodes configured with the same directory cannot both
+   * write it. Rejects with `StorageFailure` if another live process holds it.
+   */
+  lock(dir: string): Promise<WalLock>;
+}
+
+/** A claim on a WAL directory. */
+export interface WalLock {
+  release(): Promise<void>;
 }
 
 /** An open file. One caller at a time. */
@@ -85,6 +101,40 @@ export class NodeWalFs implements WalFs {
     } finally {
       await handle.close();
     }
+  }
+
+  /**
+   * A lock file holding our pid. Node has no flock(), so a lock left by a killed process is
+   * recognised as stale when no process with that pid exists (`/proc/<pid>` on Linux); where
+   * there is no `/proc`, a left-over lock is always taken over (no protection, no false refusal).
+   * The same process may claim a directory again (a restarted engine inside one process).
+   */
+  async lock(dir: string): Promise<WalLock> {
+    const path = join(dir, LOCK_NAME);
+    const mine = String(process.pid);
+    try {
+      await fsp.writeFile(path, mine, { flag: "wx" });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
+        throw error;
+      }
+      const holder = (await fsp.readFile(path, "utf8")).trim().slice(0, 20);
+      if (holder !== mine && /^[0-9]+$/.test(holder) && existsSync(`/proc/${holder}`)) {
+        throw new ConsensusError(
+          "StorageFailure",
+          `WAL directory ${dir} is in use by process ${holder} (remove ${path} if that is wrong)`,
+        );
+      }
+      await fsp.writeFile(path, mine);
+    }
+    return {
+      release: async () => {
+        const holder = await fsp.readFile(path, "utf8").catch(() => "");
+        if (holder.trim() === mine) {
+          await fsp.unlink(path);
+        }
+      },
+    };
   }
 }
 

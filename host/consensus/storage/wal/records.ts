@@ -108,7 +108,7 @@ function entryBytes(entry: Entry): number {
   if (entry.value.kind === "batch") {
     bytes += 4;
     for (const command of entry.value.commands) {
-      bytes += 2 + Buffer.byteLength(command.clientId, "utf8") + 8 + 4;
+      bytes += 2 + utf8Length(command.clientId) + 8 + 4;
       bytes += command.payload.byteLength;
     }
   }
@@ -232,14 +232,26 @@ function readEntry(input: Reader): Entry {
   return { index, ballot, value };
 }
 
+const utf8 = new TextEncoder();
+
+/** UTF-8 length of `text` without encoding it (ASCII, the common case for ids, in one pass). */
+function utf8Length(text: string): number {
+  for (let i = 0; i < text.length; i++) {
+    if (text.charCodeAt(i) > 0x7f) {
+      return Buffer.byteLength(text, "utf8");
+    }
+  }
+  return text.length;
+}
+
 class Writer {
-  readonly bytes: Buffer;
+  readonly bytes: Uint8Array;
   readonly view: DataView;
   offset = 0;
 
   constructor(size: number) {
-    this.bytes = Buffer.alloc(size);
-    this.view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+    this.bytes = new Uint8Array(size);
+    this.view = new DataView(this.bytes.buffer);
   }
 
   u8(value: number): void {
@@ -270,7 +282,7 @@ class Writer {
   }
 
   string16(value: string): void {
-    const length = this.bytes.write(value, this.offset + 2, "utf8");
+    const length = utf8.encodeInto(value, this.bytes.subarray(this.offset + 2)).written;
     if (length > U16_MAX) {
       throw new RecordEncodeError(`string of ${length} bytes exceeds ${U16_MAX}`);
     }
@@ -284,13 +296,20 @@ class Writer {
   }
 }
 
+/** Scratch space for reading a float64 without a DataView per record. */
+const F64_SCRATCH = new DataView(new ArrayBuffer(8));
+const utf8Decoder = new TextDecoder();
+/** Identifiers up to this length are decoded by hand when they are ASCII (the common case). */
+const ASCII_FAST_BYTES = 64;
+
+/**
+ * Reads one record body. Recovery decodes every record of the log, so this allocates nothing but
+ * the decoded values: bytes are read by hand rather than through a DataView per record.
+ */
 class Reader {
-  private readonly view: DataView;
   offset = 0;
 
-  constructor(private readonly bytes: Uint8Array) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
+  constructor(private readonly bytes: Uint8Array) {}
 
   remaining(): number {
     return this.bytes.length - this.offset;
@@ -304,22 +323,31 @@ class Reader {
 
   u8(): number {
     this.need(1);
-    return this.view.getUint8(this.offset++);
+    return this.bytes[this.offset++] as number;
+  }
+
+  private rawU32(at: number): number {
+    const b = this.bytes;
+    return (
+      ((b[at] as number) |
+        ((b[at + 1] as number) << 8) |
+        ((b[at + 2] as number) << 16) |
+        ((b[at + 3] as number) << 24)) >>>
+      0
+    );
   }
 
   u32(): number {
     this.need(4);
-    const value = this.view.getUint32(this.offset, true);
+    const value = this.rawU32(this.offset);
     this.offset += 4;
     return value;
   }
 
   u64(): number {
     this.need(8);
-    const lo = this.view.getUint32(this.offset, true);
-    const hi = this.view.getUint32(this.offset + 4, true);
+    const value = this.rawU32(this.offset + 4) * TWO_POW_32 + this.rawU32(this.offset);
     this.offset += 8;
-    const value = hi * TWO_POW_32 + lo;
     if (!Number.isSafeInteger(value)) {
       throw new RecordDecodeError(`u64 ${value} exceeds the safe integer range`);
     }
@@ -328,25 +356,39 @@ class Reader {
 
   f64(): number {
     this.need(8);
-    const value = this.view.getFloat64(this.offset, true);
+    for (let i = 0; i < 8; i++) {
+      F64_SCRATCH.setUint8(i, this.bytes[this.offset + i] as number);
+    }
     this.offset += 8;
-    return value;
+    return F64_SCRATCH.getFloat64(0, true);
   }
 
   string16(): string {
     this.need(2);
-    const length = this.view.getUint16(this.offset, true);
+    const length =
+      (this.bytes[this.offset] as number) | ((this.bytes[this.offset + 1] as number) << 8);
     this.offset += 2;
     this.need(length);
-    const start = this.bytes.byteOffset + this.offset;
+    const start = this.offset;
     this.offset += length;
-    return Buffer.from(this.bytes.buffer, start, length).toString("utf8");
+    if (length <= ASCII_FAST_BYTES) {
+      let text = "";
+      for (let i = start; i < start + length; i++) {
+        const byte = this.bytes[i] as number;
+        if (byte > 0x7f) {
+          return utf8Decoder.decode(this.bytes.subarray(start, start + length));
+        }
+        text += String.fromCharCode(byte);
+      }
+      return text;
+    }
+    return utf8Decoder.decode(this.bytes.subarray(start, start + length));
   }
 
   take(count: number): Uint8Array {
     this.need(count);
-    // A copy (and a plain Uint8Array even when reading a Buffer), so a decoded entry does not
-    // pin the whole segment buffer in memory.
+    // A copy (a plain Uint8Array even when reading a Buffer), so a decoded entry does not pin
+    // the whole segment buffer in memory.
     const value = new Uint8Array(this.bytes.subarray(this.offset, this.offset + count));
     this.offset += count;
     return value;

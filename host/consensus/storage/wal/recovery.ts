@@ -55,16 +55,16 @@ export interface Recovered {
 export async function recover(fs: WalFs, dir: string, limits: WalLimits): Promise<Recovered> {
   await fs.mkdir(dir);
   const names = await fs.readdir(dir);
-  const removed: string[] = [];
-  for (const name of names.filter((n) => n.endsWith(TEMP_SUFFIX))) {
-    await fs.unlink(join(dir, name));
-    removed.push(name);
-  }
+  const temps = names.filter((name) => name.endsWith(TEMP_SUFFIX));
   const sequences = parseNames(names, SEGMENT_NAME);
   const snapshotIndexes = parseNames(names, SNAPSHOT_NAME);
   if (sequences.length === 0) {
     if (snapshotIndexes.length > 0) {
       throw new WalCorruptionError("BadLog", dir, 0, "snapshot files but no log segment");
+    }
+    // A crash while creating the very first segment leaves its temporary file: remove it first.
+    for (const name of temps.splice(0)) {
+      await fs.unlink(join(dir, name));
     }
     await createSegment(fs, dir, 1, new WalState(undefined), limits);
     // The directory itself may be new: make its name durable too.
@@ -77,6 +77,7 @@ export async function recover(fs: WalFs, dir: string, limits: WalLimits): Promis
   const segments: SegmentInfo[] = [];
   let tailBytes = 0;
   let truncatedBytes = 0;
+  let lastFile = "";
   for (const [i, sequence] of sequences.entries()) {
     const isLast = i === sequences.length - 1;
     const file = join(dir, segmentName(sequence));
@@ -102,18 +103,10 @@ export async function recover(fs: WalFs, dir: string, limits: WalLimits): Promis
         }
       }
     }
-    if (scanned.tornBytes > 0) {
-      const handle = await fs.openWrite(file);
-      try {
-        await handle.truncate(scanned.validBytes);
-        await handle.datasync();
-      } finally {
-        await handle.close();
-      }
-      truncatedBytes = scanned.tornBytes;
-    }
     segments.push(info);
     tailBytes = scanned.validBytes;
+    truncatedBytes = scanned.tornBytes;
+    lastFile = file;
   }
 
   const firstFile = join(dir, segmentName(sequences[0] as number));
@@ -131,6 +124,21 @@ export async function recover(fs: WalFs, dir: string, limits: WalLimits): Promis
     }
     const maxBytes = limits.maxSnapshotBytes + SNAPSHOT_HEADER_BYTES + SNAPSHOT_TRAILER_BYTES;
     snapshot = decodeSnapshotFile(await readBounded(fs, file, maxBytes), file, state.snapshot);
+  }
+
+  // Everything checked out: only now repair, so a refusal leaves the directory as it was.
+  if (truncatedBytes > 0) {
+    const handle = await fs.openWrite(lastFile);
+    try {
+      await handle.truncate(tailBytes);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+  }
+  const removed = [...temps];
+  for (const name of temps) {
+    await fs.unlink(join(dir, name));
   }
   for (const index of snapshotIndexes) {
     if (index !== state.snapshot?.index) {

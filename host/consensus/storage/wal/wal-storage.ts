@@ -3,7 +3,7 @@ import type { Entry, HardState, Snapshot } from "../../core/entry.js";
 import { ConsensusError } from "../../core/errors.js";
 import type { ConsensusStorage, PersistBatch, PersistedState } from "../storage.js";
 import { RecordType, segmentName, snapshotName } from "./format.js";
-import { NodeWalFs, type WalFile, type WalFs } from "./fs.js";
+import { NodeWalFs, type WalFile, type WalFs, type WalLock } from "./fs.js";
 import { type WalLimits, type WalObserver, type WalOptions, walLimits } from "./options.js";
 import { encodeBatch, RecordEncodeError, type SnapshotMeta, type WalRecord } from "./records.js";
 import {
@@ -49,17 +49,22 @@ export class WalStorage implements ConsensusStorage {
   private state = new WalState(undefined);
   private segments: SegmentInfo[] = [];
   private tail: Tail | undefined;
+  private lock: WalLock | undefined;
   private busy = false;
   private failure: ConsensusError | undefined;
   private closed = false;
-  /** What the last `load` found and repaired. */
-  lastRecovery: WalRecovery | undefined;
+  private recovery: WalRecovery | undefined;
 
   constructor(options: WalOptions) {
     this.fs = options.fs ?? new NodeWalFs();
     this.dir = options.dir;
     this.limits = walLimits(options);
     this.observer = options.observer;
+  }
+
+  /** What the last recovery found and repaired (undefined before the first call). */
+  get lastRecovery(): WalRecovery | undefined {
+    return this.recovery;
   }
 
   /** True after an I/O error: the adapter refuses every call from then on. */
@@ -121,12 +126,19 @@ export class WalStorage implements ConsensusStorage {
     });
   }
 
-  /** Closes the open segment. Later calls reject; a new instance reopens the directory. */
-  close(): Promise<void> {
-    return this.exclusive(async () => {
-      this.closed = true;
-      await this.closeTail();
-    });
+  /**
+   * Closes the open segment and releases the directory lock. Allowed after a halt and more than
+   * once; every other call rejects afterwards. A new instance reopens the directory.
+   */
+  async close(): Promise<void> {
+    if (this.busy) {
+      throw new ConsensusError("StorageFailure", "WAL closed while a call is in flight");
+    }
+    this.closed = true;
+    await this.closeTail();
+    const lock = this.lock;
+    this.lock = undefined;
+    await lock?.release().catch(() => undefined);
   }
 
   /**
@@ -261,11 +273,17 @@ export class WalStorage implements ConsensusStorage {
   /** Recovers the directory and opens its last segment for appending. */
   private async open(): Promise<Recovered> {
     await this.closeTail();
+    if (this.lock === undefined) {
+      this.lock = await this.io("locking the directory", async () => {
+        await this.fs.mkdir(this.dir);
+        return this.fs.lock(this.dir);
+      });
+    }
     const recovered = await this.io("recovering", () => recover(this.fs, this.dir, this.limits));
     // The live state tracks indices only; the entries belong to the caller from here on.
     this.state = copyWithoutEntries(recovered.state);
     this.segments = recovered.segments;
-    this.lastRecovery = recovered.report;
+    this.recovery = recovered.report;
     await this.openTail(recovered.tailBytes);
     await this.pruneSegments();
     return recovered;

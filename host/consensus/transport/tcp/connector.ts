@@ -18,22 +18,25 @@ export interface Listener {
  * Contract:
  * - `listen` hands every accepted stream to `onSocket` once it is ready for application data.
  * - `connect` resolves with a stream ready for application data, or rejects (refused, timed out,
- *   failed authentication); it never resolves with a half-open stream.
- * - `peerIdentity` is the identity the connector *authenticated* for the remote end, or
- *   `undefined` when it authenticates nobody. The transport's handshake then requires it to equal
- *   the node id of the replica the peer claims to be, and refuses the connection otherwise.
+ *   failed authentication, `signal` aborted: the transport closed); it never resolves with a
+ *   half-open stream, and an aborted attempt leaves no socket or timer behind.
+ * - `peerIdentity` is the node ids the connector *authenticated* for the remote end (the names
+ *   in its verified certificate), or `undefined` when it authenticates nobody. The transport's
+ *   handshake then requires the node id of the replica the peer claims to be among them, and
+ *   refuses the connection otherwise.
  *
- * {@link plainConnector} is `node:net` and authenticates nobody (loopback, trusted networks). A
- * mutual-TLS connector (issue 12) implements the same three calls with `node:tls`: `listen` with
- * `tls.createServer({ ca, cert, key, requestCert: true, rejectUnauthorized: true })` delivering
- * `secureConnection` sockets; `connect` with `tls.connect({ ca, cert, key, checkServerIdentity })`
- * checking that the server certificate names `expectedNodeId`, resolving on `secureConnect`;
- * `peerIdentity` returning the name in the verified peer certificate. Nothing else changes.
+ * {@link plainConnector} is `node:net` and authenticates nobody (loopback, trusted networks);
+ * `mutualTlsConnector` (`tls-connector.ts`) is mutual TLS with the cluster's CA.
  */
 export interface Connector {
   listen(address: PeerAddress, onSocket: (socket: Socket) => void): Promise<Listener>;
-  connect(address: PeerAddress, expectedNodeId: string, timeoutMs: number): Promise<Socket>;
-  peerIdentity(socket: Socket): string | undefined;
+  connect(
+    address: PeerAddress,
+    expectedNodeId: string,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<Socket>;
+  peerIdentity(socket: Socket): readonly string[] | undefined;
 }
 
 /** Plain TCP: no encryption, no authentication beyond the handshake's cluster and replica ids. */
@@ -53,26 +56,50 @@ export const plainConnector: Connector = {
     });
   },
 
-  connect(address, _expectedNodeId, timeoutMs) {
-    return new Promise((resolve, reject) => {
-      const socket = netConnect({ host: address.host, port: address.port, noDelay: true });
-      const timer = setTimeout(() => {
-        socket.destroy();
-        reject(new Error(`connect to ${address.host}:${address.port} timed out`));
-      }, timeoutMs);
-      socket.once("error", (error) => {
-        clearTimeout(timer);
-        reject(error);
-      });
-      socket.once("connect", () => {
-        clearTimeout(timer);
-        socket.removeAllListeners("error");
-        resolve(socket);
-      });
-    });
+  connect(address, _expectedNodeId, timeoutMs, signal) {
+    const socket = netConnect({ host: address.host, port: address.port, noDelay: true });
+    return settleConnect(socket, "connect", address, timeoutMs, signal);
   },
 
   peerIdentity() {
     return undefined;
   },
 };
+
+/**
+ * Resolves with `socket` once it emits `readyEvent`; on an error, the timeout or `signal`, destroys
+ * it and rejects. Shared by the plain and TLS connectors.
+ */
+export function settleConnect<S extends Socket>(
+  socket: S,
+  readyEvent: "connect" | "secureConnect",
+  address: PeerAddress,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<S> {
+  return new Promise((resolve, reject) => {
+    const fail = (error: Error): void => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", abort);
+      socket.destroy();
+      reject(error);
+    };
+    const abort = (): void => fail(new Error("transport closed"));
+    const timer = setTimeout(
+      () => fail(new Error(`connect to ${address.host}:${address.port} timed out`)),
+      timeoutMs,
+    );
+    if (signal.aborted) {
+      abort();
+      return;
+    }
+    signal.addEventListener("abort", abort, { once: true });
+    socket.once("error", fail);
+    socket.once(readyEvent, () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", abort);
+      socket.off("error", fail);
+      resolve(socket);
+    });
+  });
+}

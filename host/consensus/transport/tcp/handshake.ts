@@ -27,7 +27,7 @@ export interface Refusal {
 export function checkHello(
   local: HandshakeIdentity,
   hello: { readonly clusterId: string; readonly from: number; readonly to: number },
-  authenticatedIdentity: string | undefined,
+  authenticatedIdentity: readonly string[] | undefined,
 ): Refusal | undefined {
   if (hello.clusterId !== local.clusterId) {
     return {
@@ -62,7 +62,7 @@ export function checkWelcome(
   local: HandshakeIdentity,
   expected: Member,
   welcome: { readonly clusterId: string; readonly replicaId: number },
-  authenticatedIdentity: string | undefined,
+  authenticatedIdentity: readonly string[] | undefined,
 ): Refusal | undefined {
   if (welcome.clusterId !== local.clusterId) {
     return {
@@ -81,12 +81,13 @@ export function checkWelcome(
 
 function checkIdentity(
   member: Member,
-  authenticatedIdentity: string | undefined,
+  authenticatedIdentity: readonly string[] | undefined,
 ): Refusal | undefined {
-  if (authenticatedIdentity !== undefined && authenticatedIdentity !== member.nodeId) {
+  if (authenticatedIdentity !== undefined && !authenticatedIdentity.includes(member.nodeId)) {
+    const names = authenticatedIdentity.slice(0, 4).map((name) => `'${name.slice(0, 64)}'`);
     return {
       code: "IdentityMismatch",
-      reason: `peer authenticated as '${authenticatedIdentity.slice(0, 128)}' but claims node '${member.nodeId}'`,
+      reason: `peer's certificate names [${names.join(", ")}] but it claims node '${member.nodeId}'`,
     };
   }
   return undefined;

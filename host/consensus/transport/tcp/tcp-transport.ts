@@ -92,6 +92,8 @@ export class TcpTransport implements Transport {
   private handler: ((message: Message) => void) | undefined;
   private listener: Listener | undefined;
   private keepaliveTimer: NodeJS.Timeout | undefined;
+  /** Aborted by `close()`, cancelling dials in progress. */
+  private readonly closing = new AbortController();
   private pendingHandshakes = 0;
   private closed = false;
   private droppedUnknownPeer = 0;
@@ -229,6 +231,7 @@ export class TcpTransport implements Transport {
     }
     this.closed = true;
     this.handler = undefined;
+    this.closing.abort();
     clearInterval(this.keepaliveTimer);
     this.listener?.close();
     for (const link of this.links.values()) {
@@ -259,7 +262,7 @@ export class TcpTransport implements Transport {
     link.dialing = true;
     link.stats.dialAttempts += 1;
     const timeoutMs = this.setting("connectTimeoutMs");
-    this.connector.connect(address, link.member.nodeId, timeoutMs).then(
+    this.connector.connect(address, link.member.nodeId, timeoutMs, this.closing.signal).then(
       (socket) => {
         if (this.closed) {
           socket.destroy();

@@ -1,6 +1,6 @@
 // Exposes the SDK's generator and rollout policy to the unit tests (test/unit/sdk/rng.test.ts).
 
-import { pickLegal } from "../../../../sdk/assembly/policy";
+import { pickLegal, pickLegalPadded } from "../../../../sdk/assembly/policy";
 import { Rng } from "../../../../sdk/assembly/rng";
 
 const rng = new Rng();
@@ -40,4 +40,8 @@ export function load(ptr: usize): bool {
 
 export function pick(mask: usize, length: i32): i32 {
   return pickLegal(rng, mask, length);
+}
+
+export function pickPadded(mask: usize, length: i32): i32 {
+  return pickLegalPadded(rng, mask, length);
 }

@@ -448,18 +448,19 @@ export interface SimResultChunk {
   statuses: Buffer;
   /**
    * Legal-action mask of each row's (new) state, rows * legal_mask_bytes bytes, one byte per
-   * action, 1 = legal; all zero for an episode that is over. Vector step and reset only; empty for
-   * rollouts and box spaces.
+   * action, 1 = legal; all zero for an episode that is over and for a failed env (statuses != 0).
+   * Vector step and reset only; empty for rollouts and box spaces.
    */
   legalMasks: Buffer;
   /**
    * Vector step with autoreset only: the observation each ended episode finished on
-   * (obs_bytes each), for the rows whose flags are non-zero, packed in row order.
+   * (obs_bytes each), for the rows whose flags are non-zero and whose status is OK, packed in row
+   * order.
    */
   finalObs: Buffer;
   /**
    * Vector step with autoreset only: the final state of each ended episode (state_bytes each),
-   * for the rows whose flags are non-zero, packed in row order.
+   * for the same rows as final_obs, packed in row order.
    */
   finalStates: Buffer;
 }

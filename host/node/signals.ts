@@ -1,8 +1,10 @@
 import type { Logger } from "pino";
 
 /**
- * Runs `stop` once on the first SIGTERM or SIGINT. A second signal while stopping exits at once,
- * for the operator who does not want to wait for in-flight calls.
+ * Runs `stop` once on the first SIGTERM or SIGINT, then exits 0 (1 if `stop` failed). A second
+ * signal while stopping exits at once, for the operator who does not want to wait for in-flight
+ * calls. The logger must write synchronously (see `createLogger`), so that the lines logged just
+ * before `process.exit` are not lost.
  */
 export function onShutdownSignal(logger: Logger, stop: (signal: string) => Promise<void>): void {
   let stopping = false;

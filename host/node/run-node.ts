@@ -1,0 +1,281 @@
+import { stat } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { resolve } from "node:path";
+import type { Logger } from "pino";
+import { ClusterService } from "../proto/generated/cluster/v1/cluster.js";
+import type { Engine, RegistryEvent } from "../runtime/engine.js";
+import { isCartridgeError, LoadError } from "../runtime/errors.js";
+import { createEngine, InlineEngine, loadDirectory } from "../runtime/index.js";
+import { type CartridgeWatcher, watchCartridges } from "../runtime/watch.js";
+import { WorkerEngine } from "../runtime/worker-engine.js";
+import { resolveSecurity } from "../server/auth/security.js";
+import { ClusterMetrics } from "../server/cluster-metrics.js";
+import { CLUSTER_SERVICE_NAME, createClusterService } from "../server/cluster-service.js";
+import { ServerMetrics } from "../server/metrics.js";
+import { type MetricsEndpoint, serveMetrics } from "../server/metrics-http.js";
+import { startServer } from "../server/server.js";
+import { ConsoleReplica } from "./cluster-node.js";
+import { embeddedNodeConfig, type NodeConfig } from "./config.js";
+import { createLogger, type LogLevel } from "./logger.js";
+import { onShutdownSignal } from "./signals.js";
+
+/** What `cartridge serve` asks for: its flags, and the node config when `--config` is given. */
+export interface NodeSettings {
+  /** Folder of cartridges; without it the node serves none (a cluster node may only hold KV). */
+  readonly cartridges?: string | undefined;
+  readonly host: string;
+  readonly port: number;
+  readonly watch: boolean;
+  readonly metricsPort?: number | undefined;
+  readonly logLevel: LogLevel;
+  readonly shutdownGraceMs: number;
+  /** Worker threads running cartridges (default one per core); 0 runs them on the gRPC thread. */
+  readonly workers?: number | undefined;
+  /** Wall-clock watchdog per cartridge call in a worker, in ms (default 5,000). */
+  readonly callTimeoutMs?: number | undefined;
+  readonly tlsCert?: string | undefined;
+  readonly tlsKey?: string | undefined;
+  readonly tlsClientCa?: string | undefined;
+  readonly tokens?: string | undefined;
+  readonly insecure: boolean;
+  /** The node config; without it, the single-node engine in memory, as in `npm start`. */
+  readonly config?: NodeConfig | undefined;
+}
+
+/** How often health, leader-change counting and the status view are refreshed. */
+const HEALTH_POLL_MS = 100;
+
+/**
+ * Reports a file that could not be loaded. The registry already reports (as a "rejected" event)
+ * every module it refused; only failures before it, such as an oversized or unreadable file, are
+ * reported here, so that each rejection is logged and counted once.
+ */
+function reportFileError(logger: Logger, metrics: ServerMetrics, source: string, error: unknown) {
+  if (error instanceof LoadError && error.code !== "TooLarge") return;
+  metrics.registryEvents.inc({ event: "rejected" });
+  logger.error(
+    { source, ...describeError(error) },
+    "cartridge rejected; the env keeps its previous build, if any",
+  );
+}
+
+/** One line a person can read for a load or validation failure. */
+function describeError(error: unknown): { code: string; message: string } {
+  if (isCartridgeError(error)) return { code: error.code, message: error.message };
+  return { code: "Unknown", message: error instanceof Error ? error.message : String(error) };
+}
+
+function logRegistryEvent(logger: Logger, event: RegistryEvent): void {
+  if (event.kind === "registered") {
+    const fields = { envId: event.build.envId, buildId: event.build.buildId, source: event.source };
+    if (event.replaced === undefined) logger.info(fields, "cartridge loaded");
+    else logger.info({ ...fields, replacedBuildId: event.replaced }, "cartridge reloaded");
+  } else if (event.kind === "unregistered") {
+    logger.info({ envId: event.envId, source: event.source }, "cartridge unloaded");
+  } else {
+    logger.error(
+      { source: event.source, code: event.code, reason: event.message },
+      "cartridge rejected; the env keeps its previous build, if any",
+    );
+  }
+}
+
+/** Runs a node until SIGTERM/SIGINT: the composition root of `cartridge serve`. */
+export async function runNode(options: NodeSettings): Promise<void> {
+  const logger = createLogger(options.logLevel);
+  const config = options.config ?? embeddedNodeConfig();
+  const self = config.endpoints.get(config.nodeId);
+  // A cluster node listens where its endpoint says; the flags say it otherwise.
+  const host = self?.host ?? options.host;
+  const port = self?.grpcPort ?? options.port;
+  let dir: string | undefined;
+  if (options.cartridges !== undefined) {
+    dir = resolve(options.cartridges);
+    const info = await stat(dir).catch(() => undefined);
+    if (info?.isDirectory() !== true) {
+      throw new Error(
+        `--cartridges ${options.cartridges}: not a folder (build the cartridges first?)`,
+      );
+    }
+  }
+
+  // Security first: a server that would be exposed by accident must not load anything.
+  const security = await resolveSecurity({
+    ...options,
+    host,
+    tlsCert: options.tlsCert ?? config.tls?.cert,
+    tlsKey: options.tlsKey ?? config.tls?.key,
+    tlsClientCa: options.tlsClientCa ?? config.tls?.clientCa,
+  });
+  if (security.posture.insecure) {
+    logger.warn(
+      { host, tls: options.tlsCert !== undefined, tokens: options.tokens },
+      "serving INSECURE on a non-loopback address (--insecure): anyone who reaches it may call",
+    );
+  }
+
+  const metrics = new ServerMetrics();
+  const { engine, registry } = createEngine();
+  // Guest code runs in worker threads, never on the thread that serves gRPC (issue 10).
+  const workers = options.workers ?? availableParallelism();
+  const pool =
+    workers === 0
+      ? undefined
+      : new WorkerEngine(registry, { workers, callTimeoutMs: options.callTimeoutMs ?? 5000 });
+  await pool?.ready();
+  const served: Engine = pool ?? new InlineEngine(engine);
+  if (pool === undefined) {
+    // Instances live on this thread only without workers; the workers' own are not exported yet.
+    metrics.observeInstancePools(() =>
+      registry.list().map((caps) => {
+        const { pool: instances } = registry.resolve(caps);
+        return { envId: caps.envId, idle: instances.idleCount, created: instances.created };
+      }),
+    );
+  }
+  registry.on((event: RegistryEvent) => {
+    metrics.recordRegistryEvent(event);
+    logRegistryEvent(logger, event);
+    metrics.envsServed.set(engine.listEnvs().length);
+  });
+  if (dir !== undefined) {
+    await loadDirectory(registry, dir, (source, error) =>
+      reportFileError(logger, metrics, source, error),
+    );
+  }
+
+  let watcher: CartridgeWatcher | undefined;
+  if (options.watch && dir !== undefined) {
+    watcher = await watchCartridges(registry, dir, {
+      onError: (source, error) => reportFileError(logger, metrics, source, error),
+    });
+  }
+
+  // The replica starts before the gRPC port opens, so that a node never answers Cluster calls
+  // with state it has not recovered from its WAL yet.
+  let walFsync: ((durationMs: number) => void) | undefined;
+  let serverAddress = "";
+  const replica = await ConsoleReplica.start(
+    config,
+    () => serverAddress,
+    logger,
+    (durationMs) => walFsync?.(durationMs),
+  );
+  const cluster = createClusterService(
+    replica,
+    { logger, metrics },
+    {
+      forwardTimeoutMs: config.forwardTimeoutMs,
+      forward: security.security.tls === undefined && security.security.authenticator.isOpen,
+    },
+  );
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer({
+      engine: served,
+      host,
+      port,
+      logger,
+      metrics,
+      limits: { shutdownGraceMs: options.shutdownGraceMs },
+      security: security.security,
+      services: [
+        {
+          name: CLUSTER_SERVICE_NAME,
+          definition: ClusterService,
+          implementation: cluster.implementation,
+        },
+      ],
+    });
+  } catch (error) {
+    await replica.stop();
+    throw error;
+  }
+  serverAddress = server.address;
+  const clusterMetrics = new ClusterMetrics(metrics.registry, {
+    ballot: () => replica.status().ballot,
+    commitIndex: () => replica.status().commitIndex,
+    appliedIndex: () => replica.status().appliedIndex,
+    inQuorum: () => replica.status().inQuorum,
+    peers: () => replica.peerTraffic(),
+  });
+  walFsync = (durationMs) => clusterMetrics.walFsyncSeconds.observe(durationMs / 1000);
+  replica.attachMetrics(clusterMetrics);
+  // Health follows the quorum: a node cut off from it says NOT_SERVING, so load balancers and
+  // clients go elsewhere.
+  let wasInQuorum: boolean | undefined;
+  const poll = setInterval(() => {
+    const view = replica.status();
+    if (view.inQuorum !== wasInQuorum) {
+      wasInQuorum = view.inQuorum;
+      const state = view.inQuorum ? "SERVING" : "NOT_SERVING";
+      server.health.setStatus(CLUSTER_SERVICE_NAME, state);
+      server.health.setStatus("", state);
+      logger.info(
+        { inQuorum: view.inQuorum, role: view.role, leaderId: view.leaderId, ballot: view.ballot },
+        view.inQuorum ? "in a working quorum" : "not in a working quorum",
+      );
+    }
+  }, HEALTH_POLL_MS);
+  poll.unref();
+
+  process.on("SIGHUP", () => {
+    security.reloadTokens().then(
+      () => logger.info({ tokens: options.tokens }, "tokens file reloaded"),
+      (error: unknown) =>
+        logger.error({ err: error }, "tokens file not reloaded; the previous one stays in force"),
+    );
+  });
+  let metricsEndpoint: MetricsEndpoint | undefined;
+  if (options.metricsPort !== undefined) {
+    metricsEndpoint = await serveMetrics(metrics, host, options.metricsPort);
+  }
+
+  const envs = engine.listEnvs();
+  // A human-readable banner on stderr; stdout stays pure JSON log lines for log shippers.
+  const banner = [
+    `cartridge engine listening on ${server.address}`,
+    `  node: ${config.nodeId} (${config.engine}, ${config.members.length} member(s), storage ${config.storage.type === "wal" ? `wal ${config.storage.walPath}` : "memory"}${config.transport.type === "tcp" ? `, consensus on ${config.transport.bind}` : ""})`,
+    `  cartridges: ${dir ?? "none (use --cartridges)"}${watcher !== undefined ? " (watching for changes)" : ""}`,
+    `  envs (${envs.length}): ${envs.map((c) => c.envId).join(", ") || "none"}`,
+    `  metrics: ${metricsEndpoint?.url ?? "off (use --metrics-port)"}`,
+    `  security: ${describePosture(options, security.posture.open, security.posture.insecure)}`,
+    "  health and reflection enabled; SIGTERM/SIGINT shuts down gracefully",
+  ];
+  process.stderr.write(`${banner.join("\n")}\n`);
+  logger.info(
+    {
+      address: server.address,
+      nodeId: config.nodeId,
+      engine: config.engine,
+      envs: envs.map((c) => c.envId),
+      metrics: metricsEndpoint?.url,
+    },
+    "server started",
+  );
+
+  onShutdownSignal(logger, async () => {
+    clearInterval(poll);
+    await watcher?.close();
+    const result = await server.shutdown();
+    // Guest code runs in workers, so the grace timer fires even with a runaway call in flight;
+    // terminating the workers then stops it.
+    await pool?.close();
+    cluster.close();
+    await replica.stop();
+    await metricsEndpoint?.close();
+    logger.info({ forced: result.forced }, "server stopped");
+  });
+}
+
+/** One banner line on how the server is protected. */
+function describePosture(options: NodeSettings, open: boolean, insecure: boolean): string {
+  const transport =
+    options.tlsCert === undefined
+      ? "plaintext"
+      : options.tlsClientCa === undefined
+        ? "TLS"
+        : "TLS, client certificates required";
+  const access = open ? "open (every caller may do everything)" : `tokens from ${options.tokens}`;
+  return `${transport}; ${access}${insecure ? "; INSECURE (--insecure)" : ""}`;
+}

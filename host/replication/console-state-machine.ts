@@ -1,0 +1,79 @@
+import type { ApplyContext, StateMachine } from "../consensus/statemachine.js";
+import { ByteReader, ByteWriter } from "./bytes.js";
+import { encodeOutcome, splitCommand } from "./envelope.js";
+import { isReplicationError, ReplicationError } from "./errors.js";
+import type { StatePart } from "./part.js";
+
+/** "CSM1": marks a console snapshot; the format version follows it. */
+const SNAPSHOT_MAGIC = 0x314d5343;
+const SNAPSHOT_VERSION = 1;
+
+/**
+ * The console's one replicated state machine: a root that dispatches each committed command to
+ * the part named by its first byte (see `PART_TAGS`), and whose snapshot holds every part. The KV
+ * store is the first part; the manifest and sessions join as further parts of the same snapshot,
+ * so one log position describes the whole console.
+ *
+ * Results are outcome envelopes (`envelope.ts`): a part's refusal is a rejected outcome, the same
+ * on every replica, so a bad command costs a slot and nothing else.
+ */
+export class ConsoleStateMachine implements StateMachine {
+  private readonly parts = new Map<number, StatePart>();
+
+  constructor(parts: readonly StatePart[]) {
+    for (const part of parts) {
+      if (this.parts.has(part.tag)) throw new Error(`two state parts with tag ${part.tag}`);
+      this.parts.set(part.tag, part);
+    }
+  }
+
+  apply(command: Uint8Array, context: ApplyContext): Uint8Array {
+    try {
+      const { tag, body } = splitCommand(command);
+      const part = this.parts.get(tag);
+      if (part === undefined)
+        throw new ReplicationError("BadCommand", `unknown command tag ${tag}`);
+      return encodeOutcome({ ok: true, body: part.apply(body, context) });
+    } catch (error) {
+      if (!isReplicationError(error)) throw error;
+      return encodeOutcome({ ok: false, code: error.code, message: error.message });
+    }
+  }
+
+  /** Every part's snapshot, in tag order (canonical: equal states give equal bytes). */
+  snapshot(): Uint8Array {
+    const writer = new ByteWriter().u32(SNAPSHOT_MAGIC).u16(SNAPSHOT_VERSION);
+    const tags = [...this.parts.keys()].sort((a, b) => a - b);
+    writer.u16(tags.length);
+    for (const tag of tags) {
+      writer.u8(tag).bytes32(this.parts.get(tag)?.snapshot() ?? new Uint8Array());
+    }
+    return writer.finish();
+  }
+
+  /**
+   * Replaces every part's state. A part the snapshot does not mention is reset (the snapshot is
+   * from before it existed); a part this code does not know fails the restore, because dropping
+   * replicated state silently would diverge from the replicas that know it.
+   */
+  restore(snapshot: Uint8Array): void {
+    const reader = new ByteReader(snapshot, "BadSnapshot", "console snapshot");
+    if (reader.u32() !== SNAPSHOT_MAGIC) reader.fail("not a console snapshot");
+    const version = reader.u16();
+    if (version !== SNAPSHOT_VERSION) reader.fail(`unsupported version ${version}`);
+    const count = reader.u16();
+    const states = new Map<number, Uint8Array>();
+    for (let i = 0; i < count; i += 1) {
+      const tag = reader.u8();
+      if (!this.parts.has(tag)) reader.fail(`unknown part tag ${tag}`);
+      if (states.has(tag)) reader.fail(`part tag ${tag} twice`);
+      states.set(tag, reader.bytes32(snapshot.length));
+    }
+    reader.end();
+    for (const [tag, part] of this.parts) {
+      const state = states.get(tag);
+      if (state === undefined) part.reset();
+      else part.restore(state);
+    }
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * Typed errors of the replicated console layer, with stable codes (mapped to gRPC statuses in
+ * host/server/status.ts).
+ *
+ * - `BadArgument`: a request is malformed (empty key, bad UTF-8, unknown command); nothing was
+ *   proposed.
+ * - `LimitExceeded`: a request or the state would exceed a limit in `limits.ts`. Raised before
+ *   proposing for request sizes; from apply (the same on every replica) for state limits.
+ * - `BadCommand`: a committed command or result could not be decoded: a bug or a version
+ *   mismatch, never silently ignored.
+ * - `BadSnapshot`: a snapshot could not be decoded; the replica must not use it.
+ */
+export type ReplicationErrorCode = "BadArgument" | "LimitExceeded" | "BadCommand" | "BadSnapshot";
+
+/** The one error type the replication layer throws. */
+export class ReplicationError extends Error {
+  override readonly name = "ReplicationError";
+  constructor(
+    readonly code: ReplicationErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Type guard for {@link ReplicationError}. */
+export function isReplicationError(error: unknown): error is ReplicationError {
+  return error instanceof ReplicationError;
+}

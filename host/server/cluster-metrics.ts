@@ -1,0 +1,98 @@
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+
+/** Per-peer transport counters, as the TCP transport reports them. */
+export interface PeerTraffic {
+  readonly peer: string;
+  readonly bytesSent: number;
+  readonly framesSent: number;
+  readonly bytesReceived: number;
+  readonly framesReceived: number;
+}
+
+/** What the cluster metrics read at scrape time. */
+export interface ClusterMetricsSource {
+  ballot(): number;
+  commitIndex(): number;
+  appliedIndex(): number;
+  inQuorum(): boolean;
+  peers(): readonly PeerTraffic[];
+}
+
+/**
+ * A node's consensus metrics, in the server's registry. Gauges and per-peer counters are read from
+ * the node when Prometheus scrapes; events (leader changes, proposal outcomes, WAL appends) are
+ * counted as they happen.
+ */
+export class ClusterMetrics {
+  readonly leaderChanges: Counter;
+  readonly proposals: Counter<"outcome">;
+  readonly walFsyncSeconds: Histogram;
+
+  constructor(registry: Registry, source: ClusterMetricsSource) {
+    const gauge = (name: string, help: string, read: () => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.set(read());
+        },
+      });
+    gauge("cartridge_consensus_ballot", "Highest ballot this node promised.", () =>
+      source.ballot(),
+    );
+    gauge("cartridge_consensus_commit_index", "Highest slot known chosen.", () =>
+      source.commitIndex(),
+    );
+    gauge("cartridge_consensus_applied_index", "Highest slot applied.", () =>
+      source.appliedIndex(),
+    );
+    gauge("cartridge_consensus_in_quorum", "1 when this node is part of a working quorum.", () =>
+      source.inQuorum() ? 1 : 0,
+    );
+    this.leaderChanges = new Counter({
+      name: "cartridge_consensus_leader_changes_total",
+      help: "Leader changes this node has seen.",
+      registers: [registry],
+    });
+    this.proposals = new Counter({
+      name: "cartridge_consensus_proposals_total",
+      help: 'Proposals made on this node by outcome ("ok" or the consensus error code).',
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    });
+    this.walFsyncSeconds = new Histogram({
+      name: "cartridge_wal_fsync_seconds",
+      help: "Time of one WAL append: write plus fdatasync of one batch.",
+      buckets: [0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5],
+      registers: [registry],
+    });
+    const peerCounter = (name: string, help: string, read: (p: PeerTraffic) => number) =>
+      new Counter({
+        name,
+        help,
+        labelNames: ["peer"] as const,
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const peer of source.peers()) this.inc({ peer: peer.peer }, read(peer));
+        },
+      });
+    peerCounter("cartridge_peer_bytes_sent_total", "Bytes sent to each peer.", (p) => p.bytesSent);
+    peerCounter(
+      "cartridge_peer_frames_sent_total",
+      "Frames sent to each peer.",
+      (p) => p.framesSent,
+    );
+    peerCounter(
+      "cartridge_peer_bytes_received_total",
+      "Bytes received from each peer.",
+      (p) => p.bytesReceived,
+    );
+    peerCounter(
+      "cartridge_peer_frames_received_total",
+      "Frames received from each peer.",
+      (p) => p.framesReceived,
+    );
+  }
+}

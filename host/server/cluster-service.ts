@@ -1,0 +1,345 @@
+import {
+  type CallOptions,
+  credentials,
+  type handleUnaryCall,
+  Metadata,
+  type ServerUnaryCall,
+  type ServiceError,
+} from "@grpc/grpc-js";
+import { ConsensusError } from "../consensus/core/errors.js";
+import {
+  ClusterClient,
+  type ClusterServer,
+  type CompareAndSetRequest,
+  type CompareAndSetResponse,
+  type GetRequest,
+  type GetResponse,
+  type PutRequest,
+  type PutResponse,
+  type StatusResponse,
+} from "../proto/generated/cluster/v1/cluster.js";
+import { utf8Length } from "../replication/bytes.js";
+import { unwrapOutcome } from "../replication/envelope.js";
+import { ReplicationError } from "../replication/errors.js";
+import {
+  decodeKvResult,
+  encodeKvCommand,
+  type KvCommand,
+  type KvResult,
+} from "../replication/kv/kv-commands.js";
+import { CLIENT_LIMITS } from "../replication/limits.js";
+import { finishError, finishOk, openCall, type ServiceDeps } from "./call-context.js";
+import { ERROR_CODE_METADATA_KEY, RelayedError } from "./status.js";
+
+/** Fully-qualified name of the Cluster service (health checks, reflection). */
+export const CLUSTER_SERVICE_NAME = "cluster.v1.Cluster";
+/** Trailing metadata of a refusal: the node id of the leader, when known. */
+export const LEADER_ID_METADATA_KEY = "cartridge-leader-id";
+/** Trailing metadata of a refusal: the leader's gRPC address ("host:port"), when known. */
+export const LEADER_ADDRESS_METADATA_KEY = "cartridge-leader-address";
+/** Request metadata marking a call a follower forwarded; the receiver never forwards it again. */
+export const FORWARDED_METADATA_KEY = "cartridge-forwarded";
+
+/** One member as this node sees it. */
+export interface MemberView {
+  readonly nodeId: string;
+  readonly grpcAddress: string;
+  readonly isSelf: boolean;
+  readonly isLeader: boolean;
+  readonly reachable: boolean;
+  readonly lastHeardMs: number;
+  readonly commitIndex: number;
+  readonly behindSlots: number;
+}
+
+/** This node's view of the cluster (what `Status` answers). */
+export interface ClusterStatusView {
+  readonly nodeId: string;
+  readonly engine: "paxos" | "single";
+  readonly role: "leader" | "follower" | "candidate" | "stopped";
+  readonly leaderId: string | undefined;
+  readonly leaderAddress: string | undefined;
+  readonly ballot: number;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly inQuorum: boolean;
+  readonly members: readonly MemberView[];
+  readonly leaderChanges: number;
+}
+
+/**
+ * What the Cluster service needs from the node (host/node implements it). Contract:
+ *
+ * - `propose` resolves once the command is committed and applied on this node, with the state
+ *   machine's result bytes (an outcome envelope, see host/replication/envelope.ts); it rejects with
+ *   a `ConsensusError` whose code says whether the outcome is known (docs/service.md).
+ * - `status` is cheap and synchronous; it never blocks on the network.
+ */
+export interface ClusterNode {
+  status(): ClusterStatusView;
+  isLeader(): boolean;
+  propose(
+    command: Uint8Array,
+    ids: { readonly clientId: string; readonly requestId: number },
+  ): Promise<{ readonly index: number; readonly result: Uint8Array }>;
+  /** Observes each proposal's outcome ("ok" or the consensus error code), for metrics. */
+  onProposalOutcome?(outcome: string): void;
+}
+
+/** Options of the Cluster service. */
+export interface ClusterServiceOptions {
+  /** How long a forwarded call may take at most (the caller's deadline may be shorter). */
+  readonly forwardTimeoutMs: number;
+  /**
+   * Whether a follower forwards to the leader. Off when the server uses TLS or tokens: the
+   * forwarding connection carries no credentials yet, so the follower names the leader instead.
+   */
+  readonly forward: boolean;
+}
+
+type Ids = { readonly clientId: string; readonly requestId: number };
+
+/** Checks the identity fields every KV request carries. */
+function idsOf(request: { clientId: string; requestId: bigint }): Ids {
+  const clientBytes = utf8Length(request.clientId);
+  if (clientBytes === 0 || clientBytes > CLIENT_LIMITS.maxClientIdBytes) {
+    throw new ReplicationError(
+      "BadArgument",
+      `client_id must be 1 to ${CLIENT_LIMITS.maxClientIdBytes} bytes of UTF-8`,
+    );
+  }
+  if (request.clientId.startsWith("\u0000")) {
+    throw new ReplicationError("BadArgument", "client_id must not start with NUL");
+  }
+  if (request.requestId < 1n || request.requestId > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new ReplicationError("BadArgument", "request_id must be between 1 and 2^53 - 1");
+  }
+  return { clientId: request.clientId, requestId: Number(request.requestId) };
+}
+
+/** A gRPC client per leader address, for forwarding; replaced when the address changes. */
+class LeaderClients {
+  private client: { address: string; client: ClusterClient } | undefined;
+
+  get(address: string): ClusterClient {
+    if (this.client?.address !== address) {
+      this.client?.client.close();
+      this.client = { address, client: new ClusterClient(address, credentials.createInsecure()) };
+    }
+    return this.client.client;
+  }
+
+  close(): void {
+    this.client?.client.close();
+    this.client = undefined;
+  }
+}
+
+type Forward<Req, Res> = (
+  client: ClusterClient,
+  request: Req,
+  metadata: Metadata,
+  options: Partial<CallOptions>,
+  callback: (error: ServiceError | null, response: Res) => void,
+) => void;
+
+/** The Cluster service over a node; `close()` releases the forwarding connection. */
+export function createClusterService(
+  node: ClusterNode,
+  deps: ServiceDeps,
+  options: ClusterServiceOptions,
+): { implementation: ClusterServer; close(): void } {
+  const leaders = new LeaderClients();
+
+  /** Adds the leader's id and address to a refusal, so that a client can go there directly. */
+  function withLeaderHint(serviceError: ServiceError): ServiceError {
+    const view = node.status();
+    if (view.leaderId !== undefined && !serviceError.metadata.get(LEADER_ID_METADATA_KEY).length) {
+      serviceError.metadata.set(LEADER_ID_METADATA_KEY, view.leaderId);
+      if (view.leaderAddress !== undefined) {
+        serviceError.metadata.set(LEADER_ADDRESS_METADATA_KEY, view.leaderAddress);
+      }
+    }
+    return serviceError;
+  }
+
+  /** Proposes on this node (the leader) and decodes the state machine's answer. */
+  async function proposeHere(
+    command: KvCommand,
+    ids: Ids,
+  ): Promise<{ index: number; result: KvResult }> {
+    const encoded = encodeKvCommand(command);
+    try {
+      const { index, result } = await node.propose(encoded, ids);
+      node.onProposalOutcome?.("ok");
+      return { index, result: decodeKvResult(unwrapOutcome(result)) };
+    } catch (error) {
+      if (error instanceof ConsensusError) node.onProposalOutcome?.(error.code);
+      throw error;
+    }
+  }
+
+  /** Relays a call to the leader; its answer (or refusal) is passed on as it came. */
+  function forward<Req, Res>(
+    call: ServerUnaryCall<Req, Res>,
+    send: Forward<Req, Res>,
+    address: string,
+  ): Promise<Res> {
+    const metadata = new Metadata();
+    metadata.set(FORWARDED_METADATA_KEY, "1");
+    const callerDeadline = call.getDeadline();
+    const ownDeadline = Date.now() + options.forwardTimeoutMs;
+    const deadline =
+      callerDeadline instanceof Date
+        ? Math.min(callerDeadline.getTime(), ownDeadline)
+        : Number.isFinite(callerDeadline)
+          ? Math.min(Number(callerDeadline), ownDeadline)
+          : ownDeadline;
+    return new Promise<Res>((resolve, reject) => {
+      send(leaders.get(address), call.request, metadata, { deadline }, (error, response) => {
+        if (error === null) {
+          resolve(response);
+          return;
+        }
+        const errorCode = String(error.metadata?.get(ERROR_CODE_METADATA_KEY)[0] ?? "");
+        if (errorCode === "") {
+          // The leader never answered (connection lost, deadline): the call may or may not have
+          // reached it, so its outcome is unknown; a retry with the same ids settles it.
+          reject(new ConsensusError("Indeterminate", `forwarded to ${address}: ${error.details}`));
+          return;
+        }
+        reject(new RelayedError(error.code, error.details, errorCode, error.metadata));
+      });
+    });
+  }
+
+  /** A KV call: leader proposes; follower forwards once; otherwise UNAVAILABLE with a hint. */
+  function kvCall<Req extends { clientId: string; requestId: bigint }, Res>(
+    method: string,
+    toCommand: (request: Req) => KvCommand,
+    toResponse: (index: number, result: KvResult) => Res,
+    send: Forward<Req, Res>,
+  ): handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      const startNs = process.hrtime.bigint();
+      const ctx = openCall(deps, method, call.metadata);
+      const run = async (): Promise<Res> => {
+        const ids = idsOf(call.request);
+        const command = toCommand(call.request);
+        encodeKvCommand(command); // validates sizes before anything is forwarded or proposed
+        if (node.isLeader()) {
+          const { index, result } = await proposeHere(command, ids);
+          return toResponse(index, result);
+        }
+        const view = node.status();
+        const forwarded = call.metadata.get(FORWARDED_METADATA_KEY).length > 0;
+        if (
+          !options.forward ||
+          forwarded ||
+          view.leaderAddress === undefined ||
+          view.leaderId === view.nodeId
+        ) {
+          throw new ConsensusError("NotLeader", "this node does not lead", view.leaderId);
+        }
+        return forward(call, send, view.leaderAddress);
+      };
+      run().then(
+        (response) => {
+          finishOk(deps, ctx, startNs);
+          callback(null, response);
+        },
+        (error: unknown) => {
+          const mapped = finishError(deps, ctx, startNs, error);
+          const serviceError =
+            error instanceof ConsensusError && error.code === "NotLeader"
+              ? withLeaderHint(mapped.serviceError)
+              : mapped.serviceError;
+          callback(serviceError);
+        },
+      );
+    };
+  }
+
+  const implementation: ClusterServer = {
+    status: (call, callback) => {
+      const startNs = process.hrtime.bigint();
+      const ctx = openCall(deps, "Status", call.metadata);
+      const view = node.status();
+      const response: StatusResponse = {
+        nodeId: view.nodeId,
+        engine: view.engine,
+        role: view.role,
+        leaderId: view.leaderId ?? "",
+        leaderAddress: view.leaderAddress ?? "",
+        ballot: BigInt(view.ballot),
+        commitIndex: BigInt(view.commitIndex),
+        appliedIndex: BigInt(view.appliedIndex),
+        inQuorum: view.inQuorum,
+        leaderChanges: BigInt(view.leaderChanges),
+        members: view.members.map((member) => ({
+          nodeId: member.nodeId,
+          grpcAddress: member.grpcAddress,
+          isSelf: member.isSelf,
+          isLeader: member.isLeader,
+          reachable: member.reachable,
+          lastHeardMs: BigInt(Math.max(0, Math.round(member.lastHeardMs))),
+          commitIndex: BigInt(member.commitIndex),
+          behindSlots: BigInt(member.behindSlots),
+        })),
+      };
+      finishOk(deps, ctx, startNs);
+      callback(null, response);
+    },
+    put: kvCall<PutRequest, PutResponse>(
+      "Put",
+      (request) => ({ op: "put", key: request.key, value: request.value }),
+      (index, result) => {
+        if (result.op !== "put") throw new ReplicationError("BadCommand", "not a put result");
+        return { version: BigInt(result.version), index: BigInt(index) };
+      },
+      (client, request, metadata, callOptions, callback) =>
+        client.put(request, metadata, callOptions, callback),
+    ),
+    get: kvCall<GetRequest, GetResponse>(
+      "Get",
+      (request) => ({ op: "get", key: request.key }),
+      (index, result) => {
+        if (result.op !== "get") throw new ReplicationError("BadCommand", "not a get result");
+        return {
+          found: result.found,
+          value: Buffer.from(result.value),
+          version: BigInt(result.version),
+          index: BigInt(index),
+        };
+      },
+      (client, request, metadata, callOptions, callback) =>
+        client.get(request, metadata, callOptions, callback),
+    ),
+    compareAndSet: kvCall<CompareAndSetRequest, CompareAndSetResponse>(
+      "CompareAndSet",
+      (request) => {
+        if (request.expectedVersion > BigInt(Number.MAX_SAFE_INTEGER)) {
+          throw new ReplicationError("BadArgument", "expected_version beyond 2^53 - 1");
+        }
+        return {
+          op: "cas",
+          key: request.key,
+          expectedVersion: Number(request.expectedVersion),
+          value: request.value,
+        };
+      },
+      (index, result) => {
+        if (result.op !== "cas") throw new ReplicationError("BadCommand", "not a cas result");
+        return {
+          succeeded: result.succeeded,
+          version: BigInt(result.version),
+          currentValue: Buffer.from(result.value),
+          index: BigInt(index),
+        };
+      },
+      (client, request, metadata, callOptions, callback) =>
+        client.compareAndSet(request, metadata, callOptions, callback),
+    ),
+  };
+  return { implementation, close: () => leaders.close() };
+}

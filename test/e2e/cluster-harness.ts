@@ -1,0 +1,268 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import {
+  ClusterClient,
+  type StatusResponse,
+} from "../../host/proto/generated/cluster/v1/cluster.js";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const CLI = join(ROOT, "dist/host/cli/main.js");
+
+/** Every child of every harness in this process, killed on exit even when a test failed. */
+const children = new Set<ChildProcess>();
+process.on("exit", () => {
+  for (const child of children) child.kill("SIGKILL");
+});
+
+/** Ports the OS says are free now (listening on port 0, then closing). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const server = createServer();
+          server.once("error", reject);
+          server.listen(0, "127.0.0.1", () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((server) => (server.address() as { port: number }).port);
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
+  return ports;
+}
+
+/** A condition awaited by polling; the test's own timeout bounds it. */
+export async function until<T>(check: () => Promise<T | undefined>, intervalMs = 50): Promise<T> {
+  for (;;) {
+    const value = await check().catch(() => undefined);
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+function unary<Req, Res>(
+  call: (
+    request: Req,
+    metadata: Metadata,
+    options: { deadline: number },
+    callback: (error: ServiceError | null, response: Res) => void,
+  ) => unknown,
+  request: Req,
+  timeoutMs: number,
+): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    call(request, new Metadata(), { deadline: Date.now() + timeoutMs }, (error, response) =>
+      error === null ? resolve(response) : reject(error),
+    );
+  });
+}
+
+/** One node process of a 3-node cluster over TCP with its WAL in a temp dir. */
+export class TestNode {
+  child: ChildProcess | undefined;
+  readonly client: ClusterClient;
+  exited: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly id: string,
+    readonly configFile: string,
+    readonly grpcAddress: string,
+  ) {
+    this.client = new ClusterClient(grpcAddress, credentials.createInsecure());
+  }
+
+  /** Starts the process and resolves once it listens. */
+  async start(): Promise<void> {
+    if (!existsSync(CLI)) throw new Error(`${CLI} missing: run npm run build first`);
+    const child = spawn(
+      process.execPath,
+      [CLI, "serve", "--config", this.configFile, "--log-level", "warn"],
+      {
+        stdio: ["ignore", "ignore", "pipe"],
+      },
+    );
+    children.add(child);
+    this.child = child;
+    this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
+    this.exited.then(() => children.delete(child));
+    const stderr: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      child.once("exit", (code, signal) =>
+        reject(new Error(`node ${this.id} exited (${code ?? signal}): ${stderr.join("\n")}`)),
+      );
+      createInterface({ input: child.stderr as NodeJS.ReadableStream }).on("line", (line) => {
+        stderr.push(line);
+        if (line.includes("health and reflection")) resolve();
+      });
+    });
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child?.kill(signal);
+  }
+
+  async kill(): Promise<void> {
+    if (
+      this.child !== undefined &&
+      this.child.exitCode === null &&
+      this.child.signalCode === null
+    ) {
+      this.child.kill("SIGKILL");
+      await this.exited;
+    }
+  }
+
+  status(timeoutMs = 2000): Promise<StatusResponse> {
+    return unary(this.client.status.bind(this.client), {}, timeoutMs);
+  }
+}
+
+/** Three nodes, their configs in a temp dir. */
+export class TestCluster {
+  readonly nodes: TestNode[];
+
+  private constructor(
+    readonly dir: string,
+    nodes: TestNode[],
+  ) {
+    this.nodes = nodes;
+  }
+
+  static async create(): Promise<TestCluster> {
+    const dir = await mkdtemp(join(tmpdir(), "cartridge-e2e-"));
+    const ports = await freePorts(6);
+    const ids = ["1", "2", "3"];
+    const endpoints = ids
+      .map(
+        (id, i) =>
+          `"${id}" = { host = "127.0.0.1", consensus_port = ${ports[i]}, grpc_port = ${ports[i + 3]} }`,
+      )
+      .join("\n");
+    const nodes: TestNode[] = [];
+    for (const [i, id] of ids.entries()) {
+      const file = join(dir, `node-${id}.toml`);
+      await writeFile(
+        file,
+        [
+          "[consensus]",
+          'engine = "paxos"',
+          `replica_id = "${id}"`,
+          'cluster_id = "e2e"',
+          `storage = { type = "wal", wal_path = "./data/node-${id}" }`,
+          `transport = { type = "tcp", bind = "127.0.0.1:${ports[i]}" }`,
+          "[consensus.cluster]",
+          'members = ["1", "2", "3"]',
+          "[consensus.cluster.endpoints]",
+          endpoints,
+          "",
+        ].join("\n"),
+      );
+      nodes.push(new TestNode(id, file, `127.0.0.1:${ports[i + 3]}`));
+    }
+    return new TestCluster(dir, nodes);
+  }
+
+  node(id: string): TestNode {
+    const node = this.nodes.find((n) => n.id === id);
+    if (node === undefined) throw new Error(`no node ${id}`);
+    return node;
+  }
+
+  async startAll(): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.start()));
+  }
+
+  /** Waits until every running node in `among` follows one leader in a working quorum. */
+  async leader(among: readonly TestNode[] = this.nodes): Promise<TestNode> {
+    const id = await until(async () => {
+      const views = await Promise.all(among.map((node) => node.status(1000)));
+      const leaderId = views[0]?.leaderId;
+      if (leaderId === undefined || leaderId === "") return undefined;
+      const agreed = views.every((v) => v.leaderId === leaderId && v.inQuorum);
+      return agreed ? leaderId : undefined;
+    });
+    return this.node(id);
+  }
+
+  /** Waits until every node in `among` applied at least `index`; returns their applied indexes. */
+  async appliedAtLeast(index: number, among: readonly TestNode[] = this.nodes): Promise<number[]> {
+    return until(async () => {
+      const views = await Promise.all(among.map((node) => node.status(1000)));
+      const applied = views.map((v) => Number(v.appliedIndex));
+      return applied.every((a) => a >= index) ? applied : undefined;
+    });
+  }
+
+  async destroy(): Promise<void> {
+    await Promise.all(this.nodes.map((node) => node.kill()));
+    for (const node of this.nodes) node.client.close();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A KV client that retries like a real one: the same client and request id on every attempt, at
+ * the leader named in a refusal or the next node, until the cluster answers definitely.
+ */
+export class KvClient {
+  private requestId = 0;
+  private target = 0;
+
+  constructor(
+    private readonly cluster: TestCluster,
+    readonly clientId: string,
+  ) {}
+
+  /** Sends the next attempts to `cluster.nodes[index]` first (the bench aims at the leader). */
+  preferNode(index: number): void {
+    this.target = index;
+  }
+
+  async put(key: string, value: string): Promise<{ version: bigint; index: bigint }> {
+    this.requestId += 1;
+    const request = {
+      clientId: this.clientId,
+      requestId: BigInt(this.requestId),
+      key,
+      value: Buffer.from(value),
+    };
+    return this.retry((client) => unary(client.put.bind(client), request, 3000));
+  }
+
+  async get(key: string): Promise<{ found: boolean; value: string; index: bigint }> {
+    this.requestId += 1;
+    const request = { clientId: this.clientId, requestId: BigInt(this.requestId), key };
+    const response = await this.retry((client) => unary(client.get.bind(client), request, 3000));
+    return { found: response.found, value: response.value.toString(), index: response.index };
+  }
+
+  private async retry<T>(attempt: (client: ClusterClient) => Promise<T>): Promise<T> {
+    for (;;) {
+      const node = this.cluster.nodes[this.target % this.cluster.nodes.length] as TestNode;
+      try {
+        return await attempt(node.client);
+      } catch (error) {
+        const serviceError = error as ServiceError;
+        const retryable = [
+          status.UNAVAILABLE,
+          status.DEADLINE_EXCEEDED,
+          status.CANCELLED,
+          status.RESOURCE_EXHAUSTED,
+        ];
+        if (!retryable.includes(serviceError.code)) throw error;
+        const hint = serviceError.metadata?.get("cartridge-leader-id")[0];
+        const hinted = this.cluster.nodes.findIndex((n) => n.id === hint);
+        this.target = hinted >= 0 && hinted !== this.target ? hinted : this.target + 1;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    }
+  }
+}
