@@ -26,7 +26,8 @@ import {
 import { Bench } from "tinybench";
 import { EngineClient } from "../host/client/index.js";
 import { StepRequest, StepResponse } from "../host/proto/generated/engine/v1/engine.js";
-import { createEngine, loadDirectory } from "../host/runtime/index.js";
+import { createEngine, InlineEngine, loadDirectory } from "../host/runtime/index.js";
+import { WorkerEngine } from "../host/runtime/worker-engine.js";
 import { DEFAULT_LIMITS } from "../host/server/limits.js";
 import { ServerMetrics } from "../host/server/metrics.js";
 import { serveMetrics } from "../host/server/metrics-http.js";
@@ -54,7 +55,7 @@ const ECHO_SERVICE: ServiceDefinition = {
   },
 };
 
-interface ChildPorts {
+export interface ChildPorts {
   readonly engine: number;
   readonly echo: number;
   readonly metricsUrl: string;
@@ -66,7 +67,11 @@ async function runServerRole(): Promise<void> {
   const { engine, registry } = createEngine();
   await loadDirectory(registry, CARTRIDGES);
   const metrics = new ServerMetrics();
-  const running = await startServer({ engine, metrics });
+  // CARTRIDGE_BENCH_WORKERS: guest worker threads (0, the default here, runs them inline).
+  const workers = Number(process.env.CARTRIDGE_BENCH_WORKERS ?? "0");
+  const pool = workers > 0 ? new WorkerEngine(registry, { workers }) : undefined;
+  await pool?.ready();
+  const running = await startServer({ engine: pool ?? new InlineEngine(engine), metrics });
   const reply = Buffer.alloc(replyBytes, 7);
   const echo = new Server();
   echo.addService(ECHO_SERVICE, {
@@ -84,12 +89,17 @@ async function runServerRole(): Promise<void> {
   process.once("SIGTERM", () => process.exit(0));
 }
 
-function startChild(replyBytes: number): Promise<{ child: ChildProcess; ports: ChildPorts }> {
+/** Starts the server role in a child process; `workers` guest threads (0: inline). */
+export function startChild(
+  replyBytes: number,
+  workers = Number(process.env.CARTRIDGE_BENCH_WORKERS ?? "0"),
+): Promise<{ child: ChildProcess; ports: ChildPorts }> {
   const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url)], {
     env: {
       ...process.env,
       CARTRIDGE_BENCH_ROLE: "server",
       CARTRIDGE_BENCH_REPLY_BYTES: String(replyBytes),
+      CARTRIDGE_BENCH_WORKERS: String(workers),
     },
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -238,7 +248,7 @@ export async function runGrpcBench(): Promise<void> {
 
     // The same with the server in this process: no second core needed, so on a busy machine it
     // isolates what the gRPC layer itself costs.
-    const sameProcess = await startServer({ engine: local });
+    const sameProcess = await startServer({ engine: new InlineEngine(local) });
     const sameClient = await EngineClient.connect(sameProcess.address);
     await grpcRun(ROLLOUT_EPISODES / 10, sameClient);
     const sameRuns = [];

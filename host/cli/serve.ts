@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { loadNodeConfig } from "../node/config.js";
 import { LOG_LEVELS, type LogLevel } from "../node/logger.js";
@@ -13,6 +14,9 @@ interface ServeOptions {
   readonly metricsPort?: number;
   readonly logLevel: LogLevel;
   readonly shutdownGraceMs: number;
+  /** Worker threads running cartridges; 0 runs them on the gRPC thread (not for production). */
+  readonly workers: number;
+  readonly callTimeoutMs: number;
   readonly tlsCert?: string;
   readonly tlsKey?: string;
   readonly tlsClientCa?: string;
@@ -26,6 +30,14 @@ function portNumber(value: string): number {
     throw new InvalidArgumentError("expected a port number 0..65535");
   }
   return port;
+}
+
+function workerCount(value: string): number {
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 0 || count > 256) {
+    throw new InvalidArgumentError("expected a number of workers 0..256");
+  }
+  return count;
 }
 
 function milliseconds(value: string): number {
@@ -53,6 +65,18 @@ export function serveCommand(): Command {
       "how long shutdown waits for in-flight calls before cancelling them",
       milliseconds,
       10_000,
+    )
+    .option(
+      "--workers <n>",
+      "worker threads running cartridges (default: one per core; 0 runs them on the gRPC thread)",
+      workerCount,
+      availableParallelism(),
+    )
+    .option(
+      "--call-timeout-ms <ms>",
+      "wall-clock watchdog per cartridge call: a worker still running it is replaced",
+      milliseconds,
+      5000,
     )
     .option("--tls-cert <file>", "serve TLS with this PEM certificate (chain)")
     .option("--tls-key <file>", "the PEM private key of --tls-cert")

@@ -1,11 +1,13 @@
 import { stat } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import type { Logger } from "pino";
 import { ClusterService } from "../proto/generated/cluster/v1/cluster.js";
-import type { RegistryEvent } from "../runtime/engine.js";
+import type { Engine, RegistryEvent } from "../runtime/engine.js";
 import { isCartridgeError, LoadError } from "../runtime/errors.js";
-import { createEngine, loadDirectory } from "../runtime/index.js";
+import { createEngine, InlineEngine, loadDirectory } from "../runtime/index.js";
 import { type CartridgeWatcher, watchCartridges } from "../runtime/watch.js";
+import { WorkerEngine } from "../runtime/worker-engine.js";
 import { resolveSecurity } from "../server/auth/security.js";
 import { ClusterMetrics } from "../server/cluster-metrics.js";
 import { CLUSTER_SERVICE_NAME, createClusterService } from "../server/cluster-service.js";
@@ -28,6 +30,10 @@ export interface NodeSettings {
   readonly metricsPort?: number | undefined;
   readonly logLevel: LogLevel;
   readonly shutdownGraceMs: number;
+  /** Worker threads running cartridges (default one per core); 0 runs them on the gRPC thread. */
+  readonly workers?: number | undefined;
+  /** Wall-clock watchdog per cartridge call in a worker, in ms (default 5,000). */
+  readonly callTimeoutMs?: number | undefined;
   readonly tlsCert?: string | undefined;
   readonly tlsKey?: string | undefined;
   readonly tlsClientCa?: string | undefined;
@@ -113,12 +119,23 @@ export async function runNode(options: NodeSettings): Promise<void> {
 
   const metrics = new ServerMetrics();
   const { engine, registry } = createEngine();
-  metrics.observeInstancePools(() =>
-    registry.list().map((caps) => {
-      const { pool } = registry.resolve(caps);
-      return { envId: caps.envId, idle: pool.idleCount, created: pool.created };
-    }),
-  );
+  // Guest code runs in worker threads, never on the thread that serves gRPC (issue 10).
+  const workers = options.workers ?? availableParallelism();
+  const pool =
+    workers === 0
+      ? undefined
+      : new WorkerEngine(registry, { workers, callTimeoutMs: options.callTimeoutMs ?? 5000 });
+  await pool?.ready();
+  const served: Engine = pool ?? new InlineEngine(engine);
+  if (pool === undefined) {
+    // Instances live on this thread only without workers; the workers' own are not exported yet.
+    metrics.observeInstancePools(() =>
+      registry.list().map((caps) => {
+        const { pool: instances } = registry.resolve(caps);
+        return { envId: caps.envId, idle: instances.idleCount, created: instances.created };
+      }),
+    );
+  }
   registry.on((event: RegistryEvent) => {
     metrics.recordRegistryEvent(event);
     logRegistryEvent(logger, event);
@@ -158,7 +175,7 @@ export async function runNode(options: NodeSettings): Promise<void> {
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
     server = await startServer({
-      engine,
+      engine: served,
       host,
       port,
       logger,
@@ -244,6 +261,9 @@ export async function runNode(options: NodeSettings): Promise<void> {
     clearInterval(poll);
     await watcher?.close();
     const result = await server.shutdown();
+    // Guest code runs in workers, so the grace timer fires even with a runaway call in flight;
+    // terminating the workers then stops it.
+    await pool?.close();
     cluster.close();
     await replica.stop();
     await metricsEndpoint?.close();

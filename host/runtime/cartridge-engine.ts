@@ -1,11 +1,11 @@
 import type {
   BatchTransition,
   BuildRef,
-  Engine,
   EnvCapabilities,
   EnvSelector,
   RolloutChunk,
   RolloutRequest,
+  SyncEngine,
   Transition,
   VectorResetRequest,
   VectorStepOptions,
@@ -13,7 +13,7 @@ import type {
 import { CallError } from "./errors.js";
 import { readInfo, readInfoColumns } from "./info-record.js";
 import type { CartridgeInstance } from "./instance.js";
-import type { RegisteredBuild, Registry } from "./registry.js";
+import type { RegisteredBuild } from "./registry.js";
 import { RolloutChunkBuilder } from "./rollout-chunks.js";
 import { autoresetRows, legalMasksAt, resetRows } from "./vector-rows.js";
 
@@ -60,19 +60,27 @@ function buildRef(build: RegisteredBuild): BuildRef {
   return { envId: build.capabilities.envId, buildId: build.capabilities.buildId };
 }
 
+/** Where the engine finds builds: the `Registry`, or a worker's copy of the builds it was sent. */
+export interface BuildSource {
+  /** The selected build; throws `UnknownEnv` or `UnknownBuild`. */
+  resolve(selector: EnvSelector): RegisteredBuild;
+  /** Capabilities of every env's current build, sorted by env id. */
+  list(): EnvCapabilities[];
+}
+
 /**
- * The `Engine` over a `Registry`: validates every request before it reaches a cartridge, runs it
+ * The `SyncEngine` over a `BuildSource` (normally the `Registry`): validates every request before it reaches a cartridge, runs it
  * on a pooled instance and copies the results out. A request the cartridge rejects becomes the
  * matching `CallError`; a trap fails only that call, and the trapped instance is replaced.
  */
-export class CartridgeEngine implements Engine {
+export class CartridgeEngine implements SyncEngine {
   private readonly maxRolloutEpisodes: number;
   private readonly defaultChunkSteps: number;
   private readonly maxChunkSteps: number;
   private readonly maxChunkBytes: number;
 
   constructor(
-    readonly registry: Registry,
+    readonly registry: BuildSource,
     options: EngineOptions = {},
   ) {
     this.maxRolloutEpisodes = options.maxRolloutEpisodes ?? 1_000_000;
@@ -176,6 +184,20 @@ export class CartridgeEngine implements Engine {
     options: VectorStepOptions = {},
   ): Generator<BatchTransition, void, void> {
     // Validate eagerly, so that a bad request fails at the call rather than at the first chunk.
+    const build = this.checkBatchChunks(selector, states, actions, rowsPerChunk, options);
+    const count = states.byteLength / build.cartridge.sizes.stateBytes;
+    const seed = options.autoreset?.seed;
+    return this.batchStepChunksOn(build, states, actions, count, rowsPerChunk, seed);
+  }
+
+  /** Validates a chunked batch step and resolves its build (throws `CallError`). */
+  checkBatchChunks(
+    selector: EnvSelector,
+    states: Uint8Array,
+    actions: Uint8Array,
+    rowsPerChunk: number,
+    options: VectorStepOptions = {},
+  ): RegisteredBuild {
     const build = this.registry.resolve(selector);
     const { sizes, manifest, maxBatch } = build.cartridge;
     const envId = manifest.env_id;
@@ -191,7 +213,7 @@ export class CartridgeEngine implements Engine {
     checkCount("rowsPerChunk", rowsPerChunk, maxBatch, envId);
     const autoresetSeed = options.autoreset?.seed;
     if (autoresetSeed !== undefined) checkSeed(autoresetSeed, envId);
-    return this.batchStepChunksOn(build, states, actions, count, rowsPerChunk, autoresetSeed);
+    return build;
   }
 
   private *batchStepChunksOn(
@@ -219,6 +241,15 @@ export class CartridgeEngine implements Engine {
     rowsPerChunk: number,
   ): Generator<BatchTransition, void, void> {
     // Validate eagerly, so that a bad request fails at the call rather than at the first chunk.
+    const build = this.checkResetBatch(request, rowsPerChunk);
+    const hints = request.hints;
+    const none = new Uint8Array(0);
+    const hintOf = (i: number) => hints[hints.length === 1 ? 0 : i] ?? none;
+    return this.resetBatchChunksOn(build, request, rowsPerChunk, hintOf);
+  }
+
+  /** Validates a chunked vector reset and resolves its build (throws `CallError`). */
+  checkResetBatch(request: VectorResetRequest, rowsPerChunk: number): RegisteredBuild {
     const build = this.registry.resolve(request);
     const { manifest, maxBatch } = build.cartridge;
     const envId = manifest.env_id;
@@ -242,9 +273,41 @@ export class CartridgeEngine implements Engine {
         );
       }
     }
+    return build;
+  }
+
+  /**
+   * Rows `start .. start + rows` of a vector reset, as `resetBatchChunks` yields them. `hints` is
+   * empty, one hint for every env, or the `rows` hints of these envs. Stateless, for workers.
+   */
+  resetRowsAt(
+    selector: EnvSelector,
+    seed: bigint,
+    start: number,
+    rows: number,
+    hints: readonly Uint8Array[],
+  ): BatchTransition {
+    const build = this.registry.resolve(selector);
+    checkSeed(seed, build.cartridge.manifest.env_id);
+    checkCount("rows", rows, build.cartridge.maxBatch, build.cartridge.manifest.env_id);
     const none = new Uint8Array(0);
-    const hintOf = (i: number) => hints[hints.length === 1 ? 0 : i] ?? none;
-    return this.resetBatchChunksOn(build, request, rowsPerChunk, hintOf);
+    const hintOf = (i: number) => hints[hints.length === 1 ? 0 : i - start] ?? none;
+    return build.pool.with((instance) =>
+      resetRows(instance, buildRef(build), seed, start, rows, hintOf),
+    );
+  }
+
+  /**
+   * One chunk of a vector step, as `batchStepChunks` yields it: `autoreset` resets ended envs,
+   * env `firstIndex + i` seeded `seed + firstIndex + i`. Stateless, for workers.
+   */
+  batchStepAt(
+    selector: EnvSelector,
+    states: Uint8Array,
+    actions: Uint8Array,
+    autoreset?: { seed: bigint; firstIndex: number },
+  ): BatchTransition {
+    return this.batchStepOn(this.registry.resolve(selector), states, actions, autoreset);
   }
 
   private *resetBatchChunksOn(
@@ -313,24 +376,36 @@ export class CartridgeEngine implements Engine {
 
   rollout(request: RolloutRequest): Generator<RolloutChunk, void, void> {
     // Validate eagerly, so that a bad request fails at the call rather than at the first chunk.
+    const build = this.checkRollout(request);
+    return this.rolloutChunks(build, request);
+  }
+
+  /** Validates a rollout request and resolves its build (throws `CallError`). */
+  checkRollout(request: RolloutRequest): RegisteredBuild {
     const build = this.registry.resolve(request);
     const { manifest, maxRolloutSteps } = build.cartridge;
     const envId = manifest.env_id;
     checkSeed(request.seed, envId);
     checkCount("episodes", request.episodes, this.maxRolloutEpisodes, envId);
     checkCount("stepCap", request.stepCap, maxRolloutSteps, envId);
-    const chunkSteps = request.chunkSteps ?? this.defaultChunkSteps;
-    checkCount("chunkSteps", chunkSteps, this.maxChunkSteps, envId);
-    return this.rolloutChunks(build, request, chunkSteps);
+    checkCount(
+      "chunkSteps",
+      request.chunkSteps ?? this.defaultChunkSteps,
+      this.maxChunkSteps,
+      envId,
+    );
+    return build;
   }
 
-  private *rolloutChunks(
-    build: RegisteredBuild,
-    request: RolloutRequest,
-    chunkSteps: number,
-  ): Generator<RolloutChunk, void, void> {
-    const ref = buildRef(build);
+  /**
+   * Rows of a chunk's columns. They are allocated up front, so size them by what the request can
+   * produce and by the byte budget rather than by `chunkSteps` alone, which a client chooses: a
+   * one-episode request must not allocate a million rows. One episode longer than both bounds
+   * still goes out whole, in a chunk of its own size.
+   */
+  private chunkCapacityRows(build: RegisteredBuild, request: RolloutRequest): number {
     const { sizes, manifest } = build.cartridge;
+    const chunkSteps = request.chunkSteps ?? this.defaultChunkSteps;
     // The columns are allocated up front, so size them by what the request can produce and by
     // the byte budget rather than by `chunkSteps` alone, which a client chooses: a one-episode
     // request must not allocate a million rows. One episode longer than both bounds still goes
@@ -341,7 +416,7 @@ export class CartridgeEngine implements Engine {
       (request.includeObs ? sizes.obsBytes : 0) +
       CHUNK_ROW_OVERHEAD_BYTES +
       4 * manifest.players;
-    const capacityRows = Math.max(
+    return Math.max(
       request.stepCap,
       Math.min(
         chunkSteps,
@@ -349,6 +424,15 @@ export class CartridgeEngine implements Engine {
         Math.floor(this.maxChunkBytes / rowBytes),
       ),
     );
+  }
+
+  private *rolloutChunks(
+    build: RegisteredBuild,
+    request: RolloutRequest,
+  ): Generator<RolloutChunk, void, void> {
+    const ref = buildRef(build);
+    const { sizes, manifest } = build.cartridge;
+    const capacityRows = this.chunkCapacityRows(build, request);
     const newBuilder = () =>
       new RolloutChunkBuilder(ref, sizes, manifest.players, capacityRows, request.includeObs);
     let builder = newBuilder();
@@ -368,5 +452,35 @@ export class CartridgeEngine implements Engine {
       if (full !== undefined) yield full;
     }
     if (builder.rows > 0) yield builder.finish();
+  }
+
+  /**
+   * The chunk of `request` that starts at episode `first`: exactly the chunk `rollout` yields
+   * there (whole episodes, until the next would not fit), and the episode the next chunk starts
+   * at (`request.episodes` after the last). Stateless, so that any worker can produce any chunk;
+   * the episode that did not fit is run again for the next chunk, which replays it exactly.
+   */
+  rolloutChunkAt(request: RolloutRequest, first: number): { chunk: RolloutChunk; next: number } {
+    const build = this.checkRollout(request);
+    const { sizes, manifest } = build.cartridge;
+    const builder = new RolloutChunkBuilder(
+      buildRef(build),
+      sizes,
+      manifest.players,
+      this.chunkCapacityRows(build, request),
+      request.includeObs,
+    );
+    let episode = first;
+    for (; episode < request.episodes; episode++) {
+      const seed = (request.seed + BigInt(episode)) % SEED_LIMIT;
+      const appended = build.pool.with((instance) => {
+        const rows = instance.rollout(seed, request.stepCap, request.includeObs);
+        if (!builder.fits(rows)) return false;
+        builder.appendEpisode(instance.memory, instance.rolloutArrays, episode, rows);
+        return true;
+      });
+      if (!appended) break;
+    }
+    return { chunk: builder.finish(), next: episode };
   }
 }

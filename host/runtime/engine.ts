@@ -1,12 +1,20 @@
 import type { CartridgeManifest } from "./manifest.js";
 
 /**
- * The in-process engine API: what the gRPC layer (and anything else in the host) calls. It is a
- * contract only; `CartridgeEngine` in `cartridge-engine.ts` implements it over the registry and
- * the sandboxed instances.
+ * The engine API: what the gRPC layer (and anything else in the host) calls to run cartridges.
+ * Two contracts live here:
  *
- * Every method throws `CallError` (see errors.ts) for a bad request or a misbehaving cartridge and
- * never leaves the engine unusable: the next call works.
+ * - `Engine`, asynchronous: every call that runs guest code returns a Promise (or an async
+ *   generator), so that an implementation may run it off the caller's thread (a worker pool) and
+ *   the caller's event loop keeps serving others meanwhile. This is the interface the server and
+ *   the replicated console use.
+ * - `SyncEngine`, the same operations run to completion on the calling thread.
+ *   `CartridgeEngine` (cartridge-engine.ts) implements it over the registry and the sandboxed
+ *   instances; it is what runs inside a worker, and what tests and benchmarks drive directly.
+ *   `InlineEngine` (inline-engine.ts) adapts it to `Engine` on the calling thread.
+ *
+ * Every method fails with `CallError` (see errors.ts) for a bad request or a misbehaving cartridge
+ * and never leaves the engine unusable: the next call works.
  */
 
 /** Identifies one build of one env: `buildId` is the hex sha256 of the module bytes. */
@@ -142,8 +150,70 @@ export type RegistryEvent =
       readonly message: string;
     };
 
-/** The in-process engine the gRPC service wraps. */
+/** Per-call options of the asynchronous engine. */
+export interface CallOptions {
+  /**
+   * Aborting stops the call's work as soon as the engine can: before it starts, between chunks
+   * (or episodes), and, for an implementation that runs guest code in a worker, by terminating a
+   * runaway call. The call then fails with `CallError` code `Cancelled`.
+   */
+  readonly signal?: AbortSignal | undefined;
+}
+
+/**
+ * The asynchronous engine (the same operations as `SyncEngine`, documented there). Metadata (`listEnvs`, `capabilities`) is answered synchronously and
+ * never runs guest code. Everything else may run guest code and:
+ *
+ * - resolves with results the caller owns (no view into any engine memory);
+ * - rejects with a `CallError` for a bad request or a failing cartridge (`BudgetExceeded` when it
+ *   ran out of fuel, `Trap`, `Timeout` when a wall-clock watchdog had to stop it, `Cancelled`
+ *   when `options.signal` aborted it); only that call fails;
+ * - gives the same bytes however the implementation splits the work: rollout episode `i` is
+ *   seeded `seed + i` and chunks come in request order.
+ *
+ * The two generator methods validate the request and resolve the build when called (throwing
+ * `CallError` synchronously for a bad request), then produce chunks lazily as the caller pulls
+ * them, holding that build to the end; `return()` on the generator releases its resources.
+ */
 export interface Engine {
+  /** Capabilities of every env's current build, sorted by env id. */
+  listEnvs(): EnvCapabilities[];
+  capabilities(selector: EnvSelector): EnvCapabilities;
+  reset(
+    selector: EnvSelector,
+    seed: bigint,
+    hint?: Uint8Array,
+    options?: CallOptions,
+  ): Promise<Transition>;
+  step(
+    selector: EnvSelector,
+    state: Uint8Array,
+    action: Uint8Array,
+    options?: CallOptions,
+  ): Promise<Transition>;
+  batchStep(
+    selector: EnvSelector,
+    states: Uint8Array,
+    actions: Uint8Array,
+    options?: CallOptions,
+  ): Promise<BatchTransition>;
+  batchStepChunks(
+    selector: EnvSelector,
+    states: Uint8Array,
+    actions: Uint8Array,
+    rowsPerChunk: number,
+    options?: VectorStepOptions & CallOptions,
+  ): AsyncGenerator<BatchTransition, void, void>;
+  resetBatchChunks(
+    request: VectorResetRequest,
+    rowsPerChunk: number,
+    options?: CallOptions,
+  ): AsyncGenerator<BatchTransition, void, void>;
+  rollout(request: RolloutRequest, options?: CallOptions): AsyncGenerator<RolloutChunk, void, void>;
+}
+
+/** The engine run to completion on the calling thread (see the top of this file). */
+export interface SyncEngine {
   /** Capabilities of every env's current build, sorted by env id. */
   listEnvs(): EnvCapabilities[];
   capabilities(selector: EnvSelector): EnvCapabilities;

@@ -13,6 +13,7 @@ export type LoadErrorCode =
   | "BadManifest"
   | "MemoryLimit"
   | "Link"
+  | "BudgetExceeded"
   | "Unreadable";
 
 /** Codes for a call that failed. */
@@ -29,6 +30,8 @@ export type CallErrorCode =
   | "LimitExceeded"
   | "Trap"
   | "BudgetExceeded"
+  | "Timeout"
+  | "Cancelled"
   | "CartridgeInternal";
 
 export type CartridgeErrorCode = LoadErrorCode | CallErrorCode;

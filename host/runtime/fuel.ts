@@ -1,3 +1,4 @@
+import { instrumentBody, type Meter } from "./fuel-body.js";
 import {
   ByteReader,
   ByteWriter,
@@ -6,14 +7,14 @@ import {
   sectionRank,
   WasmFormatError,
 } from "./wasm-binary.js";
-import { Opcode, skipInstruction } from "./wasm-instructions.js";
 import type { FuncType, WasmModuleInfo } from "./wasm-module-info.js";
 
 /**
  * Deterministic fuel metering by rewriting the code section.
  *
- * Every function entry and every loop header costs one unit from an i64 global the host sets
- * before each call; when it drops below zero the module executes `unreachable`. The cost therefore
+ * Every instruction costs its weight (fuel-costs.ts) and every bulk memory operation its byte
+ * count, from an i64 global the host sets before each call; when it drops below zero the module
+ * executes `unreachable` (fuel-body.ts says where it is charged and checked). The cost therefore
  * depends only on the code and its inputs, so a call runs out of fuel at the same point on every
  * machine, which replicas re-executing steps rely on.
  *
@@ -45,10 +46,16 @@ export const FuelExport = {
   depth: "__cartridge_depth",
   /** `(fuel: f64) -> ()`: sets the fuel and clears the depth (numbers avoid BigInt per call). */
   setFuel: "__cartridge_set_fuel",
+  /**
+   * The module's start function, if it has one. The instrumenter removes the start section and
+   * the host calls this right after instantiation instead, with the start budget set, so that a
+   * start function that runs out of fuel is told apart from one that traps.
+   */
+  start: "__cartridge_start",
 } as const;
 
 export interface FuelOptions {
-  /** Fuel available to the start function during instantiation. */
+  /** Fuel in the counter before the host first sets it. */
   readonly initialFuel: number;
   readonly maxCallDepth: number;
 }
@@ -59,62 +66,6 @@ const F64 = 0x7c;
 
 function globalIndex(writer: ByteWriter, op: number, index: number): void {
   writer.byte(op).u32(index);
-}
-
-/** The instruction sequences inserted into each function, for one function's fuel local. */
-interface Snippets {
-  /** Function entry: the local takes the global minus one unit; trap when negative. */
-  readonly entry: Uint8Array;
-  /** Loop header: one unit from the local; trap when negative. */
-  readonly loop: Uint8Array;
-  /** Before a call or an exit: the global takes the local's value. */
-  readonly store: Uint8Array;
-  /** After a call returns: the local takes what the callee left in the global. */
-  readonly reload: Uint8Array;
-  readonly depthEnter: Uint8Array;
-  readonly depthLeave: Uint8Array;
-}
-
-function snippetsFor(fuel: number, depth: number, maxDepth: number, local: number): Snippets {
-  const trapIfNegative = (w: ByteWriter) => {
-    w.byte(0x22).u32(local); // local.tee
-    w.byte(0x42).byte(0x00).byte(0x53); // i64.const 0; i64.lt_s
-    w.byte(0x04).byte(0x40); // if
-    w.byte(0x20).u32(local); // local.get
-    globalIndex(w, 0x24, fuel); // global.set: make the exhausted fuel visible to the host
-    w.byte(0x00).byte(0x0b); // unreachable end
-    return w.finish();
-  };
-  const entry = new ByteWriter();
-  globalIndex(entry, 0x23, fuel);
-  entry.byte(0x42).byte(0x01).byte(0x7d); // i64.const 1; i64.sub
-  const loop = new ByteWriter().byte(0x20).u32(local);
-  loop.byte(0x42).byte(0x01).byte(0x7d);
-  const store = new ByteWriter().byte(0x20).u32(local);
-  globalIndex(store, 0x24, fuel);
-  const reload = new ByteWriter();
-  globalIndex(reload, 0x23, fuel);
-  reload.byte(0x21).u32(local); // local.set
-
-  const enter = new ByteWriter();
-  globalIndex(enter, 0x23, depth);
-  enter.byte(0x41).byte(0x01).byte(0x6a); // i32.const 1; i32.add
-  globalIndex(enter, 0x24, depth);
-  globalIndex(enter, 0x23, depth);
-  enter.byte(0x41).s32(maxDepth).byte(0x4b); // i32.gt_u
-  enter.byte(0x04).byte(0x40).byte(0x00).byte(0x0b);
-  const leave = new ByteWriter();
-  globalIndex(leave, 0x23, depth);
-  leave.byte(0x41).byte(0x01).byte(0x6b); // i32.const 1; i32.sub
-  globalIndex(leave, 0x24, depth);
-  return {
-    entry: trapIfNegative(entry),
-    loop: trapIfNegative(loop),
-    store: store.finish(),
-    reload: reload.finish(),
-    depthEnter: enter.finish(),
-    depthLeave: leave.finish(),
-  };
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
@@ -170,107 +121,13 @@ function blockTypeFor(type: FuncType, table: TypeTable): Uint8Array {
   return new ByteWriter().s32(table.blockType(type.rawResults)).finish();
 }
 
-/** Global indices and limits shared by every function of a module. */
-interface Meter {
-  readonly fuelGlobal: number;
-  readonly depthGlobal: number;
-  readonly maxCallDepth: number;
-  /** Functions below this index are imports (only `env.abort`, which never returns). */
-  readonly importedFunctions: number;
-}
-
-/** Reads the function index of a `call` whose opcode the reader has just passed. */
-function callTarget(body: Uint8Array, opcodeAt: number): number {
-  const reader = new ByteReader(body, opcodeAt + 1);
-  return reader.u32();
-}
-
-/**
- * Rewrites one function body. Fuel is counted in a new local (a register, rather than a memory
- * round trip per loop iteration) and written back to the global before every call and exit, and
- * read back after every call, so the host and callees always see the exact count. The body is
- * wrapped in a block so that a branch to the function's own label passes the exit code too.
- */
-function instrumentBody(
-  body: Uint8Array,
-  type: FuncType,
-  table: TypeTable,
-  meter: Meter,
-): Uint8Array {
-  const reader = new ByteReader(body);
-  const localGroups = reader.u32();
-  const groupsStart = reader.offset;
-  let declaredLocals = 0;
-  for (let i = 0; i < localGroups; i++) {
-    declaredLocals += reader.u32();
-    const code = reader.byte();
-    if (code === 0x63 || code === 0x64) reader.s33();
-  }
-  const codeStart = reader.offset;
-  const fuelLocal = type.params.length + declaredLocals;
-  const snippets = snippetsFor(meter.fuelGlobal, meter.depthGlobal, meter.maxCallDepth, fuelLocal);
-  const tracksDepth = makesCalls(body, codeStart, meter.importedFunctions);
-  const exit = tracksDepth
-    ? Uint8Array.from([...snippets.store, ...snippets.depthLeave])
-    : snippets.store;
-
-  const out = new ByteWriter().u32(localGroups + 1);
-  out.bytes(body.subarray(groupsStart, codeStart)).u32(1).byte(I64);
-  out.bytes(snippets.entry);
-  if (tracksDepth) out.bytes(snippets.depthEnter);
-  out.byte(0x02).bytes(blockTypeFor(type, table));
-  let copied = codeStart;
-  while (!reader.done) {
-    const start = reader.offset;
-    const op = skipInstruction(reader);
-    if (op === Opcode.loop) {
-      out.bytes(body.subarray(copied, reader.offset)).bytes(snippets.loop);
-      copied = reader.offset;
-    } else if (
-      (op === Opcode.call && callTarget(body, start) >= meter.importedFunctions) ||
-      op === Opcode.callIndirect ||
-      op === Opcode.callRef
-    ) {
-      // Calls into the host (`env.abort`) need no bookkeeping: they never return.
-      out.bytes(body.subarray(copied, start)).bytes(snippets.store);
-      out.bytes(body.subarray(start, reader.offset)).bytes(snippets.reload);
-      copied = reader.offset;
-    } else if (
-      op === Opcode.return ||
-      op === Opcode.returnCall ||
-      op === Opcode.returnCallIndirect ||
-      op === Opcode.returnCallRef
-    ) {
-      out.bytes(body.subarray(copied, start)).bytes(exit);
-      copied = start;
-    }
-  }
-  out.bytes(body.subarray(copied));
-  // The original final `end` now closes the wrapper block; run the exit code, then end.
-  out.bytes(exit).byte(0x0b);
-  return out.finish();
-}
-
-const CALL_OPCODES = new Set([0x10, 0x11, 0x12, 0x13, 0x14, 0x15]);
-
-/** True when the function body (instructions from `start`) calls any function of the module. */
-function makesCalls(body: Uint8Array, start: number, importedFunctions: number): boolean {
-  const reader = new ByteReader(body, start);
-  while (!reader.done) {
-    const at = reader.offset;
-    const op = skipInstruction(reader);
-    if (op === Opcode.call && callTarget(body, at) < importedFunctions) continue;
-    if (CALL_OPCODES.has(op)) return true;
-  }
-  return false;
-}
-
 function instrumentCode(
   payload: Uint8Array,
   info: WasmModuleInfo,
   table: TypeTable,
   meter: Meter,
   extraBodies: readonly Uint8Array[],
+  hostCalled: ReadonlySet<number>,
 ): Uint8Array {
   const reader = new ByteReader(payload);
   const count = reader.u32();
@@ -282,7 +139,13 @@ function instrumentCode(
     const typeIndex = info.functionTypes[info.importedFunctions + i];
     const type = typeIndex === undefined ? undefined : info.types[typeIndex];
     if (type === undefined) throw new WasmFormatError(`function ${i} has no type`);
-    const rewritten = instrumentBody(body, type, table, meter);
+    const index = info.importedFunctions + i;
+    const plan = {
+      params: type.params.length,
+      exported: hostCalled.has(index),
+      blockType: blockTypeFor(type, table),
+    };
+    const rewritten = instrumentBody(body, plan, meter);
     out.u32(rewritten.byteLength).bytes(rewritten);
   }
   for (const body of extraBodies) out.u32(body.byteLength).bytes(body);
@@ -345,17 +208,28 @@ export function instrumentFuel(info: WasmModuleInfo, options: FuelOptions): Sect
     exportEntry(FuelExport.fuel, 0, setFuelFunction + 1),
     exportEntry(FuelExport.depth, 0, setFuelFunction + 2),
   ];
+  // Functions the host calls check their fuel on exit, so a call that returns never overdrew.
+  const hostCalled = new Set(info.exports.filter((e) => e.kind === "function").map((e) => e.index));
+  const startSection = info.sections.find((section) => section.id === SectionId.start);
+  if (startSection !== undefined) {
+    const start = new ByteReader(startSection.payload).u32();
+    hostCalled.add(start);
+    exports.push(exportEntry(FuelExport.start, 0, start));
+  }
 
   const byId = new Map<number, Uint8Array>();
   for (const s of info.sections) if (s.id !== SectionId.custom) byId.set(s.id, s.payload);
   const code = byId.get(SectionId.code);
   if (code === undefined) throw new WasmFormatError("module has no code section");
   // The code section must be rewritten first: it may add block types to the type table.
-  const newCode = instrumentCode(code, info, table, meter, [
-    setFuelBody.finish(),
-    getter(fuelGlobal),
-    getter(depthGlobal),
-  ]);
+  const newCode = instrumentCode(
+    code,
+    info,
+    table,
+    meter,
+    [setFuelBody.finish(), getter(fuelGlobal), getter(depthGlobal)],
+    hostCalled,
+  );
   const replaced = new Map<number, Uint8Array>([
     [SectionId.code, newCode],
     [SectionId.type, table.appendTo(byId.get(SectionId.type))],
@@ -369,7 +243,7 @@ export function instrumentFuel(info: WasmModuleInfo, options: FuelOptions): Sect
     [SectionId.global, appendEntries(byId.get(SectionId.global), globals)],
     [SectionId.export, appendEntries(byId.get(SectionId.export), exports)],
   ]);
-  return replaceSections(info.sections, replaced);
+  return replaceSections(info.sections, replaced).filter((s) => s.id !== SectionId.start);
 }
 
 /** Replaces sections by id, inserting missing ones at their place in the canonical order. */

@@ -10,6 +10,7 @@ export { CartridgeEngine, type EngineOptions } from "./cartridge-engine.js";
 export { type DirectoryLoadResult, loadDirectory } from "./directory.js";
 export type * from "./engine.js";
 export * from "./errors.js";
+export { InlineEngine } from "./inline-engine.js";
 export { CartridgeInstance, StepFlag, statusError } from "./instance.js";
 export { InstancePool } from "./instance-pool.js";
 export { EXCHANGE_MAX_BYTES, type LoadedCartridge, loadCartridge } from "./loader.js";

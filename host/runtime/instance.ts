@@ -14,6 +14,12 @@ import {
   classifyFailure,
   instantiateSandboxed,
 } from "./sandbox-instantiate.js";
+import {
+  batchBudgetFuel,
+  batchGroupEnvs,
+  rolloutBudgetFuel,
+  type SandboxLimits,
+} from "./sandbox-options.js";
 
 /** The typed error for each non-OK status an entry point may return. */
 const STATUS_ERRORS: Record<number, { code: CallErrorCode; text: string }> = {
@@ -89,13 +95,15 @@ export class CartridgeInstance {
   private readonly rolloutFn: CartridgeExports["cartridge_rollout"];
   private readonly legalFn: CartridgeExports["cartridge_legal_actions"];
   private readonly envId: string;
-  private readonly budget: { fuel: number; maxCallDepth: number };
+  private readonly limits: SandboxLimits;
+  /** Most envs per `cartridge_step_batch` call. */
+  private readonly batchGroup: number;
   private u8: Uint8Array;
   private f32: Float32Array;
   private u32: Uint32Array;
 
   constructor(readonly cartridge: LoadedCartridge) {
-    this.exports = instantiateSandboxed(cartridge.module).exports;
+    this.exports = instantiateSandboxed(cartridge.module, cartridge.limits).exports;
     this.setFuel = this.exports[FuelExport.setFuel];
     this.resetFn = this.exports.cartridge_reset;
     this.stepFn = this.exports.cartridge_step;
@@ -103,10 +111,8 @@ export class CartridgeInstance {
     this.rolloutFn = this.exports.cartridge_rollout;
     this.legalFn = this.exports.cartridge_legal_actions;
     this.envId = cartridge.manifest.env_id;
-    this.budget = {
-      fuel: cartridge.limits.stepBudgetFuel,
-      maxCallDepth: cartridge.limits.maxCallDepth,
-    };
+    this.limits = cartridge.limits;
+    this.batchGroup = batchGroupEnvs(cartridge.limits);
     const base = cartridge.exchange.ptr;
     this.single = singleLayout(base, cartridge.sizes);
     this.batch = batchLayout(base, cartridge.sizes, cartridge.maxBatch);
@@ -137,7 +143,8 @@ export class CartridgeInstance {
 
   private fail(error: unknown, what: string, fuel: number): never {
     this.dead = true;
-    throw classifyFailure(error, this.exports, { ...this.budget, fuel }, what, this.envId);
+    const budget = { fuel, maxCallDepth: this.limits.maxCallDepth };
+    throw classifyFailure(error, this.exports, budget, what, this.envId);
   }
 
   /**
@@ -187,7 +194,7 @@ export class CartridgeInstance {
       );
     }
     this.write(l.hint, hint);
-    const status = this.metered("cartridge_reset", this.budget.fuel, () =>
+    const status = this.metered("cartridge_reset", this.limits.resetBudgetFuel, () =>
       this.resetFn(seed, l.hint, hint.byteLength, l.stateOut, l.obs, l.info),
     );
     this.check(status, "reset");
@@ -220,7 +227,7 @@ export class CartridgeInstance {
 
   private callStep(stateIn: number, stateOut: number): void {
     const l = this.single;
-    const status = this.metered("cartridge_step", this.budget.fuel, () =>
+    const status = this.metered("cartridge_step", this.limits.stepBudgetFuel, () =>
       this.stepFn(stateIn, l.action, stateOut, l.obs, l.info),
     );
     this.check(status, "step");
@@ -233,7 +240,7 @@ export class CartridgeInstance {
     const maskBytes = this.cartridge.sizes.legalMaskBytes;
     const fn = this.legalFn;
     if (fn === undefined || maskBytes === 0) return new Uint8Array(0);
-    const status = this.metered("cartridge_legal_actions", this.budget.fuel, () =>
+    const status = this.metered("cartridge_legal_actions", this.limits.stepBudgetFuel, () =>
       fn(stateAddress, l.mask),
     );
     this.check(status, "legal actions");
@@ -261,10 +268,23 @@ export class CartridgeInstance {
     this.assertAlive();
     const b = this.batch;
     checkCapacity("batch size", count, b.capacity, this.envId);
-    const status = this.metered("cartridge_step_batch", this.budget.fuel * count, () =>
-      this.stepBatchFn(count, b.states, b.actions, statesOut, b.obs, b.infos),
-    );
-    this.check(status, "batch step");
+    const { stateBytes, actionBytes, obsBytes, infoBytes } = this.cartridge.sizes;
+    const group = this.batchGroup;
+    // Calls of at most `group` envs, each with its own capped budget (sandbox-options.ts).
+    for (let start = 0; start < count; start += group) {
+      const n = Math.min(group, count - start);
+      const status = this.metered("cartridge_step_batch", batchBudgetFuel(this.limits, n), () =>
+        this.stepBatchFn(
+          n,
+          b.states + start * stateBytes,
+          b.actions + start * actionBytes,
+          statesOut + start * stateBytes,
+          b.obs + start * obsBytes,
+          b.infos + start * infoBytes,
+        ),
+      );
+      this.check(status, "batch step");
+    }
   }
 
   /** Resets env `index` of the batch arrays (state, observation and info) in place. */
@@ -280,7 +300,7 @@ export class CartridgeInstance {
     }
     checkSeed(seed, this.envId);
     const { sizes } = this.cartridge;
-    const status = this.metered("cartridge_reset", this.budget.fuel, () =>
+    const status = this.metered("cartridge_reset", this.limits.resetBudgetFuel, () =>
       this.resetFn(
         seed,
         this.single.hint,
@@ -302,9 +322,10 @@ export class CartridgeInstance {
     const r = this.rolloutArrays;
     checkSeed(seed, this.envId);
     checkCapacity("rollout stepCap", stepCap, r.capacity, this.envId);
-    // One budget for the reset and one per step.
+    // One budget for the reset and one per step, capped.
     const flags = includeObs ? ROLLOUT_FLAG_OBS : 0;
-    const result = this.metered("cartridge_rollout", this.budget.fuel * (stepCap + 1), () =>
+    const budget = rolloutBudgetFuel(this.limits, stepCap);
+    const result = this.metered("cartridge_rollout", budget, () =>
       this.rolloutFn(seed, stepCap, flags, r.actions, r.states, r.obs, r.infos),
     );
     if (result < 0) throw statusError(-result, "rollout", this.envId);
@@ -325,7 +346,7 @@ export class CartridgeInstance {
     this.assertAlive();
     checkSeed(seed, this.envId);
     const l = this.single;
-    const status = this.metered("cartridge_reset", this.budget.fuel, () =>
+    const status = this.metered("cartridge_reset", this.limits.resetBudgetFuel, () =>
       this.resetFn(seed, l.hint, 0, l.state, l.obs, l.info),
     );
     this.check(status, "reset");
@@ -341,7 +362,7 @@ export class CartridgeInstance {
     if (this.u32.byteLength === 0) this.refreshViews();
     const l = this.single;
     this.u32[l.action >>> 2] = action;
-    const fuel = this.budget.fuel;
+    const fuel = this.limits.stepBudgetFuel;
     let status: number;
     try {
       this.setFuel(fuel);

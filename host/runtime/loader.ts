@@ -6,7 +6,7 @@ import {
   LEGAL_ACTIONS_EXPORT,
   REQUIRED_EXPORTS,
 } from "./abi.js";
-import { LoadError } from "./errors.js";
+import { CallError, LoadError } from "./errors.js";
 import {
   batchLayout,
   largestFitting,
@@ -28,7 +28,6 @@ import {
   instantiateSandboxed,
 } from "./sandbox-instantiate.js";
 import {
-  DEFAULT_LIMITS,
   type LoadOptions,
   MAX_ROLLOUT_STEPS,
   resolveLimits,
@@ -175,9 +174,9 @@ function instrument(
   const memorySection = capMemories(info, limits.maxMemoryPages, source);
   try {
     let sections = instrumentFuel(info, {
-      // The start function (a language runtime's set-up) gets at least the default budget, so
-      // that a host running with a tiny per-step budget can still instantiate ordinary modules.
-      initialFuel: Math.max(limits.stepBudgetFuel, DEFAULT_LIMITS.stepBudgetFuel),
+      // The start function (a language runtime's set-up) has its own budget, so that a host
+      // running with a tiny per-step budget can still instantiate ordinary modules.
+      initialFuel: limits.startBudgetFuel,
       maxCallDepth: limits.maxCallDepth,
     });
     if (memorySection !== undefined) {
@@ -190,17 +189,22 @@ function instrument(
   }
 }
 
-function instantiateForCheck(module: WebAssembly.Module, source: string): CartridgeExports {
+function instantiateForCheck(
+  module: WebAssembly.Module,
+  limits: SandboxLimits,
+  source: string,
+): CartridgeExports {
   try {
-    return instantiateSandboxed(module).exports;
+    return instantiateSandboxed(module, limits).exports;
   } catch (cause) {
+    if (cause instanceof CallError) {
+      // The start function ran: out of fuel (or call depth) is its own code; a trap is a Link.
+      const code = cause.code === "BudgetExceeded" ? "BudgetExceeded" : "Link";
+      throw new LoadError(code, cause.message, source, { cause });
+    }
     const message =
       cause instanceof Error ? cause.message.replace(/^WebAssembly\.\w+\(\): /, "") : String(cause);
-    const what =
-      cause instanceof WebAssembly.RuntimeError
-        ? "the start function trapped (or ran out of fuel)"
-        : "instantiation failed";
-    throw new LoadError("Link", `${what}: ${message}`, source, { cause });
+    throw new LoadError("Link", `instantiation failed: ${message}`, source, { cause });
   }
 }
 
@@ -211,7 +215,7 @@ function callConstant(
   limits: SandboxLimits,
   source: string,
 ): number {
-  exports[FuelExport.setFuel](limits.stepBudgetFuel);
+  exports[FuelExport.setFuel](limits.startBudgetFuel);
   try {
     const fn = exports[name] as () => number;
     return fn() >>> 0;
@@ -219,7 +223,7 @@ function callConstant(
     const failure = classifyFailure(
       error,
       exports,
-      { fuel: limits.stepBudgetFuel, maxCallDepth: limits.maxCallDepth },
+      { fuel: limits.startBudgetFuel, maxCallDepth: limits.maxCallDepth },
       name,
     );
     throw new LoadError("Link", failure.message, source, { cause: error });
@@ -315,7 +319,7 @@ export async function loadCartridge(
       { cause },
     );
   }
-  const exports = instantiateForCheck(module, source);
+  const exports = instantiateForCheck(module, limits, source);
   const version = callConstant(exports, "cartridge_abi_version", limits, source);
   if (version !== ABI_VERSION) {
     throw new LoadError(

@@ -26,7 +26,8 @@ interface EnvEntry {
   readonly builds: Map<string, RegisteredBuild>;
 }
 
-function capabilitiesOf(cartridge: LoadedCartridge): EnvCapabilities {
+/** What ListEnvs and GetCapabilities report for a loaded build. */
+export function capabilitiesOf(cartridge: LoadedCartridge): EnvCapabilities {
   return {
     envId: cartridge.manifest.env_id,
     buildId: cartridge.buildId,

@@ -1,6 +1,7 @@
 import { ALLOWED_IMPORT } from "./abi.js";
 import { CallError } from "./errors.js";
 import { FuelExport } from "./fuel.js";
+import { DEFAULT_LIMITS, type SandboxLimits } from "./sandbox-options.js";
 
 /** The exports of an instrumented cartridge instance, as the host calls them. */
 export interface CartridgeExports {
@@ -46,6 +47,7 @@ export interface CartridgeExports {
   [FuelExport.fuel](): bigint;
   [FuelExport.depth](): number;
   [FuelExport.setFuel](fuel: number): void;
+  [FuelExport.start]?: () => void;
 }
 
 /** Thrown (through the wasm frames) by the host's `env.abort` when a cartridge aborts. */
@@ -74,10 +76,16 @@ export interface SandboxedInstance {
 }
 
 /**
- * Instantiates an instrumented module synchronously, providing only `env.abort`. Synchronous so
- * that a trapped instance can be replaced inside the call that needs a fresh one.
+ * Instantiates an instrumented module synchronously, providing only `env.abort`, and runs its
+ * start function (if any) with `limits.startBudgetFuel`. Synchronous so that a trapped instance
+ * can be replaced inside the call that needs a fresh one. Throws a `CallError` when the start
+ * function runs out of fuel (`BudgetExceeded`) or traps (`Trap`), and whatever V8 throws when
+ * instantiation itself fails (a data segment that does not fit).
  */
-export function instantiateSandboxed(module: WebAssembly.Module): SandboxedInstance {
+export function instantiateSandboxed(
+  module: WebAssembly.Module,
+  limits: Pick<SandboxLimits, "startBudgetFuel" | "maxCallDepth"> = DEFAULT_LIMITS,
+): SandboxedInstance {
   let memory: WebAssembly.Memory | undefined;
   const abort = (messagePtr: number, filePtr: number, line: number, column: number): never => {
     const message = memory === undefined ? undefined : readAssemblyScriptString(memory, messagePtr);
@@ -91,6 +99,16 @@ export function instantiateSandboxed(module: WebAssembly.Module): SandboxedInsta
   const instance = new WebAssembly.Instance(module, imports);
   const exports = instance.exports as unknown as CartridgeExports;
   memory = exports.memory;
+  const start = exports[FuelExport.start];
+  if (start !== undefined) {
+    const budget = { fuel: limits.startBudgetFuel, maxCallDepth: limits.maxCallDepth };
+    exports[FuelExport.setFuel](budget.fuel);
+    try {
+      start();
+    } catch (error) {
+      throw classifyFailure(error, exports, budget, "the start function");
+    }
+  }
   return { exports };
 }
 

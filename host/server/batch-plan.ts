@@ -1,5 +1,11 @@
 import type { BatchSimulateRequest, SimResultChunk } from "../proto/generated/engine/v1/engine.js";
-import type { BatchTransition, Engine, EnvCapabilities, EnvSelector } from "../runtime/engine.js";
+import type {
+  BatchTransition,
+  Engine,
+  EnvCapabilities,
+  EnvSelector,
+  RolloutChunk,
+} from "../runtime/engine.js";
 import { CallError } from "../runtime/errors.js";
 import { asBuffer, engineId, typedAsBuffer } from "./convert.js";
 import type { ServerLimits } from "./limits.js";
@@ -15,7 +21,7 @@ export interface BatchPlan {
   readonly caps: EnvCapabilities;
   /** Rows the whole call will produce at most (for logs). */
   readonly maxRows: number;
-  readonly chunks: Generator<SimResultChunk, void, void>;
+  readonly chunks: AsyncGenerator<SimResultChunk, void, void>;
 }
 
 /** Chunk rows for a call: the client's wish within the server's caps and byte budget. */
@@ -35,11 +41,11 @@ function flagsOf(terminated: Uint8Array, truncated: Uint8Array): Buffer {
 
 const EMPTY = Buffer.alloc(0);
 
-function* vectorChunks(
-  results: Generator<BatchTransition, void, void>,
-): Generator<SimResultChunk, void, void> {
+async function* vectorChunks(
+  results: AsyncGenerator<BatchTransition, void, void>,
+): AsyncGenerator<SimResultChunk, void, void> {
   let start = 0;
-  for (const result of results) {
+  for await (const result of results) {
     const rows = result.count;
     const index = new Uint32Array(rows);
     for (let i = 0; i < rows; i++) index[i] = start + i;
@@ -64,12 +70,11 @@ function* vectorChunks(
   }
 }
 
-function* rolloutChunks(
-  engine: Engine,
-  request: Parameters<Engine["rollout"]>[0],
+async function* rolloutChunks(
+  chunks: AsyncGenerator<RolloutChunk, void, void>,
   includeStates: boolean,
-): Generator<SimResultChunk, void, void> {
-  for (const chunk of engine.rollout(request)) {
+): AsyncGenerator<SimResultChunk, void, void> {
+  for await (const chunk of chunks) {
     yield {
       id: engineId(chunk.build),
       rows: chunk.rows,
@@ -93,11 +98,13 @@ function* rolloutChunks(
 /**
  * Validates a request against the env and the server limits and plans its chunks. Throws a
  * `CallError` (BadArgument, BadState, BadAction, LimitExceeded, UnknownEnv...) for a bad request.
+ * `signal` aborts the engine's work for the call.
  */
 export function planBatch(
   engine: Engine,
   request: BatchSimulateRequest,
   limits: ServerLimits,
+  signal?: AbortSignal,
 ): BatchPlan {
   const envId = request.id?.envId ?? "";
   if (envId === "") throw requestError("BadArgument", "id.env_id is required");
@@ -128,7 +135,9 @@ export function planBatch(
       mode: "reset",
       caps,
       maxRows: count,
-      chunks: vectorChunks(engine.resetBatchChunks({ ...pinned, seed, count, hints }, rows)),
+      chunks: vectorChunks(
+        engine.resetBatchChunks({ ...pinned, seed, count, hints }, rows, { signal }),
+      ),
     };
   }
   if (mode.$case === "vector") {
@@ -170,13 +179,10 @@ export function planBatch(
       maxRows: count,
       // Called here, not inside the generator: the build is resolved and held from this moment.
       chunks: vectorChunks(
-        engine.batchStepChunks(
-          pinned,
-          states,
-          actions,
-          rows,
-          autoreset ? { autoreset: { seed: autoresetSeed } } : {},
-        ),
+        engine.batchStepChunks(pinned, states, actions, rows, {
+          signal,
+          ...(autoreset ? { autoreset: { seed: autoresetSeed } } : {}),
+        }),
       ),
     };
   }
@@ -214,16 +220,19 @@ export function planBatch(
     mode: "rollouts",
     caps,
     maxRows: totalSteps,
+    // Called here, not inside the generator: the request is validated and the build held now.
     chunks: rolloutChunks(
-      engine,
-      {
-        ...pinned,
-        seed: r.seed,
-        episodes: r.episodes,
-        stepCap,
-        includeObs: r.includeObs,
-        chunkSteps: chunkRows(limits, request.chunkRows, rowBytes),
-      },
+      engine.rollout(
+        {
+          ...pinned,
+          seed: r.seed,
+          episodes: r.episodes,
+          stepCap,
+          includeObs: r.includeObs,
+          chunkSteps: chunkRows(limits, request.chunkRows, rowBytes),
+        },
+        { signal },
+      ),
       r.includeStates,
     ),
   };

@@ -35,24 +35,52 @@ function selectorOf(id: EngineId | undefined): EnvSelector {
   return { envId, buildId: id?.buildId ? id.buildId : undefined };
 }
 
-/** Wraps a synchronous handler with the shared request id, logging, metrics and error mapping. */
+/** The host part of a grpc-js peer ("127.0.0.1:5000", "[::1]:5000", "ipv4:1.2.3.4:5"). */
+function clientAddress(peer: string): string {
+  const colon = peer.lastIndexOf(":");
+  return colon < 0 ? peer : peer.slice(0, colon);
+}
+
+/**
+ * Wraps a handler with the shared request id, logging, metrics and error mapping. The handler
+ * gets a signal that aborts when the client cancels or its deadline passes, so that the engine
+ * stops the call's work.
+ */
 function unary<Req, Res>(
   deps: ServiceDeps,
   method: string,
-  handler: (request: Req, ctx: CallContext) => Res,
+  handler: (request: Req, ctx: CallContext, signal: AbortSignal) => Res | Promise<Res>,
 ): handleUnaryCall<Req, Res> {
   return (call: ServerUnaryCall<Req, Res>, callback) => {
     const startNs = process.hrtime.bigint();
     const ctx = openCall(deps, method, call.metadata);
-    let response: Res;
+    const abort = new AbortController();
+    const onCancelled = () => abort.abort();
+    call.once("cancelled", onCancelled);
+    const settle = (error: unknown, response?: Res) => {
+      call.off("cancelled", onCancelled);
+      if (error !== undefined) {
+        callback(finishError(deps, ctx, startNs, error).serviceError);
+        return;
+      }
+      finishOk(deps, ctx, startNs);
+      callback(null, response);
+    };
+    let result: Res | Promise<Res>;
     try {
-      response = handler(call.request, ctx);
+      result = handler(call.request, ctx, abort.signal);
     } catch (error) {
-      callback(finishError(deps, ctx, startNs, error).serviceError);
+      settle(error);
       return;
     }
-    finishOk(deps, ctx, startNs);
-    callback(null, response);
+    if (result instanceof Promise) {
+      result.then(
+        (response) => settle(undefined, response),
+        (error: unknown) => settle(error ?? new Error("rejected without a reason")),
+      );
+    } else {
+      settle(undefined, result);
+    }
   };
 }
 
@@ -69,6 +97,8 @@ export function createEngineService(
   const { metrics } = deps;
   // BatchSimulate calls in progress; each holds up to maxInFlightChunks chunks of memory.
   let activeBatches = 0;
+  // The same per client address (host without port), for the per-client limit.
+  const batchesByClient = new Map<string, number>();
   return {
     getCapabilities: unary(deps, "GetCapabilities", (request: EngineId, ctx) => {
       const selector = selectorOf(request);
@@ -82,21 +112,21 @@ export function createEngineService(
       return { envs: envs.map(toCapabilities) };
     }),
 
-    reset: unary(deps, "Reset", (request, ctx) => {
+    reset: unary(deps, "Reset", async (request, ctx, signal) => {
       const selector = selectorOf(request.id);
       ctx.envId = selector.envId;
       const hint = request.hint.length > 0 ? request.hint : undefined;
-      const t = inCartridgeSpan(ctx.span, "reset", selector.envId, () =>
-        engine.reset(selector, request.seed, hint),
+      const t = await inCartridgeSpan(ctx.span, "reset", selector.envId, () =>
+        engine.reset(selector, request.seed, hint, { signal }),
       );
       return toResetResponse(t);
     }),
 
-    step: unary(deps, "Step", (request, ctx) => {
+    step: unary(deps, "Step", async (request, ctx, signal) => {
       const selector = selectorOf(request.id);
       ctx.envId = selector.envId;
-      const t = inCartridgeSpan(ctx.span, "step", selector.envId, () =>
-        engine.step(selector, request.state, request.action),
+      const t = await inCartridgeSpan(ctx.span, "step", selector.envId, () =>
+        engine.step(selector, request.state, request.action, { signal }),
       );
       metrics.stepsTotal.inc({ env: t.build.envId });
       return toStepResponse(t);
@@ -113,26 +143,32 @@ export function createEngineService(
       // Plan first (planning is cheap: nothing is simulated yet): an unknown env is NOT_FOUND even
       // when the server is busy, and the env id of a refused call is one that exists, so it may
       // label metrics without letting random ids from clients grow the metric set.
+      // Aborted when the stream ends early (cancelled, deadline, stalled), so the engine stops.
+      const abort = new AbortController();
       let plan: ReturnType<typeof planBatch>;
       try {
-        plan = planBatch(engine, call.request, limits);
+        plan = planBatch(engine, call.request, limits, abort.signal);
       } catch (error) {
         fail(error);
         return;
       }
       const env = plan.caps.envId;
       ctx.envId = env;
-      if (activeBatches >= limits.maxConcurrentBatches) {
-        plan.chunks.return();
-        fail(
-          requestError(
-            "LimitExceeded",
-            `${activeBatches} BatchSimulate calls are already in progress (the limit); retry later`,
-          ),
-        );
+      const client = clientAddress(call.getPeer());
+      const fromClient = batchesByClient.get(client) ?? 0;
+      const refusal =
+        activeBatches >= limits.maxConcurrentBatches
+          ? `${activeBatches} BatchSimulate calls are already in progress (the limit); retry later`
+          : fromClient >= limits.maxBatchesPerClient
+            ? `${fromClient} BatchSimulate calls from your address are already in progress (the per-client limit); retry later`
+            : undefined;
+      if (refusal !== undefined) {
+        void plan.chunks.return();
+        fail(requestError("LimitExceeded", refusal));
         return;
       }
       activeBatches += 1;
+      batchesByClient.set(client, fromClient + 1);
       ctx.log.debug({ envId: env, mode: plan.mode, maxRows: plan.maxRows }, "batch started");
       metrics.batchStreamsActive.inc();
       let rowsProduced = 0;
@@ -145,7 +181,10 @@ export function createEngineService(
         {
           next: () =>
             inCartridgeSpan(ctx.span, SPAN_OF_MODE[plan.mode], env, () => plan.chunks.next()),
-          return: () => plan.chunks.return(),
+          return: () => {
+            abort.abort();
+            return plan.chunks.return();
+          },
         },
         {
           onChunk: (rows) => {
@@ -163,7 +202,7 @@ export function createEngineService(
             else metrics.batchStreamsWaiting.dec();
           },
         },
-        limits.maxInFlightChunks,
+        { maxInFlightChunks: limits.maxInFlightChunks, stallTimeoutMs: limits.stalledStreamMs },
       );
       pump
         .then((outcome) => {
@@ -172,6 +211,15 @@ export function createEngineService(
               new StatusError(
                 status.DEADLINE_EXCEEDED,
                 "deadline exceeded while streaming results",
+              ),
+            );
+            return;
+          }
+          if (outcome === "stalled") {
+            fail(
+              requestError(
+                "LimitExceeded",
+                `the stream was not read for ${limits.stalledStreamMs} ms; cancelled to free its slot`,
               ),
             );
             return;
@@ -191,6 +239,9 @@ export function createEngineService(
         }, fail)
         .finally(() => {
           activeBatches -= 1;
+          const left = (batchesByClient.get(client) ?? 1) - 1;
+          if (left === 0) batchesByClient.delete(client);
+          else batchesByClient.set(client, left);
           metrics.batchStreamsActive.dec();
           ended = true;
           metrics.batchChunksInFlight.dec(inFlight);

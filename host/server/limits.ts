@@ -26,6 +26,16 @@ export interface ServerLimits {
   /** BatchSimulate calls in progress at once; more are refused with RESOURCE_EXHAUSTED. */
   readonly maxConcurrentBatches: number;
   /**
+   * BatchSimulate calls in progress at once from one client address, so that one client cannot
+   * take every slot of `maxConcurrentBatches`; more are refused with RESOURCE_EXHAUSTED.
+   */
+  readonly maxBatchesPerClient: number;
+  /**
+   * How long a BatchSimulate stream may go unread (its client not taking chunks) before the server
+   * cancels it with RESOURCE_EXHAUSTED and frees its slot, in ms.
+   */
+  readonly stalledStreamMs: number;
+  /**
    * BatchSimulate chunks a stream may have written but not yet handed to HTTP/2; the stream
    * simulates nothing more until one leaves. With `chunkTargetBytes` this bounds a stream's memory.
    */
@@ -44,6 +54,8 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxChunkRows: 262_144,
   chunkTargetBytes: 256 * 1024,
   maxConcurrentBatches: 64,
+  maxBatchesPerClient: 16,
+  stalledStreamMs: 30_000,
   maxInFlightChunks: 4,
   shutdownGraceMs: 10_000,
 };

@@ -49,6 +49,8 @@ const CALL_ERROR_STATUS: Record<CallErrorCode, status> = {
   EpisodeOver: status.FAILED_PRECONDITION,
   LimitExceeded: status.RESOURCE_EXHAUSTED,
   BudgetExceeded: status.RESOURCE_EXHAUSTED,
+  Timeout: status.RESOURCE_EXHAUSTED,
+  Cancelled: status.CANCELLED,
   Trap: status.INTERNAL,
   CartridgeInternal: status.INTERNAL,
 };

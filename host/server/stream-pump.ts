@@ -1,8 +1,11 @@
 import { setImmediate as nextTurn } from "node:timers/promises";
 import type { ServerWritableStream } from "@grpc/grpc-js";
 
-/** Why a pump stopped before the end of its chunks. */
-export type PumpOutcome = "completed" | "cancelled" | "deadline";
+/**
+ * Why a pump stopped: it wrote every chunk, the client cancelled, the deadline passed, or the
+ * client did not read for `stallTimeoutMs`.
+ */
+export type PumpOutcome = "completed" | "cancelled" | "deadline" | "stalled";
 
 /** Observers of the pump, for metrics. */
 export interface PumpHooks {
@@ -19,23 +22,35 @@ function deadlinePassed(deadline: Date | number): boolean {
   return Number.isFinite(at) && Date.now() >= at;
 }
 
+/** Flow-control bounds of one pump. */
+export interface PumpLimits {
+  /** Chunks written but not yet taken by HTTP/2 before the pump stops pulling. */
+  readonly maxInFlightChunks: number;
+  /**
+   * How long the pump waits for a client that does not read before it gives up on the stream
+   * (`stalled`), so that unread streams cannot hold server slots forever.
+   */
+  readonly stallTimeoutMs: number;
+}
+
 /**
  * Writes chunks to a server stream with flow control: it pulls the next chunk from the (lazy)
  * generator only while fewer than `maxInFlightChunks` written chunks are still waiting to be
  * handed to HTTP/2 (which itself waits for the client's flow-control window), and stops on
- * cancellation or at the deadline. Counting write callbacks bounds the memory a stream holds more
- * tightly than the stream's own 16-message buffer would. Between chunks it yields to the event loop,
- * because the engine runs cartridges synchronously and other calls must make progress too.
+ * cancellation, at the deadline, or when the client has not read for `stallTimeoutMs`. Counting
+ * write callbacks bounds the memory a stream holds more tightly than the stream's own 16-message
+ * buffer would. Between chunks it yields to the event loop so that other calls make progress.
  *
  * Resolves once every chunk is written and the stream ended, or once the call is gone; rejects
  * with whatever the generator throws (the caller maps it to a status).
  */
 export async function pumpChunks<Req, Chunk extends { rows: number }>(
   call: ServerWritableStream<Req, Chunk>,
-  chunks: Iterator<Chunk, void, void>,
+  chunks: AsyncIterator<Chunk, void, void>,
   hooks: PumpHooks,
-  maxInFlightChunks = 4,
+  limits: PumpLimits,
 ): Promise<PumpOutcome> {
+  const { maxInFlightChunks, stallTimeoutMs } = limits;
   let gone = call.cancelled;
   let inFlight = 0;
   let wake: (() => void) | undefined;
@@ -54,7 +69,8 @@ export async function pumpChunks<Req, Chunk extends { rows: number }>(
     for (;;) {
       if (gone) return goneOutcome();
       if (deadlinePassed(deadline)) return "deadline";
-      const next = chunks.next();
+      const next = await chunks.next();
+      if (gone) return goneOutcome();
       if (next.done === true) break;
       hooks.onChunk(next.value.rows);
       inFlight += 1;
@@ -70,16 +86,23 @@ export async function pumpChunks<Req, Chunk extends { rows: number }>(
         continue;
       }
       hooks.onWaiting(true);
+      let stalled = false;
+      const stallTimer = setTimeout(() => {
+        stalled = true;
+        wake?.();
+      }, stallTimeoutMs);
       try {
-        while (blocked()) {
+        while (blocked() && !stalled) {
           await new Promise<void>((resolve) => {
             wake = resolve;
           });
         }
       } finally {
+        clearTimeout(stallTimer);
         wake = undefined;
         hooks.onWaiting(false);
       }
+      if (stalled) return "stalled";
     }
     if (gone) return goneOutcome();
     call.end();
@@ -89,6 +112,6 @@ export async function pumpChunks<Req, Chunk extends { rows: number }>(
     call.off("close", onGone);
     call.off("drain", onDrain);
     // Release the generator (and any engine resources it holds) however the loop ended.
-    chunks.return?.();
+    void chunks.return?.();
   }
 }

@@ -15,8 +15,16 @@ export function startRpcSpan(method: string, requestId: string): Span {
   });
 }
 
-/** Runs `fn` inside a child span named after the cartridge call; records a thrown error. */
-export function inCartridgeSpan<T>(parent: Span, name: string, envId: string, fn: () => T): T {
+/**
+ * Runs `fn` inside a child span named after the cartridge call, until its promise settles;
+ * records a failure.
+ */
+export async function inCartridgeSpan<T>(
+  parent: Span,
+  name: string,
+  envId: string,
+  fn: () => Promise<T>,
+): Promise<T> {
   const ctx = trace.setSpan(context.active(), parent);
   const span = tracer.startSpan(
     `cartridge.${name}`,
@@ -24,7 +32,7 @@ export function inCartridgeSpan<T>(parent: Span, name: string, envId: string, fn
     ctx,
   );
   try {
-    return fn();
+    return await fn();
   } catch (error) {
     span.setStatus({ code: SpanStatusCode.ERROR, message: boundForMessage(String(error)) });
     throw error;

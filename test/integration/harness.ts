@@ -7,6 +7,7 @@ import { type ConnectOptions, EngineClient } from "../../host/client/index.js";
 import {
   type CartridgeEngine,
   createEngine,
+  InlineEngine,
   loadDirectory,
   type Registry,
 } from "../../host/runtime/index.js";
@@ -50,7 +51,7 @@ export async function startHarness(
   registry.on((event) => metrics.recordRegistryEvent(event));
   const loaded = await loadDirectory(registry, dir);
   if (loaded.registered.length === 0) throw new Error(`no cartridges loaded from ${dir}`);
-  const server = await startServer({ engine, metrics, ...options });
+  const server = await startServer({ engine: new InlineEngine(engine), metrics, ...options });
   const client = await EngineClient.connect(server.address, connect);
   return {
     engine,

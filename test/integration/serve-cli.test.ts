@@ -86,7 +86,6 @@ describe("cartridge serve", () => {
       const metrics = await (await fetch(metricsUrl ?? "")).text();
       expect(metrics).toContain('cartridge_registry_events_total{event="loaded"} 2');
       expect(metrics).toContain("process_resident_memory_bytes");
-      expect(metrics).toMatch(/cartridge_instances_idle\{env="tictactoe-v1"\} [1-9]/);
       expect(metrics).toContain('cartridge_rpc_duration_seconds_count{method="Reset",code="OK"} 1');
       client.close();
 

@@ -1,10 +1,10 @@
 import type {
   BatchTransition,
-  Engine,
   EnvCapabilities,
   EnvSelector,
   RolloutChunk,
   RolloutRequest,
+  SyncEngine,
   Transition,
   VectorResetRequest,
 } from "../../../host/runtime/engine.js";
@@ -12,13 +12,13 @@ import { CallError } from "../../../host/runtime/errors.js";
 import { parseManifest } from "../../../host/runtime/manifest.js";
 
 /**
- * A tiny in-process engine for unit tests of the server's plumbing (flow control, status mapping,
+ * A tiny in-process engine (wrap it in `InlineEngine` to serve it) for unit tests of the server's plumbing (flow control, status mapping,
  * request limits) in isolation. The same behaviour is also tested against real cartridges in
  * test/integration. Its one env, "count-v1", counts up: the state is a u32, action 1 adds one,
  * action 0 adds nothing, and the episode terminates at 10. It counts the rollout rows it has
  * produced, so tests can see how far a generator was pulled.
  */
-export class CountingEngine implements Engine {
+export class CountingEngine implements SyncEngine {
   rowsProduced = 0;
   private readonly caps: EnvCapabilities;
 

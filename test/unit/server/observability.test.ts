@@ -13,6 +13,7 @@ import {
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EngineClient } from "../../../host/client/index.js";
+import { InlineEngine } from "../../../host/runtime/inline-engine.js";
 import { type RunningServer, startServer } from "../../../host/server/server.js";
 import { CountingEngine } from "./counting-engine.js";
 
@@ -103,7 +104,7 @@ describe("observability", () => {
       },
     });
     server = await startServer({
-      engine: new CountingEngine(),
+      engine: new InlineEngine(new CountingEngine()),
       logger: pino({ level: "debug" }, sink),
     });
     client = await EngineClient.connect(server.address);

@@ -1,6 +1,7 @@
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EngineCallError, EngineClient } from "../../../host/client/index.js";
+import { InlineEngine } from "../../../host/runtime/inline-engine.js";
 import { type RunningServer, startServer } from "../../../host/server/server.js";
 import { CountingEngine } from "./counting-engine.js";
 
@@ -15,7 +16,7 @@ describe("server plumbing (counting engine)", () => {
 
   beforeAll(async () => {
     server = await startServer({
-      engine,
+      engine: new InlineEngine(engine),
       limits: { maxRolloutEpisodes: 1_000_000, maxConcurrentBatches: 1 },
     });
     client = await EngineClient.connect(server.address);

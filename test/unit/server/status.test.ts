@@ -19,6 +19,8 @@ const EXPECTED: Record<CallErrorCode, status> = {
   IllegalAction: status.INVALID_ARGUMENT,
   EpisodeOver: status.FAILED_PRECONDITION,
   LimitExceeded: status.RESOURCE_EXHAUSTED,
+  Timeout: status.RESOURCE_EXHAUSTED,
+  Cancelled: status.CANCELLED,
   BudgetExceeded: status.RESOURCE_EXHAUSTED,
   Trap: status.INTERNAL,
   CartridgeInternal: status.INTERNAL,

@@ -1,0 +1,84 @@
+import { parentPort, workerData } from "node:worker_threads";
+import { type BuildSource, CartridgeEngine } from "./cartridge-engine.js";
+import type { EnvCapabilities, EnvSelector } from "./engine.js";
+import { CallError } from "./errors.js";
+import { InstancePool } from "./instance-pool.js";
+import { capabilitiesOf, type RegisteredBuild } from "./registry.js";
+import {
+  type FromWorker,
+  type GuestCall,
+  type GuestWorkerData,
+  type ToWorker,
+  toWireError,
+  transferablesOf,
+} from "./worker-protocol.js";
+
+/**
+ * A guest worker: runs cartridge calls for the `WorkerEngine` on its own thread, one at a time,
+ * with the same `CartridgeEngine` the host uses inline, over the builds the main thread sent it
+ * (each selector pins a build id). Results go back with their buffers transferred. A call that
+ * never returns is the main thread's to stop, by terminating this worker.
+ */
+
+const builds = new Map<string, RegisteredBuild>();
+
+const source: BuildSource = {
+  resolve(selector: EnvSelector): RegisteredBuild {
+    const build = selector.buildId === undefined ? undefined : builds.get(selector.buildId);
+    if (build === undefined) {
+      throw new CallError(
+        "UnknownBuild",
+        `worker has no build ${selector.buildId}`,
+        selector.envId,
+      );
+    }
+    return build;
+  },
+  list(): EnvCapabilities[] {
+    return [...builds.values()].map((b) => b.capabilities);
+  },
+};
+
+const engine = new CartridgeEngine(source, (workerData as GuestWorkerData).engine);
+
+function run(call: GuestCall): unknown {
+  switch (call.op) {
+    case "reset":
+      return engine.reset(call.selector, call.seed, call.hint);
+    case "step":
+      return engine.step(call.selector, call.state, call.action);
+    case "batchStep":
+      return engine.batchStepAt(call.selector, call.states, call.actions, call.autoreset);
+    case "resetRows":
+      return engine.resetRowsAt(call.selector, call.seed, call.start, call.rows, call.hints);
+    case "rolloutChunk":
+      return engine.rolloutChunkAt(call.request, call.first);
+  }
+}
+
+const port = parentPort;
+if (port === null) throw new Error("guest-worker.ts runs only as a worker thread");
+port.on("message", (message: ToWorker) => {
+  if (message.kind === "build") {
+    const { cartridge } = message;
+    builds.set(cartridge.buildId, {
+      cartridge,
+      capabilities: capabilitiesOf(cartridge),
+      pool: new InstancePool(cartridge),
+    });
+    return;
+  }
+  let reply: FromWorker;
+  try {
+    const value = run(message.call);
+    reply = { kind: "result", id: message.id, ok: true, value };
+  } catch (error) {
+    reply = { kind: "result", id: message.id, ok: false, error: toWireError(error) };
+  }
+  port.postMessage(
+    reply,
+    reply.kind === "result" && reply.ok ? transferablesOf(reply.value, 3) : [],
+  );
+});
+const ready: FromWorker = { kind: "ready" };
+port.postMessage(ready);

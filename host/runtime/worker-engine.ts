@@ -1,0 +1,516 @@
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import { CartridgeEngine, type EngineOptions } from "./cartridge-engine.js";
+import type {
+  BatchTransition,
+  CallOptions,
+  Engine,
+  EnvCapabilities,
+  EnvSelector,
+  RolloutChunk,
+  RolloutRequest,
+  Transition,
+  VectorResetRequest,
+  VectorStepOptions,
+} from "./engine.js";
+import { CallError } from "./errors.js";
+import { throwIfCancelled } from "./inline-engine.js";
+import type { LoadedCartridge } from "./loader.js";
+import type { Registry } from "./registry.js";
+import {
+  type FromWorker,
+  fromWireError,
+  type GuestCall,
+  type GuestWorkerData,
+  ownCopy,
+  type ToWorker,
+  transferablesOf,
+} from "./worker-protocol.js";
+
+/** Options of the worker pool. */
+export interface WorkerEngineOptions extends EngineOptions {
+  /** Worker threads running guest code (default: one per core). */
+  readonly workers?: number;
+  /**
+   * Wall-clock watchdog per call into a worker, in ms (default 5,000). Fuel stops ordinary
+   * runaways within milliseconds; a call still running at this deadline (code that is slow per
+   * fuel unit, such as a cache-missing pointer chase with a raised budget) has its worker
+   * terminated and replaced, and only that call fails, with `Timeout`.
+   */
+  readonly callTimeoutMs?: number;
+  /**
+   * How long a call whose client cancelled may keep running before its worker is terminated, in
+   * ms (default 50): long enough for an ordinary call to finish, so cancellation rarely costs a
+   * worker restart.
+   */
+  readonly cancelGraceMs?: number;
+}
+
+/** Unary calls go ahead of stream chunks, so a Step waits for at most one chunk per worker. */
+type Lane = "unary" | "bulk";
+
+interface Job {
+  readonly id: number;
+  /** Removes the job's queue-cancellation listener from its signal. */
+  detach: () => void;
+  readonly call: GuestCall;
+  readonly cartridge: LoadedCartridge;
+  readonly transfer: ArrayBuffer[];
+  readonly signal: AbortSignal | undefined;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: Error) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  /** False until the worker has started up: the watchdog must not count its start-up time. */
+  ready: boolean;
+  /** Build ids this worker has been sent. */
+  builds: Set<string>;
+  running: Job | undefined;
+  timers: NodeJS.Timeout[];
+  onAbort: (() => void) | undefined;
+}
+
+/**
+ * How to start a guest worker: the compiled guest-worker.js beside this file or, when running
+ * from TypeScript source (tests, `tsx`), a bootstrap that registers tsx first.
+ */
+function workerSource(): { code: string | URL; eval: boolean } {
+  if (!import.meta.url.endsWith(".ts")) {
+    return { code: new URL("./guest-worker.js", import.meta.url), eval: false };
+  }
+  const url = JSON.stringify(new URL("./guest-worker.ts", import.meta.url).href);
+  const code = `(async () => { const { register } = await import("tsx/esm/api"); register(); await import(${url}); })().catch((error) => { console.error(error); process.exit(1); });`;
+  return { code, eval: true };
+}
+
+/**
+ * The `Engine` over a pool of worker threads: guest code never runs on the caller's thread. The
+ * registry (loading, metadata, request validation) stays on the main thread; each call is a job
+ * that an idle worker takes from a queue (unary calls first), with its input bytes copied once
+ * and transferred, and its results transferred back. Streams pull one chunk per job, statelessly
+ * (rollout chunk `k` starts at the episode chunk `k - 1` ended at), with one chunk prefetched, so
+ * any worker can serve any chunk, the bytes never depend on the number of workers, and losing a
+ * worker loses only the job it was running.
+ *
+ * A job past `callTimeoutMs`, or cancelled and still running after `cancelGraceMs`, has its
+ * worker terminated and replaced; only that job fails (`Timeout`, `Cancelled`).
+ */
+export class WorkerEngine implements Engine {
+  /** Validation and metadata, on the main thread; it never runs guest code here. */
+  private readonly local: CartridgeEngine;
+  private readonly slots: Slot[] = [];
+  private readonly queues: Record<Lane, Job[]> = { unary: [], bulk: [] };
+  private readonly callTimeoutMs: number;
+  private readonly cancelGraceMs: number;
+  private readonly workerData: GuestWorkerData;
+  private nextId = 1;
+  private readyWaiters: (() => void)[] = [];
+  private closed = false;
+  /** Workers replaced after a timeout, a cancellation or a crash (for tests and metrics). */
+  replacedWorkers = 0;
+
+  constructor(
+    private readonly registry: Registry,
+    options: WorkerEngineOptions = {},
+  ) {
+    this.local = new CartridgeEngine(registry, options);
+    this.callTimeoutMs = options.callTimeoutMs ?? 5000;
+    this.cancelGraceMs = options.cancelGraceMs ?? 50;
+    this.workerData = {
+      engine: {
+        ...(options.maxRolloutEpisodes === undefined
+          ? {}
+          : { maxRolloutEpisodes: options.maxRolloutEpisodes }),
+        ...(options.maxChunkBytes === undefined ? {} : { maxChunkBytes: options.maxChunkBytes }),
+      },
+    };
+    const count = options.workers ?? availableParallelism();
+    if (!Number.isInteger(count) || count < 1 || count > 256) {
+      throw new RangeError(`workers must be an integer in 1..256, got ${count}`);
+    }
+    for (let i = 0; i < count; i++) this.slots.push(this.spawn());
+  }
+
+  /** Number of worker threads. */
+  get workers(): number {
+    return this.slots.length;
+  }
+
+  /** Calls running in a worker right now (for tests and metrics). */
+  get runningCalls(): number {
+    return this.slots.filter((slot) => slot.running !== undefined).length;
+  }
+
+  /** Resolves once every worker has started up (calls made before then wait in the queue). */
+  async ready(): Promise<void> {
+    while (!this.closed && this.slots.some((slot) => !slot.ready)) {
+      await new Promise<void>((resolve) => this.readyWaiters.push(resolve));
+    }
+  }
+
+  private spawn(): Slot {
+    const slot: Slot = {
+      worker: undefined as unknown as Worker,
+      ready: false,
+      builds: new Set(),
+      running: undefined,
+      timers: [],
+      onAbort: undefined,
+    };
+    this.attachWorker(slot);
+    return slot;
+  }
+
+  /** Starts a fresh worker for `slot`; events of the slot's earlier workers are ignored. */
+  private attachWorker(slot: Slot): void {
+    const source = workerSource();
+    const worker = new Worker(source.code, { eval: source.eval, workerData: this.workerData });
+    worker.unref();
+    slot.worker = worker;
+    slot.ready = false;
+    slot.builds = new Set();
+    const current = () => slot.worker === worker && !this.closed;
+    worker.on("message", (reply: FromWorker) => {
+      if (!current()) return;
+      if (reply.kind === "ready") {
+        slot.ready = true;
+        for (const wake of this.readyWaiters.splice(0)) wake();
+        this.dispatch();
+      } else {
+        this.settle(slot, reply);
+      }
+    });
+    worker.on("error", (error) => {
+      if (current()) this.replace(slot, new Error(`guest worker crashed: ${error.message}`));
+    });
+    worker.on("exit", () => {
+      if (current()) this.replace(slot, new Error("guest worker exited unexpectedly"));
+    });
+  }
+
+  /** Terminates every worker; queued and running calls fail with `Cancelled`. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const closing = new CallError("Cancelled", "the engine is shutting down");
+    for (const lane of Object.values(this.queues)) {
+      for (const job of lane.splice(0)) job.reject(closing);
+    }
+    await Promise.all(
+      this.slots.map(async (slot) => {
+        const job = this.finishSlot(slot);
+        job?.reject(closing);
+        await slot.worker.terminate();
+      }),
+    );
+  }
+
+  listEnvs(): EnvCapabilities[] {
+    return this.local.listEnvs();
+  }
+
+  capabilities(selector: EnvSelector): EnvCapabilities {
+    return this.local.capabilities(selector);
+  }
+
+  async reset(
+    selector: EnvSelector,
+    seed: bigint,
+    hint?: Uint8Array,
+    options?: CallOptions,
+  ): Promise<Transition> {
+    const build = this.registry.resolve(selector);
+    const call: GuestCall = {
+      op: "reset",
+      selector: pin(build.cartridge),
+      seed,
+      ...(hint === undefined ? {} : { hint: ownCopy(hint) }),
+    };
+    return (await this.run(call, build.cartridge, options?.signal, "unary")) as Transition;
+  }
+
+  async step(
+    selector: EnvSelector,
+    state: Uint8Array,
+    action: Uint8Array,
+    options?: CallOptions,
+  ): Promise<Transition> {
+    const build = this.registry.resolve(selector);
+    const call: GuestCall = {
+      op: "step",
+      selector: pin(build.cartridge),
+      state: ownCopy(state),
+      action: ownCopy(action),
+    };
+    return (await this.run(call, build.cartridge, options?.signal, "unary")) as Transition;
+  }
+
+  async batchStep(
+    selector: EnvSelector,
+    states: Uint8Array,
+    actions: Uint8Array,
+    options?: CallOptions,
+  ): Promise<BatchTransition> {
+    const build = this.registry.resolve(selector);
+    const call: GuestCall = {
+      op: "batchStep",
+      selector: pin(build.cartridge),
+      states: ownCopy(states),
+      actions: ownCopy(actions),
+    };
+    return (await this.run(call, build.cartridge, options?.signal, "unary")) as BatchTransition;
+  }
+
+  batchStepChunks(
+    selector: EnvSelector,
+    states: Uint8Array,
+    actions: Uint8Array,
+    rowsPerChunk: number,
+    options: VectorStepOptions & CallOptions = {},
+  ): AsyncGenerator<BatchTransition, void, void> {
+    const build = this.local.checkBatchChunks(selector, states, actions, rowsPerChunk, options);
+    const seed = options.autoreset?.seed;
+    const { cartridge } = build;
+    const { stateBytes, actionBytes } = cartridge.sizes;
+    const count = states.byteLength / stateBytes;
+    const chunkAt = (start: number) => {
+      const end = Math.min(count, start + rowsPerChunk);
+      const call: GuestCall = {
+        op: "batchStep",
+        selector: pin(cartridge),
+        states: ownCopy(states.subarray(start * stateBytes, end * stateBytes)),
+        actions: ownCopy(actions.subarray(start * actionBytes, end * actionBytes)),
+        ...(seed === undefined ? {} : { autoreset: { seed, firstIndex: start } }),
+      };
+      return { call, next: end };
+    };
+    return this.prefetched<BatchTransition>(
+      cartridge,
+      options.signal,
+      (start) => (start < count ? chunkAt(start) : undefined),
+      (_value, start) => Math.min(count, start + rowsPerChunk),
+    );
+  }
+
+  resetBatchChunks(
+    request: VectorResetRequest,
+    rowsPerChunk: number,
+    options?: CallOptions,
+  ): AsyncGenerator<BatchTransition, void, void> {
+    const build = this.local.checkResetBatch(request, rowsPerChunk);
+    const { cartridge } = build;
+    const { hints, count } = request;
+    const chunkAt = (start: number) => {
+      const rows = Math.min(rowsPerChunk, count - start);
+      const call: GuestCall = {
+        op: "resetRows",
+        selector: pin(cartridge),
+        seed: request.seed,
+        start,
+        rows,
+        hints: (hints.length <= 1 ? hints : hints.slice(start, start + rows)).map(ownCopy),
+      };
+      return { call, next: start + rows };
+    };
+    return this.prefetched<BatchTransition>(
+      cartridge,
+      options?.signal,
+      (start) => (start < count ? chunkAt(start) : undefined),
+      (_value, start) => Math.min(count, start + rowsPerChunk),
+    );
+  }
+
+  rollout(
+    request: RolloutRequest,
+    options?: CallOptions,
+  ): AsyncGenerator<RolloutChunk, void, void> {
+    const build = this.local.checkRollout(request);
+    const { cartridge } = build;
+    const pinned: RolloutRequest = { ...request, ...pin(cartridge) };
+    return this.prefetched<RolloutChunk>(
+      cartridge,
+      options?.signal,
+      (first) =>
+        first < request.episodes
+          ? { call: { op: "rolloutChunk", request: pinned, first }, next: undefined }
+          : undefined,
+      (value) => (value as unknown as { next: number }).next,
+      (value) => (value as unknown as { chunk: RolloutChunk }).chunk,
+    );
+  }
+
+  /**
+   * Runs a stream's jobs one after another, keeping the next one queued while the caller handles
+   * the current result. `plan(position)` is the job at a position (undefined at the end); the
+   * next position is known up front (vector) or from the result (`advance`, rollouts).
+   */
+  private async *prefetched<T>(
+    cartridge: LoadedCartridge,
+    signal: AbortSignal | undefined,
+    plan: (position: number) => { call: GuestCall; next: number | undefined } | undefined,
+    advance: (value: unknown, position: number) => number,
+    unwrap: (value: unknown) => T = (value) => value as T,
+  ): AsyncGenerator<T, void, void> {
+    // Aborted when the consumer stops early, so a prefetched job does not run for nobody.
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const start = (position: number) => {
+      const job = plan(position);
+      if (job === undefined) return undefined;
+      const promise = this.run(job.call, cartridge, stop.signal, "bulk");
+      // A prefetched job that fails is reported when it is awaited, not as unhandled.
+      promise.catch(() => undefined);
+      return { promise, position, next: job.next };
+    };
+    try {
+      throwIfCancelled(signal, cartridge.manifest.env_id);
+      let pending = start(0);
+      while (pending !== undefined) {
+        const value = await pending.promise;
+        const next = pending.next ?? advance(value, pending.position);
+        pending = start(next);
+        yield unwrap(value);
+      }
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      stop.abort();
+    }
+  }
+
+  /** Queues a job; resolves with the worker's result or rejects with its typed error. */
+  private run(
+    call: GuestCall,
+    cartridge: LoadedCartridge,
+    signal: AbortSignal | undefined,
+    lane: Lane,
+  ): Promise<unknown> {
+    const envId = cartridge.manifest.env_id;
+    if (this.closed) {
+      return Promise.reject(new CallError("Cancelled", "the engine is shutting down", envId));
+    }
+    if (signal?.aborted === true) {
+      return Promise.reject(new CallError("Cancelled", "the call was cancelled", envId));
+    }
+    return new Promise((resolve, reject) => {
+      const job: Job = {
+        id: this.nextId++,
+        detach: () => undefined,
+        call,
+        cartridge,
+        transfer: transferablesOf(call, 2),
+        signal,
+        resolve,
+        reject,
+      };
+      this.queues[lane].push(job);
+      if (signal !== undefined) {
+        const onAbort = () => this.cancelQueued(job, lane);
+        signal.addEventListener("abort", onAbort, { once: true });
+        job.detach = () => signal.removeEventListener("abort", onAbort);
+      }
+      this.dispatch();
+    });
+  }
+
+  private cancelQueued(job: Job, lane: Lane): void {
+    const queue = this.queues[lane];
+    const at = queue.indexOf(job);
+    if (at < 0) return; // running (its slot handles the abort) or done
+    queue.splice(at, 1);
+    job.reject(new CallError("Cancelled", "the call was cancelled", job.cartridge.manifest.env_id));
+  }
+
+  private dispatch(): void {
+    for (const slot of this.slots) {
+      if (slot.running !== undefined || !slot.ready) continue;
+      const job = this.queues.unary.shift() ?? this.queues.bulk.shift();
+      if (job === undefined) return;
+      this.start(slot, job);
+    }
+  }
+
+  private start(slot: Slot, job: Job): void {
+    job.detach();
+    const { cartridge } = job;
+    if (!slot.builds.has(cartridge.buildId)) {
+      const message: ToWorker = { kind: "build", cartridge };
+      slot.worker.postMessage(message);
+      slot.builds.add(cartridge.buildId);
+    }
+    slot.running = job;
+    slot.worker.ref();
+    const envId = cartridge.manifest.env_id;
+    slot.timers.push(
+      setTimeout(
+        () =>
+          this.replace(
+            slot,
+            new CallError(
+              "Timeout",
+              `the call ran past the ${this.callTimeoutMs} ms watchdog; its worker was replaced`,
+              envId,
+            ),
+          ),
+        this.callTimeoutMs,
+      ),
+    );
+    if (job.signal !== undefined) {
+      const onAbort = () => {
+        slot.timers.push(
+          setTimeout(
+            () =>
+              this.replace(
+                slot,
+                new CallError("Cancelled", "the call was cancelled while running", envId),
+              ),
+            this.cancelGraceMs,
+          ),
+        );
+      };
+      slot.onAbort = onAbort;
+      job.signal.addEventListener("abort", onAbort, { once: true });
+    }
+    const message: ToWorker = { kind: "call", id: job.id, call: job.call };
+    slot.worker.postMessage(message, job.transfer);
+  }
+
+  /** Clears a slot's job and timers; returns the job it was running. */
+  private finishSlot(slot: Slot): Job | undefined {
+    const job = slot.running;
+    for (const timer of slot.timers) clearTimeout(timer);
+    slot.timers = [];
+    if (job?.signal !== undefined && slot.onAbort !== undefined) {
+      job.signal.removeEventListener("abort", slot.onAbort);
+    }
+    slot.onAbort = undefined;
+    slot.running = undefined;
+    slot.worker.unref();
+    return job;
+  }
+
+  private settle(slot: Slot, reply: Extract<FromWorker, { kind: "result" }>): void {
+    if (slot.running?.id !== reply.id) return; // a late reply from a job already failed
+    const job = this.finishSlot(slot);
+    if (reply.ok) job?.resolve(reply.value);
+    else job?.reject(fromWireError(reply.error));
+    this.dispatch();
+  }
+
+  /** Terminates a slot's worker, fails its job with `error` and puts a fresh worker in its place. */
+  private replace(slot: Slot, error: Error): void {
+    const job = this.finishSlot(slot);
+    const old = slot.worker;
+    this.replacedWorkers += 1;
+    if (!this.closed) this.attachWorker(slot);
+    void old.terminate();
+    job?.reject(error);
+    this.dispatch();
+  }
+}
+
+function pin(cartridge: LoadedCartridge): { envId: string; buildId: string } {
+  return { envId: cartridge.manifest.env_id, buildId: cartridge.buildId };
+}
