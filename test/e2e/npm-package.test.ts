@@ -77,7 +77,16 @@ describe("the npm package, installed into an empty folder", () => {
       const { stdout } = await run(bin, ["--version"], { cwd: app, timeout: COMMAND_TIMEOUT_MS });
       expect(stdout.trim()).toBe(version);
       const help = await cartridge("--help");
-      const subcommands = ["new", "build", "build-all", "validate", "serve"];
+      const subcommands = [
+        "new",
+        "build",
+        "build-all",
+        "validate",
+        "serve",
+        "cluster",
+        "certs",
+        "tokens",
+      ];
       const helps = await Promise.all(subcommands.map((name) => cartridge(name, "--help")));
       subcommands.forEach((name, i) => {
         expect(help).toContain(name);
