@@ -1,5 +1,5 @@
 import type { EnvCapabilities, EnvSelector, RegistryEvent } from "./engine.js";
-import { CallError, LoadError } from "./errors.js";
+import { CallError, LoadError, quoteForMessage } from "./errors.js";
 import { InstancePool } from "./instance-pool.js";
 import { type LoadedCartridge, loadCartridge } from "./loader.js";
 import { legalMaskBytes } from "./manifest.js";
@@ -160,7 +160,7 @@ export class Registry {
     if (entry === undefined) {
       throw new CallError(
         "UnknownEnv",
-        `no env named ${JSON.stringify(selector.envId)}`,
+        `no env named ${quoteForMessage(selector.envId)}`,
         selector.envId,
       );
     }
@@ -171,7 +171,7 @@ export class Registry {
     if (build === undefined) {
       throw new CallError(
         "UnknownBuild",
-        `env ${selector.envId} has no build ${buildId} (kept: ${[...entry.builds.keys()].join(", ")})`,
+        `env ${selector.envId} has no build ${quoteForMessage(buildId)} (kept: ${[...entry.builds.keys()].join(", ")})`,
         selector.envId,
       );
     }
