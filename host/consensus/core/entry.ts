@@ -1,5 +1,12 @@
 import type { Ballot } from "./ballot.js";
 
+/**
+ * Most UTF-8 bytes of a command's client id. Engines refuse a longer one at `propose`, so the
+ * leader never places a command in a slot that the wire codec (which carries ids up to this
+ * length) could not send to its peers.
+ */
+export const MAX_CLIENT_ID_BYTES = 1024;
+
 /** One client command inside a slot. `clientId` + `requestId` identify it for deduplication. */
 export interface Command {
   readonly clientId: string;

@@ -6,7 +6,7 @@ import {
   memberByNodeId,
   memberByReplicaId,
 } from "../core/config.js";
-import type { Command, Entry, Snapshot } from "../core/entry.js";
+import { type Command, type Entry, MAX_CLIENT_ID_BYTES, type Snapshot } from "../core/entry.js";
 import { ConsensusError, invariant } from "../core/errors.js";
 import type { Message } from "../core/messages.js";
 import type { Ready } from "../core/ready.js";
@@ -309,6 +309,14 @@ export class ReplicaDriver implements ConsensusEngine {
       requestId = this.anonymousRequestId;
     } else if (clientId.startsWith(ANONYMOUS_CLIENT_PREFIX) || clientId.length === 0) {
       callback(new ConsensusError("InvalidArgument", "client ids must be non-empty, not NUL-led"));
+      return;
+    } else if (Buffer.byteLength(clientId, "utf8") > MAX_CLIENT_ID_BYTES) {
+      callback(
+        new ConsensusError(
+          "InvalidArgument",
+          `client ids are at most ${MAX_CLIENT_ID_BYTES} bytes`,
+        ),
+      );
       return;
     } else if (!Number.isSafeInteger(requestId) || requestId < 1) {
       callback(new ConsensusError("InvalidArgument", "request ids must be positive integers"));

@@ -1,4 +1,5 @@
 import type { CoreOptions } from "../core/config.js";
+import { MAX_CLIENT_ID_BYTES } from "../core/entry.js";
 
 /**
  * Every limit of the binary wire format, defined once. The decoder checks each length against the
@@ -28,7 +29,7 @@ export const DEFAULT_WIRE_LIMITS: WireLimits = {
   maxEntriesPerMessage: 16_384,
   maxCommandsPerEntry: 65_536,
   maxPayloadBytes: 16 << 20,
-  maxClientIdBytes: 1024,
+  maxClientIdBytes: MAX_CLIENT_ID_BYTES,
 };
 
 /** First byte of every frame after the length prefix: rejects streams that are not ours at once. */

@@ -154,6 +154,8 @@ export function runEngineContract(name: string, create: () => Promise<EngineFixt
         fixture.engine.propose(bytes("x"), { clientId: "\u0000x", requestId: 1 }),
         fixture.engine.propose(bytes("x"), { clientId: "c", requestId: 0 }),
         fixture.engine.propose(bytes("x"), { clientId: "c", requestId: 1.5 }),
+        // One byte over the limit the wire codec carries (2-byte characters).
+        fixture.engine.propose(bytes("x"), { clientId: `${"é".repeat(512)}x`, requestId: 1 }),
       ];
       const codes = (await Promise.all(bad.map(outcome))).map(code);
       expect(codes).toEqual([
@@ -161,7 +163,15 @@ export function runEngineContract(name: string, create: () => Promise<EngineFixt
         "InvalidArgument",
         "InvalidArgument",
         "InvalidArgument",
+        "InvalidArgument",
       ]);
+      // At the limit exactly, the command commits.
+      const atLimit = fixture.engine.propose(bytes("x"), {
+        clientId: "é".repeat(512),
+        requestId: 1,
+      });
+      await fixture.run(3);
+      await atLimit;
     });
 
     it("answers a retry of an expired session with SessionExpired", async () => {
