@@ -352,3 +352,13 @@ class Client:
             if include_states
             else None,
         )
+
+
+def client_for(address: str | None, client: Client | None) -> tuple[Client, bool]:
+    """The client an env talks through: ``client`` as given, or a new one to ``address``.
+    Returns it and whether the env owns it (and so closes it when the env closes)."""
+    if client is not None:
+        return client, False
+    if address is None:
+        raise ValueError("pass address= (host:port of a cartridge server) or client=")
+    return Client(address), True

@@ -20,7 +20,7 @@ from typing import Any
 import gymnasium
 import numpy as np
 
-from cartridge.client import SEED_LIMIT, Client
+from cartridge.client import SEED_LIMIT, Client, client_for
 from cartridge.spaces import action_space, observation_space
 from cartridge.spec import Spec
 
@@ -36,13 +36,7 @@ class CartridgeEnv(gymnasium.Env):
     metadata: dict[str, Any] = {"render_modes": []}
 
     def __init__(self, env_id: str, *, address: str | None = None, client: Client | None = None, build_id: str = ""):
-        if client is None:
-            if address is None:
-                raise ValueError("pass address= (host:port of a cartridge server) or client=")
-            client = Client(address)
-            self._owns_client = True
-        else:
-            self._owns_client = False
+        client, self._owns_client = client_for(address, client)
         self.client = client
         self.env_id = env_id
         self.spec_ = client.spec(env_id, build_id)

@@ -18,7 +18,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import AECEnv
 
-from cartridge.client import SEED_LIMIT, Client
+from cartridge.client import SEED_LIMIT, Client, client_for
 from cartridge.spaces import action_space, mask_space, observation_space
 
 
@@ -27,13 +27,7 @@ class CartridgeAECEnv(AECEnv):
 
     def __init__(self, env_id: str, *, address: str | None = None, client: Client | None = None, build_id: str = ""):
         super().__init__()
-        if client is None:
-            if address is None:
-                raise ValueError("pass address= (host:port of a cartridge server) or client=")
-            client = Client(address)
-            self._owns_client = True
-        else:
-            self._owns_client = False
+        client, self._owns_client = client_for(address, client)
         self.client = client
         self.env_id = env_id
         spec = client.spec(env_id, build_id)

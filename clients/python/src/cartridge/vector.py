@@ -21,7 +21,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from cartridge.client import SEED_LIMIT, BatchResult, Client
+from cartridge.client import SEED_LIMIT, BatchResult, Client, client_for
 from cartridge.errors import InvalidRequestError
 from cartridge.spaces import action_space, observation_space
 
@@ -44,13 +44,7 @@ class CartridgeVectorEnv(VectorEnv):
     def __init__(self, env_id: str, num_envs: int, *, address: str | None = None, client: Client | None = None, build_id: str = ""):
         if num_envs < 1:
             raise ValueError("num_envs must be at least 1")
-        if client is None:
-            if address is None:
-                raise ValueError("pass address= (host:port of a cartridge server) or client=")
-            client = Client(address)
-            self._owns_client = True
-        else:
-            self._owns_client = False
+        client, self._owns_client = client_for(address, client)
         self.client = client
         self.env_id = env_id
         self.num_envs = num_envs
