@@ -1,4 +1,4 @@
-import { createServer, connect as netConnect, type Socket } from "node:net";
+import { createServer, connect as netConnect, type Server, type Socket } from "node:net";
 
 /** A host and TCP port. */
 export interface PeerAddress {
@@ -39,21 +39,28 @@ export interface Connector {
   peerIdentity(socket: Socket): readonly string[] | undefined;
 }
 
+/**
+ * Starts `server` (plain or TLS) on `address` and resolves with the port it bound; rejects if it
+ * cannot listen.
+ */
+export function listenOn(server: Server, address: PeerAddress): Promise<Listener> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(address.port, address.host, () => {
+      server.off("error", reject);
+      // Errors after listening (EMFILE on accept) must not crash the process; accept goes on.
+      server.on("error", () => undefined);
+      const bound = server.address();
+      const port = typeof bound === "object" && bound !== null ? bound.port : address.port;
+      resolve({ address: { host: address.host, port }, close: () => server.close() });
+    });
+  });
+}
+
 /** Plain TCP: no encryption, no authentication beyond the handshake's cluster and replica ids. */
 export const plainConnector: Connector = {
   listen(address, onSocket) {
-    return new Promise((resolve, reject) => {
-      const server = createServer({ noDelay: true }, onSocket);
-      server.once("error", reject);
-      server.listen(address.port, address.host, () => {
-        server.off("error", reject);
-        // Errors after listening (EMFILE on accept) must not crash the process; accept goes on.
-        server.on("error", () => undefined);
-        const bound = server.address();
-        const port = typeof bound === "object" && bound !== null ? bound.port : address.port;
-        resolve({ address: { host: address.host, port }, close: () => server.close() });
-      });
-    });
+    return listenOn(createServer({ noDelay: true }, onSocket), address);
   },
 
   connect(address, _expectedNodeId, timeoutMs, signal) {

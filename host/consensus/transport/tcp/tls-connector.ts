@@ -1,6 +1,6 @@
 import { type ConnectionOptions, connect, createServer, type TLSSocket } from "node:tls";
 import { replicaIdsIn } from "../peer-identity.js";
-import { type Connector, type Listener, settleConnect } from "./connector.js";
+import { type Connector, listenOn, settleConnect } from "./connector.js";
 
 /** PEM bytes of the cluster CA and of this node's certificate and key. */
 export interface MutualTlsFiles {
@@ -41,22 +41,13 @@ export function mutualTlsConnector(files: MutualTlsFiles): Connector {
   };
   return {
     listen(address, onSocket) {
-      return new Promise<Listener>((resolve, reject) => {
-        const server = createServer(
-          { ...secure, requestCert: true, rejectUnauthorized: true },
-          (socket) => onSocket(socket),
-        );
-        server.once("error", reject);
-        // A failed TLS handshake (wrong CA, no certificate) is the peer's problem, not ours.
-        server.on("tlsClientError", (_error, socket) => socket.destroy());
-        server.listen(address.port, address.host, () => {
-          server.off("error", reject);
-          server.on("error", () => undefined);
-          const bound = server.address();
-          const port = typeof bound === "object" && bound !== null ? bound.port : address.port;
-          resolve({ address: { host: address.host, port }, close: () => server.close() });
-        });
-      });
+      const server = createServer(
+        { ...secure, requestCert: true, rejectUnauthorized: true },
+        (socket) => onSocket(socket),
+      );
+      // A failed TLS handshake (wrong CA, no certificate) is the peer's problem, not ours.
+      server.on("tlsClientError", (_error, socket) => socket.destroy());
+      return listenOn(server, address);
     },
 
     connect(address, expectedNodeId, timeoutMs, signal) {
