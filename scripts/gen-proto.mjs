@@ -8,10 +8,11 @@
  * downloaded.
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { listFiles, treeDifferences } from "./generated-tree.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const generatedDir = join("host", "proto", "generated");
@@ -41,44 +42,14 @@ function generate(outputRoot) {
   }
 }
 
-/** Lists every file under `dir` as paths relative to it, sorted; empty when `dir` is missing. */
-function listFiles(dir) {
-  let entries;
-  try {
-    entries = readdirSync(dir, { recursive: true, withFileTypes: true });
-  } catch {
-    return [];
-  }
-  return entries
-    .filter((entry) => entry.isFile())
-    .map((entry) => relative(dir, join(entry.parentPath, entry.name)))
-    .sort();
-}
-
-/** Compares two generated trees; returns human-readable differences. */
-function differences(expectedDir, actualDir) {
-  const expected = listFiles(expectedDir);
-  const actual = listFiles(actualDir);
-  const problems = [];
-  for (const file of expected) {
-    if (!actual.includes(file)) problems.push(`missing: ${join(generatedDir, file)}`);
-    else if (!readFileSync(join(expectedDir, file)).equals(readFileSync(join(actualDir, file)))) {
-      problems.push(`out of date: ${join(generatedDir, file)}`);
-    }
-  }
-  for (const file of actual) {
-    if (!expected.includes(file))
-      problems.push(`stale (no longer generated): ${join(generatedDir, file)}`);
-  }
-  return problems;
-}
-
 lint();
 if (process.argv.includes("--check")) {
   const temp = mkdtempSync(join(tmpdir(), "cartridge-gen-"));
   try {
     generate(temp);
-    const problems = differences(join(temp, generatedDir), join(root, generatedDir));
+    const problems = treeDifferences(join(temp, generatedDir), join(root, generatedDir), (file) =>
+      join(generatedDir, file),
+    );
     if (problems.length > 0) {
       console.error("The generated protobuf code does not match proto/:");
       for (const problem of problems) console.error(`  ${problem}`);

@@ -9,23 +9,18 @@
  * each other as `cartridge._proto.engine.v1...` with no rewriting.
  */
 import { spawnSync } from "node:child_process";
-import {
-  cpSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { listFiles, treeDifferences } from "./generated-tree.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const packageDir = join(root, "clients", "python", "src");
 const generatedDir = join("cartridge", "_proto");
 const venvPython = join(process.env.CARTRIDGE_VENV ?? join(root, ".venv"), "bin", "python");
+/** Python writes bytecode caches next to the stubs; they are not part of the generated code. */
+const PYCACHE = ["__pycache__"];
 const protoFiles = [join("proto", "engine", "v1", "engine.proto")];
 
 function run(command, args) {
@@ -48,7 +43,7 @@ function generate(outputRoot) {
     `--grpc_python_out=${outputRoot}`,
     ...protoFiles,
   ]);
-  for (const dir of listFiles(join(outputRoot, generatedDir)).map(dirname)) {
+  for (const dir of listFiles(join(outputRoot, generatedDir), PYCACHE).map(dirname)) {
     let at = dir;
     for (;;) {
       writeFileSync(join(outputRoot, generatedDir, at, "__init__.py"), "");
@@ -58,35 +53,13 @@ function generate(outputRoot) {
   }
 }
 
-function listFiles(dir) {
-  let entries;
-  try {
-    entries = readdirSync(dir, { recursive: true, withFileTypes: true });
-  } catch {
-    return [];
-  }
-  return entries
-    .filter((entry) => entry.isFile() && !entry.parentPath.includes("__pycache__"))
-    .map((entry) => relative(dir, join(entry.parentPath, entry.name)))
-    .sort();
-}
-
 const temp = mkdtempSync(join(tmpdir(), "cartridge-gen-python-"));
 try {
   generate(temp);
   const fresh = join(temp, generatedDir);
   const committed = join(packageDir, generatedDir);
   if (process.argv.includes("--check")) {
-    const expected = listFiles(fresh);
-    const actual = listFiles(committed);
-    const problems = [];
-    for (const file of expected) {
-      if (!actual.includes(file)) problems.push(`missing: ${file}`);
-      else if (!readFileSync(join(fresh, file)).equals(readFileSync(join(committed, file)))) {
-        problems.push(`out of date: ${file}`);
-      }
-    }
-    for (const file of actual) if (!expected.includes(file)) problems.push(`stale: ${file}`);
+    const problems = treeDifferences(fresh, committed, (file) => file, PYCACHE);
     if (problems.length > 0) {
       console.error(`The Python stubs in ${relative(root, committed)} do not match proto/:`);
       for (const problem of problems) console.error(`  ${problem}`);
@@ -98,7 +71,9 @@ try {
     rmSync(committed, { recursive: true, force: true });
     mkdirSync(committed, { recursive: true });
     cpSync(fresh, committed, { recursive: true });
-    console.log(`Generated ${listFiles(committed).join(", ")} in ${relative(root, committed)}.`);
+    console.log(
+      `Generated ${listFiles(committed, PYCACHE).join(", ")} in ${relative(root, committed)}.`,
+    );
   }
 } finally {
   rmSync(temp, { recursive: true, force: true });
