@@ -53,6 +53,10 @@ const REJECTION_CODES: ReadonlySet<string> = new Set<ReplicationErrorCode>([
   "LimitExceeded",
   "BadCommand",
   "BadSnapshot",
+  "NotFound",
+  "InUse",
+  "NotAllowed",
+  "BadModule",
 ]);
 
 export function decodeOutcome(bytes: Uint8Array): Outcome {

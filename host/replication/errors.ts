@@ -9,8 +9,21 @@
  * - `BadCommand`: a committed command or result could not be decoded: a bug or a version
  *   mismatch, never silently ignored.
  * - `BadSnapshot`: a snapshot could not be decoded; the replica must not use it.
+ * - `NotFound`: the command names an env or build the applied state does not hold.
+ * - `InUse`: a build cannot be retired: it is its env's current build or an open session pins it.
+ * - `NotAllowed`: the env's allow-list (of build hashes) does not contain the build.
+ * - `BadModule`: the module failed the loader's checks (the message says which), or declares
+ *   another env id than the command; the same verdict on every replica.
  */
-export type ReplicationErrorCode = "BadArgument" | "LimitExceeded" | "BadCommand" | "BadSnapshot";
+export type ReplicationErrorCode =
+  | "BadArgument"
+  | "LimitExceeded"
+  | "BadCommand"
+  | "BadSnapshot"
+  | "NotFound"
+  | "InUse"
+  | "NotAllowed"
+  | "BadModule";
 
 /** The one error type the replication layer throws. */
 export class ReplicationError extends Error {

@@ -79,6 +79,10 @@ const REPLICATION_ERROR_STATUS: Record<ReplicationErrorCode, status> = {
   LimitExceeded: status.RESOURCE_EXHAUSTED,
   BadCommand: status.INTERNAL,
   BadSnapshot: status.INTERNAL,
+  NotFound: status.NOT_FOUND,
+  InUse: status.FAILED_PRECONDITION,
+  NotAllowed: status.FAILED_PRECONDITION,
+  BadModule: status.INVALID_ARGUMENT,
 };
 
 /** gRPC status for a consensus error code. */
