@@ -7,6 +7,7 @@ import type { ApplyContext } from "../consensus/statemachine.js";
  */
 export const PART_TAGS = {
   kv: 1,
+  sessions: 3,
 } as const;
 
 export type PartTag = (typeof PART_TAGS)[keyof typeof PART_TAGS];
