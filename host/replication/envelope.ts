@@ -57,6 +57,7 @@ const REJECTION_CODES: ReadonlySet<string> = new Set<ReplicationErrorCode>([
   "InUse",
   "NotAllowed",
   "BadModule",
+  "EpisodeOver",
 ]);
 
 export function decodeOutcome(bytes: Uint8Array): Outcome {

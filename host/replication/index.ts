@@ -1,3 +1,4 @@
+export * from "./console.js";
 export * from "./console-state-machine.js";
 export * from "./envelope.js";
 export * from "./errors.js";
@@ -9,3 +10,5 @@ export * from "./manifest/manifest-commands.js";
 export * from "./manifest/manifest-part.js";
 export * from "./manifest/registry-build-host.js";
 export * from "./part.js";
+export * from "./sessions/session-commands.js";
+export * from "./sessions/session-types.js";

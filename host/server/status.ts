@@ -83,6 +83,8 @@ const REPLICATION_ERROR_STATUS: Record<ReplicationErrorCode, status> = {
   InUse: status.FAILED_PRECONDITION,
   NotAllowed: status.FAILED_PRECONDITION,
   BadModule: status.INVALID_ARGUMENT,
+  StaleStep: status.FAILED_PRECONDITION,
+  EpisodeOver: status.FAILED_PRECONDITION,
 };
 
 /** gRPC status for a consensus error code. */
