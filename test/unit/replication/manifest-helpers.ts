@@ -55,7 +55,7 @@ export class Replica {
     this.registry = new Registry({ ...registryOptions, evictOldBuilds: false });
     this.manifest = new ManifestPart({
       host: new RegistryBuildHost(this.registry),
-      pinnedBuilds: () => this.pins,
+      isPinned: (_envId, buildId) => this.pins.has(buildId),
     });
     this.machine = new ConsoleStateMachine([new KvStore(), this.manifest]);
   }
