@@ -38,6 +38,8 @@ const LIMITS = {
   maxStepsPerSession: 5,
   idleExpirySlots: 6,
   idleExpiryMs: 20,
+  // About four counter sessions with a few steps each: the byte budget bites within a slot.
+  maxTotalBytes: 300,
 };
 
 type Item = { kind: "kv"; key: string } | { kind: "session"; command: SessionCommand };
@@ -177,6 +179,42 @@ describe("applyBatch of the console state machine", () => {
     expect(most).toBe(3);
     expect(sessions.get("s1.0")?.step).toBe(2);
     expect(sessions.get("s1.2")?.step).toBe(1);
+  });
+
+  it("spends the byte budget in command order whatever order the guest calls finish in", async () => {
+    const { engine } = await counterRuntime();
+    // The first session's guest call (counter value 1) finishes last.
+    const slowFirst: Engine = Object.create(engine) as Engine;
+    slowFirst.step = async (selector, state, action) => {
+      if (state[0] === 1) {
+        for (let i = 0; i < 5; i += 1) await new Promise((resolve) => setImmediate(resolve));
+      }
+      return engine.step(selector, state, action);
+    };
+    // Two fresh counter sessions (63 bytes each) and room for one first step (8 bytes).
+    const limits = { maxTotalBytes: 63 * 2 + 8 };
+    const one = consoleWith(engine, limits).machine;
+    const batched = consoleWith(slowFirst as InlineEngine, limits).machine;
+    const create = (seed: bigint): Item => ({
+      kind: "session",
+      command: {
+        op: "create",
+        envId: "counter-v1",
+        buildId: "",
+        seed,
+        hint: new Uint8Array(),
+        stampMs: 0,
+      },
+    });
+    const setup = batchOf([create(1n), create(2n)], 1);
+    const slot = batchOf([stepItem("s1.0", 0), stepItem("s1.1", 0)], 2);
+    const expected: Uint8Array[] = [];
+    for (const { command, context } of [...setup, ...slot]) {
+      expected.push(await one.apply(command, context));
+    }
+    const actual = [...(await batched.applyBatch(setup)), ...(await batched.applyBatch(slot))];
+    expect(actual).toEqual(expected);
+    expect(batched.snapshot()).toEqual(one.snapshot());
   });
 
   it("lets a step that expires a session wait for the steps queued before it", async () => {
