@@ -33,6 +33,7 @@ import {
   type SessionView,
   toSessionTransition,
 } from "./session-types.js";
+import { StepBatcher } from "./step-batcher.js";
 
 /** The limits the part enforces (SESSION_LIMITS; tests may lower them). */
 export type SessionLimits = { readonly [K in keyof typeof SESSION_LIMITS]: number };
@@ -80,12 +81,21 @@ export class SessionsPart implements StatePart, SessionReads {
   private ordinalIndex = 0;
   private nextOrdinal = 0;
   private readonly listeners = new Set<(event: SessionEvent) => void>();
+  /** Sends the concurrent steps of a run to the runtime together (one worker round trip). */
+  private readonly steps: Pick<Engine, "step">;
 
+  /**
+   * `options.coalesceSteps` (default true) sends concurrent steps as one `stepEach`; off, each
+   * step is its own `runtime.step` (the same outcomes; tests use it to scramble completion
+   * order step by step).
+   */
   constructor(
     private readonly runtime: Engine,
     limits: Partial<SessionLimits> = {},
+    options: { readonly coalesceSteps?: boolean } = {},
   ) {
     this.limits = { ...SESSION_LIMITS, ...limits };
+    this.steps = options.coalesceSteps === false ? runtime : new StepBatcher(runtime);
   }
 
   // ------------------------------------------------------------------ apply
@@ -259,7 +269,7 @@ export class SessionsPart implements StatePart, SessionReads {
       );
     }
     const selector = { envId: record.envId, buildId: record.buildId };
-    const transition = await guest(() => this.runtime.step(selector, record.state, command.action));
+    const transition = await guest(() => this.steps.step(selector, record.state, command.action));
     if (!("state" in transition)) {
       return encodeSessionResult({ op: "failed", sessionId, failure: transition });
     }

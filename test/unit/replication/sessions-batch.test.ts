@@ -25,6 +25,10 @@ function scrambled(engine: InlineEngine, seed: number): InlineEngine {
     await turns();
     return engine.step(...args);
   };
+  wrapped.stepEach = async (...args) => {
+    await turns();
+    return engine.stepEach(...args);
+  };
   wrapped.reset = async (...args) => {
     await turns();
     return engine.reset(...args);
@@ -127,9 +131,12 @@ describe("applyBatch of the console state machine", () => {
         history,
         fc.integer(),
         fc.array(fc.boolean(), { maxLength: 14 }),
-        async (slots, seed, restores) => {
-          const one = consoleWith(engine, LIMITS).machine;
-          let batched: ConsoleStateMachine = consoleWith(scrambled(engine, seed), LIMITS).machine;
+        fc.boolean(),
+        async (slots, seed, restores, coalesceSteps) => {
+          const one = consoleWith(engine, LIMITS, { coalesceSteps: false }).machine;
+          let batched: ConsoleStateMachine = consoleWith(scrambled(engine, seed), LIMITS, {
+            coalesceSteps,
+          }).machine;
           for (const [i, slot] of slots.entries()) {
             const index = i + 1;
             const batch = batchOf(slot, index);
@@ -140,7 +147,9 @@ describe("applyBatch of the console state machine", () => {
             expect(actual).toEqual(expected);
             if (restores[i] === true) {
               // A replica restored from a snapshot here continues identically.
-              const restored = consoleWith(scrambled(engine, seed + index), LIMITS).machine;
+              const restored = consoleWith(scrambled(engine, seed + index), LIMITS, {
+                coalesceSteps,
+              }).machine;
               restored.restore(batched.snapshot());
               batched = restored;
             }
@@ -164,7 +173,7 @@ describe("applyBatch of the console state machine", () => {
       running -= 1;
       return engine.step(...args);
     };
-    const { machine, sessions } = consoleWith(slow as InlineEngine);
+    const { machine, sessions } = consoleWith(slow as InlineEngine, {}, { coalesceSteps: false });
     await machine.applyBatch(
       batchOf(
         [0, 1, 2].map(() => createItem()),
@@ -181,6 +190,33 @@ describe("applyBatch of the console state machine", () => {
     expect(sessions.get("s1.2")?.step).toBe(1);
   });
 
+  it("sends the concurrent steps of a slot to the runtime as one stepEach per build", async () => {
+    const { engine } = await counterRuntime();
+    const calls: number[] = [];
+    const counting: Engine = Object.create(engine) as Engine;
+    counting.stepEach = (selector, items, options) => {
+      calls.push(items.length);
+      return engine.stepEach(selector, items, options);
+    };
+    counting.step = (...args) => {
+      calls.push(1);
+      return engine.step(...args);
+    };
+    const { machine, sessions } = consoleWith(counting as InlineEngine);
+    await machine.applyBatch(
+      batchOf(
+        [0, 1, 2].map(() => createItem()),
+        1,
+      ),
+    );
+    const steps = ["s1.0", "s1.1", "s1.2", "s1.0"].map((id, i) => stepItem(id, i === 3 ? 1 : 0));
+    const results = await machine.applyBatch(batchOf(steps, 2));
+    // Three sessions together; the second step of s1.0 waits for its first.
+    expect(calls).toEqual([3, 1]);
+    expect(results.map((r) => r[0])).toEqual([0, 0, 0, 0]);
+    expect(sessions.get("s1.0")?.step).toBe(2);
+  });
+
   it("spends the byte budget in command order whatever order the guest calls finish in", async () => {
     const { engine } = await counterRuntime();
     // The first session's guest call (counter value 1) finishes last.
@@ -194,7 +230,9 @@ describe("applyBatch of the console state machine", () => {
     // Two fresh counter sessions (63 bytes each) and room for one first step (8 bytes).
     const limits = { maxTotalBytes: 63 * 2 + 8 };
     const one = consoleWith(engine, limits).machine;
-    const batched = consoleWith(slowFirst as InlineEngine, limits).machine;
+    const batched = consoleWith(slowFirst as InlineEngine, limits, {
+      coalesceSteps: false,
+    }).machine;
     const create = (seed: bigint): Item => ({
       kind: "session",
       command: {
