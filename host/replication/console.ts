@@ -4,15 +4,6 @@ import { CallError } from "../runtime/errors.js";
 import { unwrapOutcome } from "./envelope.js";
 import { ReplicationError, StaleStepError } from "./errors.js";
 import { SESSION_LIMITS } from "./limits.js";
-import type { BuildHost } from "./manifest/build-host.js";
-import type { BuildInfo } from "./manifest/manifest-commands.js";
-import {
-  checkBuildRead,
-  type Deployed,
-  type DeployRequest,
-  ManifestOps,
-  type ManifestReads,
-} from "./manifest/manifest-ops.js";
 import {
   decodeSessionResult,
   encodeSessionCommand,
@@ -135,15 +126,6 @@ export interface ReplicatedConsoleOptions {
    * never in apply: idle expiry by time uses the stamps in the log. Default `Date.now`.
    */
   readonly nowMs?: () => number;
-  /**
-   * The manifest part (read side) and a local validator (`RegistryBuildHost` over this node's
-   * registry: loads without registering), for the manifest operations. Without them those
-   * operations are refused with `BadArgument`.
-   */
-  readonly manifest?: {
-    readonly reads: ManifestReads;
-    readonly validator: Pick<BuildHost, "load">;
-  };
 }
 
 /**
@@ -169,22 +151,12 @@ export class ReplicatedConsole {
   private readonly sessions: SessionReads;
   private readonly nowMs: () => number;
   private readonly watches: SessionWatch;
-  private readonly manifestReads: ManifestReads | undefined;
-  private readonly manifestOps: ManifestOps | undefined;
 
   constructor(options: ReplicatedConsoleOptions) {
     this.consensus = options.consensus;
     this.sessions = options.sessions;
     this.nowMs = options.nowMs ?? Date.now;
     this.watches = new SessionWatch(options.sessions, options.runtime);
-    this.manifestReads = options.manifest?.reads;
-    this.manifestOps =
-      options.manifest === undefined
-        ? undefined
-        : new ManifestOps(
-            (command, ids) => this.consensus.propose(command, ids),
-            options.manifest.validator,
-          );
   }
 
   /** Creates a session: resets the env with the seed and hint on every replica. */
@@ -304,65 +276,6 @@ export class ReplicatedConsole {
     return this.watches.watch(sessionId, fromStep, signal);
   }
 
-  // ------------------------------------------------------------------ manifest
-
-  /**
-   * Installs a module as a build of the env its manifest declares: validated here first (a
-   * module this node's loader refuses is `BadModule` and never proposed), then by every replica
-   * at apply. The same bytes again return the existing build (`created: false`). Refusals every
-   * replica records alike: `NotAllowed` (the env's allow-list), `LimitExceeded` (envs, builds
-   * that are all current or pinned, total bytes), `BadModule`.
-   */
-  deploy(request: DeployRequest, ids: ClientIds): Promise<Deployed> {
-    return this.manifest().deploy(request, ids);
-  }
-
-  /** Makes a build its env's current one (`NotFound`, `NotAllowed`). */
-  setCurrent(
-    envId: string,
-    buildId: string,
-    ids: ClientIds,
-  ): Promise<Applied & { readonly build: BuildInfo; readonly previousBuildId: string }> {
-    return this.manifest().setCurrent(envId, buildId, ids);
-  }
-
-  /** Retires a build (`NotFound`; `InUse` for the current build or one a session pins). */
-  retire(envId: string, buildId: string, ids: ClientIds): Promise<Applied> {
-    return this.manifest().retire(envId, buildId, ids);
-  }
-
-  /** Replaces the env's allow-list of build hashes (empty: any build); not retroactive. */
-  allow(
-    envId: string,
-    sha256s: readonly string[],
-    ids: ClientIds,
-  ): Promise<Applied & { readonly sha256s: readonly string[] }> {
-    return this.manifest().allow(envId, sha256s, ids);
-  }
-
-  /** The builds of the applied manifest (of `envId` only, if given), from this node's state. */
-  async listBuilds(envId?: string, options: ReadOptions = {}): Promise<BuildInfo[]> {
-    checkBuildRead(envId);
-    const reads = this.manifestReads;
-    if (reads === undefined) throw manifestOff();
-    await this.caughtUp(options);
-    return reads.listBuilds(envId === "" ? undefined : envId);
-  }
-
-  /** The env's allow-list, from this node's applied state. */
-  async allowList(envId: string, options: ReadOptions = {}): Promise<readonly string[]> {
-    checkBuildRead(envId);
-    const reads = this.manifestReads;
-    if (reads === undefined) throw manifestOff();
-    await this.caughtUp(options);
-    return reads.allowList(envId);
-  }
-
-  private manifest(): ManifestOps {
-    if (this.manifestOps === undefined) throw manifestOff();
-    return this.manifestOps;
-  }
-
   /** Stops every watch (they end quietly) and unsubscribes from the part. */
   close(): void {
     this.watches.close();
@@ -421,8 +334,4 @@ function notFound(sessionId: string): ReplicationError {
 
 function unexpected(result: SessionResult): ReplicationError {
   return new ReplicationError("BadCommand", `unexpected session result ${result.op}`);
-}
-
-function manifestOff(): ReplicationError {
-  return new ReplicationError("BadArgument", "this console does not serve the manifest");
 }

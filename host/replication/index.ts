@@ -12,7 +12,6 @@ export * from "./kv/kv-store.js";
 export * from "./limits.js";
 export * from "./manifest/build-host.js";
 export * from "./manifest/manifest-commands.js";
-export * from "./manifest/manifest-ops.js";
 export * from "./manifest/manifest-part.js";
 export * from "./manifest/registry-build-host.js";
 export * from "./part.js";
