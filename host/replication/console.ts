@@ -112,7 +112,7 @@ export interface SessionReads {
 
 /** What the facade needs around it. */
 export interface ReplicatedConsoleOptions {
-  /** The consensus engine (a `ReplicaDriver`: single-node or Multi-Paxos) over the console state machine. */
+  /** The consensus engine (a `ReplicaDriver`: single node or Multi-Paxos) over the console. */
   readonly consensus: ConsensusEngine;
   /** The sessions part of that state machine (read side). */
   readonly sessions: SessionReads;
@@ -313,7 +313,7 @@ export class ReplicatedConsole {
     signal?.throwIfAborted();
     const applied = this.consensus.waitForCommit(target);
     if (signal === undefined) return applied;
-    // The race below may settle first; the engine stopping later must not be an unhandled rejection.
+    // The race below may settle first: the engine stopping later is no unhandled rejection.
     applied.catch(() => undefined);
     let onAbort: (() => void) | undefined;
     const aborted = new Promise<never>((_resolve, reject) => {
