@@ -166,7 +166,14 @@ export class ReplicaDriver implements ConsensusEngine {
       throw new ConsensusError("Stopped", "engine stopped while starting");
     }
     if (persisted.snapshot !== undefined) {
-      this.rsm.restore(persisted.snapshot.data);
+      try {
+        this.rsm.restore(persisted.snapshot.data);
+      } catch (error) {
+        // An unreadable snapshot (garbage, another format version): refuse to run on it.
+        const failure = asStorageFailure(error, "restoring the persisted snapshot");
+        this.halt(failure);
+        throw failure;
+      }
       invariant(this.rsm.appliedIndex() === persisted.snapshot.index, "snapshot index mismatch");
       this.lastSnapshotIndex = persisted.snapshot.index;
     }
