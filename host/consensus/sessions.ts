@@ -1,4 +1,5 @@
 import { ConsensusError, invariant } from "./core/errors.js";
+import { type SessionRecord, type SessionTableState, SnapshotDecodeError } from "./rsm-snapshot.js";
 
 /**
  * Limits of the client-session table. They are part of the replicated state's definition: every
@@ -178,36 +179,58 @@ export class SessionTable {
     return { kind: "apply", answer };
   }
 
-  /** The table as plain JSON (part of the snapshot). */
-  toJSON(): unknown {
-    const sessions: [string, number, number, [number, number, string][]][] = [];
+  /** The table as the snapshot carries it (see `rsm-snapshot.ts`), in its own order. */
+  exportState(): SessionTableState {
+    const sessions: SessionRecord[] = [];
     for (const [clientId, session] of this.sessions) {
-      const answers: [number, number, string][] = [];
+      const answers: [number, number, Uint8Array][] = [];
       for (const [requestId, answer] of session.answers) {
         invariant(answer.result !== undefined, "snapshot with an unfinished answer");
-        answers.push([requestId, answer.index, Buffer.from(answer.result).toString("base64")]);
+        answers.push([requestId, answer.index, answer.result]);
       }
-      sessions.push([clientId, session.lastActiveIndex, session.highestRequestId, answers]);
+      sessions.push({
+        clientId,
+        lastActiveIndex: session.lastActiveIndex,
+        highestRequestId: session.highestRequestId,
+        answers,
+      });
     }
     return { sessions, expired: [...this.expired] };
   }
 
-  /** Replaces the table with one produced by `toJSON()`. */
-  fromJSON(json: unknown): void {
-    const parsed = json as {
-      sessions: [string, number, number, [number, number, string][]][];
-      expired: [string, number][];
-    };
-    invariant(Array.isArray(parsed?.sessions), "snapshot lacks the session table");
-    this.sessions = new Map();
-    for (const [clientId, lastActiveIndex, highestRequestId, answers] of parsed.sessions) {
-      const map = new Map<number, Answer>();
-      for (const [requestId, index, result] of answers) {
-        map.set(requestId, { index, result: new Uint8Array(Buffer.from(result, "base64")) });
+  /**
+   * Replaces the table with `state` (from `exportState`, through a snapshot). Refuses, with
+   * `SnapshotDecodeError` `Malformed` and the table unchanged, a state no table can be in: an
+   * anonymous or repeated client id, a repeated request id.
+   */
+  importState(state: SessionTableState): void {
+    const sessions = new Map<string, Session>();
+    for (const record of state.sessions) {
+      if (isAnonymousClient(record.clientId) || sessions.has(record.clientId)) {
+        throw malformed(`session of client ${echo(record.clientId)}`);
       }
-      this.sessions.set(clientId, { lastActiveIndex, highestRequestId, answers: map });
+      const answers = new Map<number, Answer>();
+      for (const [requestId, index, result] of record.answers) {
+        if (answers.has(requestId)) {
+          throw malformed(`request ${requestId} of client ${echo(record.clientId)} twice`);
+        }
+        answers.set(requestId, { index, result });
+      }
+      sessions.set(record.clientId, {
+        lastActiveIndex: record.lastActiveIndex,
+        highestRequestId: record.highestRequestId,
+        answers,
+      });
     }
-    this.expired = new Map(parsed.expired);
+    const expired = new Map<string, number>();
+    for (const [clientId, index] of state.expired) {
+      if (isAnonymousClient(clientId) || expired.has(clientId)) {
+        throw malformed(`expired client ${echo(clientId)}`);
+      }
+      expired.set(clientId, index);
+    }
+    this.sessions = sessions;
+    this.expired = expired;
   }
 
   private touch(clientId: string, session: Session, index: number): void {
@@ -228,6 +251,10 @@ export class SessionTable {
       this.expired.delete(oldest);
     }
   }
+}
+
+function malformed(what: string): SnapshotDecodeError {
+  return new SnapshotDecodeError("Malformed", `impossible session table: ${what}`);
 }
 
 function echo(clientId: string): string {

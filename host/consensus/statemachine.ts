@@ -1,6 +1,7 @@
 import type { Ballot } from "./core/ballot.js";
 import type { Command, Entry } from "./core/entry.js";
 import { ConsensusError, invariant } from "./core/errors.js";
+import { decodeRsmSnapshot, encodeRsmSnapshot } from "./rsm-snapshot.js";
 import { type SessionDecision, type SessionOptions, SessionTable } from "./sessions.js";
 
 /** Where a command sits in the log, handed to the state machine with it. */
@@ -64,9 +65,6 @@ export interface CommandOutcome {
   readonly duplicate: boolean;
 }
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
 /**
  * Wraps a {@link StateMachine} with what every replica must do identically: apply committed slots
  * in index order exactly once (re-delivery of an applied index is ignored), and answer client
@@ -80,12 +78,14 @@ const decoder = new TextDecoder();
  */
 export class ReplicatedStateMachine {
   private readonly machine: StateMachine;
-  private readonly sessions: SessionTable;
+  private readonly sessionOptions: Partial<SessionOptions>;
+  private sessions: SessionTable;
   private applied = 0;
   private busy = false;
 
   constructor(machine: StateMachine, options: Partial<SessionOptions> = {}) {
     this.machine = machine;
+    this.sessionOptions = options;
     this.sessions = new SessionTable(options);
   }
 
@@ -207,27 +207,32 @@ export class ReplicatedStateMachine {
     });
   }
 
-  /** Serialises the applied index, the session table and the wrapped machine's state. */
+  /**
+   * Serialises the applied index, the session table and the wrapped machine's state, in the
+   * canonical binary format of `rsm-snapshot.ts`.
+   */
   snapshot(): Uint8Array {
     invariant(!this.busy, "snapshot taken while an apply is pending");
-    const state = Buffer.from(this.machine.snapshot()).toString("base64");
-    return encoder.encode(
-      JSON.stringify({ applied: this.applied, sessions: this.sessions.toJSON(), state }),
-    );
+    return encodeRsmSnapshot({
+      applied: this.applied,
+      sessions: this.sessions.exportState(),
+      state: this.machine.snapshot(),
+    });
   }
 
-  /** Replaces everything with a snapshot produced by `snapshot()`. */
+  /**
+   * Replaces everything with a snapshot produced by `snapshot()`. A snapshot this build cannot
+   * read (garbage, another version, the old JSON format) throws `SnapshotDecodeError` before
+   * anything changes.
+   */
   restore(snapshot: Uint8Array): void {
     invariant(!this.busy, "snapshot restored while an apply is pending");
-    const parsed = JSON.parse(decoder.decode(snapshot)) as {
-      applied: number;
-      sessions: unknown;
-      state: string;
-    };
-    invariant(Number.isSafeInteger(parsed.applied), "snapshot lacks an applied index");
-    this.sessions.fromJSON(parsed.sessions);
-    this.machine.restore(new Uint8Array(Buffer.from(parsed.state, "base64")));
-    this.applied = parsed.applied;
+    const decoded = decodeRsmSnapshot(snapshot);
+    const sessions = new SessionTable(this.sessionOptions);
+    sessions.importState(decoded.sessions);
+    this.machine.restore(decoded.state);
+    this.sessions = sessions;
+    this.applied = decoded.applied;
   }
 }
 

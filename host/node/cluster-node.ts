@@ -2,7 +2,7 @@ import { randomInt } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { type ClusterConfig, quorumSize } from "../consensus/core/config.js";
-import type { ReplicaDriver } from "../consensus/engine/driver.js";
+import type { EngineStats, ReplicaDriver } from "../consensus/engine/driver.js";
 import { MultiPaxosEngine } from "../consensus/engine/multi-paxos-engine.js";
 import { seededRng } from "../consensus/engine/rng.js";
 import { SingleNodeEngine } from "../consensus/engine/single-node-engine.js";
@@ -220,6 +220,11 @@ export class ConsoleReplica implements ClusterNode {
       members,
       leaderChanges: this.leaderChangeCount,
     };
+  }
+
+  /** The consensus engine's counters, for the metrics. */
+  engineStats(): EngineStats {
+    return this.engine.stats();
   }
 
   /** Per-peer traffic, for the metrics. */

@@ -201,6 +201,7 @@ export async function runNode(options: NodeSettings): Promise<void> {
     appliedIndex: () => replica.status().appliedIndex,
     inQuorum: () => replica.status().inQuorum,
     peers: () => replica.peerTraffic(),
+    engineStats: () => replica.engineStats(),
   });
   walFsync = (durationMs) => clusterMetrics.walFsyncSeconds.observe(durationMs / 1000);
   replica.attachMetrics(clusterMetrics);

@@ -1,4 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { REJECT_REASONS } from "../consensus/core/stats.js";
+import type { EngineStats } from "../consensus/engine/driver.js";
 
 /** Per-peer transport counters, as the TCP transport reports them. */
 export interface PeerTraffic {
@@ -16,6 +18,8 @@ export interface ClusterMetricsSource {
   appliedIndex(): number;
   inQuorum(): boolean;
   peers(): readonly PeerTraffic[];
+  /** The consensus engine's counters (they only grow while the node runs). */
+  engineStats(): EngineStats;
 }
 
 /**
@@ -78,6 +82,52 @@ export class ClusterMetrics {
           for (const peer of source.peers()) this.inc({ peer: peer.peer }, read(peer));
         },
       });
+    const engineCounter = (name: string, help: string, read: (s: EngineStats) => number) =>
+      new Counter({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc(read(source.engineStats()));
+        },
+      });
+    new Counter({
+      name: "cartridge_consensus_rejected_messages_total",
+      help: "Consensus messages refused at the core's boundary before changing state, by reason.",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        const rejected = source.engineStats().core.rejectedMessages;
+        for (const reason of REJECT_REASONS) this.inc({ reason }, rejected[reason]);
+      },
+    });
+    engineCounter(
+      "cartridge_consensus_dropped_messages_total",
+      "Consensus messages dropped because the engine's inbound buffer was full.",
+      (s) => s.droppedMessages,
+    );
+    engineCounter(
+      "cartridge_consensus_snapshot_chunks_sent_total",
+      "Snapshot chunks sent to peers, retransmissions included.",
+      (s) => s.core.snapshotChunksSent,
+    );
+    engineCounter(
+      "cartridge_consensus_snapshot_chunks_retransmitted_total",
+      "Snapshot chunks sent again because no acknowledgement came in time.",
+      (s) => s.core.snapshotChunksRetransmitted,
+    );
+    engineCounter(
+      "cartridge_consensus_snapshots_installed_total",
+      "Snapshots received from peers, verified and installed.",
+      (s) => s.core.snapshotsInstalled,
+    );
+    engineCounter(
+      "cartridge_consensus_snapshots_corrupt_total",
+      "Reassembled snapshots discarded because their checksum did not match.",
+      (s) => s.core.snapshotsCorrupt,
+    );
     peerCounter("cartridge_peer_bytes_sent_total", "Bytes sent to each peer.", (p) => p.bytesSent);
     peerCounter(
       "cartridge_peer_frames_sent_total",

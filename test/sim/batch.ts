@@ -15,6 +15,10 @@ export interface BatchSummary {
   indeterminateOps: number;
   rejectedOps: number;
   batchedCommands: number;
+  /** Seeds in which some client had several requests in flight under one client id. */
+  pipelinedSeeds: number;
+  /** The most requests one client had in flight at once, over all seeds. */
+  maxInFlightPerClient: number;
   /** Session steps acknowledged to the simulated game players. */
   sessionSteps: number;
   /** Seeds by cluster size. */
@@ -38,6 +42,8 @@ export function summarize(reports: readonly RunReport[]): BatchSummary {
     indeterminateOps: 0,
     rejectedOps: 0,
     batchedCommands: 0,
+    pipelinedSeeds: 0,
+    maxInFlightPerClient: 0,
     sessionSteps: 0,
     seedsBySize: {},
     seedsBySizeAndFault: {},
@@ -63,6 +69,11 @@ export function add(summary: BatchSummary, report: RunReport): void {
   summary.indeterminateOps += report.indeterminateOps;
   summary.rejectedOps += report.rejectedOps;
   summary.batchedCommands += report.batchedCommands;
+  summary.pipelinedSeeds += report.maxInFlightPerClient > 1 ? 1 : 0;
+  summary.maxInFlightPerClient = Math.max(
+    summary.maxInFlightPerClient,
+    report.maxInFlightPerClient,
+  );
   summary.sessionSteps += report.sessionSteps;
   summary.seedsBySize[report.replicas] = (summary.seedsBySize[report.replicas] ?? 0) + 1;
   for (const kind of report.enabledFaults) {
@@ -90,7 +101,8 @@ export function formatSummary(summary: BatchSummary): string[] {
       `${summary.chosenSlots} slots chosen, ${summary.completedOps} ops completed, ` +
       `${summary.indeterminateOps} indeterminate, ${summary.rejectedOps} NotLeader, ` +
       `${summary.batchedCommands} commands through applyBatch, ` +
-      `${summary.sessionSteps} session steps acknowledged`,
+      `${summary.sessionSteps} session steps acknowledged; ${summary.pipelinedSeeds} seeds ` +
+      `with pipelined clients (up to ${summary.maxInFlightPerClient} requests in flight)`,
     `seeds by cluster size: ${sizes.map((size) => `${size}=${summary.seedsBySize[size]}`).join(" ")}`,
     `seeds by fault enabled (per cluster size ${sizes.join("/")}):`,
   ];

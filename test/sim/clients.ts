@@ -28,7 +28,10 @@ export interface ClientOptions {
   readonly attemptTimeoutTicks: number;
   /** Attempts before an operation is abandoned as indeterminate (unless `persistent`). */
   readonly maxAttempts: number;
-  /** Chance per idle tick of starting an operation. */
+  /**
+   * Chance per tick of starting an operation when one may start (divided by `pipelineDepth`, so
+   * a pipelined client issues about as many operations as a sequential one, only overlapped).
+   */
   readonly issueRate: number;
   /**
    * The engine's request window: a request is refused as stale once the client has a request
@@ -36,6 +39,18 @@ export interface ClientOptions {
    * the window, so its next completed request closes r's window (see `closeWindows`).
    */
   readonly requestWindow: number;
+  /**
+   * Requests in flight at once under one client id (1: a sequential client). A pipelined client
+   * keeps the window rule: it sends id `r` only while every id at or below `r - requestWindow`
+   * is answered (or abandoned, see `closeWindows`).
+   */
+  readonly pipelineDepth: number;
+  /**
+   * Requests of this client in flight on one key at once. It bounds how many operations on a
+   * key are open at one moment (clients times this, plus abandoned ones), which is what the
+   * linearizability checker's search is exponential in.
+   */
+  readonly maxInFlightPerKey: number;
 }
 
 interface InFlightOp {
@@ -61,7 +76,8 @@ interface SentAttempt {
 }
 
 /**
- * A sequential KV client: one request in flight at a time. It answers to the engine's contract:
+ * A KV client with up to `pipelineDepth` requests in flight under one client id (one: a
+ * sequential client). It answers to the engine's contract:
  * after `Indeterminate`, `Timeout` or `Stopped` (fate unknown) it retries with the same request
  * id, and records the operation as unknown if it gives up; `NotLeader` means "definitely not
  * applied", so the request is recorded as rejected and the operation is issued again with a new
@@ -78,11 +94,19 @@ export class SimClient {
   private readonly cluster: SimCluster;
   private readonly options: ClientOptions;
   private nextRequestId = 1;
-  private current: InFlightOp | undefined;
+  /** Requests in flight, oldest (lowest id) first. */
+  private inFlight: InFlightOp[] = [];
+  /** Inputs refused `NotLeader` that wait for the window to let them go out under a new id. */
+  private backlog: KvInput[] = [];
   private leaderHint: string | undefined;
   private lastValue = new Map<string, string | null>();
-  /** Whether an operation was abandoned since this client's last completed one. */
-  private windowOpen = false;
+  /**
+   * Abandoned request ids whose window is still open: no request `requestWindow` ids above it
+   * has completed yet (see `closeWindows`).
+   */
+  private openAbandoned: number[] = [];
+  /** The most requests this client ever had in flight at once. */
+  maxInFlight = 0;
   /** When set, operations are retried until they complete (the liveness phase). */
   persistent = false;
 
@@ -94,7 +118,27 @@ export class SimClient {
   }
 
   idle(): boolean {
-    return this.current === undefined;
+    return this.inFlight.length === 0 && this.backlog.length === 0;
+  }
+
+  /** Whether the depth and the window let the next request id go out now. */
+  private mayIssue(): boolean {
+    const oldest = this.inFlight[0];
+    return (
+      this.inFlight.length < this.options.pipelineDepth &&
+      (oldest === undefined || this.nextRequestId < oldest.requestId + this.options.requestWindow)
+    );
+  }
+
+  /** The keys on which this client may start another request now. */
+  private freeKeys(): readonly string[] {
+    if (this.inFlight.length === 0) {
+      return this.options.keys;
+    }
+    return this.options.keys.filter(
+      (key) =>
+        this.inFlight.filter((op) => op.input.key === key).length < this.options.maxInFlightPerKey,
+    );
   }
 
   /**
@@ -104,26 +148,39 @@ export class SimClient {
    */
   step(issue: boolean): void {
     const now = this.cluster.now;
-    const current = this.current;
-    if (current === undefined) {
-      if (issue && this.cluster.random.chance(this.options.issueRate)) {
-        this.begin(this.randomInput());
-      } else if (!issue && this.windowOpen) {
-        this.begin({ op: "get", key: this.cluster.random.pick(this.options.keys) });
+    const idle = this.inFlight.length === 0;
+    const mayIssue = this.mayIssue();
+    for (const op of [...this.inFlight]) {
+      if (op.retryAt !== undefined && op.retryAt <= now) {
+        op.retryAt = undefined;
+        this.attempt(op);
+      } else if (op.retryAt === undefined && op.attemptDeadline <= now) {
+        this.retryLater(op, undefined);
       }
+    }
+    if (!mayIssue || !this.mayIssue()) {
       return;
     }
-    if (current.retryAt !== undefined && current.retryAt <= now) {
-      current.retryAt = undefined;
-      this.attempt(current);
-    } else if (current.retryAt === undefined && current.attemptDeadline <= now) {
-      this.retryLater(current, undefined);
+    const free = this.freeKeys();
+    const again = this.backlog.findIndex((input) => free.includes(input.key));
+    if (again >= 0) {
+      const [input] = this.backlog.splice(again, 1);
+      if (input !== undefined) this.begin(input, true);
+    } else if (this.backlog.length > 0 || free.length === 0) {
+      // A refused request waits for its key; nothing new goes out before it.
+    } else if (
+      issue &&
+      this.cluster.random.chance(this.options.issueRate / this.options.pipelineDepth)
+    ) {
+      this.begin(this.randomInput(free));
+    } else if (!issue && idle && this.openAbandoned.length > 0) {
+      this.begin({ op: "get", key: this.cluster.random.pick(this.options.keys) });
     }
   }
 
-  private randomInput(): KvInput {
+  private randomInput(keys: readonly string[]): KvInput {
     const random = this.cluster.random;
-    const key = random.pick(this.options.keys);
+    const key = random.pick(keys);
     const value = `${this.id}.${this.nextRequestId}`;
     const kind = random.nextInt(10);
     if (kind < 4) {
@@ -150,7 +207,8 @@ export class SimClient {
       retryAt: undefined,
       sent: [],
     };
-    this.current = op;
+    this.inFlight.push(op);
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight.length);
     if (delayed) {
       op.retryAt = this.cluster.now + 1;
     } else {
@@ -189,7 +247,7 @@ export class SimClient {
         }
         // A late success still tells the result; a late failure is superseded by the retry.
         const latest = op.attemptId === attemptId || !(outcome instanceof ConsensusError);
-        if (this.current === op && latest) {
+        if (this.inFlight.includes(op) && latest) {
           this.settle(op, sent, outcome);
         }
       },
@@ -223,9 +281,9 @@ export class SimClient {
         requestId: op.requestId,
         at: this.cluster.now,
       });
-      this.current = undefined;
+      this.remove(op);
       this.leaderHint = outcome.leaderHint;
-      this.begin(op.input, true);
+      this.reissue(op.input);
       return;
     }
     const code: string = outcome.code;
@@ -260,20 +318,37 @@ export class SimClient {
       this.finish(op, undefined, now);
     } else {
       this.rejected.push({ clientId: expired, requestId: op.requestId, at: this.cluster.now });
-      this.current = undefined;
+      this.remove(op);
+    }
+    // The session's other requests in flight took effect, if ever, before now.
+    for (const other of [...this.inFlight]) {
+      this.finish(other, undefined, now);
     }
     this.history.forEach((recorded, i) => {
       if (recorded.clientId === expired && recorded.ret === Number.POSITIVE_INFINITY) {
         this.history[i] = { ...recorded, ret: now };
       }
     });
-    this.windowOpen = false;
+    this.openAbandoned = [];
     this.sessions += 1;
     this.sessionId = `${this.id}~${this.sessions}`;
     this.nextRequestId = 1;
     if (!uncertain) {
-      this.begin(op.input, true);
+      this.reissue(op.input);
     }
+  }
+
+  /** Asks for `input` again as a new request, at the next tick or once the window allows. */
+  private reissue(input: KvInput): void {
+    if (this.mayIssue() && this.freeKeys().includes(input.key)) {
+      this.begin(input, true);
+    } else {
+      this.backlog.push(input);
+    }
+  }
+
+  private remove(op: InFlightOp): void {
+    this.inFlight = this.inFlight.filter((other) => other !== op);
   }
 
   private retryLater(op: InFlightOp, hint: string | undefined): void {
@@ -287,10 +362,13 @@ export class SimClient {
   }
 
   private finish(op: InFlightOp, output: KvOutput | undefined, ret: number): void {
-    this.current = undefined;
-    this.windowOpen = output === undefined;
+    this.remove(op);
+    const window = this.options.requestWindow;
     if (output === undefined) {
-      this.nextRequestId = Math.max(this.nextRequestId, op.requestId + this.options.requestWindow);
+      this.openAbandoned.push(op.requestId);
+      this.nextRequestId = Math.max(this.nextRequestId, op.requestId + window);
+    } else {
+      this.openAbandoned = this.openAbandoned.filter((id) => id + window > op.requestId);
     }
     if (output !== undefined) {
       if ("value" in output) {
@@ -311,15 +389,15 @@ export class SimClient {
 }
 
 /**
- * Bounds when each abandoned operation may take effect. A client's requests carry increasing
- * ids, the engine never applies a request a window's worth of ids older than one it already
- * applied for that client (it answers `StaleRequest`), and after abandoning a request the client
- * skips a window's worth of ids, so an abandoned request took effect, if ever, before the same
- * client's next completed request returned (or before its session expired). So the operations open at one moment are, per
- * client, its current one and the few it abandoned since its last completed one, which is what
- * keeps the checker's search small.
+ * Bounds when each abandoned operation may take effect. The engine never applies a request of a
+ * client once it applied one a window's worth of ids above it (it answers `StaleRequest`), so an
+ * abandoned request `r` took effect, if ever, before the earliest return of a completed request
+ * of the same client id at or above `r + requestWindow` (or before its session expired, which
+ * the client records itself). After abandoning `r` a client's next id is `r + requestWindow`,
+ * so its next completed request closes the window. The operations open at one moment are, per
+ * client, those in flight and the few it abandoned since, which keeps the checker's search small.
  */
-export function closeWindows(history: readonly HistoryOp[]): HistoryOp[] {
+export function closeWindows(history: readonly HistoryOp[], requestWindow: number): HistoryOp[] {
   const byClient = new Map<string, HistoryOp[]>();
   for (const op of history) {
     const list = byClient.get(op.clientId) ?? [];
@@ -329,19 +407,25 @@ export function closeWindows(history: readonly HistoryOp[]): HistoryOp[] {
   const closed: HistoryOp[] = [];
   for (const ops of byClient.values()) {
     ops.sort((a, b) => a.requestId - b.requestId);
-    let open: HistoryOp[] = [];
+    // Walking ids downwards, the earliest return of a completed request at or above each id.
+    const earliestAbove: number[] = new Array(ops.length);
+    let earliest = Number.POSITIVE_INFINITY;
+    for (let i = ops.length - 1; i >= 0; i -= 1) {
+      const op = ops[i] as HistoryOp;
+      if (op.output !== undefined) earliest = Math.min(earliest, op.ret);
+      earliestAbove[i] = earliest;
+    }
+    let next = 0;
     for (const op of ops) {
-      if (op.output === undefined) {
-        open.push(op);
+      if (op.output !== undefined) {
+        closed.push(op);
         continue;
       }
-      for (const abandoned of open) {
-        closed.push({ ...abandoned, ret: op.ret });
-      }
-      open = [];
-      closed.push(op);
+      const bound = op.requestId + requestWindow;
+      while (next < ops.length && (ops[next] as HistoryOp).requestId < bound) next += 1;
+      const ret = Math.min(op.ret, earliestAbove[next] ?? Number.POSITIVE_INFINITY);
+      closed.push(ret === op.ret ? op : { ...op, ret });
     }
-    closed.push(...open);
   }
   return closed;
 }

@@ -333,3 +333,120 @@ describe("property: a snapshot transfer over a lossy, duplicating, reordering ne
     );
   });
 });
+
+describe("scenario: a chunked phase 1 that outlasts the election timeout", () => {
+  /**
+   * Runs replicas `ids` in lockstep rounds for up to `maxRounds`: each round delivers the
+   * messages sent in the previous one (one hop per round, so a chunk's round trip takes two),
+   * then ticks each replica `rates[i]` times (a faster clock ticks more). Returns the round in
+   * which `done` first held, or undefined.
+   */
+  function lockstep(
+    cluster: ScriptedCluster,
+    ids: readonly number[],
+    rates: readonly number[],
+    maxRounds: number,
+    done: () => boolean,
+  ): number | undefined {
+    const inside = new Set(ids);
+    for (let round = 1; round <= maxRounds; round += 1) {
+      cluster.drop({ where: (m) => !inside.has(m.from) || !inside.has(m.to) });
+      const hop = new Set(cluster.pending());
+      cluster.deliver({ where: (m) => hop.has(m) });
+      ids.forEach((id, i) => {
+        cluster.tick(rates[i] ?? 1, [id]);
+      });
+      if (done()) return round;
+    }
+    return undefined;
+  }
+
+  /**
+   * Slots 1..16 are chosen, accepted by replicas 2 and 3, and neither knows it; the leader
+   * crashes. Whoever campaigns needs the other's report of 16 one-entry chunks: 32 rounds, more
+   * than an election timeout (10 to 19 ticks), and longer still for a replica whose clock runs 3x.
+   */
+  function longPhase1(seed: number): { cluster: ScriptedCluster; values: string[] } {
+    const cluster = new ScriptedCluster(3, seed, { maxEntriesPerMessage: 1 });
+    cluster.campaign(1);
+    const values: string[] = [];
+    for (let i = 0; i < 16; i += 1) {
+      values.push(cluster.propose(1, `v${i}`));
+    }
+    cluster.deliver({ type: "accept" });
+    cluster.deliver({ type: "accepted", to: 1 });
+    expect(cluster.replica(1).status().commitIndex).toBe(16);
+    cluster.drop({});
+    cluster.crash(1);
+    for (const id of [2, 3]) {
+      expect(cluster.replica(id).status()).toMatchObject({ commitIndex: 0, lastIndex: 16 });
+    }
+    // Replica 3 goes an election timeout without a leader (its own pre-votes lost); then
+    // replica 2 times out and asks for pre-votes: 2 is the candidate, 3 its acceptor.
+    cluster.tick(10, [3]);
+    cluster.drop({});
+    while (cluster.role(2) !== "preCandidate") cluster.tick(1, [2]);
+    return { cluster, values };
+  }
+
+  /** Ballots of the prepares in flight each round, to see every phase 1 that was started. */
+  function expectOnePhase1(cluster: ScriptedCluster, values: readonly string[]): void {
+    const leader = [2, 3].find((id) => cluster.role(id) === "leader");
+    if (leader === undefined) throw new Error("no leader");
+    for (let index = 1; index <= 16; index += 1) {
+      const entry = cluster.replica(leader).entryAt(index);
+      expect(entry?.value.kind === "batch" && entry.value.commands[0]?.clientId).toBe(
+        `v${index - 1}`,
+      );
+    }
+    cluster.tracing = false;
+    cluster.runUntil(() => [2, 3].every((id) => cluster.applied(id).length >= 16), [2, 3]);
+    for (const id of [2, 3]) {
+      expect(cluster.applied(id).slice(0, 16)).toEqual(values);
+    }
+  }
+
+  /** Every prepare ballot the scenario sends, recorded as rounds go by. */
+  function watchBallots(cluster: ScriptedCluster): () => Set<number> {
+    const ballots = new Set<number>();
+    return () => {
+      for (const message of cluster.pending({ type: "prepare" })) ballots.add(message.ballot);
+      return ballots;
+    };
+  }
+
+  it("elects the first candidate on a slow link: its progress holds the rival back", () => {
+    const { cluster, values } = longPhase1(21);
+    cluster.tracing = true;
+    cluster.note("replicas 2 and 3 hold slots 1..16 (chosen, unknown to them); one hop per tick");
+    const ballots = watchBallots(cluster);
+    const round = lockstep(cluster, [2, 3], [1, 1], 200, () => {
+      ballots();
+      return cluster.role(2) === "leader" || cluster.role(3) === "leader";
+    });
+    cluster.note("must happen: the first candidate leads once its 16 chunks arrived");
+    cluster.note("must not happen: a rival ballot preempting a phase 1 that makes progress");
+    expect(round).toBeDefined();
+    expect(round).toBeLessThan(80);
+    expect(ballots().size).toBe(1);
+    expectOnePhase1(cluster, values);
+    expectGolden("long-phase1-slow-link", cluster.trace());
+  });
+
+  it("elects a leader when one replica's clock runs 3x faster than the candidate's", () => {
+    const { cluster, values } = longPhase1(22);
+    cluster.tracing = true;
+    cluster.note("replica 3's clock runs 3x as fast as replica 2's; one hop per tick of 2");
+    const ballots = watchBallots(cluster);
+    const round = lockstep(cluster, [2, 3], [1, 3], 200, () => {
+      ballots();
+      return cluster.role(2) === "leader" || cluster.role(3) === "leader";
+    });
+    cluster.note("must happen: a leader within a bounded number of rounds");
+    expect(round).toBeDefined();
+    expect(round).toBeLessThan(80);
+    expect(ballots().size).toBe(1);
+    expectOnePhase1(cluster, values);
+    expectGolden("long-phase1-fast-clock", cluster.trace());
+  });
+});

@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { closeWindows, type HistoryOp } from "./clients.js";
 import { generateHistory, mutateHistory } from "./generated-history.js";
 import { type KvInput, type KvOutput, registerModel } from "./kv.js";
 import { checkLinearizable, type Operation } from "./linearizability.js";
@@ -232,5 +233,41 @@ describe("linearizability checker on large generated histories", () => {
       expect(mutated, `no ${kind} mutation possible`).toBeDefined();
       expect(checkLinearizable(registerModel, mutated ?? []).kind, kind).toBe("violation");
     }
+  });
+});
+
+describe("closeWindows (when an abandoned request may take effect)", () => {
+  const op = (requestId: number, call: number, ret: number, done: boolean): HistoryOp => ({
+    clientId: "c",
+    requestId,
+    input: { op: "put", key: "k", value: `c.${requestId}` },
+    output: done ? { ok: true } : undefined,
+    call,
+    ret,
+  });
+
+  it("closes an abandoned request at the earliest return of a request a window above it", () => {
+    // Window 4. Request 1 is abandoned; 2 and 3 (pipelined, inside its window) do not bound it;
+    // 5 and 6 do, and 6 returned first.
+    const history = [
+      op(1, 1, NEVER, false),
+      op(2, 2, 3, true),
+      op(3, 4, 20, true),
+      op(5, 5, 30, true),
+      op(6, 6, 25, true),
+    ];
+    const closed = closeWindows(history, 4);
+    expect(closed.find((o) => o.requestId === 1)?.ret).toBe(25);
+    expect(closed.filter((o) => o.output !== undefined)).toEqual(history.slice(1));
+  });
+
+  it("leaves a request open when nothing a window above it completed", () => {
+    const closed = closeWindows([op(1, 1, NEVER, false), op(4, 2, 3, true)], 4);
+    expect(closed.find((o) => o.requestId === 1)?.ret).toBe(NEVER);
+  });
+
+  it("keeps a bound the client already set (its session expired) when it is earlier", () => {
+    const closed = closeWindows([op(1, 1, 9, false), op(5, 2, 40, true)], 4);
+    expect(closed.find((o) => o.requestId === 1)?.ret).toBe(9);
   });
 });

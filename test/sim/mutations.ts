@@ -203,6 +203,25 @@ export const MUTATIONS: readonly Mutation[] = [
       ],
     ],
   },
+  {
+    name: "phase1-preempted",
+    rule: "a phase 1 that makes progress is not preempted",
+    bug: "phase-1 chunks do not hold back election timers or pre-votes (a long chunked phase 1 livelocks)",
+    variants: [
+      [
+        {
+          file: REPLICA,
+          find: "    this.promisedCandidate = message.from;\n    this.electionElapsedTicks = 0;\n",
+          replace: "",
+        },
+        {
+          file: REPLICA,
+          find: "      // instead of abandoning it for a new ballot (each report is finite, so this ends).\n      this.electionElapsedTicks = 0;\n",
+          replace: "",
+        },
+      ],
+    ],
+  },
 ];
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));

@@ -53,6 +53,9 @@ describe("seeded simulation", () => {
     expect(summary.batchedCommands, "the batched apply path never ran").toBeGreaterThan(100);
     expect(summary.sessionSteps, "no game session was stepped").toBeGreaterThan(100);
     expect(summary.rejectedOps, "no request was answered NotLeader").toBeGreaterThan(100);
+    // Pipelined clients: several requests in flight under one client id, checked like the rest.
+    expect(summary.pipelinedSeeds, "pipelined clients").toBeGreaterThan(CI_SEEDS.length / 4);
+    expect(summary.maxInFlightPerClient).toBeGreaterThanOrEqual(4);
     // The runs exercise catch-up, snapshots, gap repair, ballot conflicts and chunked phase-1
     // reports, not only the happy path.
     for (const type of [

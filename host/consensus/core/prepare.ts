@@ -14,6 +14,8 @@ interface AcceptorReport {
   nextIndex: number;
   /** True once the acceptor reported everything it holds. */
   complete: boolean;
+  /** `nextIndex` when `stalledReports` last looked. */
+  seenIndex: number;
 }
 
 /**
@@ -67,8 +69,24 @@ export class PrepareTally {
       index += 1;
     }
     const complete = index > lastIndex;
-    this.reports.set(replicaId, { nextIndex: index, complete });
+    const seenIndex = this.reports.get(replicaId)?.seenIndex ?? fromIndex - 1;
+    this.reports.set(replicaId, { nextIndex: index, complete, seenIndex });
     return complete ? undefined : index;
+  }
+
+  /**
+   * Acceptors that began reporting but whose report did not move since the previous call, with
+   * the slot their next chunk must start at (the candidate asks for it again).
+   */
+  stalledReports(): [replicaId: number, nextIndex: number][] {
+    const stalled: [number, number][] = [];
+    for (const [replicaId, report] of this.reports) {
+      if (!report.complete && report.nextIndex === report.seenIndex) {
+        stalled.push([replicaId, report.nextIndex]);
+      }
+      report.seenIndex = report.nextIndex;
+    }
+    return stalled;
   }
 
   /** The number of acceptors that reported completely. */

@@ -104,6 +104,12 @@ export class Replica {
   private randomizedElectionTimeoutTicks: number;
   private heartbeatElapsedTicks = 0;
 
+  /**
+   * The candidate this acceptor promised and is streaming its phase-1 report to. Like a leader's
+   * heartbeats, its chunk requests reset the election timer and make this replica refuse
+   * pre-votes, so a long chunked phase 1 is not preempted while it makes progress.
+   */
+  private promisedCandidate: number | undefined;
   private preVoteBallot: Ballot = NO_BALLOT;
   private readonly preVotes = new Set<number>();
   private tally: PrepareTally | undefined;
@@ -206,6 +212,8 @@ export class Replica {
     }
     if (this.electionElapsedTicks >= this.randomizedElectionTimeoutTicks) {
       this.startPreVote();
+    } else if (this.roleValue === "candidate") {
+      this.tickCandidate();
     }
   }
 
@@ -379,6 +387,7 @@ export class Replica {
     }
     this.roleValue = "preCandidate";
     this.leader = undefined;
+    this.promisedCandidate = undefined;
     this.tally = undefined;
     this.resetElectionTimer();
     this.preVoteBallot = nextBallot(Math.max(this.promised, this.highestSeenBallot), this.id);
@@ -400,10 +409,15 @@ export class Replica {
 
   private onPreVote(message: PreVoteMessage): void {
     // A replica that hears from a live leader refuses, so a returning partitioned replica cannot
-    // depose it; a lagging candidate is refused too, so leaders are the most up-to-date.
+    // depose it; a lagging candidate is refused too, so leaders are the most up-to-date. A phase 1
+    // in progress (this replica's own, or one it promised) counts as a live leader: a chunked
+    // report may take longer than an election timeout, and a rival would preempt it forever.
     const hearsLeader =
       this.roleValue === "leader" ||
-      (this.leader !== undefined && this.electionElapsedTicks < this.options.electionTimeoutTicks);
+      (this.electionElapsedTicks < this.options.electionTimeoutTicks &&
+        (this.leader !== undefined ||
+          this.roleValue === "candidate" ||
+          this.promisedCandidate !== undefined));
     const granted =
       !hearsLeader && message.ballot > this.promised && message.commitIndex >= this.commit;
     this.send({
@@ -438,6 +452,7 @@ export class Replica {
     this.highestSeenBallot = ballot;
     this.leader = undefined;
     this.resetElectionTimer();
+    this.heartbeatElapsedTicks = 0;
     const fromIndex = this.commit + 1;
     const tally = new PrepareTally(ballot, fromIndex);
     this.tally = tally;
@@ -456,6 +471,30 @@ export class Replica {
     }
     if (tally.completeCount() >= this.quorum) {
       this.becomeLeader();
+    }
+  }
+
+  /**
+   * Every heartbeat interval, asks again for the next chunk of each report that did not move
+   * since the previous interval (a lost prepare or promise would otherwise stall phase 1 until
+   * the election timer abandons it; a long chunked report on a lossy link would never finish).
+   */
+  private tickCandidate(): void {
+    const tally = this.tally;
+    this.heartbeatElapsedTicks += 1;
+    if (tally === undefined || this.heartbeatElapsedTicks < this.options.heartbeatIntervalTicks) {
+      return;
+    }
+    this.heartbeatElapsedTicks = 0;
+    for (const [peer, fromIndex] of tally.stalledReports()) {
+      this.send({
+        type: "prepare",
+        from: this.id,
+        to: peer,
+        ballot: this.ownBallot,
+        fromIndex,
+        commitIndex: this.commit,
+      });
     }
   }
 
@@ -478,6 +517,14 @@ export class Replica {
       this.promised = message.ballot;
       this.becomeFollower(undefined);
     }
+    if (this.roleValue === "preCandidate") {
+      // The candidate this replica promised is still running phase 1: follow it again.
+      this.becomeFollower(undefined);
+    }
+    // The promised candidate is making progress (a first prepare or the next chunk request).
+    // (Validation guarantees a prepare's ballot is its sender's; this replica is a follower.)
+    this.promisedCandidate = message.from;
+    this.electionElapsedTicks = 0;
     const entries = this.boundedSlice(message.fromIndex, this.log.lastIndex);
     this.send({
       type: "promise",
@@ -511,6 +558,11 @@ export class Replica {
       message.lastIndex,
       message.commitIndex,
     );
+    if (next === undefined || next > message.fromIndex) {
+      // A chunk that moved a report forward is progress: the candidate keeps its phase 1 going
+      // instead of abandoning it for a new ballot (each report is finite, so this ends).
+      this.electionElapsedTicks = 0;
+    }
     if (next !== undefined) {
       this.send({
         type: "prepare",
@@ -573,6 +625,7 @@ export class Replica {
     this.roleValue = "follower";
     this.tally = undefined;
     this.leader = leader;
+    this.promisedCandidate = undefined;
     this.resetElectionTimer();
   }
 

@@ -12,12 +12,20 @@ import type { Message } from "../core/messages.js";
 import type { Ready } from "../core/ready.js";
 import { Replica, type ReplicaStatus } from "../core/replica.js";
 import type { Rng } from "../core/rng.js";
+import { emptyStats, type ReplicaStats } from "../core/stats.js";
 import { ANONYMOUS_CLIENT_PREFIX, type SessionOptions } from "../sessions.js";
 import { type CommandOutcome, ReplicatedStateMachine, type StateMachine } from "../statemachine.js";
 import type { ConsensusStorage } from "../storage/storage.js";
 import type { Transport } from "../transport/transport.js";
 import type { ConsensusEngine, ProposalResult, ProposeOptions } from "./engine.js";
 import type { TickSource } from "./tick-source.js";
+
+/** Counters of one engine since it was created; they only grow (see `ReplicaDriver.stats`). */
+export interface EngineStats {
+  readonly core: ReplicaStats;
+  /** Inbound messages dropped because the buffer was full while a cycle was in flight. */
+  readonly droppedMessages: number;
+}
 
 /** Observers for tests and the simulator; they must not throw. */
 export interface EngineHooks {
@@ -158,7 +166,14 @@ export class ReplicaDriver implements ConsensusEngine {
       throw new ConsensusError("Stopped", "engine stopped while starting");
     }
     if (persisted.snapshot !== undefined) {
-      this.rsm.restore(persisted.snapshot.data);
+      try {
+        this.rsm.restore(persisted.snapshot.data);
+      } catch (error) {
+        // An unreadable snapshot (garbage, another format version): refuse to run on it.
+        const failure = asStorageFailure(error, "restoring the persisted snapshot");
+        this.halt(failure);
+        throw failure;
+      }
       invariant(this.rsm.appliedIndex() === persisted.snapshot.index, "snapshot index mismatch");
       this.lastSnapshotIndex = persisted.snapshot.index;
     }
@@ -411,6 +426,14 @@ export class ReplicaDriver implements ConsensusEngine {
   /** The core's status, for tests and the simulator. */
   status(): ReplicaStatus | undefined {
     return this.core?.status();
+  }
+
+  /**
+   * The core's counters (refused messages by reason, snapshot transfers; zeros before start)
+   * plus the messages this driver dropped while a cycle was in flight: a copy, read by metrics.
+   */
+  stats(): EngineStats {
+    return { core: this.core?.stats() ?? emptyStats(), droppedMessages: this.droppedMessages };
   }
 
   /** The entry this replica's acceptor holds in `index`, for the simulator's checks. */

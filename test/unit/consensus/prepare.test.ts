@@ -39,4 +39,17 @@ describe("PrepareTally (phase 1 results)", () => {
     expect(tally.completeCount()).toBe(1);
     expect(tally.highestIndex()).toBe(4);
   });
+
+  it("names the reports that did not move since it last looked, to ask for their next chunk", () => {
+    const tally = new PrepareTally(5000, 1);
+    tally.record(1, 1, [entry(1, 10, "a")], 3, 0);
+    tally.record(2, 1, [entry(1, 10, "a")], 1, 0);
+    // Acceptor 1 just moved (1 -> 2); acceptor 2 is complete; nobody else reported yet.
+    expect(tally.stalledReports()).toEqual([]);
+    expect(tally.stalledReports()).toEqual([[1, 2]]);
+    tally.record(1, 2, [entry(2, 10, "b")], 3, 0);
+    expect(tally.stalledReports()).toEqual([]);
+    tally.record(1, 3, [entry(3, 10, "c")], 3, 0);
+    expect(tally.stalledReports()).toEqual([]);
+  });
 });

@@ -187,4 +187,49 @@ describe("Replica (core state machine)", () => {
     r.ready();
     expect(() => r.ready()).toThrow(ConsensusError);
   });
+
+  it("refuses pre-votes while the candidate it promised makes progress, grants once it is silent", () => {
+    const acceptor = replica(2, 3);
+    const candidateBallot = 1 * 1024 + 1;
+    const prepare = (fromIndex: number): Message => ({
+      type: "prepare",
+      from: 1,
+      to: 2,
+      ballot: candidateBallot,
+      fromIndex,
+      commitIndex: 0,
+    });
+    const preVote: Message = {
+      type: "preVote",
+      from: 3,
+      to: 2,
+      ballot: 2 * 1024 + 3,
+      commitIndex: 0,
+    };
+    const granted = (): boolean | undefined => {
+      acceptor.step(preVote);
+      const reply = drain(acceptor)
+        .flatMap((ready) => ready.messages)
+        .find((message) => message.type === "preVoteReply");
+      return reply?.type === "preVoteReply" ? reply.granted : undefined;
+    };
+    acceptor.step(prepare(1));
+    drain(acceptor);
+    // The candidate's chunk requests keep coming, each within an election timeout: the acceptor
+    // neither campaigns nor lets a rival campaign, for longer than several election timeouts.
+    for (let i = 0; i < 40; i += 1) {
+      acceptor.tick();
+      acceptor.tick();
+      acceptor.step(prepare(1));
+      drain(acceptor);
+      expect(acceptor.status().role).toBe("follower");
+    }
+    expect(granted()).toBe(false);
+    // The candidate falls silent: after an election timeout the rival's pre-vote is granted.
+    for (let i = 0; i < options.electionTimeoutTicks; i += 1) {
+      acceptor.tick();
+      drain(acceptor);
+    }
+    expect(granted()).toBe(true);
+  });
 });
