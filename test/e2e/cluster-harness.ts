@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { appendFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -22,6 +22,17 @@ import {
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CLI = join(ROOT, "dist/host/cli/main.js");
+
+/** Runs the built `cartridge` CLI to completion; rejects on a non-zero exit. */
+export function runCli(args: readonly string[]): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 30_000 }, (error, stdout, stderr) =>
+      error === null
+        ? resolve({ stdout, stderr })
+        : reject(new Error(`${error.message}\n${stderr}`)),
+    );
+  });
+}
 
 /** Every child of every harness in this process, killed on exit even when a test failed. */
 const children = new Set<ChildProcess>();
