@@ -80,8 +80,14 @@ export class ReplicatedStateMachine {
   private readonly machine: StateMachine;
   private readonly sessionOptions: Partial<SessionOptions>;
   private sessions: SessionTable;
+  /** The last slot whose apply completed (what `appliedIndex` reports). */
   private applied = 0;
-  private busy = false;
+  /**
+   * The slot whose apply started and has not completed, if any: while it is set nothing else
+   * (apply, snapshot, restore) may run. It stays set after a failed apply, whose state is
+   * unknown (the driver halts the replica).
+   */
+  private applying: number | undefined;
 
   constructor(machine: StateMachine, options: Partial<SessionOptions> = {}) {
     this.machine = machine;
@@ -89,7 +95,10 @@ export class ReplicatedStateMachine {
     this.sessions = new SessionTable(options);
   }
 
-  /** The last slot applied. */
+  /**
+   * The last slot applied completely: a slot whose asynchronous apply is still pending is not
+   * counted, so a reader waiting for it (read-your-writes) or a snapshot never sees half of it.
+   */
   appliedIndex(): number {
     return this.applied;
   }
@@ -99,9 +108,13 @@ export class ReplicatedStateMachine {
     return this.sessions.size();
   }
 
-  /** Applies one committed slot; an already applied slot is ignored (returns no outcomes). */
+  /**
+   * Applies one committed slot; an already applied slot is ignored (returns no outcomes). The
+   * applied index moves to the slot only when its apply has completed (synchronously, or when
+   * the returned promise resolves); until then every other call throws.
+   */
   applyEntry(entry: Entry): CommandOutcome[] | Promise<CommandOutcome[]> {
-    invariant(!this.busy, "applyEntry called while an apply is pending");
+    this.checkIdle("applyEntry called");
     if (entry.index <= this.applied) {
       return [];
     }
@@ -111,7 +124,33 @@ export class ReplicatedStateMachine {
         `slot ${entry.index} applied after ${this.applied}: slots must be applied in order`,
       );
     }
-    this.applied = entry.index;
+    // A throw or a rejection leaves `applying` set: the slot's state is unknown (the driver
+    // halts the replica), so nothing may run on it any more.
+    this.applying = entry.index;
+    const outcomes = this.applyCommands(entry);
+    if (outcomes instanceof Promise) {
+      return outcomes.then((done) => {
+        this.completed(entry.index);
+        return done;
+      });
+    }
+    this.completed(entry.index);
+    return outcomes;
+  }
+
+  private completed(index: number): void {
+    this.applied = index;
+    this.applying = undefined;
+  }
+
+  private checkIdle(what: string): void {
+    invariant(
+      this.applying === undefined,
+      `${what} while the apply of slot ${this.applying} is pending`,
+    );
+  }
+
+  private applyCommands(entry: Entry): CommandOutcome[] | Promise<CommandOutcome[]> {
     this.sessions.expire(entry.index);
     if (entry.value.kind === "noop") {
       return [];
@@ -145,12 +184,11 @@ export class ReplicatedStateMachine {
       };
       const result = this.machine.apply(command.payload, context);
       if (result instanceof Promise) {
-        return this.pending(
-          result.then((value) => {
-            decision.answer.result = checkResult(value);
-            outcomes.push(outcomeOf(entry, command, decision));
-          }),
-        ).then(() => this.applyInOrder(entry, commands, i + 1, outcomes));
+        return result.then((value) => {
+          decision.answer.result = checkResult(value);
+          outcomes.push(outcomeOf(entry, command, decision));
+          return this.applyInOrder(entry, commands, i + 1, outcomes);
+        });
       }
       decision.answer.result = checkResult(result);
       outcomes.push(outcomeOf(entry, command, decision));
@@ -194,17 +232,9 @@ export class ReplicatedStateMachine {
     }
     const results = this.machine.applyBatch?.(fresh) ?? [];
     if (results instanceof Promise) {
-      return this.pending(results).then(finish);
+      return results.then(finish);
     }
     return finish(results);
-  }
-
-  /** Marks the machine busy until `work` settles, so no call can interleave with it. */
-  private pending<T>(work: Promise<T>): Promise<T> {
-    this.busy = true;
-    return work.finally(() => {
-      this.busy = false;
-    });
   }
 
   /**
@@ -212,7 +242,7 @@ export class ReplicatedStateMachine {
    * canonical binary format of `rsm-snapshot.ts`.
    */
   snapshot(): Uint8Array {
-    invariant(!this.busy, "snapshot taken while an apply is pending");
+    this.checkIdle("snapshot taken");
     return encodeRsmSnapshot({
       applied: this.applied,
       sessions: this.sessions.exportState(),
@@ -226,7 +256,7 @@ export class ReplicatedStateMachine {
    * anything changes.
    */
   restore(snapshot: Uint8Array): void {
-    invariant(!this.busy, "snapshot restored while an apply is pending");
+    this.checkIdle("snapshot restored");
     const decoded = decodeRsmSnapshot(snapshot);
     const sessions = new SessionTable(this.sessionOptions);
     sessions.importState(decoded.sessions);

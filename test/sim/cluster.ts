@@ -57,6 +57,8 @@ export interface SimNode {
   crashes: number;
   /** Times the replica halted on an injected storage failure. */
   halts: number;
+  /** Slots of this incarnation whose asynchronous apply started and has not completed. */
+  applying: Map<number, number>;
 }
 
 /** A stable string for a slot's value, used to compare values across replicas. */
@@ -92,8 +94,12 @@ export class SimCluster {
   now = 0;
   private event = 0;
   private readonly options: SimClusterOptions;
-  /** Whether the replicas' state machines answer through promises (a third of the seeds). */
+  /** Whether the replicas' state machines answer through promises (half of the seeds). */
   readonly asyncApply: boolean;
+  /** Draws how long each asynchronous apply (and session guest call) takes. */
+  private readonly applyRandom: SimRandom;
+  /** Applies that complete at a later tick: a long apply spanning heartbeats and deliveries. */
+  private delayedApplies: { readonly dueTick: number; readonly resolve: () => void }[] = [];
   /** Set when an engine may be waiting on an already settled promise (a start's load). */
   private reactionsPending = false;
   private flushQueue: { node: SimNode; engine: MultiPaxosEngine; flush: () => void }[] = [];
@@ -114,7 +120,9 @@ export class SimCluster {
     // The disks draw from their own stream so they do not perturb the rest of the run.
     const diskRandom = new SimRandom(mixSeed(options.seed ^ 0x2545f491));
     const profiles = drawDiskProfiles(diskRandom, options.replicas, options.disks ?? "seeded");
-    this.asyncApply = options.disks !== "perfect" && diskRandom.chance(0.33);
+    this.asyncApply = options.disks !== "perfect" && diskRandom.chance(0.5);
+    // Its own stream, so the delays do not perturb the network's and the disks' draws.
+    this.applyRandom = new SimRandom(mixSeed(options.seed ^ 0x5bd1e995));
     for (const member of this.config.members) {
       const storage = new FaultyStorage(
         () => this.now,
@@ -134,6 +142,7 @@ export class SimCluster {
         checkedThrough: 0,
         crashes: 0,
         halts: 0,
+        applying: new Map(),
       });
     }
     for (const node of this.nodes) {
@@ -191,12 +200,15 @@ export class SimCluster {
     node.lastAppliedSeen = node.storage.durableSnapshotIndex();
     node.commitSeen = 0;
     node.checkedThrough = 0;
+    node.applying = new Map();
     const engine: MultiPaxosEngine = new MultiPaxosEngine({
       nodeId: node.nodeId,
       config: this.config,
       storage: node.storage,
       transport: this.network.endpoint(node.replicaId),
-      stateMachine: this.asyncApply ? this.answeringLater(node.machine) : node.machine,
+      stateMachine: this.asyncApply
+        ? this.answeringLater(node.machine, node.applying)
+        : node.machine,
       rng: new SimRandom(this.random.fork()),
       tickSource: node.tickSource,
       coreOptions: { ...SIM_CORE_OPTIONS, ...this.options.coreOptions },
@@ -230,27 +242,87 @@ export class SimCluster {
   }
 
   private newMachine(): KvMachine {
+    const runtime = this.options.sessionRuntime;
     return new KvMachine({
       batched: this.options.batchedApply,
-      ...(this.options.sessionRuntime === undefined
+      ...(runtime === undefined
         ? {}
-        : { runtime: this.options.sessionRuntime }),
+        : { runtime: this.asyncApply ? this.guestCallsLater(runtime) : runtime }),
     });
   }
 
   /**
    * The same machine answering through promises, as a machine that runs commands in a worker
-   * does: the engine must wait for each before the next, in log order.
+   * does, each after a seeded delay (`later`): the engine must wait for each before the next,
+   * in log order, and count nothing applied before it completed.
    */
-  private answeringLater(machine: KvMachine): StateMachine {
+  private answeringLater(machine: KvMachine, applying: Map<number, number>): StateMachine {
+    const applyBatch = machine.applyBatch;
+    const track = <T>(index: number, work: () => T | Promise<T>): Promise<T> => {
+      applying.set(index, (applying.get(index) ?? 0) + 1);
+      return this.later()
+        .then(work)
+        .finally(() => {
+          const left = (applying.get(index) ?? 1) - 1;
+          if (left > 0) applying.set(index, left);
+          else applying.delete(index);
+        });
+    };
     return {
-      apply: (command, context) => {
-        this.reactionsPending = true;
-        return Promise.resolve().then(() => machine.apply(command, context));
-      },
+      apply: (command, context) => track(context.index, () => machine.apply(command, context)),
+      ...(applyBatch === undefined
+        ? {}
+        : {
+            applyBatch: (commands) =>
+              track(commands[0]?.context.index ?? 0, () => applyBatch(commands)),
+          }),
       snapshot: () => machine.snapshot(),
       restore: (snapshot) => machine.restore(snapshot),
     };
+  }
+
+  /**
+   * The session runtime with each guest call completing after a seeded delay, so the guest calls
+   * of one slot's sessions complete in scrambled order, as a worker pool's do.
+   */
+  private guestCallsLater(runtime: Engine): Engine {
+    const delayed = new Set<PropertyKey>(["reset", "step", "stepEach"]);
+    return new Proxy(runtime, {
+      get: (target, property, receiver) => {
+        const value: unknown = Reflect.get(target, property, receiver);
+        if (!delayed.has(property) || typeof value !== "function") return value;
+        return (...args: unknown[]) =>
+          this.later().then(() => (value as (...a: unknown[]) => unknown).apply(target, args));
+      },
+    });
+  }
+
+  /**
+   * A promise that resolves after a seeded delay: most often a few microtask steps (0-8, so an
+   * apply may outlast the simulator's settle and complete in the middle of a later step), now
+   * and then one to three simulated ticks (an apply that spans heartbeats and deliveries).
+   */
+  private later(): Promise<void> {
+    this.reactionsPending = true;
+    const random = this.applyRandom;
+    if (random.chance(0.05)) {
+      const dueTick = this.now + random.between(1, 3);
+      return new Promise((resolve) => this.delayedApplies.push({ dueTick, resolve }));
+    }
+    let done = Promise.resolve();
+    for (let hops = random.between(0, 8); hops > 0; hops -= 1) {
+      done = done.then(() => undefined);
+    }
+    return done;
+  }
+
+  /** Completes the applies due at this tick. */
+  private completeDelayedApplies(): void {
+    if (this.delayedApplies.length === 0) return;
+    const due = this.delayedApplies.filter((apply) => apply.dueTick <= this.now);
+    this.delayedApplies = this.delayedApplies.filter((apply) => apply.dueTick > this.now);
+    for (const apply of due) apply.resolve();
+    this.reactionsPending ||= due.length > 0;
   }
 
   /** A replica halted itself; only an injected storage failure is a reason to. */
@@ -310,6 +382,7 @@ export class SimCluster {
   /** One tick of simulated time: deliver due messages, tick replicas, check safety. */
   async step(beforeTick?: () => void): Promise<void> {
     this.now += 1;
+    this.completeDelayedApplies();
     this.network.deliverDue(this.now, (replicaId) => !this.isAvailable(this.node(replicaId)));
     await this.settle();
     for (const node of this.nodes) {
@@ -405,6 +478,16 @@ export class SimCluster {
       }
       if (node.storage.isCorrupted() && engine.isLeader()) {
         this.violations.push(`t=${this.now} ${node.nodeId} leads on a disk it cannot vouch for`);
+      }
+      // What a replica reports applied (to readers waiting for their writes, to metrics) must be
+      // applied completely: no slot at or below it may still be applying.
+      const applying = Math.min(...node.applying.keys());
+      const reported = Math.max(engine.lastAppliedIndex(), status.appliedIndex);
+      if (reported >= applying) {
+        this.violations.push(
+          `t=${this.now} ${node.nodeId} reports slot ${reported} applied while the apply of ` +
+            `slot ${applying} is pending`,
+        );
       }
       if (status.commitIndex < node.commitSeen) {
         this.violations.push(`t=${this.now} ${node.nodeId} commit index fell`);

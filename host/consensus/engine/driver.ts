@@ -426,9 +426,14 @@ export class ReplicaDriver implements ConsensusEngine {
     return this.rsm.appliedIndex();
   }
 
-  /** The core's status, for tests and the simulator. */
+  /**
+   * The core's status, for tests, metrics and the simulator, with `appliedIndex` the state
+   * machine's: the core counts a slot (or a received snapshot) as applied once it handed it to
+   * this driver, before the driver's apply (or restore) of it has completed.
+   */
   status(): ReplicaStatus | undefined {
-    return this.core?.status();
+    const status = this.core?.status();
+    return status === undefined ? undefined : { ...status, appliedIndex: this.rsm.appliedIndex() };
   }
 
   /**

@@ -329,9 +329,33 @@ describe("asynchronous apply", () => {
     const rsm = new ReplicatedStateMachine(machine);
     const first = rsm.applyEntry(slot(1, ["a", 1, "x"]));
     expect(() => rsm.snapshot()).toThrow(ConsensusError);
+    expect(() => rsm.restore(new Uint8Array())).toThrow(ConsensusError);
     expect(() => rsm.applyEntry(slot(2, ["a", 2, "y"]))).toThrow(ConsensusError);
     await first;
     expect(machine.applied).toEqual(["x"]);
+  });
+
+  it("counts a slot applied only once its apply completed, with extra promise steps too", async () => {
+    const machine = new AsyncEchoMachine();
+    const rsm = new ReplicatedStateMachine(machine);
+    const first = rsm.applyEntry(slot(1, ["a", 1, "x"]));
+    expect(rsm.appliedIndex()).toBe(0);
+    const later = (first as Promise<unknown>).then((x) => x);
+    await first;
+    expect(rsm.appliedIndex()).toBe(1);
+    await later;
+    expect(rsm.snapshot()).toBeInstanceOf(Uint8Array);
+  });
+
+  it("stays refusing after a failed apply (its state is unknown)", async () => {
+    const rsm = new ReplicatedStateMachine({
+      apply: () => Promise.reject(new Error("worker crashed")),
+      snapshot: () => new Uint8Array(),
+      restore: () => {},
+    });
+    await expect(rsm.applyEntry(slot(1, ["a", 1, "x"]))).rejects.toThrow("worker crashed");
+    expect(rsm.appliedIndex()).toBe(0);
+    expect(() => rsm.snapshot()).toThrow(ConsensusError);
   });
 
   it("passes a rejected apply on to the driver and writes nothing for it", async () => {
