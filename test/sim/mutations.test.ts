@@ -18,6 +18,7 @@ const CAUGHT_EARLY: readonly {
   { name: "promise-not-persisted", withinSeeds: 30 },
   { name: "follower-commit-any-ballot", withinSeeds: 100 },
   { name: "even-quorum-half", withinSeeds: 30, size: 4 },
+  { name: "applied-before-complete", withinSeeds: 30 },
 ];
 
 describe("the simulator catches deliberate protocol bugs", () => {

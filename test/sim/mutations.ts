@@ -31,6 +31,7 @@ const PREPARE = "host/consensus/core/prepare.ts";
 const CONFIG = "host/consensus/core/config.ts";
 const ENGINE = "host/consensus/engine/multi-paxos-engine.ts";
 const DRIVER = "host/consensus/engine/driver.ts";
+const RSM = "host/consensus/statemachine.ts";
 const SEND_ALL =
   "for (const message of ready.messages) {\n      this.options.transport.send(message);\n    }\n";
 
@@ -218,6 +219,20 @@ export const MUTATIONS: readonly Mutation[] = [
           file: REPLICA,
           find: "      // instead of abandoning it for a new ballot (each report is finite, so this ends).\n      this.electionElapsedTicks = 0;\n",
           replace: "",
+        },
+      ],
+    ],
+  },
+  {
+    name: "applied-before-complete",
+    rule: "a slot counts as applied only once its apply completed",
+    bug: "the replicated state machine reports a slot applied when its asynchronous apply starts",
+    variants: [
+      [
+        {
+          file: RSM,
+          find: "    this.applying = entry.index;\n",
+          replace: "    this.applying = entry.index;\n    this.applied = entry.index;\n",
         },
       ],
     ],
