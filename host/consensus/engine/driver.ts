@@ -57,8 +57,13 @@ export interface DriverOptions {
   readonly proposalTimeoutTicks?: number;
   /** Most proposals (and commit waiters) awaiting their outcome at once. */
   readonly maxOutstandingProposals?: number;
-  /** Most messages held while a Ready is being persisted and applied; beyond it they drop. */
+  /** Most messages held while a Ready is being persisted; beyond it they drop. */
   readonly maxBufferedMessages?: number;
+  /**
+   * Most committed slots (and received snapshots) waiting for the state machine. Beyond it the
+   * driver takes no new Ready until the apply catches up (then heartbeats stop too).
+   */
+  readonly maxApplyBacklog?: number;
   /**
    * Schedules a Ready cycle. Defaults to `queueMicrotask`, which batches every proposal and
    * message of one event-loop turn into one Ready. The simulator injects its own.
@@ -83,6 +88,11 @@ interface Outstanding {
 
 type Phase = "new" | "starting" | "running" | "stopped" | "halted";
 
+/** Work handed from the Ready cycle to the apply loop, done strictly in this order. */
+type ApplyItem =
+  | { readonly kind: "entry"; readonly entry: Entry }
+  | { readonly kind: "restore"; readonly snapshot: Snapshot };
+
 /**
  * Runs one {@link Replica} over a storage, a transport and a state machine: the one driver of the
  * Ready contract, used by the Multi-Paxos engine and (with a one-member config) the single-node
@@ -91,9 +101,14 @@ type Phase = "new" | "starting" | "running" | "stopped" | "halted";
  * 1. take a Ready from the core and note which outstanding requests now sit in a slot;
  * 2. persist its durable part and wait for the storage to resolve;
  * 3. send its messages (they may promise what was just persisted);
- * 4. restore a received snapshot, then apply committed slots one at a time in log order,
- *    awaiting each (the state machine may be asynchronous), settling the proposals they answer;
- * 5. advance the core, then maybe snapshot and compact (awaited), then start the next cycle.
+ * 4. hand a received snapshot and the committed slots to the apply loop, advance the core and
+ *    start the next cycle (a compaction the apply loop asked for runs as a cycle of its own).
+ *
+ * The apply loop runs beside the cycles: it restores received snapshots and applies committed
+ * slots strictly in log order, one at a time, awaiting each (the state machine may be
+ * asynchronous and slow), settles the proposals they answer, and takes a snapshot between
+ * applies when one is due. So a leader keeps heartbeating and replicating while a long apply
+ * runs; only the slots it reports applied wait for it.
  *
  * While a cycle is in flight, proposals go straight into the core's queue and messages and ticks
  * are buffered (bounded) and stepped in when the cycle ends, so the next Ready, and its one
@@ -125,6 +140,14 @@ export class ReplicaDriver implements ConsensusEngine {
   private readonly openCopies = new Map<string, number>();
   private waiters: { index: number; resolve: () => void; reject: (e: Error) => void }[] = [];
   private lastSnapshotIndex = 0;
+  /** Restores and slots handed to the apply loop and not started yet, in order. */
+  private applyQueue: ApplyItem[] = [];
+  /** Whether the apply loop awaits an asynchronous apply. */
+  private applyPending = false;
+  /** A snapshot the apply loop took, to be compacted by the next cycle. */
+  private pendingCompaction: Snapshot | undefined;
+  /** The ballot of the last slot applied (or of the snapshot restored), for snapshots. */
+  private appliedBallot = 0;
   /** The promised ballot of the last persisted hard state. */
   private persistedBallot = 0;
   private anonymousClientId = "";
@@ -178,6 +201,7 @@ export class ReplicaDriver implements ConsensusEngine {
       }
       invariant(this.rsm.appliedIndex() === persisted.snapshot.index, "snapshot index mismatch");
       this.lastSnapshotIndex = persisted.snapshot.index;
+      this.appliedBallot = persisted.snapshot.ballot;
     }
     const core = new Replica({
       config: this.options.config,
@@ -244,6 +268,7 @@ export class ReplicaDriver implements ConsensusEngine {
       this.options.transport.close();
     }
     this.bufferedMessages = [];
+    this.applyQueue = [];
     const outstanding = [...this.outstanding.values()];
     this.outstanding.clear();
     for (const entry of outstanding) {
@@ -480,6 +505,15 @@ export class ReplicaDriver implements ConsensusEngine {
     if (this.phase !== "running" || core === undefined || this.cycleInFlight) {
       return;
     }
+    if (this.pendingCompaction !== undefined) {
+      this.cycleInFlight = true;
+      this.compact(core, this.pendingCompaction);
+      this.pendingCompaction = undefined;
+      return;
+    }
+    if (this.applyQueue.length >= (this.options.maxApplyBacklog ?? 10_000)) {
+      return; // the apply loop requests a cycle when it has caught up
+    }
     if (!core.hasReady()) {
       this.checkLeadership(core);
       return;
@@ -546,30 +580,47 @@ export class ReplicaDriver implements ConsensusEngine {
       this.sendAll(ready.messages);
     }
     if (ready.snapshot !== undefined) {
-      try {
-        this.rsm.restore(ready.snapshot.data);
-      } catch (error) {
-        this.halt(asApplyFailure(error));
-        return;
-      }
-      invariant(this.rsm.appliedIndex() === ready.snapshot.index, "snapshot index mismatch");
-      this.lastSnapshotIndex = ready.snapshot.index;
-      for (const index of [...this.slotKeys.keys()]) {
-        if (index <= ready.snapshot.index) {
-          this.forgetSlot(index);
-        }
-      }
-      this.options.hooks?.onSnapshotInstalled?.(ready.snapshot.index);
+      const snapshot = ready.snapshot;
+      // Slots queued below the snapshot are covered by it: only the restore needs to run.
+      this.applyQueue = this.applyQueue.filter(
+        (item) => item.kind === "restore" || item.entry.index > snapshot.index,
+      );
+      this.applyQueue.push({ kind: "restore", snapshot });
     }
-    this.applyFrom(core, ready, 0);
+    for (const entry of ready.committedEntries) {
+      this.applyQueue.push({ kind: "entry", entry });
+    }
+    for (const command of ready.droppedCommands) {
+      const key = outstandingKey(command.clientId, command.requestId);
+      const entry = this.outstanding.get(key);
+      if (entry !== undefined) {
+        this.settleLost(key, entry);
+      }
+    }
+    // The core counts the slots as applied once handed over; what this replica reports applied
+    // is the state machine's index (see `status`).
+    core.advance(ready);
+    this.endCycle(core);
+    this.pumpApplies();
   }
 
-  /** Applies committed slots strictly in order, awaiting an asynchronous state machine. */
-  private applyFrom(core: Replica, ready: Ready, from: number): void {
-    const entries = ready.committedEntries;
-    for (let i = from; i < entries.length; i += 1) {
-      const entry = entries[i];
-      invariant(entry !== undefined, "committed entry missing");
+  /**
+   * The apply loop: restores and applies what the cycles handed over, strictly in order and one
+   * at a time, awaiting an asynchronous state machine; a snapshot is taken between applies.
+   */
+  private pumpApplies(): void {
+    while (this.phase === "running" && !this.applyPending) {
+      const item = this.applyQueue.shift();
+      if (item === undefined) {
+        return;
+      }
+      if (item.kind === "restore") {
+        if (!this.restoreReceived(item.snapshot)) {
+          return;
+        }
+        continue;
+      }
+      const entry = item.entry;
       let applied: CommandOutcome[] | Promise<CommandOutcome[]>;
       try {
         applied = this.rsm.applyEntry(entry);
@@ -578,11 +629,13 @@ export class ReplicaDriver implements ConsensusEngine {
         return;
       }
       if (applied instanceof Promise) {
+        this.applyPending = true;
         applied.then(
           (outcomes) => {
+            this.applyPending = false;
             if (this.phase === "running") {
               this.onApplied(entry, outcomes);
-              this.applyFrom(core, ready, i + 1);
+              this.pumpApplies();
             }
           },
           (error: unknown) => this.halt(asApplyFailure(error)),
@@ -591,11 +644,34 @@ export class ReplicaDriver implements ConsensusEngine {
       }
       this.onApplied(entry, applied);
     }
-    this.finishApply(core, ready);
+  }
+
+  private restoreReceived(snapshot: Snapshot): boolean {
+    if (snapshot.index <= this.rsm.appliedIndex()) {
+      return true;
+    }
+    try {
+      this.rsm.restore(snapshot.data);
+    } catch (error) {
+      this.halt(asApplyFailure(error));
+      return false;
+    }
+    invariant(this.rsm.appliedIndex() === snapshot.index, "snapshot index mismatch");
+    this.lastSnapshotIndex = Math.max(this.lastSnapshotIndex, snapshot.index);
+    this.appliedBallot = snapshot.ballot;
+    for (const index of [...this.slotKeys.keys()]) {
+      if (index <= snapshot.index) {
+        this.forgetSlot(index);
+      }
+    }
+    this.options.hooks?.onSnapshotInstalled?.(snapshot.index);
+    this.releaseWaiters();
+    return true;
   }
 
   private onApplied(entry: Entry, outcomes: readonly CommandOutcome[]): void {
     this.forgetSlot(entry.index);
+    this.appliedBallot = entry.ballot;
     this.options.hooks?.onApply?.(entry);
     if (this.outstanding.size > 0) {
       const leaderId = this.leaderId() ?? this.options.nodeId;
@@ -604,23 +680,31 @@ export class ReplicaDriver implements ConsensusEngine {
       }
     }
     this.releaseWaiters();
+    this.takeSnapshotIfDue();
+    if (this.applyQueue.length === 0) {
+      // A cycle held back by a full backlog (or a snapshot to compact) may go now.
+      this.requestCycle();
+    }
   }
 
-  private finishApply(core: Replica, ready: Ready): void {
-    for (const command of ready.droppedCommands) {
-      const key = outstandingKey(command.clientId, command.requestId);
-      const entry = this.outstanding.get(key);
-      if (entry !== undefined) {
-        this.settleLost(key, entry);
-      }
-    }
-    core.advance(ready);
-    invariant(core.status().commitIndex >= this.rsm.appliedIndex(), "applied beyond commit");
-    const snapshot = this.snapshotDue(core);
-    if (snapshot === undefined) {
-      this.endCycle(core);
+  /** Takes a snapshot between applies when one is due; the next cycle compacts with it. */
+  private takeSnapshotIfDue(): void {
+    const interval = this.options.snapshotIntervalSlots ?? 10_000;
+    const applied = this.rsm.appliedIndex();
+    if (applied - this.lastSnapshotIndex < interval || this.pendingCompaction !== undefined) {
       return;
     }
+    this.pendingCompaction = {
+      index: applied,
+      ballot: this.appliedBallot,
+      data: this.rsm.snapshot(),
+    };
+    this.lastSnapshotIndex = applied;
+    this.requestCycle();
+  }
+
+  /** A cycle of its own: make the snapshot durable, then let the core drop what it covers. */
+  private compact(core: Replica, snapshot: Snapshot): void {
     const compactThrough = Math.max(0, snapshot.index - (this.options.retainSlots ?? 1000));
     const compacting = this.options.storage.compact(snapshot, compactThrough);
     this.storageCall = compacting.catch(() => undefined);
@@ -628,7 +712,6 @@ export class ReplicaDriver implements ConsensusEngine {
       () => {
         if (this.phase === "running") {
           core.compact(snapshot, compactThrough);
-          this.lastSnapshotIndex = snapshot.index;
           this.endCycle(core);
         }
       },
@@ -650,7 +733,7 @@ export class ReplicaDriver implements ConsensusEngine {
       core.step(message);
     }
     this.checkLeadership(core);
-    if (core.hasReady()) {
+    if (core.hasReady() || this.pendingCompaction !== undefined) {
       this.requestCycle();
     }
   }
@@ -781,20 +864,6 @@ export class ReplicaDriver implements ConsensusEngine {
       }
     }
     this.waiters = remaining;
-  }
-
-  /** A snapshot of the state machine when one is due; only ever taken between applies. */
-  private snapshotDue(core: Replica): Snapshot | undefined {
-    const interval = this.options.snapshotIntervalSlots ?? 10_000;
-    const applied = this.rsm.appliedIndex();
-    if (applied - this.lastSnapshotIndex < interval) {
-      return undefined;
-    }
-    return {
-      index: applied,
-      ballot: core.entryAt(applied)?.ballot ?? 0,
-      data: this.rsm.snapshot(),
-    };
   }
 
   private maxOutstanding(): number {

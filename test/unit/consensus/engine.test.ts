@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConsensusError } from "../../../host/consensus/core/errors.js";
 import type { MultiPaxosEngine } from "../../../host/consensus/engine/multi-paxos-engine.js";
+import type { StateMachine } from "../../../host/consensus/statemachine.js";
 import { runEngineContract } from "./engine.contract.js";
 import { bytes, ManualCluster, text } from "./helpers.js";
 
@@ -51,6 +52,50 @@ describe("MultiPaxosEngine over a reliable network", () => {
     for (const machine of cluster.machines) {
       expect(machine.items).toEqual(["a", "b", "c"]);
     }
+  });
+
+  it("keeps a leader whose apply takes longer than the election timeout: it heartbeats on", async () => {
+    const cluster = new ManualCluster(3);
+    await cluster.start();
+    const leader = await cluster.electLeader();
+    const ballot = leader.currentTerm();
+    const position = cluster.engines.indexOf(leader);
+    const machine = cluster.machines[position];
+    if (machine === undefined) throw new Error("no machine");
+    // The leader's state machine holds its next apply until released (a module being installed).
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const apply = machine.apply.bind(machine);
+    const asMachine: StateMachine = machine;
+    asMachine.apply = (command) => gate.then(() => apply(command));
+    const slow = leader.propose(bytes("slow"));
+    // Five election timeouts (10 ticks each) pass while the apply is pending.
+    await cluster.run(50);
+    expect(leader.isLeader()).toBe(true);
+    expect(leader.currentTerm()).toBe(ballot);
+    for (const engine of cluster.engines) {
+      expect(engine.leaderId()).toBe(leader.nodeId());
+    }
+    // The slot committed and the followers applied it; the leader reports it applied only now.
+    const committed = leader.status()?.commitIndex ?? 0;
+    expect(leader.lastAppliedIndex()).toBeLessThan(committed);
+    for (const other of cluster.machines.filter((_, i) => i !== position)) {
+      expect(other.items).toContain("slow");
+    }
+    // It keeps replicating too: a second write commits on the followers meanwhile.
+    const next = leader.propose(bytes("next"));
+    await cluster.run(3);
+    for (const other of cluster.machines.filter((_, i) => i !== position)) {
+      expect(other.items.at(-1)).toBe("next");
+    }
+    release();
+    await cluster.run(2);
+    expect(text((await slow).result)).toBe(String(machine.items.indexOf("slow") + 1));
+    await next;
+    expect(leader.lastAppliedIndex()).toBe(leader.status()?.commitIndex);
+    expect(machine.items.slice(-2)).toEqual(["slow", "next"]);
   });
 
   it("rejects proposals at a follower with NotLeader and a leader hint", async () => {
