@@ -21,7 +21,8 @@ const benches: Record<string, () => Promise<void>> = {
   tls: runTlsBench,
 };
 
-const requested = process.argv.slice(2);
+// Flags (such as `--tls` for the cluster benchmark) are read by the benchmarks themselves.
+const requested = process.argv.slice(2).filter((arg) => !arg.startsWith("--"));
 const names = requested.length > 0 ? requested : Object.keys(benches);
 for (const name of names) {
   const bench = benches[name];

@@ -1,11 +1,4 @@
-import {
-  type CallOptions,
-  credentials,
-  type handleUnaryCall,
-  Metadata,
-  type ServerUnaryCall,
-  type ServiceError,
-} from "@grpc/grpc-js";
+import type { handleUnaryCall, ServiceError } from "@grpc/grpc-js";
 import { ConsensusError } from "../consensus/core/errors.js";
 import {
   ClusterClient,
@@ -29,7 +22,7 @@ import {
 } from "../replication/kv/kv-commands.js";
 import { CLIENT_LIMITS } from "../replication/limits.js";
 import { finishError, finishOk, openCall, type ServiceDeps } from "./call-context.js";
-import { ERROR_CODE_METADATA_KEY, RelayedError } from "./status.js";
+import type { ForwardCall, Forwarder } from "./forwarding.js";
 
 /** Fully-qualified name of the Cluster service (health checks, reflection). */
 export const CLUSTER_SERVICE_NAME = "cluster.v1.Cluster";
@@ -37,8 +30,7 @@ export const CLUSTER_SERVICE_NAME = "cluster.v1.Cluster";
 export const LEADER_ID_METADATA_KEY = "cartridge-leader-id";
 /** Trailing metadata of a refusal: the leader's gRPC address ("host:port"), when known. */
 export const LEADER_ADDRESS_METADATA_KEY = "cartridge-leader-address";
-/** Request metadata marking a call a follower forwarded; the receiver never forwards it again. */
-export const FORWARDED_METADATA_KEY = "cartridge-forwarded";
+export { FORWARDED_METADATA_KEY } from "./forwarding.js";
 
 /** One member as this node sees it. */
 export interface MemberView {
@@ -88,13 +80,11 @@ export interface ClusterNode {
 
 /** Options of the Cluster service. */
 export interface ClusterServiceOptions {
-  /** How long a forwarded call may take at most (the caller's deadline may be shorter). */
-  readonly forwardTimeoutMs: number;
   /**
-   * Whether a follower forwards to the leader. Off when the server uses TLS or tokens: the
-   * forwarding connection carries no credentials yet, so the follower names the leader instead.
+   * Relays a follower's KV calls to the leader in the node's security mode (its owner closes
+   * it); a call it refuses to relay is answered UNAVAILABLE with the leader's address.
    */
-  readonly forward: boolean;
+  readonly forwarder: Forwarder;
 }
 
 type Ids = { readonly clientId: string; readonly requestId: number };
@@ -117,39 +107,16 @@ function idsOf(request: { clientId: string; requestId: bigint }): Ids {
   return { clientId: request.clientId, requestId: Number(request.requestId) };
 }
 
-/** A gRPC client per leader address, for forwarding; replaced when the address changes. */
-class LeaderClients {
-  private client: { address: string; client: ClusterClient } | undefined;
+/** Starts a KV call with `request` on the leader's Cluster client. */
+type Forward<Req, Res> = (request: Req) => ForwardCall<ClusterClient, Res>;
 
-  get(address: string): ClusterClient {
-    if (this.client?.address !== address) {
-      this.client?.client.close();
-      this.client = { address, client: new ClusterClient(address, credentials.createInsecure()) };
-    }
-    return this.client.client;
-  }
-
-  close(): void {
-    this.client?.client.close();
-    this.client = undefined;
-  }
-}
-
-type Forward<Req, Res> = (
-  client: ClusterClient,
-  request: Req,
-  metadata: Metadata,
-  options: Partial<CallOptions>,
-  callback: (error: ServiceError | null, response: Res) => void,
-) => void;
-
-/** The Cluster service over a node; `close()` releases the forwarding connection. */
+/** The Cluster service over a node. */
 export function createClusterService(
   node: ClusterNode,
   deps: ServiceDeps,
   options: ClusterServiceOptions,
-): { implementation: ClusterServer; close(): void } {
-  const leaders = new LeaderClients();
+): { implementation: ClusterServer } {
+  const forwarder = options.forwarder;
 
   /** Adds the leader's id and address to a refusal, so that a client can go there directly. */
   function withLeaderHint(serviceError: ServiceError): ServiceError {
@@ -179,40 +146,6 @@ export function createClusterService(
     }
   }
 
-  /** Relays a call to the leader; its answer (or refusal) is passed on as it came. */
-  function forward<Req, Res>(
-    call: ServerUnaryCall<Req, Res>,
-    send: Forward<Req, Res>,
-    address: string,
-  ): Promise<Res> {
-    const metadata = new Metadata();
-    metadata.set(FORWARDED_METADATA_KEY, "1");
-    const callerDeadline = call.getDeadline();
-    const ownDeadline = Date.now() + options.forwardTimeoutMs;
-    const deadline =
-      callerDeadline instanceof Date
-        ? Math.min(callerDeadline.getTime(), ownDeadline)
-        : Number.isFinite(callerDeadline)
-          ? Math.min(Number(callerDeadline), ownDeadline)
-          : ownDeadline;
-    return new Promise<Res>((resolve, reject) => {
-      send(leaders.get(address), call.request, metadata, { deadline }, (error, response) => {
-        if (error === null) {
-          resolve(response);
-          return;
-        }
-        const errorCode = String(error.metadata?.get(ERROR_CODE_METADATA_KEY)[0] ?? "");
-        if (errorCode === "") {
-          // The leader never answered (connection lost, deadline): the call may or may not have
-          // reached it, so its outcome is unknown; a retry with the same ids settles it.
-          reject(new ConsensusError("Indeterminate", `forwarded to ${address}: ${error.details}`));
-          return;
-        }
-        reject(new RelayedError(error.code, error.details, errorCode, error.metadata));
-      });
-    });
-  }
-
   /** A KV call: leader proposes; follower forwards once; otherwise UNAVAILABLE with a hint. */
   function kvCall<Req extends { clientId: string; requestId: bigint }, Res>(
     method: string,
@@ -232,16 +165,16 @@ export function createClusterService(
           return toResponse(index, result);
         }
         const view = node.status();
-        const forwarded = call.metadata.get(FORWARDED_METADATA_KEY).length > 0;
+        const refusal = forwarder.refusal(call.metadata);
         if (
-          !options.forward ||
-          forwarded ||
+          refusal !== undefined ||
           view.leaderAddress === undefined ||
           view.leaderId === view.nodeId
         ) {
-          throw new ConsensusError("NotLeader", "this node does not lead", view.leaderId);
+          const why = refusal === undefined ? "" : ` (${refusal})`;
+          throw new ConsensusError("NotLeader", `this node does not lead${why}`, view.leaderId);
         }
-        return forward(call, send, view.leaderAddress);
+        return forwarder.relay(ClusterClient, view.leaderAddress, call, send(call.request));
       };
       run().then(
         (response) => {
@@ -297,7 +230,7 @@ export function createClusterService(
         if (result.op !== "put") throw new ReplicationError("BadCommand", "not a put result");
         return { version: BigInt(result.version), index: BigInt(index) };
       },
-      (client, request, metadata, callOptions, callback) =>
+      (request) => (client, metadata, callOptions, callback) =>
         client.put(request, metadata, callOptions, callback),
     ),
     get: kvCall<GetRequest, GetResponse>(
@@ -312,7 +245,7 @@ export function createClusterService(
           index: BigInt(index),
         };
       },
-      (client, request, metadata, callOptions, callback) =>
+      (request) => (client, metadata, callOptions, callback) =>
         client.get(request, metadata, callOptions, callback),
     ),
     compareAndSet: kvCall<CompareAndSetRequest, CompareAndSetResponse>(
@@ -337,9 +270,9 @@ export function createClusterService(
           index: BigInt(index),
         };
       },
-      (client, request, metadata, callOptions, callback) =>
+      (request) => (client, metadata, callOptions, callback) =>
         client.compareAndSet(request, metadata, callOptions, callback),
     ),
   };
-  return { implementation, close: () => leaders.close() };
+  return { implementation };
 }

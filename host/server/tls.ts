@@ -17,7 +17,7 @@ export class SecurityConfigError extends Error {
   override readonly name = "SecurityConfigError";
 }
 
-async function readPem(file: string, what: string): Promise<Buffer> {
+export async function readPem(file: string, what: string): Promise<Buffer> {
   let bytes: Buffer;
   try {
     bytes = await readFile(file);

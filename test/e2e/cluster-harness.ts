@@ -1,13 +1,20 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { appendFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import {
+  type ChannelCredentials,
+  credentials,
+  Metadata,
+  type ServiceError,
+  status,
+} from "@grpc/grpc-js";
 import { certsInit } from "../../host/cli/certs.js";
+import { addToken } from "../../host/cli/tokens.js";
 import {
   ClusterClient,
   type StatusResponse,
@@ -15,6 +22,17 @@ import {
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const CLI = join(ROOT, "dist/host/cli/main.js");
+
+/** Runs the built `cartridge` CLI to completion; rejects on a non-zero exit. */
+export function runCli(args: readonly string[]): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [CLI, ...args], { timeout: 30_000 }, (error, stdout, stderr) =>
+      error === null
+        ? resolve({ stdout, stderr })
+        : reject(new Error(`${error.message}\n${stderr}`)),
+    );
+  });
+}
 
 /** Every child of every harness in this process, killed on exit even when a test failed. */
 const children = new Set<ChildProcess>();
@@ -76,8 +94,10 @@ export class TestNode {
     readonly id: string,
     readonly configFile: string,
     readonly grpcAddress: string,
+    channel: ChannelCredentials = credentials.createInsecure(),
+    private readonly serveArgs: readonly string[] = [],
   ) {
-    this.client = new ClusterClient(grpcAddress, credentials.createInsecure());
+    this.client = new ClusterClient(grpcAddress, channel);
   }
 
   /** Starts the process and resolves once it listens. */
@@ -85,7 +105,7 @@ export class TestNode {
     if (!existsSync(CLI)) throw new Error(`${CLI} missing: run npm run build first`);
     const child = spawn(
       process.execPath,
-      [CLI, "serve", "--config", this.configFile, "--log-level", "warn"],
+      [CLI, "serve", "--config", this.configFile, "--log-level", "warn", ...this.serveArgs],
       {
         stdio: ["ignore", "ignore", "pipe"],
       },
@@ -126,6 +146,41 @@ export class TestNode {
   }
 }
 
+/** Options of a test cluster; plaintext and open without any. */
+export interface TestClusterOptions {
+  /** The nodes talk mutual TLS to each other ([consensus.tls]). */
+  readonly mutualTls?: boolean;
+  /**
+   * The gRPC port serves TLS, requires client certificates from the test CA and a tokens file:
+   * the harness's own clients present the certificate of client "admin" and an admin token.
+   */
+  readonly secureGrpc?: boolean;
+}
+
+/** What a test needs to make its own clients of a `secureGrpc` cluster. */
+export interface TestCredentials {
+  /** PEM of the CA, and of client "admin"'s certificate and key. */
+  readonly ca: Buffer;
+  readonly clientCert: Buffer;
+  readonly clientKey: Buffer;
+  /** A token with the read and admin roles. */
+  readonly adminToken: string;
+}
+
+/** Channel credentials of a `secureGrpc` cluster's client, with `token` on every call if given. */
+export function secureChannel(creds: TestCredentials, token?: string): ChannelCredentials {
+  const tls = credentials.createSsl(creds.ca, creds.clientKey, creds.clientCert);
+  if (token === undefined) return tls;
+  return credentials.combineChannelCredentials(
+    tls,
+    credentials.createFromMetadataGenerator((_params, callback) => {
+      const metadata = new Metadata();
+      metadata.set("authorization", `Bearer ${token}`);
+      callback(null, metadata);
+    }),
+  );
+}
+
 /** Three nodes, their configs in a temp dir. */
 export class TestCluster {
   readonly nodes: TestNode[];
@@ -135,17 +190,42 @@ export class TestCluster {
   private constructor(
     readonly dir: string,
     nodes: TestNode[],
+    /** Set for a `secureGrpc` cluster. */
+    readonly credentials: TestCredentials | undefined,
   ) {
     this.nodes = nodes;
   }
 
-  /** With `mutualTls`, the nodes talk mutual TLS with certificates from `cartridge certs init`. */
-  static async create(options: { mutualTls?: boolean } = {}): Promise<TestCluster> {
+  /** Certificates (for either kind of TLS) come from `cartridge certs init`. */
+  static async create(options: TestClusterOptions = {}): Promise<TestCluster> {
     const dir = await mkdtemp(join(tmpdir(), "cartridge-e2e-"));
     const ports = await freePorts(6);
     const ids = ["1", "2", "3"];
-    if (options.mutualTls === true) {
-      await certsInit({ dir: join(dir, "certs"), nodes: ids, clients: [], days: 1 });
+    let creds: TestCredentials | undefined;
+    const serveArgs: string[] = [];
+    if (options.mutualTls === true || options.secureGrpc === true) {
+      const certs = await certsInit({
+        dir: join(dir, "certs"),
+        nodes: ids,
+        clients: ["admin"],
+        days: 1,
+      });
+      const admin = certs.clients.get("admin") as { cert: string; key: string };
+      if (options.secureGrpc === true) {
+        const tokens = join(dir, "tokens.toml");
+        const adminToken = await addToken(tokens, "admin", ["read", "admin"]);
+        await appendFile(
+          tokens,
+          '\n[[certificate]]\ncommon_name = "admin"\nroles = ["read", "admin"]\n',
+        );
+        serveArgs.push("--tokens", tokens);
+        creds = {
+          ca: await readFile(certs.ca.cert),
+          clientCert: await readFile(admin.cert),
+          clientKey: await readFile(admin.key),
+          adminToken,
+        };
+      }
     }
     const endpoints = ids
       .map(
@@ -168,6 +248,9 @@ export class TestCluster {
           options.mutualTls === true
             ? `tls = { ca = "certs/ca.crt", cert = "certs/node-${id}.crt", key = "certs/node-${id}.key" }`
             : "",
+          options.secureGrpc === true
+            ? `[tls]\ncert = "certs/node-${id}.crt"\nkey = "certs/node-${id}.key"\nclient_ca = "certs/ca.crt"`
+            : "",
           "[consensus.cluster]",
           'members = ["1", "2", "3"]',
           "[consensus.cluster.endpoints]",
@@ -175,9 +258,11 @@ export class TestCluster {
           "",
         ].join("\n"),
       );
-      nodes.push(new TestNode(id, file, `127.0.0.1:${ports[i + 3]}`));
+      const channel =
+        creds === undefined ? credentials.createInsecure() : secureChannel(creds, creds.adminToken);
+      nodes.push(new TestNode(id, file, `127.0.0.1:${ports[i + 3]}`, channel, serveArgs));
     }
-    return new TestCluster(dir, nodes);
+    return new TestCluster(dir, nodes, creds);
   }
 
   node(id: string): TestNode {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KvClient, TestCluster, type TestNode } from "./cluster-harness.js";
+import { KvClient, runCli, TestCluster, type TestNode } from "./cluster-harness.js";
 
 /**
  * Three `cartridge serve --config` processes over TCP on loopback, WALs in a temp dir. One cluster
@@ -50,6 +50,47 @@ describe.each([
     const commit = Number((await leader.status()).commitIndex);
     const applied = await cluster().appliedAtLeast(commit);
     expect(applied.every((a) => a >= commit)).toBe(true);
+  });
+
+  it("`cartridge cluster status` prints every node's view as a table", async () => {
+    const leader = await cluster().leader();
+    const commit = Number((await leader.status()).commitIndex);
+    await cluster().appliedAtLeast(commit);
+    const endpoints = cluster().nodes.map((node) => node.grpcAddress);
+    const { stdout } = await runCli(["cluster", "status", "--endpoints", endpoints.join(",")]);
+    const [header, ...rows] = stdout
+      .trimEnd()
+      .split("\n")
+      .map((line) => line.split(/\s{2,}/));
+    expect(header).toEqual([
+      "ENDPOINT",
+      "NODE",
+      "ROLE",
+      "LEADER",
+      "BALLOT",
+      "COMMIT",
+      "APPLIED",
+      "QUORUM",
+      "PEERS",
+    ]);
+    expect(rows.map((row) => row.slice(0, 4))).toEqual(
+      cluster().nodes.map((node) => [
+        node.grpcAddress,
+        node.id,
+        node === leader ? "leader" : "follower",
+        `${leader.id} ${leader.grpcAddress}`,
+      ]),
+    );
+    for (const [i, row] of rows.entries()) {
+      expect(Number(row[6])).toBeGreaterThanOrEqual(commit);
+      // Reachability is live (a stall of an election timeout on a loaded machine flips it), so
+      // only its form is asserted: every other member, up (maybe behind) or down.
+      expect(row[7]).toMatch(/^(yes|no)$/);
+      const others = cluster().nodes.filter((_, j) => j !== i);
+      expect(row[8]).toMatch(
+        new RegExp(`^${others.map((node) => `${node.id}:(up(\\(-\\d+\\))?|down)`).join(" ")}$`),
+      );
+    }
   });
 
   it("a SIGSTOPped follower rejoins after SIGCONT without deposing the leader", async () => {

@@ -86,12 +86,12 @@ export const MUTATIONS: readonly Mutation[] = [
         {
           file: DRIVER,
           find: "    const ready = core.ready();\n",
-          replace: `    const ready = core.ready();\n    ${SEND_ALL}`,
+          replace: "    const ready = core.ready();\n    this.sendAll(ready.messages);\n",
         },
         {
           file: DRIVER,
-          find: `    ${SEND_ALL}    if (ready.snapshot !== undefined) {`,
-          replace: "    if (ready.snapshot !== undefined) {",
+          find: "    if (!sentEarly) {\n      this.sendAll(ready.messages);\n    }\n",
+          replace: "",
         },
       ],
       [

@@ -5,7 +5,9 @@ import type { Message } from "./messages.js";
  * Everything the core asks its driver to do after some input. The driver must, in this order:
  *
  * 1. persist `snapshot` (if any), `hardState` (if any) and `entries` atomically and durably;
- * 2. only then send `messages` (they may promise what was just persisted);
+ * 2. only then send `messages` (they may promise what was just persisted); a leader's `accept`
+ *    and `heartbeat` messages of a Ready that keeps the promised ballot may go out during the
+ *    persist, provided replies are stepped only after it (docs/consensus.md, "The Ready contract");
  * 3. restore the state machine from `snapshot` (if any), then apply `committedEntries` in order;
  * 4. call `advance(ready)` on the core.
  *

@@ -29,9 +29,13 @@ export interface PersistBatch {
  *   returns either all of a batch or none of it, never anything older than the last batch whose
  *   promise resolved, and never a batch the driver did not write. A batch whose promise had not
  *   resolved when the process died may be present or absent, but whole (a torn write is detected
- *   and dropped at `load()`).
- * - The driver sends nothing that promises state (a promise, an accepted slot, a commit) before
- *   the persist covering that state has resolved. Group commit is the driver's job: while one
+ *   and dropped at `load()`). One exception, as etcd's `MustSync`: a batch that only raises the
+ *   commit index (no entries, no snapshot, the same promised ballot) may resolve before it is
+ *   durable; it becomes durable with the next batch, and a crash before that may give `load()`
+ *   the previous commit index. A commit index is a fact a quorum holds durably, not a promise of
+ *   this replica: a restarted replica relearns it.
+ * - The driver sends nothing that promises state (a promise, an accepted slot) before the persist
+ *   covering that state has resolved. Group commit is the driver's job: while one
  *   persist is in flight it keeps accepting input, and the next batch carries everything that
  *   accumulated (one batch, so one fsync, for several Readys).
  * - An entry write replaces the slot's previous entry; later slots are kept (no truncation).

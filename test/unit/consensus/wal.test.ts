@@ -225,6 +225,46 @@ describe("WalStorage recovery", () => {
     expect(state.entries).toEqual(slots(1, 30));
     expect(state.hardState.commitIndex).toBe(29);
   });
+
+  it("writes a commit-index-only batch without fdatasync; the next batch or close syncs it", async () => {
+    const fs = new CrashFs();
+    const synced: number[] = [];
+    const wal = new WalStorage({
+      dir: DIR,
+      fs,
+      observer: { appended: (bytes) => synced.push(bytes) },
+    });
+    await wal.load();
+    await wal.persist(entriesBatch(slots(1, 3), 1));
+    await wal.persist(entriesBatch([], 3));
+    expect(synced).toHaveLength(1);
+    // A crash now may lose the raised commit index, never an entry or the ballot.
+    const lost = await new WalStorage({ dir: DIR, fs: fs.crash() }).load();
+    expect(lost.entries).toEqual(slots(1, 3));
+    expect(lost.hardState).toEqual({ promisedBallot: 1025, commitIndex: 1 });
+    // A second commit-only batch in a row syncs both: at most one unsynced batch at the tail.
+    await wal.persist(entriesBatch([], 2));
+    expect(synced).toHaveLength(2);
+    expect((await new WalStorage({ dir: DIR, fs: fs.crash() }).load()).hardState.commitIndex).toBe(
+      2,
+    );
+    // A new ballot is a promise: always synced.
+    await wal.persist({
+      hardState: { promisedBallot: 2049, commitIndex: 2 },
+      snapshot: undefined,
+      entries: [],
+    });
+    expect(synced).toHaveLength(3);
+    await wal.persist({
+      hardState: { promisedBallot: 2049, commitIndex: 3 },
+      snapshot: undefined,
+      entries: [],
+    });
+    expect(synced).toHaveLength(3);
+    await wal.close();
+    const closed = await new WalStorage({ dir: DIR, fs: fs.crash() }).load();
+    expect(closed.hardState).toEqual({ promisedBallot: 2049, commitIndex: 3 });
+  });
 });
 
 describe("WalStorage faults", () => {

@@ -21,7 +21,7 @@ export interface WalOptions {
 
 /** Hooks for metrics; the consensus layer knows no metrics library, the node wires one in. */
 export interface WalObserver {
-  /** One batch appended: bytes written, and the time of its write plus fdatasync. */
+  /** One batch appended and fdatasynced: bytes written, and the time of its write plus fdatasync. */
   appended(bytes: number, durationMs: number): void;
 }
 

@@ -22,6 +22,8 @@ interface Tail {
   readonly file: WalFile;
   readonly segment: SegmentInfo;
   sizeBytes: number;
+  /** The last batch was written without an fdatasync (it only raised the commit index). */
+  unsynced: boolean;
 }
 
 /**
@@ -30,7 +32,11 @@ interface Tail {
  *
  * - `persist` encodes the batch as records (the last one marked as the batch's end), appends them
  *   with one write and one fdatasync, and resolves only after that; a snapshot in the batch goes
- *   to its own file first (temporary file, fsync, rename, directory fsync).
+ *   to its own file first (temporary file, fsync, rename, directory fsync). A batch that only
+ *   raises the commit index is written without the fdatasync, as etcd's `MustSync` does (the
+ *   storage contract allows it: a commit index is a fact a quorum holds, not a promise); the
+ *   next batch syncs it, so at most one unsynced batch ever sits at the tail, as a batch between
+ *   its write and its fdatasync always could.
  * - `load` replays the segments, truncating a torn tail; anything else damaged rejects with
  *   {@link WalCorruptionError} naming the file and byte offset.
  * - A batch that breaks the contract (a hole, a compacted slot, a value out of range or over a
@@ -100,7 +106,11 @@ export class WalStorage implements ConsensusStorage {
         batch.snapshot !== undefined && this.state.isNewerSnapshot(batch.snapshot)
           ? batch.snapshot
           : undefined;
-      await this.append(records, newSnapshot);
+      const commitOnly =
+        batch.entries.length === 0 &&
+        batch.snapshot === undefined &&
+        batch.hardState?.promisedBallot === this.state.hardState.promisedBallot;
+      await this.append(records, newSnapshot, !commitOnly);
     });
   }
 
@@ -122,7 +132,7 @@ export class WalStorage implements ConsensusStorage {
         snapshot: snapshotMeta(snapshot),
         throughIndex: compactThroughIndex,
       };
-      await this.append([record], newSnapshot);
+      await this.append([record], newSnapshot, true);
     });
   }
 
@@ -135,6 +145,10 @@ export class WalStorage implements ConsensusStorage {
       throw new ConsensusError("StorageFailure", "WAL closed while a call is in flight");
     }
     this.closed = true;
+    const tail = this.tail;
+    if (tail?.unsynced === true && this.failure === undefined) {
+      await this.io("syncing the last batch", () => tail.file.datasync()).catch(() => undefined);
+    }
     await this.closeTail();
     const lock = this.lock;
     this.lock = undefined;
@@ -144,11 +158,14 @@ export class WalStorage implements ConsensusStorage {
   /**
    * Makes `records` durable as one batch: the snapshot file first (if the batch installs a newer
    * snapshot), a new segment if the current one is full, then one write and one fdatasync.
-   * Afterwards, snapshot files and segments the batch made obsolete are deleted.
+   * Afterwards, snapshot files and segments the batch made obsolete are deleted. With `sync`
+   * false (a commit-index-only batch) the fdatasync is left to the next batch, unless the tail
+   * already holds an unsynced batch: then this one syncs both.
    */
   private async append(
     records: readonly WalRecord[],
     newSnapshot: Snapshot | undefined,
+    sync: boolean,
   ): Promise<void> {
     const bytes = this.encode(records);
     if (newSnapshot !== undefined && newSnapshot.data.byteLength > this.limits.maxSnapshotBytes) {
@@ -170,11 +187,13 @@ export class WalStorage implements ConsensusStorage {
     }
     const file = segmentName(tail.segment.sequence);
     const startMs = performance.now();
+    const datasync = sync || tail.unsynced;
     await this.io(`appending to ${file}`, async () => {
       await tail.file.write(bytes, tail.sizeBytes);
-      await tail.file.datasync();
+      if (datasync) await tail.file.datasync();
     });
-    this.observer?.appended(bytes.length, performance.now() - startMs);
+    tail.unsynced = !datasync;
+    if (datasync) this.observer?.appended(bytes.length, performance.now() - startMs);
     tail.sizeBytes += bytes.length;
     tail.segment.batches += 1;
     for (const record of records) {
@@ -211,7 +230,12 @@ export class WalStorage implements ConsensusStorage {
 
   /** Starts the next segment with a checkpoint of the current state and makes it the tail. */
   private async cut(): Promise<Tail> {
-    const sequence = this.requireTail().segment.sequence + 1;
+    const old = this.requireTail();
+    const sequence = old.segment.sequence + 1;
+    if (old.unsynced) {
+      // Only the last segment may end in a torn batch: sync the old tail before it stops being it.
+      await this.io(`syncing ${segmentName(old.segment.sequence)}`, () => old.file.datasync());
+    }
     await this.closeTail();
     const sizeBytes = await this.io(`creating ${segmentName(sequence)}`, () =>
       createSegment(this.fs, this.dir, sequence, this.state, this.limits),
@@ -245,7 +269,7 @@ export class WalStorage implements ConsensusStorage {
     const segment = this.segments[this.segments.length - 1] as SegmentInfo;
     const name = segmentName(segment.sequence);
     const file = await this.io(`opening ${name}`, () => this.fs.openWrite(join(this.dir, name)));
-    this.tail = { file, segment, sizeBytes };
+    this.tail = { file, segment, sizeBytes, unsynced: false };
     return this.tail;
   }
 
