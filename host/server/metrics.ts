@@ -93,6 +93,34 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  /**
+   * Label children of the per-call metrics, looked up once: prom-client hashes a label object on
+   * every `inc`/`observe`, a measurable share of a unary Step. Keys are method names and the ids
+   * of envs that exist (a client's unknown id never reaches these), so the maps stay small.
+   */
+  private readonly okDurations = new Map<string, Histogram.Internal<"method" | "code">>();
+  private readonly envSteps = new Map<string, Counter.Internal>();
+
+  /** Records the latency of a successful call of `method`. */
+  observeOk(method: string, seconds: number): void {
+    let child = this.okDurations.get(method);
+    if (child === undefined) {
+      child = this.rpcDuration.labels({ method, code: "OK" });
+      this.okDurations.set(method, child);
+    }
+    child.observe(seconds);
+  }
+
+  /** Counts `steps` transitions of `env` (an env that exists). */
+  countSteps(env: string, steps = 1): void {
+    let child = this.envSteps.get(env);
+    if (child === undefined) {
+      child = this.stepsTotal.labels({ env });
+      this.envSteps.set(env, child);
+    }
+    child.inc(steps);
+  }
+
   constructor(options: { collectProcessMetrics?: boolean } = {}) {
     // Process memory, CPU, event-loop lag and GC, labelled like every Node service.
     if (options.collectProcessMetrics ?? true) collectDefaultMetrics({ register: this.registry });
