@@ -13,6 +13,7 @@ export type LoadErrorCode =
   | "BadManifest"
   | "MemoryLimit"
   | "Nondeterministic"
+  | "EnvConflict"
   | "Link"
   | "BudgetExceeded"
   | "Unreadable";
