@@ -59,6 +59,10 @@ function run(call: GuestCall): unknown {
 const port = parentPort;
 if (port === null) throw new Error("guest-worker.ts runs only as a worker thread");
 port.on("message", (message: ToWorker) => {
+  if (message.kind === "evict") {
+    for (const buildId of message.buildIds) builds.delete(buildId);
+    return;
+  }
   if (message.kind === "build") {
     const { cartridge } = message;
     builds.set(cartridge.buildId, {

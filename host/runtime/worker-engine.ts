@@ -57,6 +57,23 @@ export interface WorkerEngineOptions extends EngineOptions {
 /** Default of `WorkerEngineOptions.inlineSliceFuel`. */
 export const DEFAULT_INLINE_SLICE_FUEL = 10_000;
 
+/** What the pool is doing, for metrics (read at each scrape). */
+export interface WorkerPoolUse {
+  readonly workers: number;
+  /** Workers running a call. */
+  readonly busy: number;
+  /** Calls waiting for a worker, by lane. */
+  readonly queuedUnary: number;
+  readonly queuedBulk: number;
+  /** Workers terminated and replaced (timeout, cancellation, crash) since the start. */
+  readonly replaced: number;
+  /** Builds dropped from the workers after the registry let them go, since the start. */
+  readonly evictedBuilds: number;
+  /** Unary calls answered by the inline slice, and those it handed on to a worker. */
+  readonly inlineCalls: number;
+  readonly handedOnCalls: number;
+}
+
 /** Unary calls go ahead of stream chunks, so a Step waits for at most one chunk per worker. */
 type Lane = "unary" | "bulk";
 
@@ -123,6 +140,9 @@ export class WorkerEngine implements Engine {
   replacedWorkers = 0;
   /** The unary fast path; undefined when `inlineSliceFuel` is 0. */
   readonly inline: InlineSlice | undefined;
+  /** Builds dropped from the workers after the registry let them go (for tests and metrics). */
+  evictedBuilds = 0;
+  private readonly unsubscribe: () => void;
 
   constructor(
     private readonly registry: Registry,
@@ -146,6 +166,42 @@ export class WorkerEngine implements Engine {
       throw new RangeError(`workers must be an integer in 1..256, got ${count}`);
     }
     for (let i = 0; i < count; i++) this.slots.push(this.spawn());
+    // Workers keep every build they were sent; when the registry drops one (a reload past
+    // `maxBuildsPerEnv`, a removed file), the workers drop it too.
+    this.unsubscribe = registry.on(() => this.evictRetiredBuilds());
+  }
+
+  /** What the pool is doing right now. */
+  poolUse(): WorkerPoolUse {
+    return {
+      workers: this.slots.length,
+      busy: this.runningCalls,
+      queuedUnary: this.queues.unary.length,
+      queuedBulk: this.queues.bulk.length,
+      replaced: this.replacedWorkers,
+      evictedBuilds: this.evictedBuilds,
+      inlineCalls: this.inline?.counts.inline ?? 0,
+      handedOnCalls: this.inline?.counts.handedOn ?? 0,
+    };
+  }
+
+  /**
+   * Tells each worker to drop the builds the registry no longer keeps. A call already queued on
+   * such a build still runs: `start` sends the build again to the worker that takes it.
+   */
+  private evictRetiredBuilds(): void {
+    const kept = new Set<string>();
+    for (const env of this.registry.list()) {
+      for (const build of this.registry.builds(env.envId)) kept.add(build.buildId);
+    }
+    for (const slot of this.slots) {
+      const retired = [...slot.builds].filter((buildId) => !kept.has(buildId));
+      if (retired.length === 0) continue;
+      for (const buildId of retired) slot.builds.delete(buildId);
+      this.evictedBuilds += retired.length;
+      const message: ToWorker = { kind: "evict", buildIds: retired };
+      slot.worker.postMessage(message);
+    }
   }
 
   /** Number of worker threads. */
@@ -209,6 +265,7 @@ export class WorkerEngine implements Engine {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.unsubscribe();
     const closing = new CallError("Cancelled", "the engine is shutting down");
     for (const lane of Object.values(this.queues)) {
       for (const job of lane.splice(0)) job.reject(closing);

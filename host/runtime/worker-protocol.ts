@@ -39,10 +39,14 @@ export type GuestCall =
     }
   | { readonly op: "rolloutChunk"; readonly request: RolloutRequest; readonly first: number };
 
-/** Main thread to worker. A `build` is sent once per worker before the first call that needs it. */
+/**
+ * Main thread to worker. A `build` is sent once per worker before the first call that needs it;
+ * `evict` drops builds the registry no longer keeps (sent again if a later call needs one).
+ */
 export type ToWorker =
   | { readonly kind: "build"; readonly cartridge: LoadedCartridge }
-  | { readonly kind: "call"; readonly id: number; readonly call: GuestCall };
+  | { readonly kind: "call"; readonly id: number; readonly call: GuestCall }
+  | { readonly kind: "evict"; readonly buildIds: readonly string[] };
 
 /** A failure as it crosses the thread boundary. */
 export interface WireError {
