@@ -2,6 +2,7 @@ import type { EngineOptions } from "./cartridge-engine.js";
 import type { EnvSelector, RolloutRequest } from "./engine.js";
 import { CallError, type CallErrorCode } from "./errors.js";
 import type { LoadedCartridge } from "./loader.js";
+import type { TrapReport } from "./trap-report.js";
 
 /**
  * Messages between the `WorkerEngine` (main thread) and a guest worker (guest-worker.ts). Byte
@@ -53,6 +54,7 @@ export interface WireError {
   readonly code?: CallErrorCode;
   readonly message: string;
   readonly envId?: string;
+  readonly trap?: TrapReport;
 }
 
 /** Worker to main thread: ready for calls (sent once, after start-up), or the outcome of call `id`. */
@@ -92,6 +94,7 @@ export function toWireError(error: unknown): WireError {
       code: error.code,
       message: error.message,
       ...(error.envId ? { envId: error.envId } : {}),
+      ...(error.trap === undefined ? {} : { trap: error.trap }),
     };
   }
   return { message: error instanceof Error ? error.message : String(error) };
@@ -100,5 +103,7 @@ export function toWireError(error: unknown): WireError {
 /** A typed `CallError` again; an untyped failure stays a plain `Error` (the server says INTERNAL). */
 export function fromWireError(error: WireError): Error {
   if (error.code === undefined) return new Error(`guest worker failed: ${error.message}`);
-  return new CallError(error.code, error.message, error.envId);
+  return new CallError(error.code, error.message, error.envId, {
+    ...(error.trap === undefined ? {} : { trap: error.trap }),
+  });
 }
