@@ -479,7 +479,7 @@ export class CartridgeEngine implements SyncEngine {
     // out whole, in a chunk of its own size.
     const rowBytes =
       sizes.actionBytes +
-      sizes.stateBytes +
+      (request.includeStates === false ? 0 : sizes.stateBytes) +
       (request.includeObs ? sizes.obsBytes : 0) +
       CHUNK_ROW_OVERHEAD_BYTES +
       4 * manifest.players;
@@ -501,7 +501,14 @@ export class CartridgeEngine implements SyncEngine {
     const { sizes, manifest } = build.cartridge;
     const capacityRows = this.chunkCapacityRows(build, request);
     const newBuilder = () =>
-      new RolloutChunkBuilder(ref, sizes, manifest.players, capacityRows, request.includeObs);
+      new RolloutChunkBuilder(
+        ref,
+        sizes,
+        manifest.players,
+        capacityRows,
+        request.includeObs,
+        request.includeStates ?? true,
+      );
     let builder = newBuilder();
     for (let episode = 0; episode < request.episodes; episode++) {
       const seed = (request.seed + BigInt(episode)) % SEED_LIMIT;
@@ -556,6 +563,7 @@ export class CartridgeEngine implements SyncEngine {
       manifest.players,
       this.chunkCapacityRows(build, request),
       request.includeObs,
+      request.includeStates ?? true,
     );
     let episode = first;
     for (; episode < request.episodes; episode++) {
