@@ -66,6 +66,8 @@ export type FromWorker =
 /** What a worker is started with. */
 export interface GuestWorkerData {
   readonly engine: EngineOptions;
+  /** Niceness the worker thread gives itself (see `WorkerEngineOptions.workerNice`). */
+  readonly nice: number;
 }
 
 /** Every distinct transferable buffer of the typed arrays in `value` (two levels deep). */
