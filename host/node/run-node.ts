@@ -128,6 +128,7 @@ export async function runNode(options: NodeSettings): Promise<void> {
       : new WorkerEngine(registry, { workers, callTimeoutMs: options.callTimeoutMs ?? 5000 });
   await pool?.ready();
   const served: Engine = pool ?? new InlineEngine(engine);
+  if (pool !== undefined) metrics.observeWorkerPool(() => pool.poolUse());
   if (pool === undefined) {
     // Instances live on this thread only without workers; the workers' own are not exported yet.
     metrics.observeInstancePools(() =>

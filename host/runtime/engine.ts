@@ -110,6 +110,11 @@ export interface RolloutRequest extends EnvSelector {
   /** Per-episode step cap; at most `maxRolloutSteps`. */
   readonly stepCap: number;
   readonly includeObs: boolean;
+  /**
+   * Also return each step's state (default true). Without it `states` is empty and is neither
+   * copied out of the cartridge nor moved between threads.
+   */
+  readonly includeStates?: boolean;
   /** Soft upper bound on steps per yielded chunk (a chunk always holds whole episodes' steps
    * unless one episode alone is longer). */
   readonly chunkSteps?: number;
@@ -118,7 +123,7 @@ export interface RolloutRequest extends EnvSelector {
 /**
  * One chunk of rollout results as packed columns, one row per step. `episodes[r]` is the episode
  * index (0-based, relative to the request) and `steps[r]` the step index within it. `obs` is empty
- * unless `includeObs` was set. `flags[r]` has bit 0 = terminated, bit 1 = truncated.
+ * unless `includeObs` was set, `states` when `includeStates` was false. `flags[r]` has bit 0 = terminated, bit 1 = truncated.
  */
 export interface RolloutChunk {
   readonly build: BuildRef;
@@ -142,7 +147,13 @@ export type RegistryEvent =
       readonly source: string;
       readonly replaced?: string;
     }
-  | { readonly kind: "unregistered"; readonly envId: string; readonly source: string }
+  | {
+      readonly kind: "unregistered";
+      readonly envId: string;
+      readonly source: string;
+      /** Set when one build was removed (`Registry.remove`); absent when the whole env went. */
+      readonly buildId?: string;
+    }
   | {
       readonly kind: "rejected";
       readonly source: string;

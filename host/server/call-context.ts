@@ -72,7 +72,7 @@ function envForLog(ctx: CallContext): string | undefined {
 /** Records a successful call. */
 export function finishOk(deps: ServiceDeps, ctx: CallContext, startNs: bigint): void {
   const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
-  deps.metrics.rpcDuration.observe({ method: ctx.method, code: "OK" }, seconds);
+  deps.metrics.observeOk(ctx.method, seconds);
   endRpcSpan(ctx.span, status.OK);
 }
 

@@ -128,7 +128,7 @@ export function createEngineService(
       const t = await inCartridgeSpan(ctx.span, "step", selector.envId, () =>
         engine.step(selector, request.state, request.action, { signal }),
       );
-      metrics.stepsTotal.inc({ env: t.build.envId });
+      metrics.countSteps(t.build.envId);
       return toStepResponse(t);
     }),
 
@@ -190,7 +190,7 @@ export function createEngineService(
           onChunk: (rows) => {
             rowsProduced += rows;
             metrics.batchRowsProduced.inc({ env, mode: plan.mode }, rows);
-            metrics.stepsTotal.inc({ env }, rows);
+            metrics.countSteps(env, rows);
           },
           onInFlight: (delta) => {
             if (ended) return;
