@@ -54,6 +54,9 @@ const REJECTION_CODES: ReadonlySet<string> = new Set<ReplicationErrorCode>([
   "BadCommand",
   "BadSnapshot",
   "NotFound",
+  "InUse",
+  "NotAllowed",
+  "BadModule",
   "EpisodeOver",
 ]);
 

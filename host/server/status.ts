@@ -90,6 +90,9 @@ const REPLICATION_ERROR_STATUS: Record<ReplicationErrorCode, status> = {
   BadCommand: status.INTERNAL,
   BadSnapshot: status.INTERNAL,
   NotFound: status.NOT_FOUND,
+  InUse: status.FAILED_PRECONDITION,
+  NotAllowed: status.FAILED_PRECONDITION,
+  BadModule: status.INVALID_ARGUMENT,
   StaleStep: status.FAILED_PRECONDITION,
   EpisodeOver: status.FAILED_PRECONDITION,
 };
