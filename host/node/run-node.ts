@@ -11,7 +11,7 @@ import { WorkerEngine } from "../runtime/worker-engine.js";
 import { resolveSecurity } from "../server/auth/security.js";
 import { ClusterMetrics } from "../server/cluster-metrics.js";
 import { CLUSTER_SERVICE_NAME, createClusterService } from "../server/cluster-service.js";
-import { Forwarder, forwardingSecurity } from "../server/forwarding.js";
+import { forwardingSecurity } from "../server/forwarding.js";
 import { ServerMetrics } from "../server/metrics.js";
 import { type MetricsEndpoint, serveMetrics } from "../server/metrics-http.js";
 import { startServer } from "../server/server.js";
@@ -157,15 +157,16 @@ export async function runNode(options: NodeSettings): Promise<void> {
   }
 
   // A follower relays KV calls to the leader in this node's own security mode (docs/security.md).
-  const forwarder = new Forwarder(
-    await forwardingSecurity({
+  const forwarding = {
+    forward: true,
+    forwardTimeoutMs: config.forwardTimeoutMs,
+    security: await forwardingSecurity({
       certFile: settings.tlsCert,
       keyFile: settings.tlsKey,
       caFile: settings.tlsClientCa ?? config.consensusTls?.ca,
       tokens: !security.posture.open,
     }),
-    config.forwardTimeoutMs,
-  );
+  };
   // The replica starts before the gRPC port opens, so that a node never answers Cluster calls
   // with state it has not recovered from its WAL yet.
   let walFsync: ((durationMs: number) => void) | undefined;
@@ -176,7 +177,7 @@ export async function runNode(options: NodeSettings): Promise<void> {
     logger,
     (durationMs) => walFsync?.(durationMs),
   );
-  const cluster = createClusterService(replica, { logger, metrics }, { forwarder });
+  const cluster = createClusterService(replica, { logger, metrics }, forwarding);
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
     server = await startServer({
@@ -196,7 +197,7 @@ export async function runNode(options: NodeSettings): Promise<void> {
       ],
     });
   } catch (error) {
-    forwarder.close();
+    cluster.close();
     await replica.stop();
     throw error;
   }
@@ -271,7 +272,7 @@ export async function runNode(options: NodeSettings): Promise<void> {
     // Guest code runs in workers, so the grace timer fires even with a runaway call in flight;
     // terminating the workers then stops it.
     await pool?.close();
-    forwarder.close();
+    cluster.close();
     await replica.stop();
     await metricsEndpoint?.close();
     logger.info({ forced: result.forced }, "server stopped");

@@ -5,9 +5,15 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Appends little-endian fields to a growing buffer. */
 export class ByteWriter {
-  private buffer = new Uint8Array(64);
-  private view = new DataView(this.buffer.buffer);
+  private buffer: Uint8Array;
+  private view: DataView;
   private length = 0;
+
+  /** `initialBytes`: a size hint that spares the hot paths (session results) regrowing. */
+  constructor(initialBytes = 64) {
+    this.buffer = new Uint8Array(initialBytes);
+    this.view = new DataView(this.buffer.buffer);
+  }
 
   private reserve(bytes: number): void {
     if (this.length + bytes <= this.buffer.length) return;
@@ -48,6 +54,28 @@ export class ByteWriter {
     return this;
   }
 
+  /** Any u64 (a seed) as 8 bytes. */
+  u64big(value: bigint): this {
+    this.reserve(8);
+    this.view.setBigUint64(this.length, value, true);
+    this.length += 8;
+    return this;
+  }
+
+  i8(value: number): this {
+    this.reserve(1);
+    this.view.setInt8(this.length, value);
+    this.length += 1;
+    return this;
+  }
+
+  f32(value: number): this {
+    this.reserve(4);
+    this.view.setFloat32(this.length, value, true);
+    this.length += 4;
+    return this;
+  }
+
   raw(bytes: Uint8Array): this {
     this.reserve(bytes.length);
     this.buffer.set(bytes, this.length);
@@ -62,8 +90,12 @@ export class ByteWriter {
 
   /** UTF-8 prefixed by a u16 byte length. */
   string16(value: string): this {
-    const encoded = utf8.encode(value);
-    return this.u16(encoded.length).raw(encoded);
+    // Encoded in place (at most 3 bytes per UTF-16 unit): no intermediate array per string.
+    this.reserve(2 + value.length * 3);
+    const { written } = utf8.encodeInto(value, this.buffer.subarray(this.length + 2));
+    this.view.setUint16(this.length, written, true);
+    this.length += 2 + written;
+    return this;
   }
 
   finish(): Uint8Array {
@@ -122,6 +154,27 @@ export class ByteReader {
     this.offset += 8;
     if (value > BigInt(Number.MAX_SAFE_INTEGER)) this.fail("integer beyond 2^53");
     return Number(value);
+  }
+
+  u64big(): bigint {
+    this.need(8);
+    const value = this.view.getBigUint64(this.offset, true);
+    this.offset += 8;
+    return value;
+  }
+
+  i8(): number {
+    this.need(1);
+    const value = this.view.getInt8(this.offset);
+    this.offset += 1;
+    return value;
+  }
+
+  f32(): number {
+    this.need(4);
+    const value = this.view.getFloat32(this.offset, true);
+    this.offset += 4;
+    return value;
   }
 
   raw(length: number): Uint8Array {

@@ -53,6 +53,11 @@ const REJECTION_CODES: ReadonlySet<string> = new Set<ReplicationErrorCode>([
   "LimitExceeded",
   "BadCommand",
   "BadSnapshot",
+  "NotFound",
+  "InUse",
+  "NotAllowed",
+  "BadModule",
+  "EpisodeOver",
 ]);
 
 export function decodeOutcome(bytes: Uint8Array): Outcome {

@@ -19,6 +19,8 @@ export interface BatchSummary {
   pipelinedSeeds: number;
   /** The most requests one client had in flight at once, over all seeds. */
   maxInFlightPerClient: number;
+  /** Session steps acknowledged to the simulated game players. */
+  sessionSteps: number;
   /** Seeds by cluster size. */
   seedsBySize: Record<number, number>;
   /** Seeds by `size:fault` for every fault kind a seed enabled. */
@@ -42,6 +44,7 @@ export function summarize(reports: readonly RunReport[]): BatchSummary {
     batchedCommands: 0,
     pipelinedSeeds: 0,
     maxInFlightPerClient: 0,
+    sessionSteps: 0,
     seedsBySize: {},
     seedsBySizeAndFault: {},
     faultEvents: Object.fromEntries(FAULT_KINDS.map((kind) => [kind, 0])) as Record<
@@ -71,6 +74,7 @@ export function add(summary: BatchSummary, report: RunReport): void {
     summary.maxInFlightPerClient,
     report.maxInFlightPerClient,
   );
+  summary.sessionSteps += report.sessionSteps;
   summary.seedsBySize[report.replicas] = (summary.seedsBySize[report.replicas] ?? 0) + 1;
   for (const kind of report.enabledFaults) {
     const key = `${report.replicas}:${kind}`;
@@ -96,7 +100,8 @@ export function formatSummary(summary: BatchSummary): string[] {
     `${summary.seeds - summary.failed} passed, ${summary.failed} failed; ` +
       `${summary.chosenSlots} slots chosen, ${summary.completedOps} ops completed, ` +
       `${summary.indeterminateOps} indeterminate, ${summary.rejectedOps} NotLeader, ` +
-      `${summary.batchedCommands} commands through applyBatch; ${summary.pipelinedSeeds} seeds ` +
+      `${summary.batchedCommands} commands through applyBatch, ` +
+      `${summary.sessionSteps} session steps acknowledged; ${summary.pipelinedSeeds} seeds ` +
       `with pipelined clients (up to ${summary.maxInFlightPerClient} requests in flight)`,
     `seeds by cluster size: ${sizes.map((size) => `${size}=${summary.seedsBySize[size]}`).join(" ")}`,
     `seeds by fault enabled (per cluster size ${sizes.join("/")}):`,

@@ -51,6 +51,7 @@ describe("seeded simulation", () => {
     }
     expect(summary.chosenSlots).toBeGreaterThan(CI_SEEDS.length * 10);
     expect(summary.batchedCommands, "the batched apply path never ran").toBeGreaterThan(100);
+    expect(summary.sessionSteps, "no game session was stepped").toBeGreaterThan(100);
     expect(summary.rejectedOps, "no request was answered NotLeader").toBeGreaterThan(100);
     // Pipelined clients: several requests in flight under one client id, checked like the rest.
     expect(summary.pipelinedSeeds, "pipelined clients").toBeGreaterThan(CI_SEEDS.length / 4);
