@@ -274,10 +274,27 @@ export async function loadNodeConfig(file: string): Promise<NodeConfig> {
   return resolveNodeConfig(document, dirname(resolve(file)), file);
 }
 
+/** What `cartridge serve` without `--config` may choose for its embedded node. */
+export interface EmbeddedNodeOptions {
+  /**
+   * `--data-dir DIR`: keep the replicated state (sessions, deployed builds, the cluster KV) in a
+   * write-ahead log in DIR, so that it survives a restart. Without it, the state is in memory.
+   */
+  readonly dataDir?: string | undefined;
+}
+
 /**
- * The config of a node started without `--config`: the single-node engine in memory, every
- * operator setting at its default (from the same schema).
+ * The config of a node started without `--config`: the single-node engine, its storage in memory
+ * or (with a data dir) a WAL, every operator setting at its default (from the same schema).
  */
-export function embeddedNodeConfig(): NodeConfig {
-  return resolveNodeConfig({ consensus: { engine: "single", replica_id: "1" } }, ".", "(embedded)");
+export function embeddedNodeConfig(options: EmbeddedNodeOptions = {}): NodeConfig {
+  const storage =
+    options.dataDir === undefined
+      ? { type: "memory" }
+      : { type: "wal", wal_path: resolve(options.dataDir) };
+  return resolveNodeConfig(
+    { consensus: { engine: "single", replica_id: "1", storage } },
+    ".",
+    options.dataDir === undefined ? "(embedded)" : "(embedded, --data-dir)",
+  );
 }
