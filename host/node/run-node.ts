@@ -4,9 +4,8 @@ import { resolve } from "node:path";
 import type { Logger } from "pino";
 import { ClusterService } from "../proto/generated/cluster/v1/cluster.js";
 import type { Engine, RegistryEvent } from "../runtime/engine.js";
-import { isCartridgeError, LoadError } from "../runtime/errors.js";
-import { createEngine, InlineEngine, loadDirectory } from "../runtime/index.js";
-import { type CartridgeWatcher, watchCartridges } from "../runtime/watch.js";
+import { isCartridgeError } from "../runtime/errors.js";
+import { createEngine, InlineEngine } from "../runtime/index.js";
 import { WorkerEngine } from "../runtime/worker-engine.js";
 import { resolveSecurity } from "../server/auth/security.js";
 import { ClusterMetrics } from "../server/cluster-metrics.js";
@@ -15,8 +14,10 @@ import { ServerMetrics } from "../server/metrics.js";
 import { type MetricsEndpoint, serveMetrics } from "../server/metrics-http.js";
 import { startServer } from "../server/server.js";
 import { isLoopbackHost, SecurityConfigError } from "../server/tls.js";
+import { CartridgeFolder } from "./cartridge-folder.js";
 import { ConsoleReplica } from "./cluster-node.js";
 import { embeddedNodeConfig, type NodeConfig } from "./config.js";
+import { createConsoleParts, registrySink } from "./console-parts.js";
 import { createLogger, type LogLevel } from "./logger.js";
 import { onShutdownSignal } from "./signals.js";
 
@@ -47,12 +48,11 @@ export interface NodeSettings {
 const HEALTH_POLL_MS = 100;
 
 /**
- * Reports a file that could not be loaded. The registry already reports (as a "rejected" event)
- * every module it refused; only failures before it, such as an oversized or unreadable file, are
- * reported here, so that each rejection is logged and counted once.
+ * Reports a file of the cartridge folder that was refused: unreadable, too large, not a valid
+ * module (the folder validates before proposing, so such a file never reaches the registry), or
+ * refused by the manifest.
  */
 function reportFileError(logger: Logger, metrics: ServerMetrics, source: string, error: unknown) {
-  if (error instanceof LoadError && error.code !== "TooLarge") return;
   metrics.registryEvents.inc({ event: "rejected" });
   logger.error(
     { source, ...describeError(error) },
@@ -141,29 +141,31 @@ export async function runNode(options: NodeSettings): Promise<void> {
     logRegistryEvent(logger, event);
     metrics.envsServed.set(engine.listEnvs().length);
   });
-  if (dir !== undefined) {
-    await loadDirectory(registry, dir, (source, error) =>
-      reportFileError(logger, metrics, source, error),
-    );
-  }
-
-  let watcher: CartridgeWatcher | undefined;
-  if (options.watch && dir !== undefined) {
-    watcher = await watchCartridges(registry, dir, {
-      onError: (source, error) => reportFileError(logger, metrics, source, error),
-    });
-  }
-
-  // The replica starts before the gRPC port opens, so that a node never answers Cluster calls
-  // with state it has not recovered from its WAL yet.
+  // The replica starts before the gRPC port opens, so that a node never answers with state it
+  // has not recovered from its WAL yet (the applied manifest registers its builds on the way).
   let walFsync: ((durationMs: number) => void) | undefined;
   let serverAddress = "";
+  const parts = createConsoleParts();
   const replica = await ConsoleReplica.start(
     config,
     () => serverAddress,
     logger,
+    parts.stateMachine,
     (durationMs) => walFsync?.(durationMs),
   );
+  const folder =
+    dir === undefined
+      ? undefined
+      : new CartridgeFolder(dir, registrySink(registry), {
+          onError: (source, error) => reportFileError(logger, metrics, source, error),
+        });
+  // A single node is its own leader: its folder is in the manifest before the port opens, as
+  // `npm start` always did. A cluster node proposes through the leader, which needs the others
+  // (and this node's server, for forwarding): after the port opens, in the background.
+  const leadsAlone = config.members.length === 1;
+  if (leadsAlone) await folder?.loadAll();
+  if (options.watch) await folder?.watch();
+
   const cluster = createClusterService(
     replica,
     { logger, metrics },
@@ -191,10 +193,16 @@ export async function runNode(options: NodeSettings): Promise<void> {
       ],
     });
   } catch (error) {
+    await folder?.close();
     await replica.stop();
     throw error;
   }
   serverAddress = server.address;
+  if (!leadsAlone) {
+    folder?.loadAll().catch((error: unknown) => {
+      logger.error({ err: error, dir }, "the cartridge folder could not be read");
+    });
+  }
   const clusterMetrics = new ClusterMetrics(metrics.registry, {
     ballot: () => replica.status().ballot,
     commitIndex: () => replica.status().commitIndex,
@@ -239,7 +247,7 @@ export async function runNode(options: NodeSettings): Promise<void> {
   const banner = [
     `cartridge engine listening on ${server.address}`,
     `  node: ${config.nodeId} (${config.engine}, ${config.members.length} member(s), storage ${config.storage.type === "wal" ? `wal ${config.storage.walPath}` : "memory"}${config.transport.type === "tcp" ? `, consensus on ${config.transport.bind}` : ""})`,
-    `  cartridges: ${dir ?? "none (use --cartridges)"}${watcher !== undefined ? " (watching for changes)" : ""}`,
+    `  cartridges: ${dir ?? "none (use --cartridges)"}${folder?.watching === true ? " (watching for changes)" : ""}`,
     `  envs (${envs.length}): ${envs.map((c) => c.envId).join(", ") || "none"}`,
     `  metrics: ${metricsEndpoint?.url ?? "off (use --metrics-port)"}`,
     `  security: ${describePosture(settings, security.posture.open, security.posture.insecure)}${config.transport.type === "tcp" ? `; consensus ${config.consensusTls === undefined ? "plaintext" : "mutual TLS"}` : ""}`,
@@ -259,7 +267,7 @@ export async function runNode(options: NodeSettings): Promise<void> {
 
   onShutdownSignal(logger, async () => {
     clearInterval(poll);
-    await watcher?.close();
+    await folder?.close();
     const result = await server.shutdown();
     // Guest code runs in workers, so the grace timer fires even with a runaway call in flight;
     // terminating the workers then stops it.
