@@ -48,6 +48,28 @@ export class ByteWriter {
     return this;
   }
 
+  /** Any u64 (a seed) as 8 bytes. */
+  u64big(value: bigint): this {
+    this.reserve(8);
+    this.view.setBigUint64(this.length, value, true);
+    this.length += 8;
+    return this;
+  }
+
+  i8(value: number): this {
+    this.reserve(1);
+    this.view.setInt8(this.length, value);
+    this.length += 1;
+    return this;
+  }
+
+  f32(value: number): this {
+    this.reserve(4);
+    this.view.setFloat32(this.length, value, true);
+    this.length += 4;
+    return this;
+  }
+
   raw(bytes: Uint8Array): this {
     this.reserve(bytes.length);
     this.buffer.set(bytes, this.length);
@@ -122,6 +144,27 @@ export class ByteReader {
     this.offset += 8;
     if (value > BigInt(Number.MAX_SAFE_INTEGER)) this.fail("integer beyond 2^53");
     return Number(value);
+  }
+
+  u64big(): bigint {
+    this.need(8);
+    const value = this.view.getBigUint64(this.offset, true);
+    this.offset += 8;
+    return value;
+  }
+
+  i8(): number {
+    this.need(1);
+    const value = this.view.getInt8(this.offset);
+    this.offset += 1;
+    return value;
+  }
+
+  f32(): number {
+    this.need(4);
+    const value = this.view.getFloat32(this.offset, true);
+    this.offset += 4;
+    return value;
   }
 
   raw(length: number): Uint8Array {

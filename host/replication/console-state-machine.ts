@@ -27,17 +27,24 @@ export class ConsoleStateMachine implements StateMachine {
     }
   }
 
-  apply(command: Uint8Array, context: ApplyContext): Uint8Array {
+  /**
+   * Applies one command. Synchronous when the part's apply is (the KV part), a promise when the
+   * part's is. A `ReplicationError` (thrown or rejected) becomes a rejected outcome; any other
+   * error propagates, so the driver halts this replica (see `StatePart`).
+   */
+  apply(command: Uint8Array, context: ApplyContext): Uint8Array | Promise<Uint8Array> {
+    let result: Uint8Array | Promise<Uint8Array>;
     try {
       const { tag, body } = splitCommand(command);
       const part = this.parts.get(tag);
       if (part === undefined)
         throw new ReplicationError("BadCommand", `unknown command tag ${tag}`);
-      return encodeOutcome({ ok: true, body: part.apply(body, context) });
+      result = part.apply(body, context);
     } catch (error) {
-      if (!isReplicationError(error)) throw error;
-      return encodeOutcome({ ok: false, code: error.code, message: error.message });
+      return rejectedOutcome(error);
     }
+    if (result instanceof Promise) return result.then(okOutcome, rejectedOutcome);
+    return okOutcome(result);
   }
 
   /** Every part's snapshot, in tag order (canonical: equal states give equal bytes). */
@@ -76,4 +83,14 @@ export class ConsoleStateMachine implements StateMachine {
       else part.restore(state);
     }
   }
+}
+
+function okOutcome(body: Uint8Array): Uint8Array {
+  return encodeOutcome({ ok: true, body });
+}
+
+/** A part's refusal as a rejected outcome; anything else is rethrown (the replica halts). */
+function rejectedOutcome(error: unknown): Uint8Array {
+  if (!isReplicationError(error)) throw error;
+  return encodeOutcome({ ok: false, code: error.code, message: error.message });
 }

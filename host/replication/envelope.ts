@@ -53,6 +53,8 @@ const REJECTION_CODES: ReadonlySet<string> = new Set<ReplicationErrorCode>([
   "LimitExceeded",
   "BadCommand",
   "BadSnapshot",
+  "NotFound",
+  "EpisodeOver",
 ]);
 
 export function decodeOutcome(bytes: Uint8Array): Outcome {

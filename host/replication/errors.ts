@@ -9,8 +9,19 @@
  * - `BadCommand`: a committed command or result could not be decoded: a bug or a version
  *   mismatch, never silently ignored.
  * - `BadSnapshot`: a snapshot could not be decoded; the replica must not use it.
+ * - `NotFound`: the session named does not exist (never created, closed or expired).
+ * - `StaleStep`: a session step named an expected step index that is not the current one; the
+ *   error is a {@link StaleStepError} carrying the current index.
+ * - `EpisodeOver`: the session's episode has ended; it accepts no more steps.
  */
-export type ReplicationErrorCode = "BadArgument" | "LimitExceeded" | "BadCommand" | "BadSnapshot";
+export type ReplicationErrorCode =
+  | "BadArgument"
+  | "LimitExceeded"
+  | "BadCommand"
+  | "BadSnapshot"
+  | "NotFound"
+  | "StaleStep"
+  | "EpisodeOver";
 
 /** The one error type the replication layer throws. */
 export class ReplicationError extends Error {
@@ -26,4 +37,21 @@ export class ReplicationError extends Error {
 /** Type guard for {@link ReplicationError}. */
 export function isReplicationError(error: unknown): error is ReplicationError {
   return error instanceof ReplicationError;
+}
+
+/**
+ * A step that expected another step index (optimistic concurrency): someone else stepped the
+ * session first. `currentStep` is the index the session is at, so the client can re-read and retry.
+ */
+export class StaleStepError extends ReplicationError {
+  constructor(
+    readonly sessionId: string,
+    readonly expectedStep: number,
+    readonly currentStep: number,
+  ) {
+    super(
+      "StaleStep",
+      `session ${sessionId} is at step ${currentStep}, not at the expected step ${expectedStep}`,
+    );
+  }
 }

@@ -1,3 +1,4 @@
+export * from "./console.js";
 export * from "./console-state-machine.js";
 export * from "./envelope.js";
 export * from "./errors.js";
@@ -5,3 +6,5 @@ export * from "./kv/kv-commands.js";
 export * from "./kv/kv-store.js";
 export * from "./limits.js";
 export * from "./part.js";
+export * from "./sessions/session-commands.js";
+export * from "./sessions/session-types.js";

@@ -3,10 +3,12 @@ import type { ApplyContext } from "../consensus/statemachine.js";
 /**
  * The command tags of the console's state parts: the first byte of every replicated command. A
  * tag is never reused or renumbered (the log and snapshots outlive any version of the code).
- * The manifest and sessions of the replicated console take the next tags.
  */
 export const PART_TAGS = {
   kv: 1,
+  manifest: 2,
+  sessions: 3,
+  checkpoint: 4,
 } as const;
 
 export type PartTag = (typeof PART_TAGS)[keyof typeof PART_TAGS];
@@ -16,9 +18,13 @@ export type PartTag = (typeof PART_TAGS)[keyof typeof PART_TAGS];
  *
  * - `apply` is deterministic: the same bodies in the same order, from the same state, give the same
  *   results and state on every replica. It reads no clock, no randomness, no environment.
+ * - `apply` may return a promise (a part that runs guest code, or compiles a module). The root
+ *   awaits it before the next command; nothing else touches the part meanwhile. A part whose
+ *   apply is synchronous stays synchronous end to end (the root only goes async when a part does).
  * - A command the part refuses for a reason every replica sees alike (a malformed body, a state
- *   limit) throws a `ReplicationError`; the root turns it into a rejected result, identically
- *   everywhere. Any other exception is a bug and halts the replica.
+ *   limit, a guest trap) throws (or rejects with) a `ReplicationError`; the root turns it into a
+ *   rejected result, identically everywhere. Any other exception (a crashed worker, a wall-clock
+ *   timeout, a bug) is a fault of this replica: it propagates and the driver halts the replica.
  * - `snapshot` serialises the whole part canonically (equal states give equal bytes, so snapshots
  *   can be hashed and compared across replicas); `restore` replaces the state with one; `reset`
  *   empties it (a snapshot from before the part existed does not mention it).
@@ -27,7 +33,7 @@ export interface StatePart {
   readonly tag: PartTag;
   /** For messages and metrics. */
   readonly name: string;
-  apply(body: Uint8Array, context: ApplyContext): Uint8Array;
+  apply(body: Uint8Array, context: ApplyContext): Uint8Array | Promise<Uint8Array>;
   snapshot(): Uint8Array;
   restore(bytes: Uint8Array): void;
   reset(): void;

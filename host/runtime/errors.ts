@@ -12,6 +12,7 @@ export type LoadErrorCode =
   | "AbiVersion"
   | "BadManifest"
   | "MemoryLimit"
+  | "Nondeterministic"
   | "Link"
   | "BudgetExceeded"
   | "Unreadable";

@@ -22,6 +22,7 @@ import {
   parseManifest,
 } from "./manifest.js";
 import { capMemories } from "./memory-cap.js";
+import { checkPortableInstructions } from "./portable-instructions.js";
 import {
   type CartridgeExports,
   classifyFailure,
@@ -305,6 +306,7 @@ export async function loadCartridge(
       source,
     );
   }
+  checkPortableInstructions(bytes, source);
   const original = await compile(bytes, source);
   checkImports(original, source);
   const { info, instrumented } = instrument(bytes, limits, source);

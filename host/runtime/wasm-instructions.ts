@@ -20,6 +20,19 @@ export const Opcode = {
   returnCallRef: 0x15,
 } as const;
 
+/** Instruction prefixes whose sub-opcode (a u32 LEB128 after the prefix byte) names the op. */
+export const Prefix = {
+  misc: 0xfc,
+  simd: 0xfd,
+  atomic: 0xfe,
+} as const;
+
+/**
+ * The relaxed-SIMD sub-opcodes (0xfd 0x100 to 0x113): their results may differ between machines
+ * (fused or unfused multiply-add, out-of-range lane behaviour), by the proposal's design.
+ */
+export const RELAXED_SIMD_OPS = { first: 0x100, last: 0x113 } as const;
+
 function skipBlockType(reader: ByteReader): void {
   const first = reader.bytes[reader.offset];
   if (first === 0x40 || (first !== undefined && first >= 0x6f && first <= 0x7f)) {

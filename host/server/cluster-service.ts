@@ -1,15 +1,8 @@
-import {
-  type CallOptions,
-  credentials,
-  type handleUnaryCall,
-  Metadata,
-  type ServerUnaryCall,
-  type ServiceError,
-} from "@grpc/grpc-js";
+import type { handleUnaryCall, MethodDefinition } from "@grpc/grpc-js";
 import { ConsensusError } from "../consensus/core/errors.js";
 import {
-  ClusterClient,
   type ClusterServer,
+  ClusterService,
   type CompareAndSetRequest,
   type CompareAndSetResponse,
   type GetRequest,
@@ -18,7 +11,6 @@ import {
   type PutResponse,
   type StatusResponse,
 } from "../proto/generated/cluster/v1/cluster.js";
-import { utf8Length } from "../replication/bytes.js";
 import { unwrapOutcome } from "../replication/envelope.js";
 import { ReplicationError } from "../replication/errors.js";
 import {
@@ -27,18 +19,12 @@ import {
   type KvCommand,
   type KvResult,
 } from "../replication/kv/kv-commands.js";
-import { CLIENT_LIMITS } from "../replication/limits.js";
 import { finishError, finishOk, openCall, type ServiceDeps } from "./call-context.js";
-import { ERROR_CODE_METADATA_KEY, RelayedError } from "./status.js";
+import { type ForwardingOptions, LeaderForwarder } from "./leader-forwarding.js";
+import { type Ids, idsOf } from "./request-ids.js";
 
 /** Fully-qualified name of the Cluster service (health checks, reflection). */
 export const CLUSTER_SERVICE_NAME = "cluster.v1.Cluster";
-/** Trailing metadata of a refusal: the node id of the leader, when known. */
-export const LEADER_ID_METADATA_KEY = "cartridge-leader-id";
-/** Trailing metadata of a refusal: the leader's gRPC address ("host:port"), when known. */
-export const LEADER_ADDRESS_METADATA_KEY = "cartridge-leader-address";
-/** Request metadata marking a call a follower forwarded; the receiver never forwards it again. */
-export const FORWARDED_METADATA_KEY = "cartridge-forwarded";
 
 /** One member as this node sees it. */
 export interface MemberView {
@@ -86,62 +72,8 @@ export interface ClusterNode {
   onProposalOutcome?(outcome: string): void;
 }
 
-/** Options of the Cluster service. */
-export interface ClusterServiceOptions {
-  /** How long a forwarded call may take at most (the caller's deadline may be shorter). */
-  readonly forwardTimeoutMs: number;
-  /**
-   * Whether a follower forwards to the leader. Off when the server uses TLS or tokens: the
-   * forwarding connection carries no credentials yet, so the follower names the leader instead.
-   */
-  readonly forward: boolean;
-}
-
-type Ids = { readonly clientId: string; readonly requestId: number };
-
-/** Checks the identity fields every KV request carries. */
-function idsOf(request: { clientId: string; requestId: bigint }): Ids {
-  const clientBytes = utf8Length(request.clientId);
-  if (clientBytes === 0 || clientBytes > CLIENT_LIMITS.maxClientIdBytes) {
-    throw new ReplicationError(
-      "BadArgument",
-      `client_id must be 1 to ${CLIENT_LIMITS.maxClientIdBytes} bytes of UTF-8`,
-    );
-  }
-  if (request.clientId.startsWith("\u0000")) {
-    throw new ReplicationError("BadArgument", "client_id must not start with NUL");
-  }
-  if (request.requestId < 1n || request.requestId > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new ReplicationError("BadArgument", "request_id must be between 1 and 2^53 - 1");
-  }
-  return { clientId: request.clientId, requestId: Number(request.requestId) };
-}
-
-/** A gRPC client per leader address, for forwarding; replaced when the address changes. */
-class LeaderClients {
-  private client: { address: string; client: ClusterClient } | undefined;
-
-  get(address: string): ClusterClient {
-    if (this.client?.address !== address) {
-      this.client?.client.close();
-      this.client = { address, client: new ClusterClient(address, credentials.createInsecure()) };
-    }
-    return this.client.client;
-  }
-
-  close(): void {
-    this.client?.client.close();
-    this.client = undefined;
-  }
-}
-
-type Forward<Req, Res> = (
-  client: ClusterClient,
-  request: Req,
-  metadata: Metadata,
-  options: Partial<CallOptions>,
-  callback: (error: ServiceError | null, response: Res) => void,
-) => void;
+/** Options of the Cluster service: how it reaches the leader. */
+export type ClusterServiceOptions = ForwardingOptions;
 
 /** The Cluster service over a node; `close()` releases the forwarding connection. */
 export function createClusterService(
@@ -149,19 +81,7 @@ export function createClusterService(
   deps: ServiceDeps,
   options: ClusterServiceOptions,
 ): { implementation: ClusterServer; close(): void } {
-  const leaders = new LeaderClients();
-
-  /** Adds the leader's id and address to a refusal, so that a client can go there directly. */
-  function withLeaderHint(serviceError: ServiceError): ServiceError {
-    const view = node.status();
-    if (view.leaderId !== undefined && !serviceError.metadata.get(LEADER_ID_METADATA_KEY).length) {
-      serviceError.metadata.set(LEADER_ID_METADATA_KEY, view.leaderId);
-      if (view.leaderAddress !== undefined) {
-        serviceError.metadata.set(LEADER_ADDRESS_METADATA_KEY, view.leaderAddress);
-      }
-    }
-    return serviceError;
-  }
+  const leader = new LeaderForwarder(node, options);
 
   /** Proposes on this node (the leader) and decodes the state machine's answer. */
   async function proposeHere(
@@ -179,69 +99,25 @@ export function createClusterService(
     }
   }
 
-  /** Relays a call to the leader; its answer (or refusal) is passed on as it came. */
-  function forward<Req, Res>(
-    call: ServerUnaryCall<Req, Res>,
-    send: Forward<Req, Res>,
-    address: string,
-  ): Promise<Res> {
-    const metadata = new Metadata();
-    metadata.set(FORWARDED_METADATA_KEY, "1");
-    const callerDeadline = call.getDeadline();
-    const ownDeadline = Date.now() + options.forwardTimeoutMs;
-    const deadline =
-      callerDeadline instanceof Date
-        ? Math.min(callerDeadline.getTime(), ownDeadline)
-        : Number.isFinite(callerDeadline)
-          ? Math.min(Number(callerDeadline), ownDeadline)
-          : ownDeadline;
-    return new Promise<Res>((resolve, reject) => {
-      send(leaders.get(address), call.request, metadata, { deadline }, (error, response) => {
-        if (error === null) {
-          resolve(response);
-          return;
-        }
-        const errorCode = String(error.metadata?.get(ERROR_CODE_METADATA_KEY)[0] ?? "");
-        if (errorCode === "") {
-          // The leader never answered (connection lost, deadline): the call may or may not have
-          // reached it, so its outcome is unknown; a retry with the same ids settles it.
-          reject(new ConsensusError("Indeterminate", `forwarded to ${address}: ${error.details}`));
-          return;
-        }
-        reject(new RelayedError(error.code, error.details, errorCode, error.metadata));
-      });
-    });
-  }
-
   /** A KV call: leader proposes; follower forwards once; otherwise UNAVAILABLE with a hint. */
   function kvCall<Req extends { clientId: string; requestId: bigint }, Res>(
-    method: string,
+    method: keyof typeof ClusterService,
+    name: string,
     toCommand: (request: Req) => KvCommand,
     toResponse: (index: number, result: KvResult) => Res,
-    send: Forward<Req, Res>,
   ): handleUnaryCall<Req, Res> {
+    const definition = ClusterService[method] as unknown as MethodDefinition<Req, Res>;
     return (call, callback) => {
       const startNs = process.hrtime.bigint();
-      const ctx = openCall(deps, method, call.metadata);
+      const ctx = openCall(deps, name, call.metadata);
       const run = async (): Promise<Res> => {
         const ids = idsOf(call.request);
         const command = toCommand(call.request);
         encodeKvCommand(command); // validates sizes before anything is forwarded or proposed
-        if (node.isLeader()) {
+        return leader.route(call, definition, async () => {
           const { index, result } = await proposeHere(command, ids);
           return toResponse(index, result);
-        }
-        const view = node.status();
-        const forwarded = call.metadata.get(FORWARDED_METADATA_KEY).length > 0;
-        if (
-          !options.forward ||
-          forwarded ||
-          view.leaderAddress === undefined ||
-          view.leaderId === view.nodeId
-        ) {
-          throw new ConsensusError("NotLeader", "this node does not lead", view.leaderId);
-        }
-        return forward(call, send, view.leaderAddress);
+        });
       };
       run().then(
         (response) => {
@@ -250,11 +126,7 @@ export function createClusterService(
         },
         (error: unknown) => {
           const mapped = finishError(deps, ctx, startNs, error);
-          const serviceError =
-            error instanceof ConsensusError && error.code === "NotLeader"
-              ? withLeaderHint(mapped.serviceError)
-              : mapped.serviceError;
-          callback(serviceError);
+          callback(leader.withLeaderHint(error, mapped.serviceError));
         },
       );
     };
@@ -291,16 +163,16 @@ export function createClusterService(
       callback(null, response);
     },
     put: kvCall<PutRequest, PutResponse>(
+      "put",
       "Put",
       (request) => ({ op: "put", key: request.key, value: request.value }),
       (index, result) => {
         if (result.op !== "put") throw new ReplicationError("BadCommand", "not a put result");
         return { version: BigInt(result.version), index: BigInt(index) };
       },
-      (client, request, metadata, callOptions, callback) =>
-        client.put(request, metadata, callOptions, callback),
     ),
     get: kvCall<GetRequest, GetResponse>(
+      "get",
       "Get",
       (request) => ({ op: "get", key: request.key }),
       (index, result) => {
@@ -312,10 +184,9 @@ export function createClusterService(
           index: BigInt(index),
         };
       },
-      (client, request, metadata, callOptions, callback) =>
-        client.get(request, metadata, callOptions, callback),
     ),
     compareAndSet: kvCall<CompareAndSetRequest, CompareAndSetResponse>(
+      "compareAndSet",
       "CompareAndSet",
       (request) => {
         if (request.expectedVersion > BigInt(Number.MAX_SAFE_INTEGER)) {
@@ -337,9 +208,7 @@ export function createClusterService(
           index: BigInt(index),
         };
       },
-      (client, request, metadata, callOptions, callback) =>
-        client.compareAndSet(request, metadata, callOptions, callback),
     ),
   };
-  return { implementation, close: () => leaders.close() };
+  return { implementation, close: () => leader.close() };
 }

@@ -79,6 +79,9 @@ const REPLICATION_ERROR_STATUS: Record<ReplicationErrorCode, status> = {
   LimitExceeded: status.RESOURCE_EXHAUSTED,
   BadCommand: status.INTERNAL,
   BadSnapshot: status.INTERNAL,
+  NotFound: status.NOT_FOUND,
+  StaleStep: status.FAILED_PRECONDITION,
+  EpisodeOver: status.FAILED_PRECONDITION,
 };
 
 /** gRPC status for a consensus error code. */

@@ -9,8 +9,9 @@ import {
   KV_LIMITS,
   type KvCommand,
   KvStore,
-  type PART_TAGS,
+  PART_TAGS,
   ReplicationError,
+  type StatePart,
   unwrapOutcome,
 } from "../../../host/replication/index.js";
 
@@ -21,8 +22,15 @@ function machine(): ConsoleStateMachine {
   return new ConsoleStateMachine([new KvStore()]);
 }
 
+/** Applies through a machine whose parts are all synchronous: the result must not be a promise. */
+function applySync(sm: ConsoleStateMachine, command: Uint8Array, index: number): Uint8Array {
+  const result = sm.apply(command, context(index));
+  if (result instanceof Promise) throw new Error("a synchronous part gave a promise");
+  return result;
+}
+
 function run(sm: ConsoleStateMachine, command: KvCommand, index: number) {
-  return decodeKvResult(unwrapOutcome(sm.apply(encodeKvCommand(command), context(index))));
+  return decodeKvResult(unwrapOutcome(applySync(sm, encodeKvCommand(command), index)));
 }
 
 describe("ConsoleStateMachine with the KV part", () => {
@@ -84,20 +92,20 @@ describe("ConsoleStateMachine with the KV part", () => {
 
   it("turns a malformed or unknown command into the same rejected outcome everywhere", () => {
     const sm = machine();
-    const unknownTag = sm.apply(encodeCommand(9 as typeof PART_TAGS.kv, bytes("x")), context(1));
+    const unknownTag = applySync(sm, encodeCommand(9 as typeof PART_TAGS.kv, bytes("x")), 1);
     expect(decodeOutcome(unknownTag)).toMatchObject({ ok: false, code: "BadCommand" });
     const truncated = encodeKvCommand({ op: "put", key: "a", value: bytes("xyz") }).subarray(0, 6);
-    expect(decodeOutcome(sm.apply(truncated, context(2)))).toMatchObject({
+    expect(decodeOutcome(applySync(sm, truncated, 2))).toMatchObject({
       ok: false,
       code: "BadCommand",
     });
-    expect(decodeOutcome(sm.apply(new Uint8Array(), context(3)))).toMatchObject({ ok: false });
+    expect(decodeOutcome(applySync(sm, new Uint8Array(), 3))).toMatchObject({ ok: false });
   });
 
   it("never throws anything but a rejection for random bytes", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 64 }), (command) => {
-        const outcome = decodeOutcome(machine().apply(command, context(1)));
+        const outcome = decodeOutcome(applySync(machine(), command, 1));
         expect(typeof outcome.ok).toBe("boolean");
       }),
     );
@@ -145,8 +153,8 @@ describe("ConsoleStateMachine with the KV part", () => {
               b = restored;
             }
             const encoded = encodeKvCommand(command);
-            const left = a.apply(encoded, context(i + 1));
-            const right = b.apply(encoded, context(i + 1));
+            const left = applySync(a, encoded, i + 1);
+            const right = applySync(b, encoded, i + 1);
             expect(right).toEqual(left);
           });
           expect(b.snapshot()).toEqual(a.snapshot());
@@ -154,5 +162,61 @@ describe("ConsoleStateMachine with the KV part", () => {
       ),
       { numRuns: 60 },
     );
+  });
+});
+
+/** A part whose apply answers as the test tells it to: bytes, a promise, or an error. */
+class ScriptedPart implements StatePart {
+  readonly tag = PART_TAGS.manifest;
+  readonly name = "scripted";
+  constructor(private readonly answer: () => Uint8Array | Promise<Uint8Array>) {}
+  apply(): Uint8Array | Promise<Uint8Array> {
+    return this.answer();
+  }
+  snapshot(): Uint8Array {
+    return new Uint8Array();
+  }
+  restore(): void {}
+  reset(): void {}
+}
+
+describe("ConsoleStateMachine with an asynchronous part", () => {
+  const command = encodeCommand(PART_TAGS.manifest, bytes("x"));
+  const withPart = (answer: () => Uint8Array | Promise<Uint8Array>) =>
+    new ConsoleStateMachine([new KvStore(), new ScriptedPart(answer)]);
+
+  it("awaits the part and wraps its result in an ok outcome", async () => {
+    const result = withPart(async () => bytes("done")).apply(command, context(1));
+    expect(result).toBeInstanceOf(Promise);
+    expect(unwrapOutcome(await result)).toEqual(bytes("done"));
+  });
+
+  it("keeps the KV path synchronous beside an asynchronous part", () => {
+    const sm = withPart(async () => bytes("done"));
+    expect(run(sm, { op: "put", key: "a", value: bytes("x") }, 1)).toEqual({
+      op: "put",
+      version: 1,
+    });
+  });
+
+  it("turns a rejected ReplicationError into a rejected outcome", async () => {
+    const sm = withPart(() => Promise.reject(new ReplicationError("LimitExceeded", "too many")));
+    expect(decodeOutcome(await sm.apply(command, context(1)))).toEqual({
+      ok: false,
+      code: "LimitExceeded",
+      message: "too many",
+    });
+  });
+
+  it("propagates any other error, thrown or rejected, so the driver halts", async () => {
+    const crash = new Error("worker crashed");
+    await expect(withPart(() => Promise.reject(crash)).apply(command, context(1))).rejects.toBe(
+      crash,
+    );
+    expect(() =>
+      withPart(() => {
+        throw crash;
+      }).apply(command, context(1)),
+    ).toThrow(crash);
   });
 });
