@@ -142,7 +142,13 @@ export type RegistryEvent =
       readonly source: string;
       readonly replaced?: string;
     }
-  | { readonly kind: "unregistered"; readonly envId: string; readonly source: string }
+  | {
+      readonly kind: "unregistered";
+      readonly envId: string;
+      readonly source: string;
+      /** Set when one build was removed (`Registry.remove`); absent when the whole env went. */
+      readonly buildId?: string;
+    }
   | {
       readonly kind: "rejected";
       readonly source: string;

@@ -9,8 +9,23 @@ import type { LoadOptions } from "./sandbox-options.js";
 export interface RegistryOptions extends LoadOptions {
   /** Builds kept per env, the current one included (default 4); older ones are dropped. */
   readonly maxBuildsPerEnv?: number;
+  /**
+   * False when something else decides which builds exist (the replicated manifest, through
+   * `install`, `setCurrent` and `remove`): no build is then ever dropped automatically, and
+   * `maxBuildsPerEnv` is not applied. Default true (the folder-driven registry).
+   */
+  readonly evictOldBuilds?: boolean;
   /** Idle instances kept per build (default 4). */
   readonly maxIdleInstances?: number;
+}
+
+/** Options of {@link Registry.install}. */
+export interface InstallOptions {
+  /**
+   * Make the build its env's current one. The first build of an env always becomes current (an
+   * env always has a current build), whatever this says.
+   */
+  readonly makeCurrent: boolean;
 }
 
 /** One loaded build with its capabilities and instance pool. */
@@ -44,6 +59,14 @@ export function capabilitiesOf(cartridge: LoadedCartridge): EnvCapabilities {
  * The set of loaded cartridges, keyed by env id. Each env has a current build and keeps a bounded
  * number of older builds so that clients pinned to a build id keep working across reloads. A
  * module that fails to load never replaces anything.
+ *
+ * Two ways to drive it:
+ * - folder-driven (`register`, `unregisterSource`): a file's newest bytes become current and old
+ *   builds are evicted beyond `maxBuildsPerEnv`;
+ * - manifest-driven (`install`, `setCurrent`, `remove`, with `evictOldBuilds: false`): the
+ *   caller (the replicated manifest) decides which builds exist and which is current; the registry
+ *   never drops one by itself. These calls do not touch the per-source bookkeeping of the
+ *   folder-driven calls.
  */
 export class Registry {
   private readonly envs = new Map<string, EnvEntry>();
@@ -54,7 +77,10 @@ export class Registry {
   private readonly maxIdleInstances: number;
 
   constructor(readonly options: RegistryOptions = {}) {
-    this.maxBuildsPerEnv = Math.max(1, options.maxBuildsPerEnv ?? 4);
+    this.maxBuildsPerEnv =
+      options.evictOldBuilds === false
+        ? Number.POSITIVE_INFINITY
+        : Math.max(1, options.maxBuildsPerEnv ?? 4);
     this.maxIdleInstances = Math.max(0, options.maxIdleInstances ?? 4);
   }
 
@@ -69,25 +95,56 @@ export class Registry {
   }
 
   /**
-   * Loads `bytes` and makes it the current build of its env. Throws the `LoadError` (after
-   * emitting a `rejected` event) when the module is bad; the registry is then unchanged.
+   * Loads `bytes` with this registry's sandbox limits without registering anything. Throws the
+   * `LoadError` (after emitting a `rejected` event) when the module is bad.
    */
-  async register(bytes: Uint8Array, source: string): Promise<EnvCapabilities> {
-    let cartridge: LoadedCartridge;
+  async load(bytes: Uint8Array, source: string): Promise<LoadedCartridge> {
     try {
-      cartridge = await loadCartridge(bytes, { ...this.options, source });
+      return await loadCartridge(bytes, { ...this.options, source });
     } catch (error) {
       if (error instanceof LoadError) {
         this.emit({ kind: "rejected", source, code: error.code, message: error.message });
       }
       throw error;
     }
+  }
+
+  /**
+   * Loads `bytes` and makes it the current build of its env. Throws the `LoadError` (after
+   * emitting a `rejected` event) when the module is bad; the registry is then unchanged.
+   */
+  async register(bytes: Uint8Array, source: string): Promise<EnvCapabilities> {
+    const cartridge = await this.load(bytes, source);
     const envId = cartridge.manifest.env_id;
     const previousEnv = this.sources.get(source);
     if (previousEnv !== undefined && previousEnv !== envId) {
       // The file now holds a different env: the old env it provided goes away with it.
       this.unregisterEnvOf(source, previousEnv);
     }
+    const capabilities = this.add(cartridge, { makeCurrent: true });
+    this.sources.set(source, envId);
+    return capabilities;
+  }
+
+  /**
+   * Loads `bytes` and adds the build to its env, current or not (see {@link InstallOptions}).
+   * Installing a build that is already there keeps it (and its instances). Throws the
+   * `LoadError` when the module is bad; the registry is then unchanged.
+   */
+  async install(
+    bytes: Uint8Array,
+    source: string,
+    options: InstallOptions,
+  ): Promise<EnvCapabilities> {
+    return this.add(await this.load(bytes, source), options);
+  }
+
+  /**
+   * Adds a loaded build (from {@link load}) to its env; synchronous, so a caller can decide
+   * between loading and adding whether the build should be added at all.
+   */
+  add(cartridge: LoadedCartridge, options: InstallOptions): EnvCapabilities {
+    const envId = cartridge.manifest.env_id;
     let entry = this.envs.get(envId);
     const replaced = entry?.current;
     if (entry === undefined) {
@@ -98,7 +155,7 @@ export class Registry {
     // The same bytes offered by another file (a rename, a copy) now come from that file, so that
     // removing the old file does not take the env away; the instances are reused either way.
     const build: RegisteredBuild =
-      existing !== undefined && existing.cartridge.source === source
+      existing !== undefined && existing.cartridge.source === cartridge.source
         ? existing
         : {
             cartridge,
@@ -108,19 +165,56 @@ export class Registry {
     // Re-inserting moves the build to the newest position.
     entry.builds.delete(cartridge.buildId);
     entry.builds.set(cartridge.buildId, build);
-    entry.current = cartridge.buildId;
+    if (options.makeCurrent) entry.current = cartridge.buildId;
     for (const id of entry.builds.keys()) {
       if (entry.builds.size <= this.maxBuildsPerEnv) break;
       if (id !== entry.current) entry.builds.delete(id);
     }
-    this.sources.set(source, envId);
     this.emit({
       kind: "registered",
       build: { envId, buildId: cartridge.buildId },
-      source,
-      ...(replaced !== undefined && replaced !== cartridge.buildId ? { replaced } : {}),
+      source: cartridge.source,
+      ...(replaced !== undefined && replaced !== entry.current ? { replaced } : {}),
     });
     return build.capabilities;
+  }
+
+  /** Makes a kept build its env's current one; throws `UnknownEnv` or `UnknownBuild`. */
+  setCurrent(envId: string, buildId: string): EnvCapabilities {
+    const build = this.resolve({ envId, buildId });
+    const entry = this.envs.get(envId);
+    if (entry === undefined || entry.current === buildId) return build.capabilities;
+    const replaced = entry.current;
+    entry.current = buildId;
+    this.emit({
+      kind: "registered",
+      build: { envId, buildId },
+      source: build.cartridge.source,
+      replaced,
+    });
+    return build.capabilities;
+  }
+
+  /**
+   * Removes one build. The current build can only be removed when it is its env's last build
+   * (the env then goes away); otherwise make another current first. Returns false when there
+   * was no such build; throws `BadArgument` for the current build of an env with others.
+   */
+  remove(envId: string, buildId: string): boolean {
+    const entry = this.envs.get(envId);
+    const build = entry?.builds.get(buildId);
+    if (entry === undefined || build === undefined) return false;
+    if (entry.current === buildId && entry.builds.size > 1) {
+      throw new CallError(
+        "BadArgument",
+        `build ${quoteForMessage(buildId)} is the current build of env ${quoteForMessage(envId)}; make another current first`,
+        envId,
+      );
+    }
+    entry.builds.delete(buildId);
+    if (entry.builds.size === 0) this.envs.delete(envId);
+    this.emit({ kind: "unregistered", envId, source: build.cartridge.source, buildId });
+    return true;
   }
 
   private unregisterEnvOf(source: string, envId: string): void {

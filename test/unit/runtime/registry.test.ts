@@ -8,25 +8,13 @@ import type { RegistryEvent } from "../../../host/runtime/engine.js";
 import { CallError, LoadError } from "../../../host/runtime/errors.js";
 import { Registry } from "../../../host/runtime/registry.js";
 import {
+  counterBuild,
   counterVariant,
   editManifest,
   replaceOnce,
   withStepBody,
 } from "../../fixtures/counter-variants.js";
 import { counterState, u32s } from "./engine-helpers.js";
-
-/** A counter build whose step adds `bonus` more to the value, so builds behave differently. */
-function counterBuild(bonus: number, envId = "counter-v1"): Promise<Uint8Array> {
-  return counterVariant((wat) =>
-    editManifest({ env_id: envId, version: `1.0.${bonus}` })(
-      replaceOnce(
-        wat,
-        "(local.set $value (i32.add (local.get $value) (i32.add (local.get $a) (i32.const 1))))",
-        `(local.set $value (i32.add (local.get $value) (i32.add (local.get $a) (i32.const ${1 + bonus}))))`,
-      ),
-    ),
-  );
-}
 
 const counter = { envId: "counter-v1" };
 
