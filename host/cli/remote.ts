@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { type ServiceError, status } from "@grpc/grpc-js";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { ClientCredentialsOptions } from "../client/credentials.js";
-import { LEADER_ADDRESS_METADATA_KEY } from "../server/cluster-service.js";
+import { LEADER_ADDRESS_METADATA_KEY } from "../server/leader-forwarding.js";
 
 /**
  * What the commands that talk to running nodes (`cartridge cluster status`, `cartridge deploy`)
