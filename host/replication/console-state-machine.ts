@@ -19,20 +19,40 @@ const SNAPSHOT_VERSION = 1;
  */
 export class ConsoleStateMachine implements StateMachine {
   private readonly parts = new Map<number, StatePart>();
+  /** Parts that see every applied command (the checkpoint part's running hash). */
+  private readonly observers: StatePart[];
+  /** Node-local work a restore started that the next apply must wait for (see `settled`). */
+  private settling: Promise<void> | undefined;
 
   constructor(parts: readonly StatePart[]) {
     for (const part of parts) {
       if (this.parts.has(part.tag)) throw new Error(`two state parts with tag ${part.tag}`);
       this.parts.set(part.tag, part);
     }
+    this.observers = parts.filter((part) => part.observeApplied !== undefined);
   }
 
   /**
    * Applies one command. Synchronous when the part's apply is (the KV part), a promise when the
    * part's is. A `ReplicationError` (thrown or rejected) becomes a rejected outcome; any other
-   * error propagates, so the driver halts this replica (see `StatePart`).
+   * error propagates, so the driver halts this replica (see `StatePart`). After a restore, the
+   * first apply waits until every part has settled (`StatePart.settle`).
    */
   apply(command: Uint8Array, context: ApplyContext): Uint8Array | Promise<Uint8Array> {
+    if (this.settling !== undefined) {
+      return this.settling.then(() => this.apply(command, context));
+    }
+    const outcome = this.applyToPart(command, context);
+    if (outcome instanceof Promise) {
+      return outcome.then((bytes) => this.observed(command, bytes, context));
+    }
+    return this.observed(command, outcome, context);
+  }
+
+  private applyToPart(
+    command: Uint8Array,
+    context: ApplyContext,
+  ): Uint8Array | Promise<Uint8Array> {
     let result: Uint8Array | Promise<Uint8Array>;
     try {
       const { tag, body } = splitCommand(command);
@@ -45,6 +65,20 @@ export class ConsoleStateMachine implements StateMachine {
     }
     if (result instanceof Promise) return result.then(okOutcome, rejectedOutcome);
     return okOutcome(result);
+  }
+
+  private observed(command: Uint8Array, outcome: Uint8Array, context: ApplyContext): Uint8Array {
+    for (const observer of this.observers) observer.observeApplied?.(command, outcome, context);
+    return outcome;
+  }
+
+  /**
+   * Resolves once the node-local work of the last restore (re-registering builds) is done, so
+   * that the registry serves the restored manifest; rejects if that work failed (the replica
+   * halts at its next apply).
+   */
+  settled(): Promise<void> {
+    return this.settling ?? Promise.resolve();
   }
 
   /** Every part's snapshot, in tag order (canonical: equal states give equal bytes). */
@@ -82,6 +116,14 @@ export class ConsoleStateMachine implements StateMachine {
       if (state === undefined) part.reset();
       else part.restore(state);
     }
+    const pending = [...this.parts.values()].flatMap((part) => part.settle?.() ?? []);
+    if (pending.length === 0) return;
+    const settling: Promise<void> = Promise.all(pending).then(() => {
+      if (this.settling === settling) this.settling = undefined;
+    });
+    this.settling = settling;
+    // A failure surfaces at the next apply (which halts the replica) or through `settled()`.
+    settling.catch(() => undefined);
   }
 }
 

@@ -55,6 +55,9 @@ const REJECTION_CODES: ReadonlySet<string> = new Set<ReplicationErrorCode>([
   "BadSnapshot",
   "NotFound",
   "EpisodeOver",
+  "InUse",
+  "NotAllowed",
+  "BadModule",
 ]);
 
 export function decodeOutcome(bytes: Uint8Array): Outcome {

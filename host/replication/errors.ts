@@ -9,10 +9,15 @@
  * - `BadCommand`: a committed command or result could not be decoded: a bug or a version
  *   mismatch, never silently ignored.
  * - `BadSnapshot`: a snapshot could not be decoded; the replica must not use it.
- * - `NotFound`: the session named does not exist (never created, closed or expired).
+ * - `NotFound`: the session, env or build named does not exist in the applied state (a session
+ *   never created, closed or expired; an env or build the manifest does not hold).
  * - `StaleStep`: a session step named an expected step index that is not the current one; the
  *   error is a {@link StaleStepError} carrying the current index.
  * - `EpisodeOver`: the session's episode has ended; it accepts no more steps.
+ * - `InUse`: a build cannot be retired: it is its env's current build or an open session pins it.
+ * - `NotAllowed`: the env's allow-list (of build hashes) does not contain the build.
+ * - `BadModule`: the module failed the loader's checks (the message says which), or declares
+ *   another env id than the command; the same verdict on every replica.
  */
 export type ReplicationErrorCode =
   | "BadArgument"
@@ -21,7 +26,10 @@ export type ReplicationErrorCode =
   | "BadSnapshot"
   | "NotFound"
   | "StaleStep"
-  | "EpisodeOver";
+  | "EpisodeOver"
+  | "InUse"
+  | "NotAllowed"
+  | "BadModule";
 
 /** The one error type the replication layer throws. */
 export class ReplicationError extends Error {

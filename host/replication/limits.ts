@@ -1,3 +1,6 @@
+import { ENV_ID_MAX_CHARS } from "../runtime/manifest.js";
+import { DEFAULT_LIMITS } from "../runtime/sandbox-options.js";
+
 /**
  * Limits of the replicated state, defined once. They are part of the replicated contract: every
  * replica enforces them identically in apply, so changing one is a protocol change (all nodes of
@@ -46,4 +49,37 @@ export const SESSION_LIMITS = {
   idleExpiryMs: 60 * 60 * 1000,
   /** Most sessions a List answers in one page. */
   maxListPage: 1000,
+} as const;
+
+/** Limits of the replicated cartridge manifest. */
+export const MANIFEST_LIMITS = {
+  /** Most envs (with builds or an allow-list). */
+  maxEnvs: 256,
+  /**
+   * Most builds kept per env, the current one included. An install beyond it retires the oldest
+   * build that is neither current nor pinned by a session; with none, it is rejected.
+   */
+  maxBuildsPerEnv: 16,
+  /** Most bytes in one module: the loader's default size cap (a node must not lower it). */
+  maxModuleBytes: DEFAULT_LIMITS.maxModuleBytes,
+  /**
+   * Most module bytes held in total. Every module is in the snapshot (which the consensus layer
+   * encodes in one buffer), so this bounds the snapshot too.
+   */
+  maxTotalModuleBytes: 128 * 1024 * 1024,
+  /** Longest env id (the cartridge manifest's own rule). */
+  maxEnvIdBytes: ENV_ID_MAX_CHARS,
+  /** Longest "deployed by" identity recorded with a build. */
+  maxDeployedByBytes: 256,
+  /** Most build hashes in one env's allow-list. */
+  maxAllowedPerEnv: 64,
+} as const;
+
+/** Limits of the divergence checkpoints. */
+export const CHECKPOINT_LIMITS = {
+  /**
+   * How many recent (slot, hash) pairs a replica keeps to compare with a checkpoint. A checkpoint
+   * naming a slot older than this window is counted as unverifiable, not as a divergence.
+   */
+  ringEntries: 4096,
 } as const;

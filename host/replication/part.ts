@@ -37,4 +37,15 @@ export interface StatePart {
   snapshot(): Uint8Array;
   restore(bytes: Uint8Array): void;
   reset(): void;
+  /**
+   * Optional: node-local work a `restore` or `reset` started (re-registering the manifest's builds
+   * in this node's registry) and that must finish before the next apply; undefined when there is
+   * none. The root awaits it before applying the next command; a rejection halts the replica.
+   */
+  settle?(): Promise<void> | undefined;
+  /**
+   * Optional: sees every command the root applied (to any part), with its outcome envelope, in
+   * log order, after it was applied (the checkpoint part's running hash). Must not throw.
+   */
+  observeApplied?(command: Uint8Array, outcome: Uint8Array, context: ApplyContext): void;
 }

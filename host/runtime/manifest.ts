@@ -5,7 +5,10 @@ import { LoadError } from "./errors.js";
 /** Largest manifest the host reads, in bytes. */
 export const MANIFEST_MAX_BYTES = 65_536;
 
-const ENV_ID_PATTERN = /^[a-z][a-z0-9_.]*(-[a-z0-9_.]+)*-v[0-9]+$/;
+/** Longest env id, in characters (ASCII by the pattern, so also in bytes). */
+export const ENV_ID_MAX_CHARS = 64;
+/** What an env id looks like: `name-v1`. */
+export const ENV_ID_PATTERN = /^[a-z][a-z0-9_.]*(-[a-z0-9_.]+)*-v[0-9]+$/;
 const ENCODING_PATTERN = /^[a-z0-9_]+:v[0-9]+$/;
 const DTYPE_BYTES = { f32: 4, u8: 1, i32: 4 } as const;
 
@@ -34,7 +37,7 @@ const actionSpaceSchema = z.union([
 
 const manifestSchema = z.strictObject({
   abi_version: z.literal(ABI_VERSION),
-  env_id: z.string().max(64).regex(ENV_ID_PATTERN, "must look like name-v1"),
+  env_id: z.string().max(ENV_ID_MAX_CHARS).regex(ENV_ID_PATTERN, "must look like name-v1"),
   version: z.string().min(1).max(64),
   description: z.string().max(1024).optional(),
   encoding: z.strictObject({

@@ -82,6 +82,9 @@ const REPLICATION_ERROR_STATUS: Record<ReplicationErrorCode, status> = {
   NotFound: status.NOT_FOUND,
   StaleStep: status.FAILED_PRECONDITION,
   EpisodeOver: status.FAILED_PRECONDITION,
+  InUse: status.FAILED_PRECONDITION,
+  NotAllowed: status.FAILED_PRECONDITION,
+  BadModule: status.INVALID_ARGUMENT,
 };
 
 /** gRPC status for a consensus error code. */
