@@ -1,4 +1,4 @@
-import type { ApplyContext, StateMachine } from "../consensus/statemachine.js";
+import type { ApplyContext, BatchedCommand, StateMachine } from "../consensus/statemachine.js";
 import { ByteReader, ByteWriter } from "./bytes.js";
 import { encodeOutcome, splitCommand } from "./envelope.js";
 import { isReplicationError, ReplicationError } from "./errors.js";
@@ -79,6 +79,75 @@ export class ConsoleStateMachine implements StateMachine {
    */
   settled(): Promise<void> {
     return this.settling ?? Promise.resolve();
+  }
+
+  /**
+   * Applies the new commands of one slot: runs of consecutive commands of a part that has
+   * `applyRun` go to it together (the sessions part overlaps the guest calls of different
+   * sessions), every other command goes through `apply`, in order. The results and state are
+   * those of `apply` on each command in order (a property test checks it).
+   */
+  applyBatch(commands: readonly BatchedCommand[]): Uint8Array[] | Promise<Uint8Array[]> {
+    if (this.settling !== undefined) {
+      return this.settling.then(() => this.applyBatch(commands));
+    }
+    if (!commands.some(({ command }) => this.runPartOf(command) !== undefined)) {
+      return this.applyEach(commands, 0, []);
+    }
+    return this.applyRuns(commands);
+  }
+
+  private applyEach(
+    commands: readonly BatchedCommand[],
+    from: number,
+    results: Uint8Array[],
+  ): Uint8Array[] | Promise<Uint8Array[]> {
+    for (let i = from; i < commands.length; i += 1) {
+      const { command, context } = commands[i] as BatchedCommand;
+      const result = this.apply(command, context);
+      if (result instanceof Promise) {
+        return result.then((value) => {
+          results.push(value);
+          return this.applyEach(commands, i + 1, results);
+        });
+      }
+      results.push(result);
+    }
+    return results;
+  }
+
+  private async applyRuns(commands: readonly BatchedCommand[]): Promise<Uint8Array[]> {
+    const results: Uint8Array[] = [];
+    let start = 0;
+    while (start < commands.length) {
+      const first = commands[start] as BatchedCommand;
+      const part = this.runPartOf(first.command);
+      if (part?.applyRun === undefined) {
+        results.push(await this.apply(first.command, first.context));
+        start += 1;
+        continue;
+      }
+      let end = start + 1;
+      while (end < commands.length && this.runPartOf(commands[end]?.command) === part) end += 1;
+      const run = commands
+        .slice(start, end)
+        .map(({ command, context }) => ({ body: command.subarray(1), context }));
+      const outcomes = await part.applyRun(run);
+      outcomes.forEach((result, i) => {
+        const { command, context } = commands[start + i] as BatchedCommand;
+        const outcome = result instanceof Uint8Array ? okOutcome(result) : rejectedOutcome(result);
+        // Observers (the checkpoint hash) see each command in log order, as through `apply`.
+        results.push(this.observed(command, outcome, context));
+      });
+      start = end;
+    }
+    return results;
+  }
+
+  /** The part a command goes to when that part applies runs of commands. */
+  private runPartOf(command: Uint8Array | undefined): StatePart | undefined {
+    const part = command === undefined ? undefined : this.parts.get(command[0] ?? 0);
+    return part?.applyRun === undefined ? undefined : part;
   }
 
   /** Every part's snapshot, in tag order (canonical: equal states give equal bytes). */

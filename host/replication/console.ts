@@ -9,6 +9,7 @@ import {
   encodeSessionCommand,
   parseSessionId,
   type SessionCommand,
+  type SessionKey,
   type SessionResult,
 } from "./sessions/session-commands.js";
 import type {
@@ -97,8 +98,11 @@ export type WatchEvent =
  */
 export interface SessionReads {
   get(sessionId: string): SessionView | undefined;
-  /** Sessions created after `afterIndex` (by create index), in creation order, at most `limit`. */
-  list(owner: string | undefined, afterIndex: number, limit: number): SessionView[];
+  /**
+   * Open sessions (of `owner` only, if given) created after `after` (all when undefined), in
+   * creation order, at most `limit`.
+   */
+  list(owner: string | undefined, after: SessionKey | undefined, limit: number): SessionView[];
   exportOf(sessionId: string): SessionExport | undefined;
   subscribe(listener: (event: SessionEvent) => void): () => void;
 }
@@ -233,7 +237,7 @@ export class ReplicatedConsole {
     }
     const after =
       request.pageToken === undefined || request.pageToken === ""
-        ? 0
+        ? undefined
         : parseSessionId(request.pageToken);
     await this.caughtUp(options);
     const sessions = this.sessions.list(request.owner, after, pageSize + 1);

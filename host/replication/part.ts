@@ -1,4 +1,5 @@
 import type { ApplyContext } from "../consensus/statemachine.js";
+import type { ReplicationError } from "./errors.js";
 
 /**
  * The command tags of the console's state parts: the first byte of every replicated command. A
@@ -34,6 +35,13 @@ export interface StatePart {
   /** For messages and metrics. */
   readonly name: string;
   apply(body: Uint8Array, context: ApplyContext): Uint8Array | Promise<Uint8Array>;
+  /**
+   * Optional: applies consecutive commands of this part from one slot, in order, with exactly the
+   * results and state of calling `apply` on each (it may overlap independent work, e.g. guest
+   * calls of different sessions). One entry per command: its result body, or the
+   * `ReplicationError` that `apply` would have thrown. Any other error rejects the run (halt).
+   */
+  applyRun?(commands: readonly PartCommand[]): Promise<(Uint8Array | ReplicationError)[]>;
   snapshot(): Uint8Array;
   restore(bytes: Uint8Array): void;
   reset(): void;
@@ -48,4 +56,10 @@ export interface StatePart {
    * log order, after it was applied (the checkpoint part's running hash). Must not throw.
    */
   observeApplied?(command: Uint8Array, outcome: Uint8Array, context: ApplyContext): void;
+}
+
+/** One command handed to `StatePart.applyRun`: its body (without the tag) and where it sits. */
+export interface PartCommand {
+  readonly body: Uint8Array;
+  readonly context: ApplyContext;
 }

@@ -56,19 +56,37 @@ const MAX_BLOB_BYTES = 16 * 1024 * 1024;
 const MAX_FAILURE_MESSAGE_BYTES = 512;
 const U64_MAX = (1n << 64n) - 1n;
 
-/** The session id of the session created by the command in log slot `index`. */
-export function sessionIdOf(index: number): string {
-  return `s${index}`;
+/** Where a session was created: the log index of its create and the create's rank in that slot. */
+export interface SessionKey {
+  readonly index: number;
+  readonly ordinal: number;
 }
 
-/** The create index a session id names; a malformed id is `BadArgument`. */
-export function parseSessionId(sessionId: string): number {
-  if (!/^s[1-9][0-9]{0,15}$/.test(sessionId)) {
-    throw new ReplicationError("BadArgument", "a session id looks like s123");
+const SESSION_ID_PATTERN = /^s([1-9][0-9]{0,15})\.(0|[1-9][0-9]{0,4})$/;
+/** Most UTF-8 bytes of a session id ("s" + 16 digits + "." + 5 digits). */
+const MAX_SESSION_ID_BYTES = 23;
+
+/**
+ * The id of the session created by the `ordinal`-th create command (from 0) of log slot `index`,
+ * e.g. "s42.0": every replica derives the same id from the log alone.
+ */
+export function sessionIdOf(key: SessionKey): string {
+  return `s${key.index}.${key.ordinal}`;
+}
+
+/** The key a session id names; a malformed id is `BadArgument` (the id is not echoed). */
+export function parseSessionId(sessionId: string): SessionKey {
+  const match = SESSION_ID_PATTERN.exec(sessionId);
+  const index = Number(match?.[1]);
+  if (match === null || !Number.isSafeInteger(index)) {
+    throw new ReplicationError("BadArgument", "a session id looks like s42.0");
   }
-  const index = Number(sessionId.slice(1));
-  if (!Number.isSafeInteger(index)) throw new ReplicationError("BadArgument", "session id too big");
-  return index;
+  return { index, ordinal: Number(match[2]) };
+}
+
+/** Creation order of two session keys. */
+export function compareKeys(a: SessionKey, b: SessionKey): number {
+  return a.index - b.index || a.ordinal - b.ordinal;
 }
 
 function checkId(what: string, value: string, allowEmpty: boolean): void {
@@ -127,7 +145,7 @@ export function encodeSessionBody(command: SessionCommand): Uint8Array {
     writer.string16(command.envId).string16(command.buildId).u64big(command.seed);
     return writer.bytes32(command.hint).finish();
   }
-  writer.u64(parseSessionId(command.sessionId));
+  writer.string16(command.sessionId);
   if (command.op === "step") writer.u64(command.expectedStep).bytes32(command.action);
   return writer.finish();
 }
@@ -151,9 +169,7 @@ export function decodeSessionBody(body: Uint8Array): SessionCommand {
     const hint = reader.bytes32(SESSION_LIMITS.maxHintBytes);
     command = { op: "create", envId, buildId, seed, hint, stampMs };
   } else if (op === OPS.step || op === OPS.close) {
-    const created = reader.u64();
-    if (created < 1) reader.fail("session index 0");
-    const sessionId = sessionIdOf(created);
+    const sessionId = readSessionId(reader);
     if (op === OPS.close) {
       command = { op: "close", sessionId, stampMs };
     } else {
@@ -166,6 +182,12 @@ export function decodeSessionBody(body: Uint8Array): SessionCommand {
   }
   reader.end();
   return command;
+}
+
+function readSessionId(reader: ByteReader): string {
+  const sessionId = reader.string16(MAX_SESSION_ID_BYTES);
+  if (!SESSION_ID_PATTERN.test(sessionId)) reader.fail("malformed session id");
+  return sessionId;
 }
 
 /** Appends a transition (shared by results, snapshots and exports of the part). */
@@ -210,7 +232,7 @@ export function readTransition(reader: ByteReader): SessionTransition {
 /** Appends a session view (results and snapshots). */
 export function writeSessionView(writer: ByteWriter, view: SessionView): ByteWriter {
   writer
-    .u64(parseSessionId(view.sessionId))
+    .string16(view.sessionId)
     .string16(view.envId)
     .string16(view.buildId)
     .u64big(view.seed)
@@ -225,10 +247,8 @@ export function writeSessionView(writer: ByteWriter, view: SessionView): ByteWri
 }
 
 export function readSessionView(reader: ByteReader): SessionView {
-  const created = reader.u64();
-  if (created < 1) reader.fail("session index 0");
   const view: SessionView = {
-    sessionId: sessionIdOf(created),
+    sessionId: readSessionId(reader),
     envId: reader.string16(SESSION_LIMITS.maxIdBytes),
     buildId: reader.string16(SESSION_LIMITS.maxIdBytes),
     seed: reader.u64big(),
@@ -241,7 +261,9 @@ export function readSessionView(reader: ByteReader): SessionView {
     lastActiveMs: reader.u64(),
     last: readTransition(reader),
   };
-  if (view.createdIndex !== created) reader.fail("session id and create index differ");
+  if (parseSessionId(view.sessionId).index !== view.createdIndex) {
+    reader.fail("session id and create index differ");
+  }
   if (view.last.step !== view.step) reader.fail("last transition is not the current step");
   if (view.step > SESSION_LIMITS.maxStepsPerSession) reader.fail(`step ${view.step}`);
   return view;
@@ -253,18 +275,18 @@ export function encodeSessionResult(result: SessionResult): Uint8Array {
     case "create":
       return writeSessionView(writer, result.session).finish();
     case "step":
-      writer.u64(parseSessionId(result.sessionId));
+      writer.string16(result.sessionId);
       return writeTransition(writer, result.transition).finish();
     case "stale":
-      return writer.u64(parseSessionId(result.sessionId)).u64(result.currentStep).finish();
+      return writer.string16(result.sessionId).u64(result.currentStep).finish();
     case "failed":
       return writer
-        .u64(parseSessionId(result.sessionId))
+        .string16(result.sessionId)
         .string16(result.failure.code)
         .string16(boundUtf8(result.failure.message, MAX_FAILURE_MESSAGE_BYTES))
         .finish();
     case "close":
-      return writer.u64(parseSessionId(result.sessionId)).u64(result.finalStep).finish();
+      return writer.string16(result.sessionId).u64(result.finalStep).finish();
   }
 }
 
@@ -275,13 +297,15 @@ export function decodeSessionResult(bytes: Uint8Array): SessionResult {
   if (op === RESULTS.create) {
     result = { op: "create", session: readSessionView(reader) };
   } else {
-    const sessionId = sessionIdOf(reader.u64());
+    // A failed create names no session: "".
+    const sessionId = reader.string16(MAX_SESSION_ID_BYTES);
     if (op === RESULTS.step) {
       result = { op: "step", sessionId, transition: readTransition(reader) };
     } else if (op === RESULTS.stale) {
       result = { op: "stale", sessionId, currentStep: reader.u64() };
     } else if (op === RESULTS.failed) {
-      const code = reader.string16(64) as CallErrorCode;
+      const code = reader.string16(64);
+      if (!isReplicatedFailureCode(code)) return reader.fail(`unknown failure code ${code}`);
       const message = reader.string16(MAX_FAILURE_MESSAGE_BYTES);
       result = { op: "failed", sessionId, failure: { code, message } };
     } else if (op === RESULTS.close) {
@@ -292,6 +316,31 @@ export function decodeSessionResult(bytes: Uint8Array): SessionResult {
   }
   reader.end();
   return result;
+}
+
+/**
+ * The runtime's call errors that every replica meets alike (the guest's fuel, its traps, its
+ * verdict on the input, or the manifest-driven registry): recorded as outcomes. `Timeout` (a
+ * wall-clock watchdog) and `Cancelled` are faults of one node and are never recorded.
+ */
+const REPLICATED_FAILURES: ReadonlySet<string> = new Set<CallErrorCode>([
+  "UnknownEnv",
+  "UnknownBuild",
+  "BadState",
+  "BadAction",
+  "IllegalAction",
+  "EpisodeOver",
+  "BadHint",
+  "BadArgument",
+  "BadRequest",
+  "LimitExceeded",
+  "Trap",
+  "BudgetExceeded",
+  "CartridgeInternal",
+]);
+
+export function isReplicatedFailureCode(code: string): code is CallErrorCode {
+  return REPLICATED_FAILURES.has(code);
 }
 
 /** `message` cut to at most `maxBytes` of UTF-8 on a character boundary. */

@@ -27,7 +27,7 @@ export interface SessionTransition {
 
 /** One session as held in the replicated state (identical on every replica at one index). */
 export interface SessionView {
-  /** "s" followed by the log index of the create command, e.g. "s42". */
+  /** "s", the log index of the create command, ".", its rank among the slot's creates: "s42.0". */
   readonly sessionId: string;
   readonly envId: string;
   /** The pinned build (hex sha256 of the module); hot reloads never change it. */
