@@ -88,9 +88,6 @@ export class ConsoleStateMachine implements StateMachine {
    * those of `apply` on each command in order (a property test checks it).
    */
   applyBatch(commands: readonly BatchedCommand[]): Uint8Array[] | Promise<Uint8Array[]> {
-    if (this.settling !== undefined) {
-      return this.settling.then(() => this.applyBatch(commands));
-    }
     if (!commands.some(({ command }) => this.runPartOf(command) !== undefined)) {
       return this.applyEach(commands, 0, []);
     }
@@ -117,6 +114,7 @@ export class ConsoleStateMachine implements StateMachine {
   }
 
   private async applyRuns(commands: readonly BatchedCommand[]): Promise<Uint8Array[]> {
+    if (this.settling !== undefined) await this.settling;
     const results: Uint8Array[] = [];
     let start = 0;
     while (start < commands.length) {
@@ -132,11 +130,11 @@ export class ConsoleStateMachine implements StateMachine {
       const run = commands
         .slice(start, end)
         .map(({ command, context }) => ({ body: command.subarray(1), context }));
-      const outcomes = await part.applyRun(run);
-      outcomes.forEach((result, i) => {
+      const runResults = await part.applyRun(run);
+      runResults.forEach((result, i) => {
         const { command, context } = commands[start + i] as BatchedCommand;
         const outcome = result instanceof Uint8Array ? okOutcome(result) : rejectedOutcome(result);
-        // Observers (the checkpoint hash) see each command in log order, as through `apply`.
+        // Observers (the running hash) see the run's commands in log order, like `apply`'s.
         results.push(this.observed(command, outcome, context));
       });
       start = end;

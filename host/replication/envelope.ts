@@ -54,10 +54,10 @@ const REJECTION_CODES: ReadonlySet<string> = new Set<ReplicationErrorCode>([
   "BadCommand",
   "BadSnapshot",
   "NotFound",
-  "EpisodeOver",
   "InUse",
   "NotAllowed",
   "BadModule",
+  "EpisodeOver",
 ]);
 
 export function decodeOutcome(bytes: Uint8Array): Outcome {

@@ -9,15 +9,15 @@
  * - `BadCommand`: a committed command or result could not be decoded: a bug or a version
  *   mismatch, never silently ignored.
  * - `BadSnapshot`: a snapshot could not be decoded; the replica must not use it.
- * - `NotFound`: the session, env or build named does not exist in the applied state (a session
- *   never created, closed or expired; an env or build the manifest does not hold).
- * - `StaleStep`: a session step named an expected step index that is not the current one; the
- *   error is a {@link StaleStepError} carrying the current index.
- * - `EpisodeOver`: the session's episode has ended; it accepts no more steps.
+ * - `NotFound`: the command names an env, build or session the applied state does not hold
+ *   (never created, retired, closed or expired).
  * - `InUse`: a build cannot be retired: it is its env's current build or an open session pins it.
  * - `NotAllowed`: the env's allow-list (of build hashes) does not contain the build.
  * - `BadModule`: the module failed the loader's checks (the message says which), or declares
  *   another env id than the command; the same verdict on every replica.
+ * - `StaleStep`: a session step named an expected step index that is not the current one; the
+ *   error is a {@link StaleStepError} carrying the current index.
+ * - `EpisodeOver`: the session's episode has ended; it accepts no more steps.
  */
 export type ReplicationErrorCode =
   | "BadArgument"
@@ -25,11 +25,11 @@ export type ReplicationErrorCode =
   | "BadCommand"
   | "BadSnapshot"
   | "NotFound"
-  | "StaleStep"
-  | "EpisodeOver"
   | "InUse"
   | "NotAllowed"
-  | "BadModule";
+  | "BadModule"
+  | "StaleStep"
+  | "EpisodeOver";
 
 /** The one error type the replication layer throws. */
 export class ReplicationError extends Error {

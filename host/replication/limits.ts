@@ -23,34 +23,6 @@ export const CLIENT_LIMITS = {
   maxClientIdBytes: 128,
 } as const;
 
-/**
- * Limits of the replicated game sessions. Enforced in apply (identically on every replica) for
- * the state, and before proposing for request sizes. Idle expiry happens inside apply, by log
- * position and by the leader-stamped time the commands carry (never a clock read in apply).
- */
-export const SESSION_LIMITS = {
-  /** Most open sessions in total; a create beyond it is rejected (after expiring idle ones). */
-  maxSessions: 10_000,
-  /** Most open sessions one client id owns. */
-  maxSessionsPerClient: 256,
-  /** Most steps (actions) one session takes; a step beyond it is rejected. */
-  maxStepsPerSession: 10_000,
-  /** Most action bytes one session holds (its export), summed over its steps. */
-  maxActionBytesPerSession: 1024 * 1024,
-  /** Most bytes in one action. */
-  maxActionBytes: 4096,
-  /** Most bytes in a create's hint. */
-  maxHintBytes: 4096,
-  /** Most UTF-8 bytes in an env id or a build id of a create. */
-  maxIdBytes: 128,
-  /** A session with no create/step for this many slots expires. */
-  idleExpirySlots: 1_000_000,
-  /** A session with no create/step for this long (by leader-stamped time) expires. */
-  idleExpiryMs: 60 * 60 * 1000,
-  /** Most sessions a List answers in one page. */
-  maxListPage: 1000,
-} as const;
-
 /** Limits of the replicated cartridge manifest. */
 export const MANIFEST_LIMITS = {
   /** Most envs (with builds or an allow-list). */
@@ -82,4 +54,32 @@ export const CHECKPOINT_LIMITS = {
    * naming a slot older than this window is counted as unverifiable, not as a divergence.
    */
   ringEntries: 4096,
+} as const;
+
+/**
+ * Limits of the replicated game sessions. Enforced in apply (identically on every replica) for
+ * the state, and before proposing for request sizes. Idle expiry happens inside apply, by log
+ * position and by the leader-stamped time the commands carry (never a clock read in apply).
+ */
+export const SESSION_LIMITS = {
+  /** Most open sessions in total; a create beyond it is rejected (after expiring idle ones). */
+  maxSessions: 10_000,
+  /** Most open sessions one client id owns. */
+  maxSessionsPerClient: 256,
+  /** Most steps (actions) one session takes; a step beyond it is rejected. */
+  maxStepsPerSession: 10_000,
+  /** Most action bytes one session holds (its export), summed over its steps. */
+  maxActionBytesPerSession: 1024 * 1024,
+  /** Most bytes in one action. */
+  maxActionBytes: 4096,
+  /** Most bytes in a create's hint. */
+  maxHintBytes: 4096,
+  /** Most UTF-8 bytes in an env id or a build id of a create. */
+  maxIdBytes: 128,
+  /** A session with no create/step for this many slots expires. */
+  idleExpirySlots: 1_000_000,
+  /** A session with no create/step for this long (by leader-stamped time) expires. */
+  idleExpiryMs: 60 * 60 * 1000,
+  /** Most sessions a List answers in one page. */
+  maxListPage: 1000,
 } as const;

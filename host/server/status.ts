@@ -80,11 +80,11 @@ const REPLICATION_ERROR_STATUS: Record<ReplicationErrorCode, status> = {
   BadCommand: status.INTERNAL,
   BadSnapshot: status.INTERNAL,
   NotFound: status.NOT_FOUND,
-  StaleStep: status.FAILED_PRECONDITION,
-  EpisodeOver: status.FAILED_PRECONDITION,
   InUse: status.FAILED_PRECONDITION,
   NotAllowed: status.FAILED_PRECONDITION,
   BadModule: status.INVALID_ARGUMENT,
+  StaleStep: status.FAILED_PRECONDITION,
+  EpisodeOver: status.FAILED_PRECONDITION,
 };
 
 /** gRPC status for a consensus error code. */

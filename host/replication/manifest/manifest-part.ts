@@ -27,13 +27,12 @@ export interface ManifestPartOptions {
   /** Where applied builds are registered (this node's registry). */
   readonly host: BuildHost;
   /**
-   * Build ids that open sessions pin (asked of the sessions part at apply time, so it is part of
-   * the replicated state): such a build is neither retired nor evicted. None when absent.
+   * Whether an open session pins a build (`SessionsPart.isPinned`; asked at apply time, so it is
+   * a function of the replicated state): such a build is neither retired nor evicted. Nothing is
+   * pinned when absent.
    */
-  readonly pinnedBuilds?: () => ReadonlySet<string>;
+  readonly isPinned?: (envId: string, buildId: string) => boolean;
 }
-
-const NO_PINS: ReadonlySet<string> = new Set();
 
 /**
  * The replicated cartridge manifest (part tag 2): which builds of which envs exist, which one is
@@ -150,7 +149,7 @@ export class ManifestPart implements StatePart {
         `build ${buildId} is the current build of env ${envId}; make another current first`,
       );
     }
-    if (this.pinned().has(buildId)) {
+    if (this.pinned(envId, buildId)) {
       throw new ReplicationError(
         "InUse",
         `build ${buildId} of env ${envId} is pinned by an open session`,
@@ -207,9 +206,8 @@ export class ManifestPart implements StatePart {
    */
   private evictionVictim(env: EnvRecord): BuildRecord | undefined {
     if (env.builds.size < MANIFEST_LIMITS.maxBuildsPerEnv) return undefined;
-    const pinned = this.pinned();
     for (const build of env.builds.values()) {
-      if (build.buildId !== env.current && !pinned.has(build.buildId)) return build;
+      if (build.buildId !== env.current && !this.pinned(build.envId, build.buildId)) return build;
     }
     throw new ReplicationError(
       "LimitExceeded",
@@ -229,8 +227,8 @@ export class ManifestPart implements StatePart {
     this.state.totalBytes -= build.module.length;
   }
 
-  private pinned(): ReadonlySet<string> {
-    return this.options.pinnedBuilds?.() ?? NO_PINS;
+  private pinned(envId: string, buildId: string): boolean {
+    return this.options.isPinned?.(envId, buildId) === true;
   }
 
   private info(build: BuildRecord): BuildInfo {

@@ -11,7 +11,7 @@ import {
 } from "../../../host/replication/manifest/manifest-commands.js";
 import { ManifestPart } from "../../../host/replication/manifest/manifest-part.js";
 import { RegistryBuildHost } from "../../../host/replication/manifest/registry-build-host.js";
-import { Registry } from "../../../host/runtime/registry.js";
+import { Registry, type RegistryOptions } from "../../../host/runtime/registry.js";
 import { counterBuild } from "../../fixtures/counter-variants.js";
 
 export const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
@@ -45,14 +45,20 @@ export function installOf(
 
 /** One replica: a console state machine with a manifest part over its own registry. */
 export class Replica {
-  readonly registry = new Registry({ evictOldBuilds: false });
-  pins = new Set<string>();
-  readonly manifest = new ManifestPart({
-    host: new RegistryBuildHost(this.registry),
-    pinnedBuilds: () => this.pins,
-  });
-  readonly machine = new ConsoleStateMachine([new KvStore(), this.manifest]);
+  readonly registry: Registry;
+  readonly pins = new Set<string>();
+  readonly manifest: ManifestPart;
+  readonly machine: ConsoleStateMachine;
   private index = 0;
+
+  constructor(registryOptions: RegistryOptions = {}) {
+    this.registry = new Registry({ ...registryOptions, evictOldBuilds: false });
+    this.manifest = new ManifestPart({
+      host: new RegistryBuildHost(this.registry),
+      isPinned: (_envId, buildId) => this.pins.has(buildId),
+    });
+    this.machine = new ConsoleStateMachine([new KvStore(), this.manifest]);
+  }
 
   async run(command: ManifestCommand): Promise<Outcome> {
     this.index += 1;

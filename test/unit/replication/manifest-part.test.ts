@@ -165,3 +165,77 @@ describe("ManifestPart over a real registry", () => {
     });
   }, 60_000);
 });
+
+describe("ManifestPart snapshot and restore", () => {
+  async function populated(): Promise<{ replica: Replica; ids: string[] }> {
+    const replica = new Replica();
+    const modules = [await build(0), await build(1), await build(0, "other-v1")];
+    await replica.ok(installOf(modules[0] as Uint8Array));
+    await replica.ok(
+      installOf(modules[1] as Uint8Array, { makeCurrent: false, deployedBy: "bob" }),
+    );
+    await replica.ok(installOf(modules[2] as Uint8Array, { envId: "other-v1" }));
+    await replica.ok({
+      op: "allow",
+      envId: "counter-v1",
+      sha256s: modules.slice(0, 2).map(sha256),
+    });
+    return { replica, ids: modules.map(sha256) };
+  }
+
+  it("restores on a fresh node: same snapshot bytes, and the registry re-registers every build before the next apply", async () => {
+    const { replica, ids } = await populated();
+    const snapshot = replica.machine.snapshot();
+    const fresh = new Replica();
+    // A build registered behind the manifest's back goes away at the re-sync.
+    await fresh.registry.register(await build(7), "stray.wasm");
+    fresh.machine.restore(snapshot);
+    expect(fresh.machine.snapshot()).toEqual(snapshot);
+    await fresh.machine.settled();
+    expect(fresh.registryView()).toEqual({ builds: ids.slice(0, 2).sort(), current: ids[0] });
+    expect(fresh.registryView("other-v1")).toEqual({ builds: [ids[2]], current: ids[2] });
+    expect(fresh.manifest.listBuilds()).toEqual(replica.manifest.listBuilds());
+    expect(fresh.manifest.allowList("counter-v1")).toEqual(
+      replica.manifest.allowList("counter-v1"),
+    );
+  });
+
+  it("the first apply after a restore waits for the re-sync", async () => {
+    const { replica, ids } = await populated();
+    const fresh = new Replica();
+    fresh.machine.restore(replica.machine.snapshot());
+    // Applied at once, without awaiting settled(): setCurrent must find the build registered.
+    await fresh.ok({ op: "setCurrent", envId: "counter-v1", buildId: ids[1] as string });
+    expect(fresh.registryView().current).toBe(ids[1]);
+  });
+
+  it("restoring an older snapshot removes builds installed since", async () => {
+    const replica = new Replica();
+    const [a, b] = [await build(0), await build(1)];
+    await replica.ok(installOf(a));
+    const before = replica.machine.snapshot();
+    await replica.ok(installOf(b));
+    replica.machine.restore(before);
+    await replica.machine.settled();
+    expect(replica.registryView()).toEqual({ builds: [sha256(a)], current: sha256(a) });
+  });
+
+  it("refuses a snapshot whose module bytes do not match their build id", async () => {
+    const { replica } = await populated();
+    const snapshot = replica.machine.snapshot();
+    const corrupt = snapshot.slice();
+    corrupt[corrupt.length - 200] = (corrupt[corrupt.length - 200] ?? 0) ^ 0xff;
+    expect(() => new Replica().machine.restore(corrupt)).toThrow(/BadSnapshot|manifest snapshot/);
+  });
+
+  it("a build this node's loader refuses after a restore halts the replica at the next apply", async () => {
+    const { replica } = await populated();
+    // This node runs a smaller module cap than the nodes that accepted the builds.
+    const strict = new Replica({ maxModuleBytes: 100 });
+    strict.machine.restore(replica.machine.snapshot());
+    await expect(strict.machine.settled()).rejects.toThrow(/cannot re-register build/);
+    await expect(strict.run({ op: "allow", envId: "x-v1", sha256s: [] })).rejects.toThrow(
+      /cannot re-register build .* TooLarge/,
+    );
+  });
+});
