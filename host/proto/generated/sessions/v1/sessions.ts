@@ -63,11 +63,6 @@ export interface Transition {
   step: bigint;
   /** The action that led here (action_bytes long); empty for step 0. */
   action: Buffer;
-  /**
-   * The session's state bytes after the transition (the same bytes the stateless engine.v1 Step
-   * returns for this action, so a client can check a replay).
-   */
-  state: Buffer;
   /** Observation after the transition (obs_bytes long). */
   obs: Buffer;
   /** Reward of the player who acted (0 for step 0). */
@@ -84,9 +79,12 @@ export interface Transition {
   legalMask: Buffer;
 }
 
-/** A session as the answering node applied it. */
+/**
+ * An open session as the answering node applied it. A closed (or expired) session is gone:
+ * reading it fails with NOT_FOUND.
+ */
 export interface Session {
-  /** The session's id, chosen by the cluster ("s" and a number; at most 32 bytes). */
+  /** The session's id, chosen by the cluster: "s" and the log slot of its create, e.g. "s42". */
   sessionId: string;
   /** The env. */
   envId: string;
@@ -102,11 +100,14 @@ export interface Session {
   step: bigint;
   /** True once the episode is over (terminated or truncated): StepSession fails with EpisodeOver. */
   episodeOver: boolean;
-  /** True once the session was closed; a closed session is kept only until it is forgotten. */
-  closed: boolean;
+  /**
+   * Its current state bytes (state_bytes long): what the stateless engine.v1 Step would take
+   * next, so a client can check a replay of its export.
+   */
+  state: Buffer;
   /** The log slot of the command that created it. */
   createdIndex: bigint;
-  /** The log slot of its last create, step or close. */
+  /** The log slot of its last create or step. */
   lastActiveIndex: bigint;
   /** Its latest transition (step == this session's step). */
   last: Transition | undefined;
@@ -176,11 +177,7 @@ export interface GetSessionRequest {
 /** A session. */
 export interface GetSessionResponse {
   /** The session. */
-  session:
-    | Session
-    | undefined;
-  /** The log slot the answering node had applied when it read the session. */
-  appliedIndex: bigint;
+  session: Session | undefined;
 }
 
 /** Streams a session's transitions. */
@@ -211,8 +208,6 @@ export interface WatchSessionResponse {
 
 /** The end of a watched session. */
 export interface SessionClosed {
-  /** The step the session ended at. */
-  step: bigint;
   /** Why: "closed" (a CloseSession call) or "expired" (idle too long). */
   reason: string;
 }
@@ -221,7 +216,7 @@ export interface SessionClosed {
 export interface ListSessionsRequest {
   /** Only sessions created by this client id (empty: every session). */
   owner: string;
-  /** Most sessions per page: 1 to 1000; 0 means 100. */
+  /** Most sessions per page: 1 to 1000; 0 means 1000. */
   pageSize: number;
   /** Where to continue: the next_page_token of the previous page; empty for the first page. */
   pageToken: string;
@@ -235,11 +230,12 @@ export interface ListSessionsResponse {
   sessions: Session[];
   /** Pass it as page_token for the next page; empty on the last page. */
   nextPageToken: string;
-  /** As in GetSessionResponse. */
-  appliedIndex: bigint;
 }
 
-/** Closes a session: it takes no more steps, watchers see its end, and its slot is freed. */
+/**
+ * Closes a session: it takes no more steps, watchers see its end, its slot is freed and its build
+ * may be retired.
+ */
 export interface CloseSessionRequest {
   /** As in CreateSessionRequest. */
   clientId: string;
@@ -282,15 +278,12 @@ export interface ExportSessionResponse {
   actions: Buffer[];
   /** The session's step (the number of actions). */
   step: bigint;
-  /** The log slot the answering node had applied when it read the session. */
-  appliedIndex: bigint;
 }
 
 function createBaseTransition(): Transition {
   return {
     step: 0n,
     action: Buffer.alloc(0),
-    state: Buffer.alloc(0),
     obs: Buffer.alloc(0),
     reward: 0,
     playerRewards: [],
@@ -312,33 +305,30 @@ export const Transition: MessageFns<Transition> = {
     if (message.action.length !== 0) {
       writer.uint32(18).bytes(message.action);
     }
-    if (message.state.length !== 0) {
-      writer.uint32(26).bytes(message.state);
-    }
     if (message.obs.length !== 0) {
-      writer.uint32(34).bytes(message.obs);
+      writer.uint32(26).bytes(message.obs);
     }
     if (message.reward !== 0) {
-      writer.uint32(45).float(message.reward);
+      writer.uint32(37).float(message.reward);
     }
     if (message.playerRewards.length !== 0) {
-      writer.uint32(50).fork();
+      writer.uint32(42).fork();
       for (const v of message.playerRewards) {
         writer.float(v);
       }
       writer.join();
     }
     if (message.terminated !== false) {
-      writer.uint32(56).bool(message.terminated);
+      writer.uint32(48).bool(message.terminated);
     }
     if (message.truncated !== false) {
-      writer.uint32(64).bool(message.truncated);
+      writer.uint32(56).bool(message.truncated);
     }
     if (message.currentPlayer !== 0) {
-      writer.uint32(72).int32(message.currentPlayer);
+      writer.uint32(64).int32(message.currentPlayer);
     }
     if (message.legalMask.length !== 0) {
-      writer.uint32(82).bytes(message.legalMask);
+      writer.uint32(74).bytes(message.legalMask);
     }
     return writer;
   },
@@ -377,33 +367,25 @@ export const Transition: MessageFns<Transition> = {
               break;
             }
 
-            message.state = Buffer.from(reader.bytes());
-            continue;
-          }
-          case 4: {
-            if (tag !== 34) {
-              break;
-            }
-
             message.obs = Buffer.from(reader.bytes());
             continue;
           }
-          case 5: {
-            if (tag !== 45) {
+          case 4: {
+            if (tag !== 37) {
               break;
             }
 
             message.reward = reader.float();
             continue;
           }
-          case 6: {
-            if (tag === 53) {
+          case 5: {
+            if (tag === 45) {
               message.playerRewards.push(reader.float());
 
               continue;
             }
 
-            if (tag === 50) {
+            if (tag === 42) {
               const end2 = reader.uint32() + reader.pos;
               while (reader.pos < end2) {
                 message.playerRewards.push(reader.float());
@@ -414,12 +396,20 @@ export const Transition: MessageFns<Transition> = {
 
             break;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.terminated = reader.bool();
+            continue;
+          }
           case 7: {
             if (tag !== 56) {
               break;
             }
 
-            message.terminated = reader.bool();
+            message.truncated = reader.bool();
             continue;
           }
           case 8: {
@@ -427,19 +417,11 @@ export const Transition: MessageFns<Transition> = {
               break;
             }
 
-            message.truncated = reader.bool();
-            continue;
-          }
-          case 9: {
-            if (tag !== 72) {
-              break;
-            }
-
             message.currentPlayer = reader.int32();
             continue;
           }
-          case 10: {
-            if (tag !== 82) {
+          case 9: {
+            if (tag !== 74) {
               break;
             }
 
@@ -462,7 +444,6 @@ export const Transition: MessageFns<Transition> = {
     return {
       step: isSet(object.step) ? BigInt(object.step) : 0n,
       action: isSet(object.action) ? Buffer.from(bytesFromBase64(object.action)) : Buffer.alloc(0),
-      state: isSet(object.state) ? Buffer.from(bytesFromBase64(object.state)) : Buffer.alloc(0),
       obs: isSet(object.obs) ? Buffer.from(bytesFromBase64(object.obs)) : Buffer.alloc(0),
       reward: isSet(object.reward) ? globalThis.Number(object.reward) : 0,
       playerRewards: globalThis.Array.isArray(object?.playerRewards)
@@ -492,9 +473,6 @@ export const Transition: MessageFns<Transition> = {
     }
     if (message.action.length !== 0) {
       obj.action = base64FromBytes(message.action);
-    }
-    if (message.state.length !== 0) {
-      obj.state = base64FromBytes(message.state);
     }
     if (message.obs.length !== 0) {
       obj.obs = base64FromBytes(message.obs);
@@ -527,7 +505,6 @@ export const Transition: MessageFns<Transition> = {
     const message = createBaseTransition();
     message.step = (object.step !== undefined && object.step !== null) ? BigInt(object.step) : 0n;
     message.action = object.action ?? Buffer.alloc(0);
-    message.state = object.state ?? Buffer.alloc(0);
     message.obs = object.obs ?? Buffer.alloc(0);
     message.reward = object.reward ?? 0;
     message.playerRewards = object.playerRewards?.map((e) => e) || [];
@@ -549,7 +526,7 @@ function createBaseSession(): Session {
     owner: "",
     step: 0n,
     episodeOver: false,
-    closed: false,
+    state: Buffer.alloc(0),
     createdIndex: 0n,
     lastActiveIndex: 0n,
     last: undefined,
@@ -588,8 +565,8 @@ export const Session: MessageFns<Session> = {
     if (message.episodeOver !== false) {
       writer.uint32(64).bool(message.episodeOver);
     }
-    if (message.closed !== false) {
-      writer.uint32(72).bool(message.closed);
+    if (message.state.length !== 0) {
+      writer.uint32(74).bytes(message.state);
     }
     if (message.createdIndex !== 0n) {
       if (BigInt.asUintN(64, message.createdIndex) !== message.createdIndex) {
@@ -687,11 +664,11 @@ export const Session: MessageFns<Session> = {
             continue;
           }
           case 9: {
-            if (tag !== 72) {
+            if (tag !== 74) {
               break;
             }
 
-            message.closed = reader.bool();
+            message.state = Buffer.from(reader.bytes());
             continue;
           }
           case 10: {
@@ -756,7 +733,7 @@ export const Session: MessageFns<Session> = {
         : isSet(object.episode_over)
         ? globalThis.Boolean(object.episode_over)
         : false,
-      closed: isSet(object.closed) ? globalThis.Boolean(object.closed) : false,
+      state: isSet(object.state) ? Buffer.from(bytesFromBase64(object.state)) : Buffer.alloc(0),
       createdIndex: isSet(object.createdIndex)
         ? BigInt(object.createdIndex)
         : isSet(object.created_index)
@@ -797,8 +774,8 @@ export const Session: MessageFns<Session> = {
     if (message.episodeOver !== false) {
       obj.episodeOver = message.episodeOver;
     }
-    if (message.closed !== false) {
-      obj.closed = message.closed;
+    if (message.state.length !== 0) {
+      obj.state = base64FromBytes(message.state);
     }
     if (message.createdIndex !== 0n) {
       obj.createdIndex = message.createdIndex.toString();
@@ -825,7 +802,7 @@ export const Session: MessageFns<Session> = {
     message.owner = object.owner ?? "";
     message.step = (object.step !== undefined && object.step !== null) ? BigInt(object.step) : 0n;
     message.episodeOver = object.episodeOver ?? false;
-    message.closed = object.closed ?? false;
+    message.state = object.state ?? Buffer.alloc(0);
     message.createdIndex = (object.createdIndex !== undefined && object.createdIndex !== null)
       ? BigInt(object.createdIndex)
       : 0n;
@@ -1446,19 +1423,13 @@ export const GetSessionRequest: MessageFns<GetSessionRequest> = {
 };
 
 function createBaseGetSessionResponse(): GetSessionResponse {
-  return { session: undefined, appliedIndex: 0n };
+  return { session: undefined };
 }
 
 export const GetSessionResponse: MessageFns<GetSessionResponse> = {
   encode(message: GetSessionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.session !== undefined) {
       Session.encode(message.session, writer.uint32(10).fork()).join();
-    }
-    if (message.appliedIndex !== 0n) {
-      if (BigInt.asUintN(64, message.appliedIndex) !== message.appliedIndex) {
-        throw new globalThis.Error("value provided for field message.appliedIndex of type uint64 too large");
-      }
-      writer.uint32(16).uint64(message.appliedIndex);
     }
     return writer;
   },
@@ -1484,14 +1455,6 @@ export const GetSessionResponse: MessageFns<GetSessionResponse> = {
             message.session = Session.decode(reader, reader.uint32());
             continue;
           }
-          case 2: {
-            if (tag !== 16) {
-              break;
-            }
-
-            message.appliedIndex = reader.uint64() as bigint;
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1505,23 +1468,13 @@ export const GetSessionResponse: MessageFns<GetSessionResponse> = {
   },
 
   fromJSON(object: any): GetSessionResponse {
-    return {
-      session: isSet(object.session) ? Session.fromJSON(object.session) : undefined,
-      appliedIndex: isSet(object.appliedIndex)
-        ? BigInt(object.appliedIndex)
-        : isSet(object.applied_index)
-        ? BigInt(object.applied_index)
-        : 0n,
-    };
+    return { session: isSet(object.session) ? Session.fromJSON(object.session) : undefined };
   },
 
   toJSON(message: GetSessionResponse): unknown {
     const obj: any = {};
     if (message.session !== undefined) {
       obj.session = Session.toJSON(message.session);
-    }
-    if (message.appliedIndex !== 0n) {
-      obj.appliedIndex = message.appliedIndex.toString();
     }
     return obj;
   },
@@ -1534,9 +1487,6 @@ export const GetSessionResponse: MessageFns<GetSessionResponse> = {
     message.session = (object.session !== undefined && object.session !== null)
       ? Session.fromPartial(object.session)
       : undefined;
-    message.appliedIndex = (object.appliedIndex !== undefined && object.appliedIndex !== null)
-      ? BigInt(object.appliedIndex)
-      : 0n;
     return message;
   },
 };
@@ -1764,19 +1714,13 @@ export const WatchSessionResponse: MessageFns<WatchSessionResponse> = {
 };
 
 function createBaseSessionClosed(): SessionClosed {
-  return { step: 0n, reason: "" };
+  return { reason: "" };
 }
 
 export const SessionClosed: MessageFns<SessionClosed> = {
   encode(message: SessionClosed, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
-    if (message.step !== 0n) {
-      if (BigInt.asUintN(64, message.step) !== message.step) {
-        throw new globalThis.Error("value provided for field message.step of type uint64 too large");
-      }
-      writer.uint32(8).uint64(message.step);
-    }
     if (message.reason !== "") {
-      writer.uint32(18).string(message.reason);
+      writer.uint32(10).string(message.reason);
     }
     return writer;
   },
@@ -1795,15 +1739,7 @@ export const SessionClosed: MessageFns<SessionClosed> = {
         const tag = reader.uint32();
         switch (tag >>> 3) {
           case 1: {
-            if (tag !== 8) {
-              break;
-            }
-
-            message.step = reader.uint64() as bigint;
-            continue;
-          }
-          case 2: {
-            if (tag !== 18) {
+            if (tag !== 10) {
               break;
             }
 
@@ -1823,17 +1759,11 @@ export const SessionClosed: MessageFns<SessionClosed> = {
   },
 
   fromJSON(object: any): SessionClosed {
-    return {
-      step: isSet(object.step) ? BigInt(object.step) : 0n,
-      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
-    };
+    return { reason: isSet(object.reason) ? globalThis.String(object.reason) : "" };
   },
 
   toJSON(message: SessionClosed): unknown {
     const obj: any = {};
-    if (message.step !== 0n) {
-      obj.step = message.step.toString();
-    }
     if (message.reason !== "") {
       obj.reason = message.reason;
     }
@@ -1845,7 +1775,6 @@ export const SessionClosed: MessageFns<SessionClosed> = {
   },
   fromPartial(object: DeepPartial<SessionClosed>): SessionClosed {
     const message = createBaseSessionClosed();
-    message.step = (object.step !== undefined && object.step !== null) ? BigInt(object.step) : 0n;
     message.reason = object.reason ?? "";
     return message;
   },
@@ -1986,7 +1915,7 @@ export const ListSessionsRequest: MessageFns<ListSessionsRequest> = {
 };
 
 function createBaseListSessionsResponse(): ListSessionsResponse {
-  return { sessions: [], nextPageToken: "", appliedIndex: 0n };
+  return { sessions: [], nextPageToken: "" };
 }
 
 export const ListSessionsResponse: MessageFns<ListSessionsResponse> = {
@@ -1996,12 +1925,6 @@ export const ListSessionsResponse: MessageFns<ListSessionsResponse> = {
     }
     if (message.nextPageToken !== "") {
       writer.uint32(18).string(message.nextPageToken);
-    }
-    if (message.appliedIndex !== 0n) {
-      if (BigInt.asUintN(64, message.appliedIndex) !== message.appliedIndex) {
-        throw new globalThis.Error("value provided for field message.appliedIndex of type uint64 too large");
-      }
-      writer.uint32(24).uint64(message.appliedIndex);
     }
     return writer;
   },
@@ -2035,14 +1958,6 @@ export const ListSessionsResponse: MessageFns<ListSessionsResponse> = {
             message.nextPageToken = reader.string();
             continue;
           }
-          case 3: {
-            if (tag !== 24) {
-              break;
-            }
-
-            message.appliedIndex = reader.uint64() as bigint;
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2063,11 +1978,6 @@ export const ListSessionsResponse: MessageFns<ListSessionsResponse> = {
         : isSet(object.next_page_token)
         ? globalThis.String(object.next_page_token)
         : "",
-      appliedIndex: isSet(object.appliedIndex)
-        ? BigInt(object.appliedIndex)
-        : isSet(object.applied_index)
-        ? BigInt(object.applied_index)
-        : 0n,
     };
   },
 
@@ -2079,9 +1989,6 @@ export const ListSessionsResponse: MessageFns<ListSessionsResponse> = {
     if (message.nextPageToken !== "") {
       obj.nextPageToken = message.nextPageToken;
     }
-    if (message.appliedIndex !== 0n) {
-      obj.appliedIndex = message.appliedIndex.toString();
-    }
     return obj;
   },
 
@@ -2092,9 +1999,6 @@ export const ListSessionsResponse: MessageFns<ListSessionsResponse> = {
     const message = createBaseListSessionsResponse();
     message.sessions = object.sessions?.map((e) => Session.fromPartial(e)) || [];
     message.nextPageToken = object.nextPageToken ?? "";
-    message.appliedIndex = (object.appliedIndex !== undefined && object.appliedIndex !== null)
-      ? BigInt(object.appliedIndex)
-      : 0n;
     return message;
   },
 };
@@ -2405,7 +2309,7 @@ export const ExportSessionRequest: MessageFns<ExportSessionRequest> = {
 };
 
 function createBaseExportSessionResponse(): ExportSessionResponse {
-  return { envId: "", buildId: "", seed: 0n, hint: Buffer.alloc(0), actions: [], step: 0n, appliedIndex: 0n };
+  return { envId: "", buildId: "", seed: 0n, hint: Buffer.alloc(0), actions: [], step: 0n };
 }
 
 export const ExportSessionResponse: MessageFns<ExportSessionResponse> = {
@@ -2433,12 +2337,6 @@ export const ExportSessionResponse: MessageFns<ExportSessionResponse> = {
         throw new globalThis.Error("value provided for field message.step of type uint64 too large");
       }
       writer.uint32(48).uint64(message.step);
-    }
-    if (message.appliedIndex !== 0n) {
-      if (BigInt.asUintN(64, message.appliedIndex) !== message.appliedIndex) {
-        throw new globalThis.Error("value provided for field message.appliedIndex of type uint64 too large");
-      }
-      writer.uint32(56).uint64(message.appliedIndex);
     }
     return writer;
   },
@@ -2504,14 +2402,6 @@ export const ExportSessionResponse: MessageFns<ExportSessionResponse> = {
             message.step = reader.uint64() as bigint;
             continue;
           }
-          case 7: {
-            if (tag !== 56) {
-              break;
-            }
-
-            message.appliedIndex = reader.uint64() as bigint;
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2542,11 +2432,6 @@ export const ExportSessionResponse: MessageFns<ExportSessionResponse> = {
         ? object.actions.map((e: any) => Buffer.from(bytesFromBase64(e)))
         : [],
       step: isSet(object.step) ? BigInt(object.step) : 0n,
-      appliedIndex: isSet(object.appliedIndex)
-        ? BigInt(object.appliedIndex)
-        : isSet(object.applied_index)
-        ? BigInt(object.applied_index)
-        : 0n,
     };
   },
 
@@ -2570,9 +2455,6 @@ export const ExportSessionResponse: MessageFns<ExportSessionResponse> = {
     if (message.step !== 0n) {
       obj.step = message.step.toString();
     }
-    if (message.appliedIndex !== 0n) {
-      obj.appliedIndex = message.appliedIndex.toString();
-    }
     return obj;
   },
 
@@ -2587,9 +2469,6 @@ export const ExportSessionResponse: MessageFns<ExportSessionResponse> = {
     message.hint = object.hint ?? Buffer.alloc(0);
     message.actions = object.actions?.map((e) => e) || [];
     message.step = (object.step !== undefined && object.step !== null) ? BigInt(object.step) : 0n;
-    message.appliedIndex = (object.appliedIndex !== undefined && object.appliedIndex !== null)
-      ? BigInt(object.appliedIndex)
-      : 0n;
     return message;
   },
 };

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+cartridge/_proto/sessions/v1/sessions.proto\x12\x0bsessions.v1\"\xc1\x01\n\nTransition\x12\x0c\n\x04step\x18\x01 \x01(\x04\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\x0c\x12\r\n\x05state\x18\x03 \x01(\x0c\x12\x0b\n\x03obs\x18\x04 \x01(\x0c\x12\x0e\n\x06reward\x18\x05 \x01(\x02\x12\x16\n\x0eplayer_rewards\x18\x06 \x03(\x02\x12\x12\n\nterminated\x18\x07 \x01(\x08\x12\x11\n\ttruncated\x18\x08 \x01(\x08\x12\x16\n\x0e\x63urrent_player\x18\t \x01(\x05\x12\x12\n\nlegal_mask\x18\n \x01(\x0c\"\xf7\x01\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0e\n\x06\x65nv_id\x18\x02 \x01(\t\x12\x10\n\x08\x62uild_id\x18\x03 \x01(\t\x12\x0c\n\x04seed\x18\x04 \x01(\x04\x12\x0c\n\x04hint\x18\x05 \x01(\x0c\x12\r\n\x05owner\x18\x06 \x01(\t\x12\x0c\n\x04step\x18\x07 \x01(\x04\x12\x14\n\x0c\x65pisode_over\x18\x08 \x01(\x08\x12\x0e\n\x06\x63losed\x18\t \x01(\x08\x12\x15\n\rcreated_index\x18\n \x01(\x04\x12\x19\n\x11last_active_index\x18\x0b \x01(\x04\x12%\n\x04last\x18\x0c \x01(\x0b\x32\x17.sessions.v1.Transition\"{\n\x14\x43reateSessionRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\x04\x12\x0e\n\x06\x65nv_id\x18\x03 \x01(\t\x12\x10\n\x08\x62uild_id\x18\x04 \x01(\t\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x0c\n\x04hint\x18\x06 \x01(\x0c\"M\n\x15\x43reateSessionResponse\x12%\n\x07session\x18\x01 \x01(\x0b\x32\x14.sessions.v1.Session\x12\r\n\x05index\x18\x02 \x01(\x04\"v\n\x12StepSessionRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\x04\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x15\n\rexpected_step\x18\x04 \x01(\x04\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\x0c\"Q\n\x13StepSessionResponse\x12+\n\ntransition\x18\x01 \x01(\x0b\x32\x17.sessions.v1.Transition\x12\r\n\x05index\x18\x02 \x01(\x04\"B\n\x11GetSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x19\n\x11min_applied_index\x18\x02 \x01(\x04\"R\n\x12GetSessionResponse\x12%\n\x07session\x18\x01 \x01(\x0b\x32\x14.sessions.v1.Session\x12\x15\n\rapplied_index\x18\x02 \x01(\x04\"W\n\x13WatchSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x11\n\tfrom_step\x18\x02 \x01(\x04\x12\x19\n\x11min_applied_index\x18\x03 \x01(\x04\"|\n\x14WatchSessionResponse\x12-\n\ntransition\x18\x01 \x01(\x0b\x32\x17.sessions.v1.TransitionH\x00\x12,\n\x06\x63losed\x18\x02 \x01(\x0b\x32\x1a.sessions.v1.SessionClosedH\x00\x42\x07\n\x05\x65vent\"-\n\rSessionClosed\x12\x0c\n\x04step\x18\x01 \x01(\x04\x12\x0e\n\x06reason\x18\x02 \x01(\t\"f\n\x13ListSessionsRequest\x12\r\n\x05owner\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x19\n\x11min_applied_index\x18\x04 \x01(\x04\"n\n\x14ListSessionsResponse\x12&\n\x08sessions\x18\x01 \x03(\x0b\x32\x14.sessions.v1.Session\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x15\n\rapplied_index\x18\x03 \x01(\x04\"P\n\x13\x43loseSessionRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\x04\x12\x12\n\nsession_id\x18\x03 \x01(\t\"3\n\x14\x43loseSessionResponse\x12\x0c\n\x04step\x18\x01 \x01(\x04\x12\r\n\x05index\x18\x02 \x01(\x04\"E\n\x14\x45xportSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x19\n\x11min_applied_index\x18\x02 \x01(\x04\"\x8b\x01\n\x15\x45xportSessionResponse\x12\x0e\n\x06\x65nv_id\x18\x01 \x01(\t\x12\x10\n\x08\x62uild_id\x18\x02 \x01(\t\x12\x0c\n\x04seed\x18\x03 \x01(\x04\x12\x0c\n\x04hint\x18\x04 \x01(\x0c\x12\x0f\n\x07\x61\x63tions\x18\x05 \x03(\x0c\x12\x0c\n\x04step\x18\x06 \x01(\x04\x12\x15\n\rapplied_index\x18\x07 \x01(\x04\x32\xdc\x04\n\x08Sessions\x12V\n\rCreateSession\x12!.sessions.v1.CreateSessionRequest\x1a\".sessions.v1.CreateSessionResponse\x12P\n\x0bStepSession\x12\x1f.sessions.v1.StepSessionRequest\x1a .sessions.v1.StepSessionResponse\x12M\n\nGetSession\x12\x1e.sessions.v1.GetSessionRequest\x1a\x1f.sessions.v1.GetSessionResponse\x12U\n\x0cWatchSession\x12 .sessions.v1.WatchSessionRequest\x1a!.sessions.v1.WatchSessionResponse0\x01\x12S\n\x0cListSessions\x12 .sessions.v1.ListSessionsRequest\x1a!.sessions.v1.ListSessionsResponse\x12S\n\x0c\x43loseSession\x12 .sessions.v1.CloseSessionRequest\x1a!.sessions.v1.CloseSessionResponse\x12V\n\rExportSession\x12!.sessions.v1.ExportSessionRequest\x1a\".sessions.v1.ExportSessionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+cartridge/_proto/sessions/v1/sessions.proto\x12\x0bsessions.v1\"\xb2\x01\n\nTransition\x12\x0c\n\x04step\x18\x01 \x01(\x04\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\x0c\x12\x0b\n\x03obs\x18\x03 \x01(\x0c\x12\x0e\n\x06reward\x18\x04 \x01(\x02\x12\x16\n\x0eplayer_rewards\x18\x05 \x03(\x02\x12\x12\n\nterminated\x18\x06 \x01(\x08\x12\x11\n\ttruncated\x18\x07 \x01(\x08\x12\x16\n\x0e\x63urrent_player\x18\x08 \x01(\x05\x12\x12\n\nlegal_mask\x18\t \x01(\x0c\"\xf6\x01\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0e\n\x06\x65nv_id\x18\x02 \x01(\t\x12\x10\n\x08\x62uild_id\x18\x03 \x01(\t\x12\x0c\n\x04seed\x18\x04 \x01(\x04\x12\x0c\n\x04hint\x18\x05 \x01(\x0c\x12\r\n\x05owner\x18\x06 \x01(\t\x12\x0c\n\x04step\x18\x07 \x01(\x04\x12\x14\n\x0c\x65pisode_over\x18\x08 \x01(\x08\x12\r\n\x05state\x18\t \x01(\x0c\x12\x15\n\rcreated_index\x18\n \x01(\x04\x12\x19\n\x11last_active_index\x18\x0b \x01(\x04\x12%\n\x04last\x18\x0c \x01(\x0b\x32\x17.sessions.v1.Transition\"{\n\x14\x43reateSessionRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\x04\x12\x0e\n\x06\x65nv_id\x18\x03 \x01(\t\x12\x10\n\x08\x62uild_id\x18\x04 \x01(\t\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x0c\n\x04hint\x18\x06 \x01(\x0c\"M\n\x15\x43reateSessionResponse\x12%\n\x07session\x18\x01 \x01(\x0b\x32\x14.sessions.v1.Session\x12\r\n\x05index\x18\x02 \x01(\x04\"v\n\x12StepSessionRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\x04\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12\x15\n\rexpected_step\x18\x04 \x01(\x04\x12\x0e\n\x06\x61\x63tion\x18\x05 \x01(\x0c\"Q\n\x13StepSessionResponse\x12+\n\ntransition\x18\x01 \x01(\x0b\x32\x17.sessions.v1.Transition\x12\r\n\x05index\x18\x02 \x01(\x04\"B\n\x11GetSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x19\n\x11min_applied_index\x18\x02 \x01(\x04\";\n\x12GetSessionResponse\x12%\n\x07session\x18\x01 \x01(\x0b\x32\x14.sessions.v1.Session\"W\n\x13WatchSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x11\n\tfrom_step\x18\x02 \x01(\x04\x12\x19\n\x11min_applied_index\x18\x03 \x01(\x04\"|\n\x14WatchSessionResponse\x12-\n\ntransition\x18\x01 \x01(\x0b\x32\x17.sessions.v1.TransitionH\x00\x12,\n\x06\x63losed\x18\x02 \x01(\x0b\x32\x1a.sessions.v1.SessionClosedH\x00\x42\x07\n\x05\x65vent\"\x1f\n\rSessionClosed\x12\x0e\n\x06reason\x18\x01 \x01(\t\"f\n\x13ListSessionsRequest\x12\r\n\x05owner\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\r\x12\x12\n\npage_token\x18\x03 \x01(\t\x12\x19\n\x11min_applied_index\x18\x04 \x01(\x04\"W\n\x14ListSessionsResponse\x12&\n\x08sessions\x18\x01 \x03(\x0b\x32\x14.sessions.v1.Session\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"P\n\x13\x43loseSessionRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\x04\x12\x12\n\nsession_id\x18\x03 \x01(\t\"3\n\x14\x43loseSessionResponse\x12\x0c\n\x04step\x18\x01 \x01(\x04\x12\r\n\x05index\x18\x02 \x01(\x04\"E\n\x14\x45xportSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x19\n\x11min_applied_index\x18\x02 \x01(\x04\"t\n\x15\x45xportSessionResponse\x12\x0e\n\x06\x65nv_id\x18\x01 \x01(\t\x12\x10\n\x08\x62uild_id\x18\x02 \x01(\t\x12\x0c\n\x04seed\x18\x03 \x01(\x04\x12\x0c\n\x04hint\x18\x04 \x01(\x0c\x12\x0f\n\x07\x61\x63tions\x18\x05 \x03(\x0c\x12\x0c\n\x04step\x18\x06 \x01(\x04\x32\xdc\x04\n\x08Sessions\x12V\n\rCreateSession\x12!.sessions.v1.CreateSessionRequest\x1a\".sessions.v1.CreateSessionResponse\x12P\n\x0bStepSession\x12\x1f.sessions.v1.StepSessionRequest\x1a .sessions.v1.StepSessionResponse\x12M\n\nGetSession\x12\x1e.sessions.v1.GetSessionRequest\x1a\x1f.sessions.v1.GetSessionResponse\x12U\n\x0cWatchSession\x12 .sessions.v1.WatchSessionRequest\x1a!.sessions.v1.WatchSessionResponse0\x01\x12S\n\x0cListSessions\x12 .sessions.v1.ListSessionsRequest\x1a!.sessions.v1.ListSessionsResponse\x12S\n\x0c\x43loseSession\x12 .sessions.v1.CloseSessionRequest\x1a!.sessions.v1.CloseSessionResponse\x12V\n\rExportSession\x12!.sessions.v1.ExportSessionRequest\x1a\".sessions.v1.ExportSessionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,39 +32,39 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cartridge._proto.sessions.v
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_TRANSITION']._serialized_start=61
-  _globals['_TRANSITION']._serialized_end=254
-  _globals['_SESSION']._serialized_start=257
-  _globals['_SESSION']._serialized_end=504
-  _globals['_CREATESESSIONREQUEST']._serialized_start=506
-  _globals['_CREATESESSIONREQUEST']._serialized_end=629
-  _globals['_CREATESESSIONRESPONSE']._serialized_start=631
-  _globals['_CREATESESSIONRESPONSE']._serialized_end=708
-  _globals['_STEPSESSIONREQUEST']._serialized_start=710
-  _globals['_STEPSESSIONREQUEST']._serialized_end=828
-  _globals['_STEPSESSIONRESPONSE']._serialized_start=830
-  _globals['_STEPSESSIONRESPONSE']._serialized_end=911
-  _globals['_GETSESSIONREQUEST']._serialized_start=913
-  _globals['_GETSESSIONREQUEST']._serialized_end=979
-  _globals['_GETSESSIONRESPONSE']._serialized_start=981
-  _globals['_GETSESSIONRESPONSE']._serialized_end=1063
-  _globals['_WATCHSESSIONREQUEST']._serialized_start=1065
-  _globals['_WATCHSESSIONREQUEST']._serialized_end=1152
-  _globals['_WATCHSESSIONRESPONSE']._serialized_start=1154
-  _globals['_WATCHSESSIONRESPONSE']._serialized_end=1278
-  _globals['_SESSIONCLOSED']._serialized_start=1280
-  _globals['_SESSIONCLOSED']._serialized_end=1325
-  _globals['_LISTSESSIONSREQUEST']._serialized_start=1327
-  _globals['_LISTSESSIONSREQUEST']._serialized_end=1429
-  _globals['_LISTSESSIONSRESPONSE']._serialized_start=1431
-  _globals['_LISTSESSIONSRESPONSE']._serialized_end=1541
-  _globals['_CLOSESESSIONREQUEST']._serialized_start=1543
-  _globals['_CLOSESESSIONREQUEST']._serialized_end=1623
-  _globals['_CLOSESESSIONRESPONSE']._serialized_start=1625
-  _globals['_CLOSESESSIONRESPONSE']._serialized_end=1676
-  _globals['_EXPORTSESSIONREQUEST']._serialized_start=1678
-  _globals['_EXPORTSESSIONREQUEST']._serialized_end=1747
-  _globals['_EXPORTSESSIONRESPONSE']._serialized_start=1750
-  _globals['_EXPORTSESSIONRESPONSE']._serialized_end=1889
-  _globals['_SESSIONS']._serialized_start=1892
-  _globals['_SESSIONS']._serialized_end=2496
+  _globals['_TRANSITION']._serialized_end=239
+  _globals['_SESSION']._serialized_start=242
+  _globals['_SESSION']._serialized_end=488
+  _globals['_CREATESESSIONREQUEST']._serialized_start=490
+  _globals['_CREATESESSIONREQUEST']._serialized_end=613
+  _globals['_CREATESESSIONRESPONSE']._serialized_start=615
+  _globals['_CREATESESSIONRESPONSE']._serialized_end=692
+  _globals['_STEPSESSIONREQUEST']._serialized_start=694
+  _globals['_STEPSESSIONREQUEST']._serialized_end=812
+  _globals['_STEPSESSIONRESPONSE']._serialized_start=814
+  _globals['_STEPSESSIONRESPONSE']._serialized_end=895
+  _globals['_GETSESSIONREQUEST']._serialized_start=897
+  _globals['_GETSESSIONREQUEST']._serialized_end=963
+  _globals['_GETSESSIONRESPONSE']._serialized_start=965
+  _globals['_GETSESSIONRESPONSE']._serialized_end=1024
+  _globals['_WATCHSESSIONREQUEST']._serialized_start=1026
+  _globals['_WATCHSESSIONREQUEST']._serialized_end=1113
+  _globals['_WATCHSESSIONRESPONSE']._serialized_start=1115
+  _globals['_WATCHSESSIONRESPONSE']._serialized_end=1239
+  _globals['_SESSIONCLOSED']._serialized_start=1241
+  _globals['_SESSIONCLOSED']._serialized_end=1272
+  _globals['_LISTSESSIONSREQUEST']._serialized_start=1274
+  _globals['_LISTSESSIONSREQUEST']._serialized_end=1376
+  _globals['_LISTSESSIONSRESPONSE']._serialized_start=1378
+  _globals['_LISTSESSIONSRESPONSE']._serialized_end=1465
+  _globals['_CLOSESESSIONREQUEST']._serialized_start=1467
+  _globals['_CLOSESESSIONREQUEST']._serialized_end=1547
+  _globals['_CLOSESESSIONRESPONSE']._serialized_start=1549
+  _globals['_CLOSESESSIONRESPONSE']._serialized_end=1600
+  _globals['_EXPORTSESSIONREQUEST']._serialized_start=1602
+  _globals['_EXPORTSESSIONREQUEST']._serialized_end=1671
+  _globals['_EXPORTSESSIONRESPONSE']._serialized_start=1673
+  _globals['_EXPORTSESSIONRESPONSE']._serialized_end=1789
+  _globals['_SESSIONS']._serialized_start=1792
+  _globals['_SESSIONS']._serialized_end=2396
 # @@protoc_insertion_point(module_scope)

@@ -7,10 +7,9 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Transition(_message.Message):
-    __slots__ = ("step", "action", "state", "obs", "reward", "player_rewards", "terminated", "truncated", "current_player", "legal_mask")
+    __slots__ = ("step", "action", "obs", "reward", "player_rewards", "terminated", "truncated", "current_player", "legal_mask")
     STEP_FIELD_NUMBER: _ClassVar[int]
     ACTION_FIELD_NUMBER: _ClassVar[int]
-    STATE_FIELD_NUMBER: _ClassVar[int]
     OBS_FIELD_NUMBER: _ClassVar[int]
     REWARD_FIELD_NUMBER: _ClassVar[int]
     PLAYER_REWARDS_FIELD_NUMBER: _ClassVar[int]
@@ -20,7 +19,6 @@ class Transition(_message.Message):
     LEGAL_MASK_FIELD_NUMBER: _ClassVar[int]
     step: int
     action: bytes
-    state: bytes
     obs: bytes
     reward: float
     player_rewards: _containers.RepeatedScalarFieldContainer[float]
@@ -28,10 +26,10 @@ class Transition(_message.Message):
     truncated: bool
     current_player: int
     legal_mask: bytes
-    def __init__(self, step: _Optional[int] = ..., action: _Optional[bytes] = ..., state: _Optional[bytes] = ..., obs: _Optional[bytes] = ..., reward: _Optional[float] = ..., player_rewards: _Optional[_Iterable[float]] = ..., terminated: _Optional[bool] = ..., truncated: _Optional[bool] = ..., current_player: _Optional[int] = ..., legal_mask: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, step: _Optional[int] = ..., action: _Optional[bytes] = ..., obs: _Optional[bytes] = ..., reward: _Optional[float] = ..., player_rewards: _Optional[_Iterable[float]] = ..., terminated: _Optional[bool] = ..., truncated: _Optional[bool] = ..., current_player: _Optional[int] = ..., legal_mask: _Optional[bytes] = ...) -> None: ...
 
 class Session(_message.Message):
-    __slots__ = ("session_id", "env_id", "build_id", "seed", "hint", "owner", "step", "episode_over", "closed", "created_index", "last_active_index", "last")
+    __slots__ = ("session_id", "env_id", "build_id", "seed", "hint", "owner", "step", "episode_over", "state", "created_index", "last_active_index", "last")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     ENV_ID_FIELD_NUMBER: _ClassVar[int]
     BUILD_ID_FIELD_NUMBER: _ClassVar[int]
@@ -40,7 +38,7 @@ class Session(_message.Message):
     OWNER_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
     EPISODE_OVER_FIELD_NUMBER: _ClassVar[int]
-    CLOSED_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
     CREATED_INDEX_FIELD_NUMBER: _ClassVar[int]
     LAST_ACTIVE_INDEX_FIELD_NUMBER: _ClassVar[int]
     LAST_FIELD_NUMBER: _ClassVar[int]
@@ -52,11 +50,11 @@ class Session(_message.Message):
     owner: str
     step: int
     episode_over: bool
-    closed: bool
+    state: bytes
     created_index: int
     last_active_index: int
     last: Transition
-    def __init__(self, session_id: _Optional[str] = ..., env_id: _Optional[str] = ..., build_id: _Optional[str] = ..., seed: _Optional[int] = ..., hint: _Optional[bytes] = ..., owner: _Optional[str] = ..., step: _Optional[int] = ..., episode_over: _Optional[bool] = ..., closed: _Optional[bool] = ..., created_index: _Optional[int] = ..., last_active_index: _Optional[int] = ..., last: _Optional[_Union[Transition, _Mapping]] = ...) -> None: ...
+    def __init__(self, session_id: _Optional[str] = ..., env_id: _Optional[str] = ..., build_id: _Optional[str] = ..., seed: _Optional[int] = ..., hint: _Optional[bytes] = ..., owner: _Optional[str] = ..., step: _Optional[int] = ..., episode_over: _Optional[bool] = ..., state: _Optional[bytes] = ..., created_index: _Optional[int] = ..., last_active_index: _Optional[int] = ..., last: _Optional[_Union[Transition, _Mapping]] = ...) -> None: ...
 
 class CreateSessionRequest(_message.Message):
     __slots__ = ("client_id", "request_id", "env_id", "build_id", "seed", "hint")
@@ -113,12 +111,10 @@ class GetSessionRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., min_applied_index: _Optional[int] = ...) -> None: ...
 
 class GetSessionResponse(_message.Message):
-    __slots__ = ("session", "applied_index")
+    __slots__ = ("session",)
     SESSION_FIELD_NUMBER: _ClassVar[int]
-    APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
     session: Session
-    applied_index: int
-    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ..., applied_index: _Optional[int] = ...) -> None: ...
+    def __init__(self, session: _Optional[_Union[Session, _Mapping]] = ...) -> None: ...
 
 class WatchSessionRequest(_message.Message):
     __slots__ = ("session_id", "from_step", "min_applied_index")
@@ -139,12 +135,10 @@ class WatchSessionResponse(_message.Message):
     def __init__(self, transition: _Optional[_Union[Transition, _Mapping]] = ..., closed: _Optional[_Union[SessionClosed, _Mapping]] = ...) -> None: ...
 
 class SessionClosed(_message.Message):
-    __slots__ = ("step", "reason")
-    STEP_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("reason",)
     REASON_FIELD_NUMBER: _ClassVar[int]
-    step: int
     reason: str
-    def __init__(self, step: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
 class ListSessionsRequest(_message.Message):
     __slots__ = ("owner", "page_size", "page_token", "min_applied_index")
@@ -159,14 +153,12 @@ class ListSessionsRequest(_message.Message):
     def __init__(self, owner: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., min_applied_index: _Optional[int] = ...) -> None: ...
 
 class ListSessionsResponse(_message.Message):
-    __slots__ = ("sessions", "next_page_token", "applied_index")
+    __slots__ = ("sessions", "next_page_token")
     SESSIONS_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
-    APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
     sessions: _containers.RepeatedCompositeFieldContainer[Session]
     next_page_token: str
-    applied_index: int
-    def __init__(self, sessions: _Optional[_Iterable[_Union[Session, _Mapping]]] = ..., next_page_token: _Optional[str] = ..., applied_index: _Optional[int] = ...) -> None: ...
+    def __init__(self, sessions: _Optional[_Iterable[_Union[Session, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class CloseSessionRequest(_message.Message):
     __slots__ = ("client_id", "request_id", "session_id")
@@ -195,19 +187,17 @@ class ExportSessionRequest(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., min_applied_index: _Optional[int] = ...) -> None: ...
 
 class ExportSessionResponse(_message.Message):
-    __slots__ = ("env_id", "build_id", "seed", "hint", "actions", "step", "applied_index")
+    __slots__ = ("env_id", "build_id", "seed", "hint", "actions", "step")
     ENV_ID_FIELD_NUMBER: _ClassVar[int]
     BUILD_ID_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     HINT_FIELD_NUMBER: _ClassVar[int]
     ACTIONS_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
-    APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
     env_id: str
     build_id: str
     seed: int
     hint: bytes
     actions: _containers.RepeatedScalarFieldContainer[bytes]
     step: int
-    applied_index: int
-    def __init__(self, env_id: _Optional[str] = ..., build_id: _Optional[str] = ..., seed: _Optional[int] = ..., hint: _Optional[bytes] = ..., actions: _Optional[_Iterable[bytes]] = ..., step: _Optional[int] = ..., applied_index: _Optional[int] = ...) -> None: ...
+    def __init__(self, env_id: _Optional[str] = ..., build_id: _Optional[str] = ..., seed: _Optional[int] = ..., hint: _Optional[bytes] = ..., actions: _Optional[_Iterable[bytes]] = ..., step: _Optional[int] = ...) -> None: ...
