@@ -1,6 +1,6 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import type { EnvCapabilities } from "../runtime/engine.js";
+import type { BuildRef, EnvCapabilities } from "../runtime/engine.js";
 import { loadCartridge } from "../runtime/loader.js";
 import { readModuleFile } from "../runtime/module-file.js";
 import type { LoadOptions } from "../runtime/sandbox-options.js";
@@ -21,8 +21,8 @@ import { type CartridgeWatcher, watchCartridges } from "../runtime/watch.js";
  *   deleted from one node's folder must not take an env away from every node).
  */
 export interface BuildSink {
-  holds(buildId: string): boolean;
-  install(bytes: Uint8Array, source: string, makeCurrent: boolean): Promise<EnvCapabilities>;
+  holds(build: BuildRef): boolean;
+  install(bytes: Uint8Array, build: BuildRef, makeCurrent: boolean): Promise<EnvCapabilities>;
   removeEnvOf(envId: string, source: string): Promise<void>;
 }
 
@@ -68,8 +68,8 @@ export class CartridgeFolder {
       const source = join(this.dir, name);
       try {
         const bytes = await readModuleFile(source, this.maxModuleBytes);
-        const buildId = await this.validate(source, bytes);
-        if (!this.sink.holds(buildId)) await this.install(source, bytes);
+        const build = await this.validate(source, bytes);
+        if (!this.sink.holds(build)) await this.install(source, bytes, build);
       } catch (error) {
         this.hooks.onError(source, error);
       }
@@ -80,10 +80,8 @@ export class CartridgeFolder {
   async watch(): Promise<void> {
     this.watcher = await watchCartridges(
       {
-        register: async (bytes, source) => {
-          await this.validate(source, bytes);
-          return this.install(source, bytes);
-        },
+        register: async (bytes, source) =>
+          this.install(source, bytes, await this.validate(source, bytes)),
         unregisterSource: (source) => this.remove(source),
       },
       this.dir,
@@ -106,17 +104,21 @@ export class CartridgeFolder {
 
   /**
    * Validates a module exactly as every replica's install will (the loader), so that a broken
-   * file never reaches the log, and notes which env the file provides. Returns the build id.
+   * file never reaches the log, and notes which env the file provides.
    */
-  private async validate(source: string, bytes: Uint8Array): Promise<string> {
+  private async validate(source: string, bytes: Uint8Array): Promise<BuildRef> {
     const cartridge = await loadCartridge(bytes, { ...this.limits, source });
     this.envOfSource.set(source, cartridge.manifest.env_id);
-    return cartridge.buildId;
+    return { envId: cartridge.manifest.env_id, buildId: cartridge.buildId };
   }
 
   /** Installs a validated module through the log and makes it its env's current build. */
-  private async install(source: string, bytes: Uint8Array): Promise<EnvCapabilities> {
-    const caps = await this.sink.install(bytes, source, true);
+  private async install(
+    source: string,
+    bytes: Uint8Array,
+    build: BuildRef,
+  ): Promise<EnvCapabilities> {
+    const caps = await this.sink.install(bytes, build, true);
     this.hooks.onInstalled?.(caps, source);
     return caps;
   }

@@ -1,37 +1,30 @@
 import type { StateMachine } from "../consensus/statemachine.js";
 import { ConsoleStateMachine } from "../replication/console-state-machine.js";
 import { KvStore } from "../replication/kv/kv-store.js";
-import type { EnvCapabilities } from "../runtime/engine.js";
+import { ManifestPart } from "../replication/manifest/manifest-part.js";
+import { RegistryBuildHost } from "../replication/manifest/registry-build-host.js";
+import { SessionsPart } from "../replication/sessions/session-part.js";
+import type { Engine } from "../runtime/engine.js";
 import type { Registry } from "../runtime/registry.js";
-import type { BuildSink } from "./cartridge-folder.js";
 
-/** What the node runs its replica over: the console state machine and its parts. */
+/** The console's replicated state machine and the parts the node reads or wires further. */
 export interface ConsoleParts {
-  readonly stateMachine: StateMachine;
+  readonly stateMachine: ConsoleStateMachine & StateMachine;
+  readonly manifest: ManifestPart;
+  readonly sessions: SessionsPart;
 }
 
 /**
- * Assembles the console's replicated state machine: every part of the log's state, each under its
- * fixed tag (host/replication/part.ts).
+ * Assembles the console's replicated state machine: the cluster KV, the manifest (driving
+ * `registry`, which must not evict builds by itself) and the game sessions (run by `runtime`,
+ * which resolves builds in that registry), each under its fixed tag (host/replication/part.ts).
  */
-export function createConsoleParts(): ConsoleParts {
-  return { stateMachine: new ConsoleStateMachine([new KvStore()]) };
-}
-
-/**
- * The folder's sink while the manifest part is not wired: the registry directly, as before the
- * replicated console. Replaced by the manifest sink (install through the log).
- */
-export function registrySink(registry: Registry): BuildSink {
-  return {
-    holds: (buildId) =>
-      registry
-        .list()
-        .some((caps) => registry.builds(caps.envId).some((b) => b.buildId === buildId)),
-    install: (bytes: Uint8Array, source: string): Promise<EnvCapabilities> =>
-      registry.register(bytes, source),
-    removeEnvOf: async (_envId: string, source: string) => {
-      registry.unregisterSource(source);
-    },
-  };
+export function createConsoleParts(registry: Registry, runtime: Engine): ConsoleParts {
+  const sessions = new SessionsPart(runtime);
+  const manifest = new ManifestPart({
+    host: new RegistryBuildHost(registry),
+    isPinned: (envId, buildId) => sessions.isPinned(envId, buildId),
+  });
+  const stateMachine = new ConsoleStateMachine([new KvStore(), manifest, sessions]);
+  return { stateMachine, manifest, sessions };
 }

@@ -3,6 +3,8 @@ import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import type { Logger } from "pino";
 import { ClusterService } from "../proto/generated/cluster/v1/cluster.js";
+import { SessionsService } from "../proto/generated/sessions/v1/sessions.js";
+import { ReplicatedConsole } from "../replication/console.js";
 import type { Engine, RegistryEvent } from "../runtime/engine.js";
 import { isCartridgeError } from "../runtime/errors.js";
 import { createEngine, InlineEngine } from "../runtime/index.js";
@@ -10,15 +12,18 @@ import { WorkerEngine } from "../runtime/worker-engine.js";
 import { resolveSecurity } from "../server/auth/security.js";
 import { ClusterMetrics } from "../server/cluster-metrics.js";
 import { CLUSTER_SERVICE_NAME, createClusterService } from "../server/cluster-service.js";
+import { DEFAULT_LIMITS as SERVER_LIMITS } from "../server/limits.js";
 import { ServerMetrics } from "../server/metrics.js";
 import { type MetricsEndpoint, serveMetrics } from "../server/metrics-http.js";
 import { startServer } from "../server/server.js";
+import { createSessionsService, SESSIONS_SERVICE_NAME } from "../server/sessions-service.js";
 import { isLoopbackHost, SecurityConfigError } from "../server/tls.js";
 import { CartridgeFolder } from "./cartridge-folder.js";
 import { ConsoleReplica } from "./cluster-node.js";
 import { embeddedNodeConfig, type NodeConfig } from "./config.js";
-import { createConsoleParts, registrySink } from "./console-parts.js";
+import { createConsoleParts } from "./console-parts.js";
 import { createLogger, type LogLevel } from "./logger.js";
+import { ManifestSink } from "./manifest-sink.js";
 import { onShutdownSignal } from "./signals.js";
 
 /** What `cartridge serve` asks for: its flags, and the node config when `--config` is given. */
@@ -118,7 +123,8 @@ export async function runNode(options: NodeSettings): Promise<void> {
   }
 
   const metrics = new ServerMetrics();
-  const { engine, registry } = createEngine();
+  // The applied manifest decides which builds exist: the registry never evicts one by itself.
+  const { engine, registry } = createEngine({ evictOldBuilds: false });
   // Guest code runs in worker threads, never on the thread that serves gRPC (issue 10).
   const workers = options.workers ?? availableParallelism();
   const pool =
@@ -142,10 +148,10 @@ export async function runNode(options: NodeSettings): Promise<void> {
     metrics.envsServed.set(engine.listEnvs().length);
   });
   // The replica starts before the gRPC port opens, so that a node never answers with state it
-  // has not recovered from its WAL yet (the applied manifest registers its builds on the way).
+  // has not recovered from its WAL yet; the restored manifest re-registers its builds first.
   let walFsync: ((durationMs: number) => void) | undefined;
   let serverAddress = "";
-  const parts = createConsoleParts();
+  const parts = createConsoleParts(registry, served);
   const replica = await ConsoleReplica.start(
     config,
     () => serverAddress,
@@ -153,26 +159,44 @@ export async function runNode(options: NodeSettings): Promise<void> {
     parts.stateMachine,
     (durationMs) => walFsync?.(durationMs),
   );
-  const folder =
-    dir === undefined
-      ? undefined
-      : new CartridgeFolder(dir, registrySink(registry), {
-          onError: (source, error) => reportFileError(logger, metrics, source, error),
-        });
+  await parts.stateMachine.settled();
+  const replicated = new ReplicatedConsole({
+    consensus: replica.engine,
+    sessions: parts.sessions,
+    runtime: served,
+  });
+  const forward = security.security.tls === undefined && security.security.authenticator.isOpen;
   // A single node is its own leader: its folder is in the manifest before the port opens, as
   // `npm start` always did. A cluster node proposes through the leader, which needs the others
   // (and this node's server, for forwarding): after the port opens, in the background.
   const leadsAlone = config.members.length === 1;
+  const sink = new ManifestSink({
+    replica,
+    manifest: parts.manifest,
+    registry,
+    forward,
+    removeOnDelete: leadsAlone,
+    logger,
+  });
+  const folder =
+    dir === undefined
+      ? undefined
+      : new CartridgeFolder(
+          dir,
+          sink,
+          { onError: (source, error) => reportFileError(logger, metrics, source, error) },
+          registry.options,
+        );
   if (leadsAlone) await folder?.loadAll();
   if (options.watch) await folder?.watch();
 
-  const cluster = createClusterService(
+  const forwarding = { forwardTimeoutMs: config.forwardTimeoutMs, forward };
+  const cluster = createClusterService(replica, { logger, metrics }, forwarding);
+  const sessionsService = createSessionsService(
+    replicated,
     replica,
     { logger, metrics },
-    {
-      forwardTimeoutMs: config.forwardTimeoutMs,
-      forward: security.security.tls === undefined && security.security.authenticator.isOpen,
-    },
+    { forwarding, limits: SERVER_LIMITS },
   );
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
@@ -190,10 +214,17 @@ export async function runNode(options: NodeSettings): Promise<void> {
           definition: ClusterService,
           implementation: cluster.implementation,
         },
+        {
+          name: SESSIONS_SERVICE_NAME,
+          definition: SessionsService,
+          implementation: sessionsService.implementation,
+        },
       ],
     });
   } catch (error) {
+    sink.stop();
     await folder?.close();
+    replicated.close();
     await replica.stop();
     throw error;
   }
@@ -267,12 +298,15 @@ export async function runNode(options: NodeSettings): Promise<void> {
 
   onShutdownSignal(logger, async () => {
     clearInterval(poll);
+    sink.stop();
     await folder?.close();
+    replicated.close();
     const result = await server.shutdown();
     // Guest code runs in workers, so the grace timer fires even with a runaway call in flight;
     // terminating the workers then stops it.
     await pool?.close();
     cluster.close();
+    sessionsService.close();
     await replica.stop();
     await metricsEndpoint?.close();
     logger.info({ forced: result.forced }, "server stopped");

@@ -76,6 +76,8 @@ export class TestNode {
     readonly id: string,
     readonly configFile: string,
     readonly grpcAddress: string,
+    /** More `cartridge serve` flags, beside `--config` (e.g. `--cartridges DIR`). */
+    readonly serveArgs: readonly string[] = [],
   ) {
     this.client = new ClusterClient(grpcAddress, credentials.createInsecure());
   }
@@ -85,7 +87,7 @@ export class TestNode {
     if (!existsSync(CLI)) throw new Error(`${CLI} missing: run npm run build first`);
     const child = spawn(
       process.execPath,
-      [CLI, "serve", "--config", this.configFile, "--log-level", "warn"],
+      [CLI, "serve", "--config", this.configFile, "--log-level", "warn", ...this.serveArgs],
       {
         stdio: ["ignore", "ignore", "pipe"],
       },
@@ -139,8 +141,13 @@ export class TestCluster {
     this.nodes = nodes;
   }
 
-  /** With `mutualTls`, the nodes talk mutual TLS with certificates from `cartridge certs init`. */
-  static async create(options: { mutualTls?: boolean } = {}): Promise<TestCluster> {
+  /**
+   * With `mutualTls`, the nodes talk mutual TLS with certificates from `cartridge certs init`;
+   * `serveArgs` are more flags for every node (e.g. `--cartridges DIR`).
+   */
+  static async create(
+    options: { mutualTls?: boolean; serveArgs?: readonly string[] } = {},
+  ): Promise<TestCluster> {
     const dir = await mkdtemp(join(tmpdir(), "cartridge-e2e-"));
     const ports = await freePorts(6);
     const ids = ["1", "2", "3"];
@@ -175,7 +182,7 @@ export class TestCluster {
           "",
         ].join("\n"),
       );
-      nodes.push(new TestNode(id, file, `127.0.0.1:${ports[i + 3]}`));
+      nodes.push(new TestNode(id, file, `127.0.0.1:${ports[i + 3]}`, options.serveArgs));
     }
     return new TestCluster(dir, nodes);
   }
