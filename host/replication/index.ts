@@ -1,3 +1,7 @@
+export * from "./checkpoint/checkpoint-commands.js";
+export * from "./checkpoint/checkpoint-part.js";
+export * from "./checkpoint/checkpoint-scheduler.js";
+export * from "./checkpoint/divergence-error.js";
 export * from "./console.js";
 export * from "./console-state-machine.js";
 export * from "./envelope.js";
