@@ -64,7 +64,10 @@ export interface StepSessionRequest {
   readonly action: Uint8Array;
 }
 
-/** What a write returns: the log index it was applied at (for `minAppliedIndex` of later reads). */
+/**
+ * What a write returns: the log index its outcome is known at, for `minAppliedIndex` of later
+ * reads (for a retry answered from the dedupe table, the later slot the retry sat in).
+ */
 export interface Applied {
   readonly index: number;
 }

@@ -15,6 +15,8 @@ export interface BatchSummary {
   indeterminateOps: number;
   rejectedOps: number;
   batchedCommands: number;
+  /** Session steps acknowledged to the simulated game players. */
+  sessionSteps: number;
   /** Seeds by cluster size. */
   seedsBySize: Record<number, number>;
   /** Seeds by `size:fault` for every fault kind a seed enabled. */
@@ -36,6 +38,7 @@ export function summarize(reports: readonly RunReport[]): BatchSummary {
     indeterminateOps: 0,
     rejectedOps: 0,
     batchedCommands: 0,
+    sessionSteps: 0,
     seedsBySize: {},
     seedsBySizeAndFault: {},
     faultEvents: Object.fromEntries(FAULT_KINDS.map((kind) => [kind, 0])) as Record<
@@ -60,6 +63,7 @@ export function add(summary: BatchSummary, report: RunReport): void {
   summary.indeterminateOps += report.indeterminateOps;
   summary.rejectedOps += report.rejectedOps;
   summary.batchedCommands += report.batchedCommands;
+  summary.sessionSteps += report.sessionSteps;
   summary.seedsBySize[report.replicas] = (summary.seedsBySize[report.replicas] ?? 0) + 1;
   for (const kind of report.enabledFaults) {
     const key = `${report.replicas}:${kind}`;
@@ -85,7 +89,8 @@ export function formatSummary(summary: BatchSummary): string[] {
     `${summary.seeds - summary.failed} passed, ${summary.failed} failed; ` +
       `${summary.chosenSlots} slots chosen, ${summary.completedOps} ops completed, ` +
       `${summary.indeterminateOps} indeterminate, ${summary.rejectedOps} NotLeader, ` +
-      `${summary.batchedCommands} commands through applyBatch`,
+      `${summary.batchedCommands} commands through applyBatch, ` +
+      `${summary.sessionSteps} session steps acknowledged`,
     `seeds by cluster size: ${sizes.map((size) => `${size}=${summary.seedsBySize[size]}`).join(" ")}`,
     `seeds by fault enabled (per cluster size ${sizes.join("/")}):`,
   ];

@@ -8,6 +8,7 @@ import { ConsensusError } from "../../host/consensus/core/errors.js";
 import { MultiPaxosEngine } from "../../host/consensus/engine/multi-paxos-engine.js";
 import { ManualTickSource } from "../../host/consensus/engine/tick-source.js";
 import type { StateMachine } from "../../host/consensus/statemachine.js";
+import type { Engine } from "../../host/runtime/engine.js";
 import {
   type CrashPoint,
   type DiskFaultEvents,
@@ -33,6 +34,8 @@ export interface SimClusterOptions {
    * I/O failures, a rotting record), each fault for a minority of seeds; "perfect": none.
    */
   readonly disks?: "seeded" | "perfect";
+  /** With a runtime, the replicas also hold the console's sessions part (see `KvMachine`). */
+  readonly sessionRuntime?: Engine;
 }
 
 /** One simulated replica process. Its storage outlives crashes; everything else does not. */
@@ -123,7 +126,7 @@ export class SimCluster {
         nodeId: member.nodeId,
         storage,
         engine: undefined,
-        machine: new KvMachine({ batched: this.options.batchedApply }),
+        machine: this.newMachine(),
         tickSource: new ManualTickSource(),
         pausedUntil: 0,
         lastAppliedSeen: 0,
@@ -183,7 +186,7 @@ export class SimCluster {
       return;
     }
     node.storage.clearCrashPoint();
-    node.machine = new KvMachine({ batched: this.options.batchedApply });
+    node.machine = this.newMachine();
     node.tickSource = new ManualTickSource();
     node.lastAppliedSeen = node.storage.durableSnapshotIndex();
     node.commitSeen = 0;
@@ -223,6 +226,15 @@ export class SimCluster {
       if (!(node.storage.isCorrupted() && isStorageFailure(error))) {
         this.violations.push(`t=${this.now} ${node.nodeId} failed to start: ${String(error)}`);
       }
+    });
+  }
+
+  private newMachine(): KvMachine {
+    return new KvMachine({
+      batched: this.options.batchedApply,
+      ...(this.options.sessionRuntime === undefined
+        ? {}
+        : { runtime: this.options.sessionRuntime }),
     });
   }
 

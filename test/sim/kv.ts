@@ -3,6 +3,10 @@ import type {
   BatchedCommand,
   StateMachine,
 } from "../../host/consensus/statemachine.js";
+import { ConsoleStateMachine } from "../../host/replication/console-state-machine.js";
+import { PART_TAGS } from "../../host/replication/part.js";
+import { SessionsPart } from "../../host/replication/sessions/session-part.js";
+import type { Engine } from "../../host/runtime/engine.js";
 import type { Model } from "./linearizability.js";
 
 /** A command of the simulated key-value workload. */
@@ -34,6 +38,11 @@ export function decodeOutput(data: Uint8Array): KvOutput {
  * The replicated KV store. It also remembers every request it applied (in its snapshot too) and
  * throws if one is applied twice, which is how the simulator checks "applied exactly once".
  * With `batched`, it implements `applyBatch`, so the wrapper's batched apply path runs.
+ *
+ * With a `runtime`, it also holds the console's real sessions part: commands tagged
+ * `PART_TAGS.sessions` go to it (through the console state machine, whose `applyBatch` runs the
+ * steps of different sessions of one slot concurrently), and its snapshot travels inside this
+ * machine's.
  */
 export class KvMachine implements StateMachine {
   private values = new Map<string, string>();
@@ -41,16 +50,58 @@ export class KvMachine implements StateMachine {
   private lastIndex = 0;
   /** Commands applied through `applyBatch` (to show the batched path ran). */
   batchedCommands = 0;
-  readonly applyBatch: ((commands: readonly BatchedCommand[]) => Uint8Array[]) | undefined;
+  readonly applyBatch:
+    | ((commands: readonly BatchedCommand[]) => Uint8Array[] | Promise<Uint8Array[]>)
+    | undefined;
+  /** The sessions part, when the machine has a runtime. */
+  readonly sessions: SessionsPart | undefined;
+  private readonly console: ConsoleStateMachine | undefined;
 
-  constructor(options: { readonly batched?: boolean } = {}) {
+  constructor(options: { readonly batched?: boolean; readonly runtime?: Engine } = {}) {
+    if (options.runtime !== undefined) {
+      this.sessions = new SessionsPart(options.runtime);
+      this.console = new ConsoleStateMachine([this.sessions]);
+    }
     this.applyBatch =
       options.batched === true
         ? (commands) => {
             this.batchedCommands += commands.length;
-            return commands.map(({ command, context }) => this.apply(command, context));
+            if (!commands.some(({ command }) => isSessionCommand(command))) {
+              return commands.map(({ command, context }) => this.applyKv(command, context));
+            }
+            return this.applyMixed(commands);
           }
         : undefined;
+  }
+
+  /** In order; each run of session commands goes to the console's `applyBatch` together. */
+  private async applyMixed(commands: readonly BatchedCommand[]): Promise<Uint8Array[]> {
+    const results: Uint8Array[] = [];
+    for (let start = 0; start < commands.length; ) {
+      const first = commands[start] as BatchedCommand;
+      if (!isSessionCommand(first.command)) {
+        results.push(this.applyKv(first.command, first.context));
+        start += 1;
+        continue;
+      }
+      let end = start + 1;
+      while (end < commands.length && isSessionCommand(commands[end]?.command)) end += 1;
+      const run = commands.slice(start, end);
+      for (const { context } of run) this.admit(context);
+      results.push(...(await this.sessionMachine().applyBatch(run)));
+      start = end;
+    }
+    return results;
+  }
+
+  private sessionMachine(): ConsoleStateMachine {
+    if (this.console === undefined) throw new Error("a session command without a runtime");
+    return this.console;
+  }
+
+  /** The sessions part's snapshot (empty without a runtime), to compare replicas. */
+  sessionsSnapshot(): Uint8Array {
+    return this.console?.snapshot() ?? new Uint8Array();
   }
 
   /** Whether `clientId`'s request `requestId` was applied (on this replica, so far). */
@@ -58,7 +109,22 @@ export class KvMachine implements StateMachine {
     return this.appliedRequests.has(`${clientId}#${requestId}`);
   }
 
-  apply(command: Uint8Array, context: ApplyContext): Uint8Array {
+  apply(command: Uint8Array, context: ApplyContext): Uint8Array | Promise<Uint8Array> {
+    if (isSessionCommand(command)) {
+      this.admit(context);
+      return this.sessionMachine().apply(command, context);
+    }
+    return this.applyKv(command, context);
+  }
+
+  private applyKv(command: Uint8Array, context: ApplyContext): Uint8Array {
+    this.admit(context);
+    const input = JSON.parse(decoder.decode(command)) as KvInput;
+    return encoder.encode(JSON.stringify(applyKv(this.values, input)));
+  }
+
+  /** The in-order and exactly-once checks every applied command passes. */
+  private admit(context: ApplyContext): void {
     if (context.index < this.lastIndex) {
       throw new Error(`applied slot ${context.index} after slot ${this.lastIndex}`);
     }
@@ -68,8 +134,6 @@ export class KvMachine implements StateMachine {
       throw new Error(`request ${request} applied twice (slot ${context.index})`);
     }
     this.appliedRequests.add(request);
-    const input = JSON.parse(decoder.decode(command)) as KvInput;
-    return encoder.encode(JSON.stringify(applyKv(this.values, input)));
   }
 
   snapshot(): Uint8Array {
@@ -78,6 +142,7 @@ export class KvMachine implements StateMachine {
         values: [...this.values],
         applied: [...this.appliedRequests],
         lastIndex: this.lastIndex,
+        sessions: Buffer.from(this.sessionsSnapshot()).toString("base64"),
       }),
     );
   }
@@ -87,7 +152,13 @@ export class KvMachine implements StateMachine {
       values: [string, string][];
       applied: string[];
       lastIndex: number;
+      sessions: string;
     };
+    if (this.console !== undefined) {
+      const sessions = Buffer.from(parsed.sessions, "base64");
+      if (sessions.length === 0) this.sessions?.reset();
+      else this.console.restore(new Uint8Array(sessions));
+    }
     this.values = new Map(parsed.values);
     this.appliedRequests = new Set(parsed.applied);
     this.lastIndex = parsed.lastIndex;
@@ -97,6 +168,11 @@ export class KvMachine implements StateMachine {
   get(key: string): string | undefined {
     return this.values.get(key);
   }
+}
+
+/** Session commands start with their part tag; the KV workload's JSON starts with "{". */
+function isSessionCommand(command: Uint8Array | undefined): boolean {
+  return command?.[0] === PART_TAGS.sessions;
 }
 
 function applyKv(values: Map<string, string>, input: KvInput): KvOutput {

@@ -51,6 +51,7 @@ describe("seeded simulation", () => {
     }
     expect(summary.chosenSlots).toBeGreaterThan(CI_SEEDS.length * 10);
     expect(summary.batchedCommands, "the batched apply path never ran").toBeGreaterThan(100);
+    expect(summary.sessionSteps, "no game session was stepped").toBeGreaterThan(100);
     expect(summary.rejectedOps, "no request was answered NotLeader").toBeGreaterThan(100);
     // The runs exercise catch-up, snapshots, gap repair, ballot conflicts and chunked phase-1
     // reports, not only the happy path.

@@ -8,6 +8,7 @@ import { registerModel } from "./kv.js";
 import { checkLinearizable } from "./linearizability.js";
 import { NO_NETWORK_FAULTS } from "./network.js";
 import { mixSeed, SimRandom } from "./random.js";
+import { checkSessions, SimPlayer, simRuntime } from "./sessions.js";
 
 /** Every kind of fault the simulator injects. */
 export const FAULT_KINDS = [
@@ -128,6 +129,8 @@ export interface RunReport {
   readonly rejectedOps: number;
   /** Commands applied through the state machine's `applyBatch`. */
   readonly batchedCommands: number;
+  /** Session steps acknowledged to the game players (seeds with players only). */
+  readonly sessionSteps: number;
   readonly messagesSent: number;
   /** Messages delivered, by type (shows which protocol paths the run exercised). */
   readonly deliveredByType: Readonly<Record<string, number>>;
@@ -139,6 +142,10 @@ export async function runSeed(
   options: RunOptions = DEFAULT_RUN_OPTIONS,
 ): Promise<RunReport> {
   const params = seedParameters(seed);
+  // A quarter of the seeds also play game sessions (the console's sessions part, real guest
+  // code), from their own random stream so that the other seeds' runs stay as they were.
+  const sessionRandom = new SimRandom(mixSeed(seed, 3));
+  const runtime = sessionRandom.chance(0.25) ? await simRuntime() : undefined;
   const sim = new SimCluster({
     seed: mixSeed(seed, 2),
     replicas: params.replicas,
@@ -146,7 +153,22 @@ export async function runSeed(
     batchedApply: params.batchedApply,
     snapshotIntervalSlots: params.snapshotIntervalSlots,
     retainSlots: params.retainSlots,
+    ...(runtime === undefined ? {} : { sessionRuntime: runtime }),
   });
+  const players =
+    runtime === undefined
+      ? []
+      : Array.from(
+          { length: sessionRandom.between(1, 3) },
+          (_, i) =>
+            new SimPlayer(
+              i + 1,
+              sim,
+              new SimRandom(sessionRandom.fork()),
+              sessionRandom.pick([0.3, 0.6, 1]),
+              40,
+            ),
+        );
   const enabled = params.faults;
   const intensity = params.intensity;
   const faultEvents = Object.fromEntries(FAULT_KINDS.map((kind) => [kind, 0])) as Record<
@@ -200,6 +222,9 @@ export async function runSeed(
       for (const client of clients) {
         client.step(true);
       }
+      for (const player of players) {
+        player.step(true);
+      }
     });
     checkWire(sim, quorumChecked);
   }
@@ -229,9 +254,13 @@ export async function runSeed(
       for (const client of clients) {
         client.step(false);
       }
+      for (const player of players) {
+        player.step(false);
+      }
     });
     checkWire(sim, quorumChecked);
-    if (clients.every((client) => client.idle()) && converged(sim)) {
+    const idle = clients.every((client) => client.idle()) && players.every((p) => p.idle());
+    if (idle && converged(sim)) {
       live = true;
       break;
     }
@@ -258,6 +287,9 @@ export async function runSeed(
   if (failures.length === 0) {
     failures.push(...checkHistory(history));
   }
+  if (failures.length === 0 && runtime !== undefined) {
+    failures.push(...(await checkSessions(sim, players, runtime)));
+  }
   return {
     seed,
     ok: failures.length === 0,
@@ -272,6 +304,7 @@ export async function runSeed(
     indeterminateOps: history.filter((op) => op.output === undefined).length,
     rejectedOps: rejected.length,
     batchedCommands: sim.nodes.reduce((sum, node) => sum + node.machine.batchedCommands, 0),
+    sessionSteps: players.reduce((sum, player) => sum + player.ackedSteps, 0),
     messagesSent: network.stats.sent,
     deliveredByType: { ...network.stats.byType },
   };
