@@ -1,4 +1,5 @@
 import type { StateMachine } from "../consensus/statemachine.js";
+import { CheckpointPart } from "../replication/checkpoint/checkpoint-part.js";
 import { ConsoleStateMachine } from "../replication/console-state-machine.js";
 import { KvStore } from "../replication/kv/kv-store.js";
 import { ManifestPart } from "../replication/manifest/manifest-part.js";
@@ -12,12 +13,14 @@ export interface ConsoleParts {
   readonly stateMachine: ConsoleStateMachine & StateMachine;
   readonly manifest: ManifestPart;
   readonly sessions: SessionsPart;
+  readonly checkpoint: CheckpointPart;
 }
 
 /**
  * Assembles the console's replicated state machine: the cluster KV, the manifest (driving
  * `registry`, which must not evict builds by itself) and the game sessions (run by `runtime`,
- * which resolves builds in that registry), each under its fixed tag (host/replication/part.ts).
+ * which resolves builds in that registry) and the checkpoint part (the divergence detector's
+ * running hash), each under its fixed tag (host/replication/part.ts).
  */
 export function createConsoleParts(registry: Registry, runtime: Engine): ConsoleParts {
   const sessions = new SessionsPart(runtime);
@@ -25,6 +28,7 @@ export function createConsoleParts(registry: Registry, runtime: Engine): Console
     host: new RegistryBuildHost(registry),
     isPinned: (envId, buildId) => sessions.isPinned(envId, buildId),
   });
-  const stateMachine = new ConsoleStateMachine([new KvStore(), manifest, sessions]);
-  return { stateMachine, manifest, sessions };
+  const checkpoint = new CheckpointPart();
+  const stateMachine = new ConsoleStateMachine([new KvStore(), manifest, sessions, checkpoint]);
+  return { stateMachine, manifest, sessions, checkpoint };
 }

@@ -3,7 +3,7 @@ import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import type { Logger } from "pino";
 import { ClusterService } from "../proto/generated/cluster/v1/cluster.js";
-import { SessionsService } from "../proto/generated/sessions/v1/sessions.js";
+import { CheckpointScheduler } from "../replication/checkpoint/checkpoint-scheduler.js";
 import { ReplicatedConsole } from "../replication/console.js";
 import type { Engine, RegistryEvent } from "../runtime/engine.js";
 import { isCartridgeError } from "../runtime/errors.js";
@@ -12,11 +12,10 @@ import { WorkerEngine } from "../runtime/worker-engine.js";
 import { resolveSecurity } from "../server/auth/security.js";
 import { ClusterMetrics } from "../server/cluster-metrics.js";
 import { CLUSTER_SERVICE_NAME, createClusterService } from "../server/cluster-service.js";
-import { DEFAULT_LIMITS as SERVER_LIMITS } from "../server/limits.js";
+import { createConsoleServices } from "../server/console-services.js";
 import { ServerMetrics } from "../server/metrics.js";
 import { type MetricsEndpoint, serveMetrics } from "../server/metrics-http.js";
 import { startServer } from "../server/server.js";
-import { createSessionsService, SESSIONS_SERVICE_NAME } from "../server/sessions-service.js";
 import { isLoopbackHost, SecurityConfigError } from "../server/tls.js";
 import { CartridgeFolder } from "./cartridge-folder.js";
 import { ConsoleReplica } from "./cluster-node.js";
@@ -192,12 +191,12 @@ export async function runNode(options: NodeSettings): Promise<void> {
 
   const forwarding = { forwardTimeoutMs: config.forwardTimeoutMs, forward };
   const cluster = createClusterService(replica, { logger, metrics }, forwarding);
-  const sessionsService = createSessionsService(
-    replicated,
-    replica,
-    { logger, metrics },
-    { forwarding, limits: SERVER_LIMITS },
-  );
+  const consoleServices = createConsoleServices({
+    console: replicated,
+    leadership: replica,
+    deps: { logger, metrics },
+    forwarding,
+  });
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
     server = await startServer({
@@ -214,11 +213,7 @@ export async function runNode(options: NodeSettings): Promise<void> {
           definition: ClusterService,
           implementation: cluster.implementation,
         },
-        {
-          name: SESSIONS_SERVICE_NAME,
-          definition: SessionsService,
-          implementation: sessionsService.implementation,
-        },
+        ...consoleServices.services,
       ],
     });
   } catch (error) {
@@ -240,19 +235,44 @@ export async function runNode(options: NodeSettings): Promise<void> {
     appliedIndex: () => replica.status().appliedIndex,
     inQuorum: () => replica.status().inQuorum,
     peers: () => replica.peerTraffic(),
+    checkpoints: () => {
+      const view = parts.checkpoint.status();
+      return { ...view, diverged: view.diverged !== undefined };
+    },
   });
   walFsync = (durationMs) => clusterMetrics.walFsyncSeconds.observe(durationMs / 1000);
   replica.attachMetrics(clusterMetrics);
-  // Health follows the quorum: a node cut off from it says NOT_SERVING, so load balancers and
-  // clients go elsewhere.
+  // Health follows the quorum: a node cut off from it, or halted (a diverged replica, a failed
+  // disk), says NOT_SERVING, so load balancers and clients go elsewhere.
+  const healthNames = [
+    "",
+    CLUSTER_SERVICE_NAME,
+    ...consoleServices.services.map((service) => service.name),
+  ];
   let wasInQuorum: boolean | undefined;
+  let haltLogged = false;
+  parts.checkpoint.onDiverged((error) => {
+    logger.error(
+      {
+        slot: error.slot,
+        localHash: error.localHash,
+        leaderHash: error.leaderHash,
+        checkpointIndex: error.checkpointIndex,
+      },
+      "this replica's history differs from the leader's at a checkpoint: halted, NOT_SERVING (docs/replication.md)",
+    );
+  });
   const poll = setInterval(() => {
     const view = replica.status();
+    const halt = replica.engine.haltReason();
+    if (halt !== undefined && !haltLogged) {
+      haltLogged = true;
+      logger.error({ code: halt.code, reason: halt.message }, "replica halted; NOT_SERVING");
+    }
     if (view.inQuorum !== wasInQuorum) {
       wasInQuorum = view.inQuorum;
       const state = view.inQuorum ? "SERVING" : "NOT_SERVING";
-      server.health.setStatus(CLUSTER_SERVICE_NAME, state);
-      server.health.setStatus("", state);
+      for (const name of healthNames) server.health.setStatus(name, state);
       logger.info(
         { inQuorum: view.inQuorum, role: view.role, leaderId: view.leaderId, ballot: view.ballot },
         view.inQuorum ? "in a working quorum" : "not in a working quorum",
@@ -260,6 +280,11 @@ export async function runNode(options: NodeSettings): Promise<void> {
     }
   }, HEALTH_POLL_MS);
   poll.unref();
+  // The leader proposes the checkpoints the divergence detector compares; followers never do.
+  const checkpoints = new CheckpointScheduler(replica.engine, parts.checkpoint, {
+    intervalSlots: config.checkpointIntervalSlots,
+  });
+  checkpoints.start(HEALTH_POLL_MS);
 
   process.on("SIGHUP", () => {
     security.reloadTokens().then(
@@ -298,6 +323,7 @@ export async function runNode(options: NodeSettings): Promise<void> {
 
   onShutdownSignal(logger, async () => {
     clearInterval(poll);
+    checkpoints.stop();
     sink.stop();
     await folder?.close();
     replicated.close();
@@ -306,7 +332,7 @@ export async function runNode(options: NodeSettings): Promise<void> {
     // terminating the workers then stops it.
     await pool?.close();
     cluster.close();
-    sessionsService.close();
+    consoleServices.close();
     await replica.stop();
     await metricsEndpoint?.close();
     logger.info({ forced: result.forced }, "server stopped");
