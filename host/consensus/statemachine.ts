@@ -81,7 +81,10 @@ const decoder = new TextDecoder();
 export class ReplicatedStateMachine {
   private readonly machine: StateMachine;
   private readonly sessions: SessionTable;
+  /** The last slot whose apply completed (what `appliedIndex` reports). */
   private applied = 0;
+  /** The last slot whose apply started: ahead of `applied` while an async apply is pending. */
+  private started = 0;
   private busy = false;
 
   constructor(machine: StateMachine, options: Partial<SessionOptions> = {}) {
@@ -89,7 +92,10 @@ export class ReplicatedStateMachine {
     this.sessions = new SessionTable(options);
   }
 
-  /** The last slot applied. */
+  /**
+   * The last slot applied completely: a slot whose asynchronous apply is still pending is not
+   * counted, so a reader waiting for it (read-your-writes) never sees a half-applied slot.
+   */
   appliedIndex(): number {
     return this.applied;
   }
@@ -102,17 +108,29 @@ export class ReplicatedStateMachine {
   /** Applies one committed slot; an already applied slot is ignored (returns no outcomes). */
   applyEntry(entry: Entry): CommandOutcome[] | Promise<CommandOutcome[]> {
     invariant(!this.busy, "applyEntry called while an apply is pending");
-    if (entry.index <= this.applied) {
+    if (entry.index <= this.started) {
       return [];
     }
-    if (entry.index !== this.applied + 1) {
+    if (entry.index !== this.started + 1) {
       throw new ConsensusError(
         "InvariantViolated",
-        `slot ${entry.index} applied after ${this.applied}: slots must be applied in order`,
+        `slot ${entry.index} applied after ${this.started}: slots must be applied in order`,
       );
     }
-    this.applied = entry.index;
+    this.started = entry.index;
     this.sessions.expire(entry.index);
+    const outcomes = this.applyCommands(entry);
+    if (outcomes instanceof Promise) {
+      return outcomes.then((done) => {
+        this.applied = entry.index;
+        return done;
+      });
+    }
+    this.applied = entry.index;
+    return outcomes;
+  }
+
+  private applyCommands(entry: Entry): CommandOutcome[] | Promise<CommandOutcome[]> {
     if (entry.value.kind === "noop") {
       return [];
     }
@@ -228,6 +246,7 @@ export class ReplicatedStateMachine {
     this.sessions.fromJSON(parsed.sessions);
     this.machine.restore(new Uint8Array(Buffer.from(parsed.state, "base64")));
     this.applied = parsed.applied;
+    this.started = parsed.applied;
   }
 }
 

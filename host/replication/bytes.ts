@@ -5,9 +5,15 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /** Appends little-endian fields to a growing buffer. */
 export class ByteWriter {
-  private buffer = new Uint8Array(64);
-  private view = new DataView(this.buffer.buffer);
+  private buffer: Uint8Array;
+  private view: DataView;
   private length = 0;
+
+  /** `initialBytes`: a size hint that spares the hot paths (session results) regrowing. */
+  constructor(initialBytes = 64) {
+    this.buffer = new Uint8Array(initialBytes);
+    this.view = new DataView(this.buffer.buffer);
+  }
 
   private reserve(bytes: number): void {
     if (this.length + bytes <= this.buffer.length) return;
@@ -84,8 +90,12 @@ export class ByteWriter {
 
   /** UTF-8 prefixed by a u16 byte length. */
   string16(value: string): this {
-    const encoded = utf8.encode(value);
-    return this.u16(encoded.length).raw(encoded);
+    // Encoded in place (at most 3 bytes per UTF-16 unit): no intermediate array per string.
+    this.reserve(2 + value.length * 3);
+    const { written } = utf8.encodeInto(value, this.buffer.subarray(this.length + 2));
+    this.view.setUint16(this.length, written, true);
+    this.length += 2 + written;
+    return this;
   }
 
   finish(): Uint8Array {

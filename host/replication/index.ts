@@ -3,6 +3,7 @@ export * from "./checkpoint/checkpoint-part.js";
 export * from "./checkpoint/checkpoint-scheduler.js";
 export * from "./checkpoint/divergence-error.js";
 export * from "./console.js";
+export * from "./console-machine.js";
 export * from "./console-state-machine.js";
 export * from "./envelope.js";
 export * from "./errors.js";

@@ -269,8 +269,22 @@ export function readSessionView(reader: ByteReader): SessionView {
   return view;
 }
 
+/** About the encoded size of a transition (a writer's size hint). */
+function transitionBytes(transition: SessionTransition): number {
+  const { action, obs, legalMask, playerRewards } = transition;
+  return 40 + action.length + obs.length + legalMask.length + 4 * playerRewards.length;
+}
+
 export function encodeSessionResult(result: SessionResult): Uint8Array {
-  const writer = new ByteWriter().u8(RESULTS[result.op]);
+  const hint =
+    result.op === "create"
+      ? 512 + result.session.state.length + result.session.hint.length
+      : result.op === "step"
+        ? 64 + transitionBytes(result.transition)
+        : 64;
+  const writer = new ByteWriter(
+    hint + (result.op === "create" ? transitionBytes(result.session.last) : 0),
+  ).u8(RESULTS[result.op]);
   switch (result.op) {
     case "create":
       return writeSessionView(writer, result.session).finish();
