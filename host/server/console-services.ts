@@ -1,7 +1,13 @@
+import { ManifestService } from "../proto/generated/manifest/v1/manifest.js";
 import { SessionsService } from "../proto/generated/sessions/v1/sessions.js";
 import type { ServiceDeps } from "./call-context.js";
 import type { ForwardingOptions, Leadership } from "./leader-forwarding.js";
 import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
+import {
+  createManifestService,
+  MANIFEST_SERVICE_NAME,
+  type ManifestConsole,
+} from "./manifest-service.js";
 import type { ExtraService } from "./server.js";
 import {
   createSessionsService,
@@ -13,6 +19,13 @@ import {
 export interface ConsoleServicesOptions {
   /** The replicated console (host/replication/console.ts). */
   readonly console: SessionsConsole;
+  /** Its manifest operations; without them the Manifest service is not served. */
+  readonly manifest?: ManifestConsole | undefined;
+  /**
+   * True when the server authenticates callers (a tokens file or client certificates): Deploy
+   * then records who deployed each build.
+   */
+  readonly authenticated: boolean;
   /** Who leads, for forwarding and leader hints (a single node always leads). */
   readonly leadership: Leadership;
   /** The server's logger and metrics (the same `ServerMetrics` as `startServer`'s). */
@@ -37,14 +50,31 @@ export function createConsoleServices(options: ConsoleServicesOptions): {
     forwarding: options.forwarding,
     limits,
   });
+  const services: ExtraService[] = [
+    {
+      name: SESSIONS_SERVICE_NAME,
+      definition: SessionsService,
+      implementation: sessions.implementation,
+    },
+  ];
+  const closers = [() => sessions.close()];
+  if (options.manifest !== undefined) {
+    const manifest = createManifestService(options.manifest, options.leadership, options.deps, {
+      forwarding: options.forwarding,
+      limits,
+      authenticated: options.authenticated,
+    });
+    services.push({
+      name: MANIFEST_SERVICE_NAME,
+      definition: ManifestService,
+      implementation: manifest.implementation,
+    });
+    closers.push(() => manifest.close());
+  }
   return {
-    services: [
-      {
-        name: SESSIONS_SERVICE_NAME,
-        definition: SessionsService,
-        implementation: sessions.implementation,
-      },
-    ],
-    close: () => sessions.close(),
+    services,
+    close: () => {
+      for (const close of closers) close();
+    },
   };
 }

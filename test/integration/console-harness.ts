@@ -5,6 +5,9 @@ import { MemoryStorage } from "../../host/consensus/storage/memory.js";
 import { ReplicatedConsole } from "../../host/replication/console.js";
 import { ConsoleStateMachine } from "../../host/replication/console-state-machine.js";
 import { KvStore } from "../../host/replication/kv/kv-store.js";
+import { ManifestPart } from "../../host/replication/manifest/manifest-part.js";
+import { RegistryBuildHost } from "../../host/replication/manifest/registry-build-host.js";
+import { ReplicatedManifest } from "../../host/replication/manifest-console.js";
 import { type SessionLimits, SessionsPart } from "../../host/replication/sessions/session-part.js";
 import {
   type CartridgeEngine,
@@ -13,6 +16,7 @@ import {
   loadDirectory,
   type Registry,
 } from "../../host/runtime/index.js";
+import type { Authenticator } from "../../host/server/auth/authenticator.js";
 import { createConsoleServices } from "../../host/server/console-services.js";
 import type { Leadership } from "../../host/server/leader-forwarding.js";
 import type { ServerLimits } from "../../host/server/limits.js";
@@ -22,9 +26,10 @@ import { BUNDLED_CARTRIDGES } from "./harness.js";
 
 /**
  * A real server with the replicated console: the bundled cartridges in a registry, the console
- * state machine (KV + sessions) driven by the single-node consensus engine over memory storage,
- * the `ReplicatedConsole` facade, and the Engine and Sessions services on port 0, as the embedded
- * default node wires them (host/node does the same with its own config).
+ * state machine (KV, manifest, sessions) driven by the single-node consensus engine over memory
+ * storage, the `ReplicatedConsole` facade and the manifest operations, and the Engine, Sessions
+ * and Manifest services on port 0, as the embedded default node wires them (host/node does the
+ * same with its own config).
  */
 export interface ConsoleHarness {
   readonly engine: CartridgeEngine;
@@ -32,6 +37,7 @@ export interface ConsoleHarness {
   readonly consensus: SingleNodeEngine;
   readonly console: ReplicatedConsole;
   readonly sessions: SessionsPart;
+  readonly manifest: ManifestPart;
   readonly server: RunningServer;
   readonly metrics: ServerMetrics;
   readonly client: EngineClient;
@@ -45,20 +51,28 @@ export interface ConsoleHarnessOptions {
   /** Leadership as the services see it (default: the single-node engine's, at this server). */
   readonly leadership?: (own: Leadership) => Leadership;
   readonly forward?: boolean;
+  /** Authentication (a tokens table): Deploy then records who deployed. Default open. */
+  readonly authenticator?: Authenticator;
 }
 
 export async function startConsoleHarness(
   options: ConsoleHarnessOptions = {},
 ): Promise<ConsoleHarness> {
-  const { engine, registry } = createEngine();
+  // The manifest decides which builds exist: no automatic eviction.
+  const { engine, registry } = createEngine({ evictOldBuilds: false });
   const loaded = await loadDirectory(registry, BUNDLED_CARTRIDGES);
   if (loaded.registered.length === 0) throw new Error(`no cartridges in ${BUNDLED_CARTRIDGES}`);
   const runtime = new InlineEngine(engine);
   const sessions = new SessionsPart(runtime, options.sessionLimits);
+  const host = new RegistryBuildHost(registry);
+  const manifest = new ManifestPart({
+    host,
+    isPinned: (envId, buildId) => sessions.isPinned(envId, buildId),
+  });
   const consensus = new SingleNodeEngine({
     nodeId: "solo",
     storage: new MemoryStorage(),
-    stateMachine: new ConsoleStateMachine([new KvStore(), sessions]),
+    stateMachine: new ConsoleStateMachine([new KvStore(), manifest, sessions]),
   });
   await consensus.start();
   const console = new ReplicatedConsole({ consensus, sessions, runtime });
@@ -71,8 +85,10 @@ export async function startConsoleHarness(
   };
   const services = createConsoleServices({
     console,
+    manifest: new ReplicatedManifest({ consensus, manifest, host }),
     leadership: options.leadership?.(own) ?? own,
     deps: { logger, metrics },
+    authenticated: options.authenticator !== undefined && !options.authenticator.isOpen,
     forwarding: { forward: options.forward ?? true, forwardTimeoutMs: 5000 },
     limits: options.limits,
   });
@@ -82,6 +98,10 @@ export async function startConsoleHarness(
     logger,
     limits: options.limits,
     services: services.services,
+    security:
+      options.authenticator === undefined
+        ? undefined
+        : { authenticator: options.authenticator, insecure: false },
   });
   address = server.address;
   const client = await EngineClient.connect(server.address, options.connect);
@@ -91,6 +111,7 @@ export async function startConsoleHarness(
     consensus,
     console,
     sessions,
+    manifest,
     server,
     metrics,
     client,

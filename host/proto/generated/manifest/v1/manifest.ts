@@ -107,8 +107,6 @@ export interface ListBuildsResponse {
   builds: Build[];
   /** Each env that has an allow-list, sorted by env id. */
   allowLists: AllowList[];
-  /** The log slot the answering node had applied when it read the manifest. */
-  appliedIndex: bigint;
 }
 
 /** Makes a build the env's current one. */
@@ -773,7 +771,7 @@ export const ListBuildsRequest: MessageFns<ListBuildsRequest> = {
 };
 
 function createBaseListBuildsResponse(): ListBuildsResponse {
-  return { builds: [], allowLists: [], appliedIndex: 0n };
+  return { builds: [], allowLists: [] };
 }
 
 export const ListBuildsResponse: MessageFns<ListBuildsResponse> = {
@@ -783,12 +781,6 @@ export const ListBuildsResponse: MessageFns<ListBuildsResponse> = {
     }
     for (const v of message.allowLists) {
       AllowList.encode(v!, writer.uint32(18).fork()).join();
-    }
-    if (message.appliedIndex !== 0n) {
-      if (BigInt.asUintN(64, message.appliedIndex) !== message.appliedIndex) {
-        throw new globalThis.Error("value provided for field message.appliedIndex of type uint64 too large");
-      }
-      writer.uint32(24).uint64(message.appliedIndex);
     }
     return writer;
   },
@@ -822,14 +814,6 @@ export const ListBuildsResponse: MessageFns<ListBuildsResponse> = {
             message.allowLists.push(AllowList.decode(reader, reader.uint32()));
             continue;
           }
-          case 3: {
-            if (tag !== 24) {
-              break;
-            }
-
-            message.appliedIndex = reader.uint64() as bigint;
-            continue;
-          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -850,11 +834,6 @@ export const ListBuildsResponse: MessageFns<ListBuildsResponse> = {
         : globalThis.Array.isArray(object?.allow_lists)
         ? object.allow_lists.map((e: any) => AllowList.fromJSON(e))
         : [],
-      appliedIndex: isSet(object.appliedIndex)
-        ? BigInt(object.appliedIndex)
-        : isSet(object.applied_index)
-        ? BigInt(object.applied_index)
-        : 0n,
     };
   },
 
@@ -866,9 +845,6 @@ export const ListBuildsResponse: MessageFns<ListBuildsResponse> = {
     if (message.allowLists?.length) {
       obj.allowLists = message.allowLists.map((e) => AllowList.toJSON(e));
     }
-    if (message.appliedIndex !== 0n) {
-      obj.appliedIndex = message.appliedIndex.toString();
-    }
     return obj;
   },
 
@@ -879,9 +855,6 @@ export const ListBuildsResponse: MessageFns<ListBuildsResponse> = {
     const message = createBaseListBuildsResponse();
     message.builds = object.builds?.map((e) => Build.fromPartial(e)) || [];
     message.allowLists = object.allowLists?.map((e) => AllowList.fromPartial(e)) || [];
-    message.appliedIndex = (object.appliedIndex !== undefined && object.appliedIndex !== null)
-      ? BigInt(object.appliedIndex)
-      : 0n;
     return message;
   },
 };

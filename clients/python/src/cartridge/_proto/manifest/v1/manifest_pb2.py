@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+cartridge/_proto/manifest/v1/manifest.proto\x12\x0bmanifest.v1\"|\n\x05\x42uild\x12\x0e\n\x06\x65nv_id\x18\x01 \x01(\t\x12\x10\n\x08\x62uild_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63urrent\x18\x03 \x01(\x08\x12\x17\n\x0finstalled_index\x18\x04 \x01(\x04\x12\x13\n\x0b\x64\x65ployed_by\x18\x05 \x01(\t\x12\x12\n\nsize_bytes\x18\x06 \x01(\x04\".\n\tAllowList\x12\x0e\n\x06\x65nv_id\x18\x01 \x01(\t\x12\x11\n\tbuild_ids\x18\x02 \x03(\t\"l\n\rDeployRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\x04\x12\x0e\n\x06module\x18\x03 \x01(\x0c\x12\x14\n\x0cmake_current\x18\x04 \x01(\x08\x12\x0e\n\x06sha256\x18\x05 \x01(\t\"B\n\x0e\x44\x65ployResponse\x12!\n\x05\x62uild\x18\x01 \x01(\x0b\x32\x12.manifest.v1.Build\x12\r\n\x05index\x18\x02 \x01(\x04\">\n\x11ListBuildsRequest\x12\x0e\n\x06\x65nv_id\x18\x01 \x01(\t\x12\x19\n\x11min_applied_index\x18\x02 \x01(\x04\"|\n\x12ListBuildsResponse\x12\"\n\x06\x62uilds\x18\x01 \x03(\x0b\x32\x12.manifest.v1.Build\x12+\n\x0b\x61llow_lists\x18\x02 \x03(\x0b\x32\x16.manifest.v1.AllowList\x12\x15\n\rapplied_index\x18\x03 \x01(\x04\"\\\n\x11SetCurrentRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\x04\x12\x0e\n\x06\x65nv_id\x18\x03 \x01(\t\x12\x10\n\x08\x62uild_id\x18\x04 \x01(\t\"#\n\x12SetCurrentResponse\x12\r\n\x05index\x18\x01 \x01(\x04\"X\n\rRetireRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\x04\x12\x0e\n\x06\x65nv_id\x18\x03 \x01(\t\x12\x10\n\x08\x62uild_id\x18\x04 \x01(\t\"\x1f\n\x0eRetireResponse\x12\r\n\x05index\x18\x01 \x01(\x04\"X\n\x0c\x41llowRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\x04\x12\x0e\n\x06\x65nv_id\x18\x03 \x01(\t\x12\x11\n\tbuild_ids\x18\x04 \x03(\t\"\x1e\n\rAllowResponse\x12\r\n\x05index\x18\x01 \x01(\x04\x32\xee\x02\n\x08Manifest\x12\x41\n\x06\x44\x65ploy\x12\x1a.manifest.v1.DeployRequest\x1a\x1b.manifest.v1.DeployResponse\x12M\n\nListBuilds\x12\x1e.manifest.v1.ListBuildsRequest\x1a\x1f.manifest.v1.ListBuildsResponse\x12M\n\nSetCurrent\x12\x1e.manifest.v1.SetCurrentRequest\x1a\x1f.manifest.v1.SetCurrentResponse\x12\x41\n\x06Retire\x12\x1a.manifest.v1.RetireRequest\x1a\x1b.manifest.v1.RetireResponse\x12>\n\x05\x41llow\x12\x19.manifest.v1.AllowRequest\x1a\x1a.manifest.v1.AllowResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n+cartridge/_proto/manifest/v1/manifest.proto\x12\x0bmanifest.v1\"|\n\x05\x42uild\x12\x0e\n\x06\x65nv_id\x18\x01 \x01(\t\x12\x10\n\x08\x62uild_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63urrent\x18\x03 \x01(\x08\x12\x17\n\x0finstalled_index\x18\x04 \x01(\x04\x12\x13\n\x0b\x64\x65ployed_by\x18\x05 \x01(\t\x12\x12\n\nsize_bytes\x18\x06 \x01(\x04\".\n\tAllowList\x12\x0e\n\x06\x65nv_id\x18\x01 \x01(\t\x12\x11\n\tbuild_ids\x18\x02 \x03(\t\"l\n\rDeployRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\x04\x12\x0e\n\x06module\x18\x03 \x01(\x0c\x12\x14\n\x0cmake_current\x18\x04 \x01(\x08\x12\x0e\n\x06sha256\x18\x05 \x01(\t\"B\n\x0e\x44\x65ployResponse\x12!\n\x05\x62uild\x18\x01 \x01(\x0b\x32\x12.manifest.v1.Build\x12\r\n\x05index\x18\x02 \x01(\x04\">\n\x11ListBuildsRequest\x12\x0e\n\x06\x65nv_id\x18\x01 \x01(\t\x12\x19\n\x11min_applied_index\x18\x02 \x01(\x04\"e\n\x12ListBuildsResponse\x12\"\n\x06\x62uilds\x18\x01 \x03(\x0b\x32\x12.manifest.v1.Build\x12+\n\x0b\x61llow_lists\x18\x02 \x03(\x0b\x32\x16.manifest.v1.AllowList\"\\\n\x11SetCurrentRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\x04\x12\x0e\n\x06\x65nv_id\x18\x03 \x01(\t\x12\x10\n\x08\x62uild_id\x18\x04 \x01(\t\"#\n\x12SetCurrentResponse\x12\r\n\x05index\x18\x01 \x01(\x04\"X\n\rRetireRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\x04\x12\x0e\n\x06\x65nv_id\x18\x03 \x01(\t\x12\x10\n\x08\x62uild_id\x18\x04 \x01(\t\"\x1f\n\x0eRetireResponse\x12\r\n\x05index\x18\x01 \x01(\x04\"X\n\x0c\x41llowRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x12\n\nrequest_id\x18\x02 \x01(\x04\x12\x0e\n\x06\x65nv_id\x18\x03 \x01(\t\x12\x11\n\tbuild_ids\x18\x04 \x03(\t\"\x1e\n\rAllowResponse\x12\r\n\x05index\x18\x01 \x01(\x04\x32\xee\x02\n\x08Manifest\x12\x41\n\x06\x44\x65ploy\x12\x1a.manifest.v1.DeployRequest\x1a\x1b.manifest.v1.DeployResponse\x12M\n\nListBuilds\x12\x1e.manifest.v1.ListBuildsRequest\x1a\x1f.manifest.v1.ListBuildsResponse\x12M\n\nSetCurrent\x12\x1e.manifest.v1.SetCurrentRequest\x1a\x1f.manifest.v1.SetCurrentResponse\x12\x41\n\x06Retire\x12\x1a.manifest.v1.RetireRequest\x1a\x1b.manifest.v1.RetireResponse\x12>\n\x05\x41llow\x12\x19.manifest.v1.AllowRequest\x1a\x1a.manifest.v1.AllowResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,19 +42,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTBUILDSREQUEST']._serialized_start=412
   _globals['_LISTBUILDSREQUEST']._serialized_end=474
   _globals['_LISTBUILDSRESPONSE']._serialized_start=476
-  _globals['_LISTBUILDSRESPONSE']._serialized_end=600
-  _globals['_SETCURRENTREQUEST']._serialized_start=602
-  _globals['_SETCURRENTREQUEST']._serialized_end=694
-  _globals['_SETCURRENTRESPONSE']._serialized_start=696
-  _globals['_SETCURRENTRESPONSE']._serialized_end=731
-  _globals['_RETIREREQUEST']._serialized_start=733
-  _globals['_RETIREREQUEST']._serialized_end=821
-  _globals['_RETIRERESPONSE']._serialized_start=823
-  _globals['_RETIRERESPONSE']._serialized_end=854
-  _globals['_ALLOWREQUEST']._serialized_start=856
-  _globals['_ALLOWREQUEST']._serialized_end=944
-  _globals['_ALLOWRESPONSE']._serialized_start=946
-  _globals['_ALLOWRESPONSE']._serialized_end=976
-  _globals['_MANIFEST']._serialized_start=979
-  _globals['_MANIFEST']._serialized_end=1345
+  _globals['_LISTBUILDSRESPONSE']._serialized_end=577
+  _globals['_SETCURRENTREQUEST']._serialized_start=579
+  _globals['_SETCURRENTREQUEST']._serialized_end=671
+  _globals['_SETCURRENTRESPONSE']._serialized_start=673
+  _globals['_SETCURRENTRESPONSE']._serialized_end=708
+  _globals['_RETIREREQUEST']._serialized_start=710
+  _globals['_RETIREREQUEST']._serialized_end=798
+  _globals['_RETIRERESPONSE']._serialized_start=800
+  _globals['_RETIRERESPONSE']._serialized_end=831
+  _globals['_ALLOWREQUEST']._serialized_start=833
+  _globals['_ALLOWREQUEST']._serialized_end=921
+  _globals['_ALLOWRESPONSE']._serialized_start=923
+  _globals['_ALLOWRESPONSE']._serialized_end=953
+  _globals['_MANIFEST']._serialized_start=956
+  _globals['_MANIFEST']._serialized_end=1322
 # @@protoc_insertion_point(module_scope)

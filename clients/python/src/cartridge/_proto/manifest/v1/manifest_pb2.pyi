@@ -61,14 +61,12 @@ class ListBuildsRequest(_message.Message):
     def __init__(self, env_id: _Optional[str] = ..., min_applied_index: _Optional[int] = ...) -> None: ...
 
 class ListBuildsResponse(_message.Message):
-    __slots__ = ("builds", "allow_lists", "applied_index")
+    __slots__ = ("builds", "allow_lists")
     BUILDS_FIELD_NUMBER: _ClassVar[int]
     ALLOW_LISTS_FIELD_NUMBER: _ClassVar[int]
-    APPLIED_INDEX_FIELD_NUMBER: _ClassVar[int]
     builds: _containers.RepeatedCompositeFieldContainer[Build]
     allow_lists: _containers.RepeatedCompositeFieldContainer[AllowList]
-    applied_index: int
-    def __init__(self, builds: _Optional[_Iterable[_Union[Build, _Mapping]]] = ..., allow_lists: _Optional[_Iterable[_Union[AllowList, _Mapping]]] = ..., applied_index: _Optional[int] = ...) -> None: ...
+    def __init__(self, builds: _Optional[_Iterable[_Union[Build, _Mapping]]] = ..., allow_lists: _Optional[_Iterable[_Union[AllowList, _Mapping]]] = ...) -> None: ...
 
 class SetCurrentRequest(_message.Message):
     __slots__ = ("client_id", "request_id", "env_id", "build_id")
