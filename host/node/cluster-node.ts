@@ -123,7 +123,7 @@ export class ConsoleReplica implements ClusterNode {
     config: NodeConfig,
     ownAddress: () => string,
     logger: Logger,
-    /** The console state machine (host/node/console-parts.ts assembles it). */
+    /** The console state machine (`createConsoleMachine` in host/replication assembles it). */
     stateMachine: StateMachine,
     onWalAppend: (durationMs: number) => void = () => {},
   ): Promise<ConsoleReplica> {

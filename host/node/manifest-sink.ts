@@ -4,14 +4,10 @@ import { credentials, Metadata, type ServiceError, status } from "@grpc/grpc-js"
 import type { Logger } from "pino";
 import { ConsensusError } from "../consensus/core/errors.js";
 import { ManifestClient } from "../proto/generated/manifest/v1/manifest.js";
-import { unwrapOutcome } from "../replication/envelope.js";
+import type { ClientIds } from "../replication/console.js";
 import { ReplicationError } from "../replication/errors.js";
-import {
-  decodeManifestResult,
-  encodeManifestCommand,
-  type ManifestCommand,
-} from "../replication/manifest/manifest-commands.js";
 import type { ManifestPart } from "../replication/manifest/manifest-part.js";
+import type { ReplicatedManifest } from "../replication/manifest-console.js";
 import type { BuildRef, EnvCapabilities } from "../runtime/engine.js";
 import type { Registry } from "../runtime/registry.js";
 import type { BuildSink } from "./cartridge-folder.js";
@@ -33,7 +29,10 @@ const RETRY_CONSENSUS: ReadonlySet<string> = new Set([
 /** What the sink needs around it. */
 export interface ManifestSinkOptions {
   readonly replica: ConsoleReplica;
-  readonly manifest: ManifestPart;
+  /** The manifest operations (proposed on this node when it leads). */
+  readonly manifest: Pick<ReplicatedManifest, "deploy" | "retire">;
+  /** This node's applied manifest. */
+  readonly applied: Pick<ManifestPart, "hasBuild" | "currentBuild" | "listBuilds">;
   readonly registry: Registry;
   /**
    * Whether a follower may send the folder's modules to the leader's Manifest service. Off when
@@ -62,7 +61,7 @@ export class ManifestSink implements BuildSink {
   constructor(private readonly options: ManifestSinkOptions) {}
 
   holds(build: BuildRef): boolean {
-    return this.options.manifest.hasBuild(build.envId, build.buildId);
+    return this.options.applied.hasBuild(build.envId, build.buildId);
   }
 
   async install(
@@ -70,19 +69,19 @@ export class ManifestSink implements BuildSink {
     build: BuildRef,
     makeCurrent: boolean,
   ): Promise<EnvCapabilities> {
-    const command: ManifestCommand = {
-      op: "install",
-      envId: build.envId,
-      sha256: build.buildId,
-      module: bytes,
-      makeCurrent,
-      // A folder's build has no caller identity (manifest.v1: empty for a folder's builds).
-      deployedBy: "",
-    };
     const done = () =>
       this.holds(build) &&
-      (!makeCurrent || this.options.manifest.currentBuild(build.envId) === build.buildId);
-    await this.untilApplied(command, bytes, makeCurrent, done);
+      (!makeCurrent || this.options.applied.currentBuild(build.envId) === build.buildId);
+    await this.untilApplied(
+      // A folder's build has no caller identity (manifest.v1: empty for a folder's builds).
+      (ids) =>
+        this.options.manifest.deploy(
+          { module: bytes, makeCurrent, sha256: build.buildId, deployedBy: "" },
+          ids,
+        ),
+      { module: bytes, makeCurrent },
+      done,
+    );
     return this.options.registry.resolve(build).capabilities;
   }
 
@@ -100,12 +99,15 @@ export class ManifestSink implements BuildSink {
       );
       return;
     }
-    const builds = this.options.manifest.listBuilds(envId);
+    const builds = this.options.applied.listBuilds(envId);
     const ordered = [...builds.filter((b) => !b.current), ...builds.filter((b) => b.current)];
     for (const build of ordered) {
-      const command: ManifestCommand = { op: "retire", envId, buildId: build.buildId };
       try {
-        await this.untilApplied(command, undefined, false, () => !this.holds(build));
+        await this.untilApplied(
+          (ids) => this.options.manifest.retire(envId, build.buildId, ids),
+          undefined,
+          () => !this.holds(build),
+        );
       } catch (error) {
         if (!(error instanceof ReplicationError)) throw error;
         this.options.logger.warn(
@@ -124,14 +126,14 @@ export class ManifestSink implements BuildSink {
   }
 
   /**
-   * Gets `command` applied on this node: proposed here when this node leads, else sent to the
-   * leader (installs only). Settles as soon as `done()` holds (another node may have proposed the
-   * same change). A refusal every replica agrees on is thrown as its `ReplicationError`.
+   * Gets a change applied on this node: `here` proposes it when this node leads; a follower sends
+   * an install (`remote`) to the leader's Manifest service. Settles as soon as `done()` holds
+   * (another node may have proposed the same change). A refusal every replica agrees on is thrown
+   * as its `ReplicationError`.
    */
   private async untilApplied(
-    command: ManifestCommand,
-    module: Uint8Array | undefined,
-    makeCurrent: boolean,
+    here: (ids: ClientIds) => Promise<unknown>,
+    remote: { readonly module: Uint8Array; readonly makeCurrent: boolean } | undefined,
     done: () => boolean,
   ): Promise<void> {
     this.requestId += 1;
@@ -141,13 +143,12 @@ export class ManifestSink implements BuildSink {
       this.stopping.signal.throwIfAborted();
       try {
         if (replica.isLeader()) {
-          const { result } = await replica.propose(encodeManifestCommand(command), ids);
-          decodeManifestResult(unwrapOutcome(result));
+          await here(ids);
           return;
         }
         const leader = replica.status().leaderAddress;
-        if (module !== undefined && this.options.forward && leader !== undefined) {
-          const index = await this.deployAt(leader, module, makeCurrent, ids);
+        if (remote !== undefined && this.options.forward && leader !== undefined) {
+          const index = await this.deployAt(leader, remote.module, remote.makeCurrent, ids);
           await replica.engine.waitForCommit(index);
           return;
         }

@@ -5,6 +5,9 @@ import type { Logger } from "pino";
 import { ClusterService } from "../proto/generated/cluster/v1/cluster.js";
 import { CheckpointScheduler } from "../replication/checkpoint/checkpoint-scheduler.js";
 import { ReplicatedConsole } from "../replication/console.js";
+import { createConsoleMachine } from "../replication/console-machine.js";
+import { RegistryBuildHost } from "../replication/manifest/registry-build-host.js";
+import { ReplicatedManifest } from "../replication/manifest-console.js";
 import type { Engine, RegistryEvent } from "../runtime/engine.js";
 import { isCartridgeError } from "../runtime/errors.js";
 import { createEngine, InlineEngine } from "../runtime/index.js";
@@ -20,7 +23,6 @@ import { isLoopbackHost, SecurityConfigError } from "../server/tls.js";
 import { CartridgeFolder } from "./cartridge-folder.js";
 import { ConsoleReplica } from "./cluster-node.js";
 import { embeddedNodeConfig, type NodeConfig } from "./config.js";
-import { createConsoleParts } from "./console-parts.js";
 import { createLogger, type LogLevel } from "./logger.js";
 import { ManifestSink } from "./manifest-sink.js";
 import { onShutdownSignal } from "./signals.js";
@@ -150,19 +152,24 @@ export async function runNode(options: NodeSettings): Promise<void> {
   // has not recovered from its WAL yet; the restored manifest re-registers its builds first.
   let walFsync: ((durationMs: number) => void) | undefined;
   let serverAddress = "";
-  const parts = createConsoleParts(registry, served);
+  const parts = createConsoleMachine({ registry, runtime: served });
   const replica = await ConsoleReplica.start(
     config,
     () => serverAddress,
     logger,
-    parts.stateMachine,
+    parts.machine,
     (durationMs) => walFsync?.(durationMs),
   );
-  await parts.stateMachine.settled();
+  await parts.machine.settled();
   const replicated = new ReplicatedConsole({
     consensus: replica.engine,
     sessions: parts.sessions,
     runtime: served,
+  });
+  const manifest = new ReplicatedManifest({
+    consensus: replica.engine,
+    manifest: parts.manifest,
+    host: new RegistryBuildHost(registry),
   });
   const forward = security.security.tls === undefined && security.security.authenticator.isOpen;
   // A single node is its own leader: its folder is in the manifest before the port opens, as
@@ -171,7 +178,8 @@ export async function runNode(options: NodeSettings): Promise<void> {
   const leadsAlone = config.members.length === 1;
   const sink = new ManifestSink({
     replica,
-    manifest: parts.manifest,
+    manifest,
+    applied: parts.manifest,
     registry,
     forward,
     removeOnDelete: leadsAlone,
@@ -193,6 +201,9 @@ export async function runNode(options: NodeSettings): Promise<void> {
   const cluster = createClusterService(replica, { logger, metrics }, forwarding);
   const consoleServices = createConsoleServices({
     console: replicated,
+    manifest,
+    // Deploy records who deployed a build when callers are identified (tokens or certificates).
+    authenticated: !security.security.authenticator.isOpen || settings.tlsClientCa !== undefined,
     leadership: replica,
     deps: { logger, metrics },
     forwarding,

@@ -9,8 +9,13 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { CartridgeFolder } from "../../../host/node/cartridge-folder.js";
 import { ConsoleReplica } from "../../../host/node/cluster-node.js";
 import { embeddedNodeConfig } from "../../../host/node/config.js";
-import { type ConsoleParts, createConsoleParts } from "../../../host/node/console-parts.js";
 import { ManifestSink } from "../../../host/node/manifest-sink.js";
+import {
+  type ConsoleMachine,
+  createConsoleMachine,
+} from "../../../host/replication/console-machine.js";
+import { RegistryBuildHost } from "../../../host/replication/manifest/registry-build-host.js";
+import { ReplicatedManifest } from "../../../host/replication/manifest-console.js";
 import {
   createEngine,
   InlineEngine,
@@ -38,7 +43,7 @@ const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest(
 describe("the cartridge folder of a single node", () => {
   let dir: string;
   let registry: Registry;
-  let parts: ConsoleParts;
+  let parts: ConsoleMachine;
   let replica: ConsoleReplica;
   let sink: ManifestSink;
   const errors: { source: string; error: unknown }[] = [];
@@ -51,17 +56,17 @@ describe("the cartridge folder of a single node", () => {
     dir = await mkdtemp(join(tmpdir(), "cartridge-folder-"));
     const runtime = createEngine({ evictOldBuilds: false });
     registry = runtime.registry;
-    parts = createConsoleParts(registry, new InlineEngine(runtime.engine));
+    parts = createConsoleMachine({ registry, runtime: new InlineEngine(runtime.engine) });
     const logger = pino({ level: "silent" });
-    replica = await ConsoleReplica.start(
-      embeddedNodeConfig(),
-      () => "",
-      logger,
-      parts.stateMachine,
-    );
+    replica = await ConsoleReplica.start(embeddedNodeConfig(), () => "", logger, parts.machine);
     sink = new ManifestSink({
       replica,
-      manifest: parts.manifest,
+      manifest: new ReplicatedManifest({
+        consensus: replica.engine,
+        manifest: parts.manifest,
+        host: new RegistryBuildHost(registry),
+      }),
+      applied: parts.manifest,
       registry,
       forward: false,
       removeOnDelete: true,
