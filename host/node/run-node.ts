@@ -25,6 +25,7 @@ import { ConsoleReplica } from "./cluster-node.js";
 import { embeddedNodeConfig, type NodeConfig } from "./config.js";
 import { createLogger, type LogLevel } from "./logger.js";
 import { ManifestSink } from "./manifest-sink.js";
+import { ReplicaHealth } from "./replica-health.js";
 import { onShutdownSignal } from "./signals.js";
 
 /** What `cartridge serve` asks for: its flags, and the node config when `--config` is given. */
@@ -255,42 +256,14 @@ export async function runNode(options: NodeSettings): Promise<void> {
   replica.attachMetrics(clusterMetrics);
   // Health follows the quorum: a node cut off from it, or halted (a diverged replica, a failed
   // disk), says NOT_SERVING, so load balancers and clients go elsewhere.
-  const healthNames = [
-    "",
-    CLUSTER_SERVICE_NAME,
-    ...consoleServices.services.map((service) => service.name),
-  ];
-  let wasInQuorum: boolean | undefined;
-  let haltLogged = false;
-  parts.checkpoint.onDiverged((error) => {
-    logger.error(
-      {
-        slot: error.slot,
-        localHash: error.localHash,
-        leaderHash: error.leaderHash,
-        checkpointIndex: error.checkpointIndex,
-      },
-      "this replica's history differs from the leader's at a checkpoint: halted, NOT_SERVING (docs/replication.md)",
-    );
-  });
-  const poll = setInterval(() => {
-    const view = replica.status();
-    const halt = replica.engine.haltReason();
-    if (halt !== undefined && !haltLogged) {
-      haltLogged = true;
-      logger.error({ code: halt.code, reason: halt.message }, "replica halted; NOT_SERVING");
-    }
-    if (view.inQuorum !== wasInQuorum) {
-      wasInQuorum = view.inQuorum;
-      const state = view.inQuorum ? "SERVING" : "NOT_SERVING";
-      for (const name of healthNames) server.health.setStatus(name, state);
-      logger.info(
-        { inQuorum: view.inQuorum, role: view.role, leaderId: view.leaderId, ballot: view.ballot },
-        view.inQuorum ? "in a working quorum" : "not in a working quorum",
-      );
-    }
-  }, HEALTH_POLL_MS);
-  poll.unref();
+  const health = new ReplicaHealth(
+    replica,
+    parts.checkpoint,
+    server.health,
+    ["", CLUSTER_SERVICE_NAME, ...consoleServices.services.map((service) => service.name)],
+    logger,
+  );
+  health.start(HEALTH_POLL_MS);
   // The leader proposes the checkpoints the divergence detector compares; followers never do.
   const checkpoints = new CheckpointScheduler(replica.engine, parts.checkpoint, {
     intervalSlots: config.checkpointIntervalSlots,
@@ -333,7 +306,7 @@ export async function runNode(options: NodeSettings): Promise<void> {
   );
 
   onShutdownSignal(logger, async () => {
-    clearInterval(poll);
+    health.close();
     checkpoints.stop();
     sink.stop();
     await folder?.close();

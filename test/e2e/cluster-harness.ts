@@ -146,7 +146,12 @@ export class TestCluster {
    * `serveArgs` are more flags for every node (e.g. `--cartridges DIR`).
    */
   static async create(
-    options: { mutualTls?: boolean; serveArgs?: readonly string[] } = {},
+    options: {
+      mutualTls?: boolean;
+      serveArgs?: readonly string[];
+      /** More `[consensus]` settings, one `key = value` line each. */
+      consensus?: readonly string[];
+    } = {},
   ): Promise<TestCluster> {
     const dir = await mkdtemp(join(tmpdir(), "cartridge-e2e-"));
     const ports = await freePorts(6);
@@ -172,6 +177,7 @@ export class TestCluster {
           'cluster_id = "e2e"',
           `storage = { type = "wal", wal_path = "./data/node-${id}" }`,
           `transport = { type = "tcp", bind = "127.0.0.1:${ports[i]}" }`,
+          ...(options.consensus ?? []),
           options.mutualTls === true
             ? `tls = { ca = "certs/ca.crt", cert = "certs/node-${id}.crt", key = "certs/node-${id}.key" }`
             : "",

@@ -3,7 +3,14 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { type Client, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
+import {
+  type Client,
+  credentials,
+  Metadata,
+  makeClientConstructor,
+  type ServiceError,
+} from "@grpc/grpc-js";
+import { service as healthService } from "grpc-health-check";
 import {
   type ListBuildsResponse,
   ManifestClient,
@@ -44,14 +51,33 @@ export function call<Req, Res>(method: Unary<Req, Res>, request: Req, timeoutMs:
 export class NodeClients {
   readonly sessions: SessionsClient;
   readonly manifest: ManifestClient;
+  private readonly health: Client & {
+    check(
+      request: { service: string },
+      metadata: Metadata,
+      options: { deadline: number },
+      callback: (error: ServiceError | null, response: { status: string }) => void,
+    ): void;
+  };
 
   constructor(readonly address: string) {
     this.sessions = new SessionsClient(address, credentials.createInsecure());
     this.manifest = new ManifestClient(address, credentials.createInsecure());
+    const Health = makeClientConstructor(healthService, "grpc.health.v1.Health");
+    this.health = new Health(
+      address,
+      credentials.createInsecure(),
+    ) as unknown as typeof this.health;
   }
 
   close(): void {
-    for (const client of [this.sessions, this.manifest] as Client[]) client.close();
+    for (const client of [this.sessions, this.manifest, this.health] as Client[]) client.close();
+  }
+
+  /** The node's `grpc.health.v1` status of `service` ("" for the server as a whole). */
+  async healthOf(service: string): Promise<string> {
+    const response = await call(this.health.check.bind(this.health), { service }, 5000);
+    return response.status;
   }
 
   getSession(sessionId: string, minAppliedIndex: bigint): Promise<GetSessionResponse> {
