@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import {
   CheckpointPart,
@@ -35,7 +36,38 @@ function checkpointOf(node: Node, slot: number): Uint8Array {
   return command;
 }
 
+/** The documented chain step, computed independently: sha256(H || slot || lengths || command || outcome). */
+function chain(previous: Uint8Array, index: number, command: Uint8Array, outcome: Uint8Array) {
+  const header = new DataView(new ArrayBuffer(16));
+  header.setBigUint64(0, BigInt(index), true);
+  header.setUint32(8, command.length, true);
+  header.setUint32(12, outcome.length, true);
+  return new Uint8Array(
+    createHash("sha256")
+      .update(previous)
+      .update(new Uint8Array(header.buffer))
+      .update(command)
+      .update(outcome)
+      .digest(),
+  );
+}
+
 describe("CheckpointPart", () => {
+  it("chains sha256(H || slot || lengths || command || outcome), for small and large commands", () => {
+    const node = new Node();
+    let expected = new Uint8Array(32);
+    for (const [index, size] of [
+      [1, 8],
+      [2, 65_536],
+      [4, 3],
+    ] as const) {
+      const command = encodeKvCommand({ op: "put", key: "k", value: new Uint8Array(size).fill(7) });
+      const outcome = node.apply(command, index);
+      expected = chain(expected, index, command, outcome);
+      expect(node.checkpoint.status().hash).toBe(Buffer.from(expected).toString("hex"));
+    }
+  });
+
   it("verifies a checkpoint of a replica that applied the same commands", () => {
     const [a, b] = [new Node(), new Node()];
     for (const node of [a, b]) {
