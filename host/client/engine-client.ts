@@ -13,6 +13,11 @@ import {
   type SimResultChunk,
   type StepResponse,
 } from "../proto/generated/engine/v1/engine.js";
+import {
+  type Build,
+  type ListBuildsResponse,
+  ManifestService,
+} from "../proto/generated/manifest/v1/manifest.js";
 import type { Session as SessionMessage } from "../proto/generated/sessions/v1/sessions.js";
 import { type DecodedChunk, decodeChunk } from "./batch.js";
 import { toSeed } from "./codec.js";
@@ -91,6 +96,12 @@ export interface BatchSimulateOptions extends CallSettings {
 }
 
 type Callback<T> = (error: ServiceError | null, response: T) => void;
+
+/** The Manifest methods the client calls through the failover channel. */
+const MANIFEST_METHODS = {
+  deploy: ManifestService.deploy,
+  listBuilds: ManifestService.listBuilds,
+} as const;
 
 function channelOptionsOf(options: ConnectOptions): ChannelOptions {
   return {
@@ -217,7 +228,41 @@ export class EngineClient {
     };
   }
 
-  /** The client id of this client's session writes. */
+  /**
+   * Deploys a cartridge to the cluster (the Manifest service; needs the `admin` role): the node
+   * validates it, then every node installs it. Follows the leader like the session calls. Returns
+   * the installed build and the log index it was committed at.
+   */
+  async deploy(
+    module: Uint8Array,
+    options: { makeCurrent?: boolean; sha256?: string } & SessionCallSettings = {},
+  ): Promise<{ build: Build; index: number }> {
+    const response = await this.sessions().write(
+      MANIFEST_METHODS.deploy,
+      (ids) => ({
+        ...ids,
+        module: toBuffer(module),
+        makeCurrent: options.makeCurrent ?? true,
+        sha256: options.sha256 ?? "",
+      }),
+      options,
+    );
+    if (response.build === undefined) throw new Error("Deploy answered no build");
+    return { build: response.build, index: wireNumber(response.index) };
+  }
+
+  /** The builds every node serves (of `envId`, or all), and the envs' allow-lists. */
+  async listBuilds(
+    options: { envId?: string; minAppliedIndex?: number } & SessionCallSettings = {},
+  ): Promise<ListBuildsResponse> {
+    return this.sessions().read(
+      MANIFEST_METHODS.listBuilds,
+      { envId: options.envId ?? "", minAppliedIndex: BigInt(options.minAppliedIndex ?? 0) },
+      options,
+    );
+  }
+
+  /** The client id of this client's session and manifest writes. */
   get clientId(): string {
     return this.sessions().clientId;
   }

@@ -18,6 +18,8 @@
  * await session.close();
  * ```
  */
+
+export type { Build, ListBuildsResponse } from "../proto/generated/manifest/v1/manifest.js";
 export { type DecodedChunk, decodeChunk } from "./batch.js";
 export { type Action, decodeObs, encodeAction, type Observation } from "./codec.js";
 export type { ClientCredentialsOptions } from "./credentials.js";

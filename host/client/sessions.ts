@@ -96,9 +96,10 @@ export const SESSIONS_METHODS = {
 } as const;
 
 /**
- * The session side of a client: one client id (a random UUID unless given) for every write, its
- * request ids (kept within the cluster's retry window), the failover channel, and a cache of
- * capabilities per build. Shared by every `GameSession` of the client.
+ * The replicated side of a client (sessions and manifest writes): one client id (a random UUID
+ * unless given) for every write, its request ids (kept within the cluster's retry window), the
+ * failover channel, and a cache of capabilities per build. Shared by every `GameSession` of the
+ * client.
  */
 export class SessionsApi {
   readonly clientId: string;

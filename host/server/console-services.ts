@@ -55,6 +55,7 @@ export function createConsoleServices(options: ConsoleServicesOptions): {
       name: SESSIONS_SERVICE_NAME,
       definition: SessionsService,
       implementation: sessions.implementation,
+      protoFile: "sessions/v1/sessions.proto",
     },
   ];
   const closers = [() => sessions.close()];
@@ -68,6 +69,7 @@ export function createConsoleServices(options: ConsoleServicesOptions): {
       name: MANIFEST_SERVICE_NAME,
       definition: ManifestService,
       implementation: manifest.implementation,
+      protoFile: "manifest/v1/manifest.proto",
     });
     closers.push(() => manifest.close());
   }

@@ -10,7 +10,7 @@ import { callerName } from "./auth/interceptor.js";
 import { type ServiceDeps, unaryHandler } from "./call-context.js";
 import { type ForwardingOptions, LeaderForwarder, type Leadership } from "./leader-forwarding.js";
 import type { ServerLimits } from "./limits.js";
-import { readWait } from "./read-wait.js";
+import { waitedRead } from "./read-wait.js";
 import { idsOf } from "./request-ids.js";
 
 /** Fully-qualified name of the Manifest service (health checks, reflection). */
@@ -158,24 +158,20 @@ export function createManifestService(
     ),
 
     listBuilds: unaryHandler(deps, "ListBuilds", async (request, _ctx, signal) => {
-      const read = readWait(signal, request.minAppliedIndex, options.limits.maxReadWaitMs);
-      try {
-        const listing = await console.listBuilds(
-          request.envId === "" ? undefined : request.envId,
-          read.options,
-        );
-        return {
-          builds: listing.builds.map(toBuild),
-          allowLists: listing.allowLists.map((list) => ({
-            envId: list.envId,
-            buildIds: [...list.sha256s],
-          })),
-        };
-      } catch (error) {
-        throw read.explain(error);
-      } finally {
-        read.dispose();
-      }
+      const listing = await waitedRead(
+        signal,
+        request.minAppliedIndex,
+        options.limits.maxReadWaitMs,
+        (readOptions) =>
+          console.listBuilds(request.envId === "" ? undefined : request.envId, readOptions),
+      );
+      return {
+        builds: listing.builds.map(toBuild),
+        allowLists: listing.allowLists.map((list) => ({
+          envId: list.envId,
+          buildIds: [...list.sha256s],
+        })),
+      };
     }),
   };
   return { implementation, close: () => leader.close() };

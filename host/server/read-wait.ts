@@ -55,3 +55,23 @@ export function readWait(
     },
   };
 }
+
+/**
+ * Runs a read of this node's applied state with a bounded wait for `minAppliedIndex` (see
+ * `readWait`), mapping a wait cut short to the status it deserves.
+ */
+export async function waitedRead<T>(
+  signal: AbortSignal,
+  minAppliedIndex: bigint,
+  maxWaitMs: number,
+  read: (options: ReadOptions) => Promise<T>,
+): Promise<T> {
+  const wait = readWait(signal, minAppliedIndex, maxWaitMs);
+  try {
+    return await read(wait.options);
+  } catch (error) {
+    throw wait.explain(error);
+  } finally {
+    wait.dispose();
+  }
+}

@@ -62,6 +62,8 @@ export interface ExtraService {
   readonly name: string;
   readonly definition: ServiceDefinition;
   readonly implementation: UntypedServiceImplementation;
+  /** Its .proto inside proto/ ("sessions/v1/sessions.proto"), so that reflection describes it. */
+  readonly protoFile?: string;
 }
 
 /** How a shutdown ended. */
@@ -148,7 +150,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
   for (const extra of options.services ?? []) health.setStatus(extra.name, "SERVING");
   if (security?.insecure === true) health.setStatus(INSECURE_HEALTH_SERVICE, "SERVING");
   health.addToServer(server);
-  addReflection(server);
+  addReflection(
+    server,
+    (options.services ?? []).flatMap((extra) =>
+      extra.protoFile === undefined ? [] : [extra.protoFile],
+    ),
+  );
 
   const port = await bind(server, host, options.port ?? 0, credentials);
   const hostPart = host.includes(":") ? `[${host}]` : host;

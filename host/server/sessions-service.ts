@@ -17,7 +17,7 @@ import {
 import { finishError, finishOk, openCall, type ServiceDeps, unaryHandler } from "./call-context.js";
 import { type ForwardingOptions, LeaderForwarder, type Leadership } from "./leader-forwarding.js";
 import type { ServerLimits } from "./limits.js";
-import { readWait } from "./read-wait.js";
+import { readWait, waitedRead } from "./read-wait.js";
 import { idsOf } from "./request-ids.js";
 import { requestError, StatusError } from "./status.js";
 import { pumpChunks } from "./stream-pump.js";
@@ -118,6 +118,7 @@ export function createSessionsService(
   const leader = new LeaderForwarder(leadership, options.forwarding);
   const hint = leader.withLeaderHint.bind(leader);
   const { limits } = options;
+  const maxWaitMs = limits.maxReadWaitMs;
   const watchSlots = new StreamSlots(
     "WatchSession",
     limits.maxWatchStreams,
@@ -180,56 +181,41 @@ export function createSessionsService(
     ),
 
     getSession: unaryHandler(deps, "GetSession", async (request, _ctx, signal) => {
-      const read = readWait(signal, request.minAppliedIndex, limits.maxReadWaitMs);
-      try {
-        const view = await console.getSession(request.sessionId, read.options);
-        return { session: toSession(view, true) };
-      } catch (error) {
-        throw read.explain(error);
-      } finally {
-        read.dispose();
-      }
+      const view = await waitedRead(signal, request.minAppliedIndex, maxWaitMs, (options) =>
+        console.getSession(request.sessionId, options),
+      );
+      return { session: toSession(view, true) };
     }),
 
     listSessions: unaryHandler(deps, "ListSessions", async (request, _ctx, signal) => {
-      const read = readWait(signal, request.minAppliedIndex, limits.maxReadWaitMs);
-      try {
-        const page = await console.listSessions(
+      const page = await waitedRead(signal, request.minAppliedIndex, maxWaitMs, (options) =>
+        console.listSessions(
           {
             owner: request.owner === "" ? undefined : request.owner,
             pageSize: request.pageSize === 0 ? undefined : request.pageSize,
             pageToken: request.pageToken,
           },
-          read.options,
-        );
-        return {
-          sessions: page.sessions.map((view) => toSession(view, false)),
-          nextPageToken: page.nextPageToken,
-        };
-      } catch (error) {
-        throw read.explain(error);
-      } finally {
-        read.dispose();
-      }
+          options,
+        ),
+      );
+      return {
+        sessions: page.sessions.map((view) => toSession(view, false)),
+        nextPageToken: page.nextPageToken,
+      };
     }),
 
     exportSession: unaryHandler(deps, "ExportSession", async (request, _ctx, signal) => {
-      const read = readWait(signal, request.minAppliedIndex, limits.maxReadWaitMs);
-      try {
-        const exported = await console.exportSession(request.sessionId, read.options);
-        return {
-          envId: exported.envId,
-          buildId: exported.buildId,
-          seed: exported.seed,
-          hint: Buffer.from(exported.hint),
-          actions: exported.actions.map((action) => Buffer.from(action)),
-          step: BigInt(exported.actions.length),
-        };
-      } catch (error) {
-        throw read.explain(error);
-      } finally {
-        read.dispose();
-      }
+      const exported = await waitedRead(signal, request.minAppliedIndex, maxWaitMs, (options) =>
+        console.exportSession(request.sessionId, options),
+      );
+      return {
+        envId: exported.envId,
+        buildId: exported.buildId,
+        seed: exported.seed,
+        hint: Buffer.from(exported.hint),
+        actions: exported.actions.map((action) => Buffer.from(action)),
+        step: BigInt(exported.actions.length),
+      };
     }),
 
     watchSession: (call: ServerWritableStream<WatchSessionRequest, WatchSessionResponse>) =>

@@ -3,12 +3,11 @@ import { type ConnectOptions, EngineClient } from "../../host/client/index.js";
 import { SingleNodeEngine } from "../../host/consensus/engine/single-node-engine.js";
 import { MemoryStorage } from "../../host/consensus/storage/memory.js";
 import { ReplicatedConsole } from "../../host/replication/console.js";
-import { ConsoleStateMachine } from "../../host/replication/console-state-machine.js";
-import { KvStore } from "../../host/replication/kv/kv-store.js";
-import { ManifestPart } from "../../host/replication/manifest/manifest-part.js";
+import { createConsoleMachine } from "../../host/replication/console-machine.js";
+import type { ManifestPart } from "../../host/replication/manifest/manifest-part.js";
 import { RegistryBuildHost } from "../../host/replication/manifest/registry-build-host.js";
 import { ReplicatedManifest } from "../../host/replication/manifest-console.js";
-import { type SessionLimits, SessionsPart } from "../../host/replication/sessions/session-part.js";
+import type { SessionLimits, SessionsPart } from "../../host/replication/sessions/session-part.js";
 import {
   type CartridgeEngine,
   createEngine,
@@ -26,7 +25,7 @@ import { BUNDLED_CARTRIDGES } from "./harness.js";
 
 /**
  * A real server with the replicated console: the bundled cartridges in a registry, the console
- * state machine (KV, manifest, sessions) driven by the single-node consensus engine over memory
+ * state machine (KV, manifest, sessions, checkpoint) driven by the single-node consensus engine over memory
  * storage, the `ReplicatedConsole` facade and the manifest operations, and the Engine, Sessions
  * and Manifest services on port 0, as the embedded default node wires them (host/node does the
  * same with its own config).
@@ -63,16 +62,15 @@ export async function startConsoleHarness(
   const loaded = await loadDirectory(registry, BUNDLED_CARTRIDGES);
   if (loaded.registered.length === 0) throw new Error(`no cartridges in ${BUNDLED_CARTRIDGES}`);
   const runtime = new InlineEngine(engine);
-  const sessions = new SessionsPart(runtime, options.sessionLimits);
-  const host = new RegistryBuildHost(registry);
-  const manifest = new ManifestPart({
-    host,
-    isPinned: (envId, buildId) => sessions.isPinned(envId, buildId),
+  const { machine, sessions, manifest } = createConsoleMachine({
+    registry,
+    runtime,
+    sessionLimits: options.sessionLimits,
   });
   const consensus = new SingleNodeEngine({
     nodeId: "solo",
     storage: new MemoryStorage(),
-    stateMachine: new ConsoleStateMachine([new KvStore(), manifest, sessions]),
+    stateMachine: machine,
   });
   await consensus.start();
   const console = new ReplicatedConsole({ consensus, sessions, runtime });
@@ -85,7 +83,11 @@ export async function startConsoleHarness(
   };
   const services = createConsoleServices({
     console,
-    manifest: new ReplicatedManifest({ consensus, manifest, host }),
+    manifest: new ReplicatedManifest({
+      consensus,
+      manifest,
+      host: new RegistryBuildHost(registry),
+    }),
     leadership: options.leadership?.(own) ?? own,
     deps: { logger, metrics },
     authenticated: options.authenticator !== undefined && !options.authenticator.isOpen,

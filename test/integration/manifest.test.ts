@@ -162,6 +162,18 @@ describe("Deploy with authentication", () => {
     await h?.close();
   });
 
+  it("deploys from the TS client with its token", async () => {
+    const module = await counterBuild(6);
+    const { build, index } = await h.client.deploy(module, { makeCurrent: false });
+    expect(build).toMatchObject({
+      envId: "counter-v1",
+      buildId: sha256(module),
+      deployedBy: "ops",
+    });
+    const listed = await h.client.listBuilds({ envId: "counter-v1", minAppliedIndex: index });
+    expect(listed.builds.map((b) => b.buildId)).toContain(sha256(module));
+  });
+
   it("records the caller's identity as deployed_by, and refuses a read-only caller", async () => {
     const raw = new ManifestClient(h.server.address, credentials.createInsecure());
     const as = (token: string) => {

@@ -7,9 +7,8 @@ import { IntervalTickSource } from "../../host/consensus/engine/tick-source.js";
 import { MemoryStorage } from "../../host/consensus/storage/memory.js";
 import { MemoryNetwork } from "../../host/consensus/transport/memory.js";
 import { ReplicatedConsole } from "../../host/replication/console.js";
-import { ConsoleStateMachine } from "../../host/replication/console-state-machine.js";
-import { KvStore } from "../../host/replication/kv/kv-store.js";
-import { SessionsPart } from "../../host/replication/sessions/session-part.js";
+import { createConsoleMachine } from "../../host/replication/console-machine.js";
+import type { SessionsPart } from "../../host/replication/sessions/session-part.js";
 import { createEngine, InlineEngine, loadDirectory } from "../../host/runtime/index.js";
 import { createConsoleServices } from "../../host/server/console-services.js";
 import { ServerMetrics } from "../../host/server/metrics.js";
@@ -41,16 +40,16 @@ async function startCluster(): Promise<Node[]> {
   const addresses = new Map<string, string>();
   const nodes: Node[] = [];
   for (const member of config.members) {
-    const { engine: cartridges, registry } = createEngine();
+    const { engine: cartridges, registry } = createEngine({ evictOldBuilds: false });
     await loadDirectory(registry, BUNDLED_CARTRIDGES);
     const runtime = new InlineEngine(cartridges);
-    const sessions = new SessionsPart(runtime);
+    const { machine, sessions } = createConsoleMachine({ registry, runtime });
     const engine = new MultiPaxosEngine({
       nodeId: member.nodeId,
       config,
       storage: new MemoryStorage(),
       transport: network.endpoint(member.replicaId),
-      stateMachine: new ConsoleStateMachine([new KvStore(), sessions]),
+      stateMachine: machine,
       rng: seededRng(member.replicaId),
       tickSource: new IntervalTickSource(TICK_MS),
     });

@@ -45,7 +45,7 @@ describe("the Sessions service over the replicated console", () => {
   let raw: SessionsClient;
 
   beforeAll(async () => {
-    h = await startConsoleHarness({ limits: { maxReadWaitMs: 200 } });
+    h = await startConsoleHarness({ limits: { maxReadWaitMs: 200, maxWatchStreamsPerClient: 2 } });
     raw = new SessionsClient(h.server.address, credentials.createInsecure());
   });
 
@@ -156,6 +156,21 @@ describe("the Sessions service over the replicated console", () => {
     await watched;
     await driving;
     expect(events).toEqual(["step 0", "step 1", "step 2", "step 3", "end closed"]);
+  });
+
+  it("bounds the watch streams one client address holds open", async () => {
+    const session = await h.client.session("tictactoe-v1", { seed: 8 });
+    const open = [0, 1].map(() =>
+      raw.watchSession({ sessionId: session.id, fromStep: 0n, minAppliedIndex: 0n }),
+    );
+    // Each stream has sent step 0, so both hold their slot.
+    await Promise.all(open.map((stream) => new Promise((resolve) => stream.once("data", resolve))));
+    const third = raw.watchSession({ sessionId: session.id, fromStep: 0n, minAppliedIndex: 0n });
+    const refused = await new Promise<ServiceError>((resolve) => third.on("error", resolve));
+    expect(refused.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(refused.details).toMatch(/per-client limit/);
+    for (const stream of open) stream.cancel();
+    await session.close();
   });
 
   it("lists sessions by owner, page by page", async () => {

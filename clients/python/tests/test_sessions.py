@@ -1,16 +1,13 @@
 """Game sessions from Python against a real server holding them (the replicated console over the
 single-node engine, test/integration/serve-console.ts)."""
 
-import subprocess
-import threading
-
 import numpy as np
 import pytest
 
 import cartridge
 from cartridge import EpisodeOverError, SessionClosed, SessionNotFoundError, StaleStepError
 
-from conftest import ROOT, START_TIMEOUT_S, stop_server
+from conftest import ROOT, start_listening, stop_server
 
 TTT = "tictactoe-v1"
 
@@ -18,33 +15,11 @@ TTT = "tictactoe-v1"
 @pytest.fixture(scope="module")
 def console_address():
     """A server with the Sessions service on a free port."""
-    process = subprocess.Popen(
-        ["node", "--import", "tsx", str(ROOT / "test" / "integration" / "serve-console.ts")],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    process, address = start_listening(
+        ["node", "--import", "tsx", str(ROOT / "test" / "integration" / "serve-console.ts")]
     )
-    found: dict[str, str] = {}
-    ready = threading.Event()
-    lines: list[str] = []
-
-    def read_stderr():
-        assert process.stderr is not None
-        for line in process.stderr:
-            lines.append(line)
-            if line.startswith("listening on ") and not ready.is_set():
-                found["address"] = line.split()[-1]
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=read_stderr, daemon=True).start()
-    ready.wait(START_TIMEOUT_S)
-    if "address" not in found:
-        stop_server(process)
-        pytest.fail("the console server did not start:\n" + "".join(lines[-20:]))
     try:
-        yield found["address"]
+        yield address
     finally:
         stop_server(process)
 
