@@ -70,6 +70,11 @@ export const SESSION_LIMITS = {
   maxStepsPerSession: 10_000,
   /** Most action bytes one session holds (its export), summed over its steps. */
   maxActionBytesPerSession: 1024 * 1024,
+  /**
+   * Most bytes all open sessions hold together (state, hint, actions, last transition): bounds
+   * the part's memory and snapshot. A create or step that would exceed it is rejected.
+   */
+  maxTotalBytes: 256 * 1024 * 1024,
   /** Most bytes in one action. */
   maxActionBytes: 4096,
   /** Most bytes in a create's hint. */

@@ -1,3 +1,4 @@
+import type { CallError } from "./errors.js";
 import type { CartridgeManifest } from "./manifest.js";
 
 /**
@@ -60,6 +61,17 @@ export interface Transition {
   /** Legal-action mask of the new state (one byte per action); empty for box spaces. */
   readonly legalMask: Uint8Array;
 }
+
+/** One step of {@link Engine.stepEach}. */
+export interface StepItem {
+  readonly state: Uint8Array;
+  readonly action: Uint8Array;
+}
+
+/** The outcome of one item of `stepEach`: its transition, or the error a lone `step` would throw. */
+export type StepItemOutcome =
+  | { readonly ok: true; readonly transition: Transition }
+  | { readonly ok: false; readonly error: CallError };
 
 /**
  * Result of a batch step, as packed columns: env `i` has state bytes
@@ -197,6 +209,18 @@ export interface Engine {
     action: Uint8Array,
     options?: CallOptions,
   ): Promise<Transition>;
+  /**
+   * Steps each item exactly as `step` would (each metered alone, with its own fuel budget, in
+   * item order), in one call, so that a worker pool makes one round trip for all of them (the
+   * replicated sessions step many sessions of one build per slot). An item's `CallError` is that
+   * item's outcome; the call rejects only for what fails every item: the selector, `Timeout`,
+   * `Cancelled`, a crashed worker.
+   */
+  stepEach(
+    selector: EnvSelector,
+    items: readonly StepItem[],
+    options?: CallOptions,
+  ): Promise<StepItemOutcome[]>;
   batchStep(
     selector: EnvSelector,
     states: Uint8Array,

@@ -2,6 +2,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { type BuildSource, CartridgeEngine } from "./cartridge-engine.js";
 import type { EnvCapabilities, EnvSelector } from "./engine.js";
 import { CallError } from "./errors.js";
+import { stepItem } from "./inline-engine.js";
 import { InstancePool } from "./instance-pool.js";
 import { capabilitiesOf, type RegisteredBuild } from "./registry.js";
 import {
@@ -47,6 +48,12 @@ function run(call: GuestCall): unknown {
       return engine.reset(call.selector, call.seed, call.hint);
     case "step":
       return engine.step(call.selector, call.state, call.action);
+    case "stepEach":
+      // Each item metered alone, as a lone step; its CallError crosses as its own outcome.
+      return call.items.map((item) => {
+        const outcome = stepItem(engine, call.selector, item);
+        return outcome.ok ? outcome : { ok: false, error: toWireError(outcome.error) };
+      });
     case "batchStep":
       return engine.batchStepAt(call.selector, call.states, call.actions, call.autoreset);
     case "resetRows":
@@ -77,7 +84,8 @@ port.on("message", (message: ToWorker) => {
   }
   port.postMessage(
     reply,
-    reply.kind === "result" && reply.ok ? transferablesOf(reply.value, 3) : [],
+    // Depth 4 reaches the arrays of a transition inside a `stepEach` outcome.
+    reply.kind === "result" && reply.ok ? transferablesOf(reply.value, 4) : [],
   );
 });
 const ready: FromWorker = { kind: "ready" };

@@ -7,6 +7,8 @@ import type {
   EnvSelector,
   RolloutChunk,
   RolloutRequest,
+  StepItem,
+  StepItemOutcome,
   SyncEngine,
   Transition,
   VectorResetRequest,
@@ -80,6 +82,16 @@ export class InlineEngine implements Engine {
     return this.core.step(selector, state, action);
   }
 
+  async stepEach(
+    selector: EnvSelector,
+    items: readonly StepItem[],
+    options?: CallOptions,
+  ): Promise<StepItemOutcome[]> {
+    throwIfCancelled(options?.signal, selector.envId);
+    this.core.capabilities(selector);
+    return items.map((item) => stepItem(this.core, selector, item));
+  }
+
   async batchStep(
     selector: EnvSelector,
     states: Uint8Array,
@@ -116,5 +128,19 @@ export class InlineEngine implements Engine {
     options?: CallOptions,
   ): AsyncGenerator<RolloutChunk, void, void> {
     return paced(this.core.rollout(request), options?.signal, request.envId);
+  }
+}
+
+/** One item of `stepEach` on a synchronous engine: its transition, or its `CallError`. */
+export function stepItem(
+  engine: SyncEngine,
+  selector: EnvSelector,
+  item: StepItem,
+): StepItemOutcome {
+  try {
+    return { ok: true, transition: engine.step(selector, item.state, item.action) };
+  } catch (error) {
+    if (error instanceof CallError) return { ok: false, error };
+    throw error;
   }
 }

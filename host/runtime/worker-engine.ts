@@ -9,6 +9,8 @@ import type {
   EnvSelector,
   RolloutChunk,
   RolloutRequest,
+  StepItem,
+  StepItemOutcome,
   Transition,
   VectorResetRequest,
   VectorStepOptions,
@@ -25,6 +27,7 @@ import {
   ownCopy,
   type ToWorker,
   transferablesOf,
+  type WireError,
 } from "./worker-protocol.js";
 
 /** Options of the worker pool. */
@@ -247,6 +250,26 @@ export class WorkerEngine implements Engine {
     return (await this.run(call, build.cartridge, options?.signal, "unary")) as Transition;
   }
 
+  async stepEach(
+    selector: EnvSelector,
+    items: readonly StepItem[],
+    options?: CallOptions,
+  ): Promise<StepItemOutcome[]> {
+    const build = this.registry.resolve(selector);
+    const call: GuestCall = {
+      op: "stepEach",
+      selector: pin(build.cartridge),
+      items: items.map((item) => ({ state: ownCopy(item.state), action: ownCopy(item.action) })),
+    };
+    const outcomes = (await this.run(call, build.cartridge, options?.signal, "unary")) as (
+      | { ok: true; transition: Transition }
+      | { ok: false; error: WireError }
+    )[];
+    return outcomes.map((outcome) =>
+      outcome.ok ? outcome : { ok: false, error: itemError(outcome.error) },
+    );
+  }
+
   async batchStep(
     selector: EnvSelector,
     states: Uint8Array,
@@ -400,7 +423,8 @@ export class WorkerEngine implements Engine {
         detach: () => undefined,
         call,
         cartridge,
-        transfer: transferablesOf(call, 2),
+        // Depth 3 reaches the arrays of `stepEach` items.
+        transfer: transferablesOf(call, 3),
         signal,
         resolve,
         reject,
@@ -513,4 +537,11 @@ export class WorkerEngine implements Engine {
 
 function pin(cartridge: LoadedCartridge): { envId: string; buildId: string } {
   return { envId: cartridge.manifest.env_id, buildId: cartridge.buildId };
+}
+
+/** An item's failure as the worker sent it: always typed (an untyped one fails the whole call). */
+function itemError(error: WireError): CallError {
+  const typed = fromWireError(error);
+  if (typed instanceof CallError) return typed;
+  throw typed;
 }

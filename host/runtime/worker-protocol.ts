@@ -23,6 +23,11 @@ export type GuestCall =
       readonly action: Uint8Array;
     }
   | {
+      readonly op: "stepEach";
+      readonly selector: EnvSelector;
+      readonly items: readonly { readonly state: Uint8Array; readonly action: Uint8Array }[];
+    }
+  | {
       readonly op: "batchStep";
       readonly selector: EnvSelector;
       readonly states: Uint8Array;

@@ -269,8 +269,8 @@ export function readSessionView(reader: ByteReader): SessionView {
   return view;
 }
 
-/** About the encoded size of a transition (a writer's size hint). */
-function transitionBytes(transition: SessionTransition): number {
+/** About the bytes a transition holds or encodes to (its arrays plus a fixed overhead). */
+export function transitionBytes(transition: SessionTransition): number {
   const { action, obs, legalMask, playerRewards } = transition;
   return 40 + action.length + obs.length + legalMask.length + 4 * playerRewards.length;
 }

@@ -15,11 +15,13 @@ import {
   type SessionCommand,
   type SessionKey,
   sessionIdOf,
+  transitionBytes,
 } from "./session-commands.js";
 import {
   buildKey,
   exportOf,
   readRecord,
+  recordBytes,
   type SessionRecord,
   viewOf,
   writeRecord,
@@ -31,6 +33,7 @@ import {
   type SessionView,
   toSessionTransition,
 } from "./session-types.js";
+import { StepBatcher } from "./step-batcher.js";
 
 /** The limits the part enforces (SESSION_LIMITS; tests may lower them). */
 export type SessionLimits = { readonly [K in keyof typeof SESSION_LIMITS]: number };
@@ -56,6 +59,9 @@ type CreateCommand = Extract<SessionCommand, { op: "create" }>;
  * Concurrency: `applyRun` runs the steps of different sessions of one slot concurrently (the
  * guest calls overlap in the worker pool) and those of one session in order, with the results and
  * state of applying them one by one (see `applyRun`).
+ *
+ * Expiry needs a session command to run: sessions idle while no session command is applied
+ * expire at the next one (the same slot on every replica, so the same state).
  */
 export class SessionsPart implements StatePart, SessionReads {
   readonly tag = PART_TAGS.sessions;
@@ -69,16 +75,27 @@ export class SessionsPart implements StatePart, SessionReads {
   private pins = new Map<string, number>();
   /** The largest stamp seen (ms since the epoch): the part's notion of time. */
   private clockMs = 0;
+  /** `recordBytes` summed over the open sessions (bounded by `maxTotalBytes`). */
+  private totalBytes = 0;
   /** The slot of the last create seen and the rank the next create of that slot takes. */
   private ordinalIndex = 0;
   private nextOrdinal = 0;
   private readonly listeners = new Set<(event: SessionEvent) => void>();
+  /** Sends the concurrent steps of a run to the runtime together (one worker round trip). */
+  private readonly steps: Pick<Engine, "step">;
 
+  /**
+   * `options.coalesceSteps` (default true) sends concurrent steps as one `stepEach`; off, each
+   * step is its own `runtime.step` (the same outcomes; tests use it to scramble completion
+   * order step by step).
+   */
   constructor(
     private readonly runtime: Engine,
     limits: Partial<SessionLimits> = {},
+    options: { readonly coalesceSteps?: boolean } = {},
   ) {
     this.limits = { ...SESSION_LIMITS, ...limits };
+    this.steps = options.coalesceSteps === false ? runtime : new StepBatcher(runtime);
   }
 
   // ------------------------------------------------------------------ apply
@@ -100,9 +117,10 @@ export class SessionsPart implements StatePart, SessionReads {
   /**
    * Applies consecutive session commands of one slot, with the same results and state as `apply`
    * on each in order. A step is planned at once, in command order (clock, activity, lookup: what
-   * other commands can see), and its guest call queued behind the earlier steps of the same
-   * session; steps of different sessions run concurrently, and nothing a step changes is read by
-   * a step of another session. A create, a close, or a step due to expire a session first waits
+   * other commands can see), and its checks and guest call queued behind the earlier steps of the
+   * same session, so steps of different sessions prepare concurrently; each then commits (the
+   * part-wide byte budget, the state change) after the commit of the step before it in the run,
+   * so the budget is spent in command order. A create, a close, or a step due to expire a session first waits
    * for every queued step and then applies alone, as a barrier. Rejections come back as
    * `ReplicationError`s in the array; any other failure rejects the whole run (halt).
    */
@@ -110,6 +128,8 @@ export class SessionsPart implements StatePart, SessionReads {
     const results: (Uint8Array | ReplicationError)[] = new Array(commands.length);
     let pending: Promise<void>[] = [];
     const chains = new Map<SessionRecord, Promise<void>>();
+    // Commits (the byte budget, the state change) follow command order; guest calls need not.
+    let commitTail: Promise<void> = Promise.resolve();
     for (let i = 0; i < commands.length; i += 1) {
       const item = commands[i];
       if (item === undefined) continue;
@@ -130,8 +150,16 @@ export class SessionsPart implements StatePart, SessionReads {
           continue;
         }
         const step = command;
-        const next = (chains.get(record) ?? Promise.resolve())
-          .then(() => this.stepOn(record, step))
+        const prepared = (chains.get(record) ?? Promise.resolve()).then(() =>
+          this.prepareStep(record, step),
+        );
+        const previous = commitTail;
+        const next = prepared
+          .then(async (outcome) => {
+            if (outcome instanceof Uint8Array) return outcome;
+            await previous;
+            return this.commitStep(record, step, outcome);
+          })
           .then(
             (result) => {
               results[i] = result;
@@ -141,6 +169,7 @@ export class SessionsPart implements StatePart, SessionReads {
             },
           );
         chains.set(record, next);
+        commitTail = next;
         pending.push(next);
         continue;
       }
@@ -148,6 +177,7 @@ export class SessionsPart implements StatePart, SessionReads {
         await Promise.all(pending);
         pending = [];
         chains.clear();
+        commitTail = Promise.resolve();
       }
       try {
         results[i] = await this.apply(item.body, item.context);
@@ -197,12 +227,28 @@ export class SessionsPart implements StatePart, SessionReads {
       lastActiveIndex: context.index,
       lastActiveMs: this.clockMs,
     };
+    this.checkTotal(this.totalBytes + recordBytes(record));
     this.insert(record);
     this.emit({ kind: "transition", sessionId, index: context.index, transition: record.last });
     return encodeSessionResult({ op: "create", session: viewOf(record) });
   }
 
+  /** A step applied alone: its checks and guest call, then its commit. */
   private async stepOn(record: SessionRecord, command: StepCommand): Promise<Uint8Array> {
+    const prepared = await this.prepareStep(record, command);
+    return prepared instanceof Uint8Array ? prepared : this.commitStep(record, command, prepared);
+  }
+
+  /**
+   * What a step decides from its own session alone: stale, over, per-session limits, then the
+   * guest call. Gives the final result (stale, a recorded guest failure) or the transition to
+   * commit; reads and changes nothing of other sessions, so steps of different sessions may
+   * prepare concurrently.
+   */
+  private async prepareStep(
+    record: SessionRecord,
+    command: StepCommand,
+  ): Promise<Uint8Array | Transition> {
     const sessionId = record.sessionId;
     if (command.expectedStep !== record.step) {
       return encodeSessionResult({ op: "stale", sessionId, currentStep: record.step });
@@ -223,20 +269,44 @@ export class SessionsPart implements StatePart, SessionReads {
       );
     }
     const selector = { envId: record.envId, buildId: record.buildId };
-    const transition = await guest(() => this.runtime.step(selector, record.state, command.action));
+    const transition = await guest(() => this.steps.step(selector, record.state, command.action));
     if (!("state" in transition)) {
       return encodeSessionResult({ op: "failed", sessionId, failure: transition });
     }
+    return transition;
+  }
+
+  /**
+   * Checks the part-wide byte budget and changes the session. It reads the part's total, so the
+   * commits of one slot run in command order (see `applyRun`).
+   */
+  private commitStep(
+    record: SessionRecord,
+    command: StepCommand,
+    transition: Transition,
+  ): Uint8Array {
+    const sessionId = record.sessionId;
     if (this.byActivity.get(sessionId) !== record) {
       // Nothing removes a session while one of its steps runs (removal is a barrier).
       throw new Error(`session ${sessionId} was removed during its step`);
     }
     const action = command.action.slice();
+    const last = toSessionTransition(transition, record.step + 1, action);
+    const before = recordBytes(record);
+    const after =
+      before -
+      record.state.length -
+      transitionBytes(record.last) +
+      transition.state.length +
+      transitionBytes(last) +
+      action.length;
+    this.checkTotal(this.totalBytes - before + after);
     record.step += 1;
     record.state = transition.state;
-    record.last = toSessionTransition(transition, record.step, action);
+    record.last = last;
     record.actions.push(action);
     record.actionBytes += action.length;
+    this.totalBytes += after - before;
     this.emit({
       kind: "transition",
       sessionId,
@@ -244,6 +314,15 @@ export class SessionsPart implements StatePart, SessionReads {
       transition: record.last,
     });
     return encodeSessionResult({ op: "step", sessionId, transition: record.last });
+  }
+
+  private checkTotal(total: number): void {
+    if (total > this.limits.maxTotalBytes) {
+      throw new ReplicationError(
+        "LimitExceeded",
+        `the sessions would hold ${total} bytes; at most ${this.limits.maxTotalBytes} are allowed`,
+      );
+    }
   }
 
   /** Moves the clock to the command's stamp (never back) and expires idle sessions. */
@@ -293,6 +372,7 @@ export class SessionsPart implements StatePart, SessionReads {
   }
 
   private insert(record: SessionRecord): void {
+    this.totalBytes += recordBytes(record);
     this.byActivity.set(record.sessionId, record);
     this.byCreation.set(record.sessionId, record);
     this.owners.set(record.owner, (this.owners.get(record.owner) ?? 0) + 1);
@@ -301,6 +381,7 @@ export class SessionsPart implements StatePart, SessionReads {
   }
 
   private remove(record: SessionRecord, reason: "closed" | "expired", index: number): void {
+    this.totalBytes -= recordBytes(record);
     this.byActivity.delete(record.sessionId);
     this.byCreation.delete(record.sessionId);
     decrement(this.owners, record.owner);
@@ -406,6 +487,7 @@ export class SessionsPart implements StatePart, SessionReads {
     this.owners = new Map();
     this.pins = new Map();
     this.clockMs = 0;
+    this.totalBytes = 0;
     this.ordinalIndex = 0;
     this.nextOrdinal = 0;
   }

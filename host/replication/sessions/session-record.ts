@@ -1,6 +1,11 @@
 import type { ByteReader, ByteWriter } from "../bytes.js";
 import { SESSION_LIMITS } from "../limits.js";
-import { parseSessionId, readSessionView, writeSessionView } from "./session-commands.js";
+import {
+  parseSessionId,
+  readSessionView,
+  transitionBytes,
+  writeSessionView,
+} from "./session-commands.js";
 import type { SessionExport, SessionTransition, SessionView } from "./session-types.js";
 
 /**
@@ -23,6 +28,13 @@ export interface SessionRecord {
   actionBytes: number;
   lastActiveIndex: number;
   lastActiveMs: number;
+}
+
+/** The bytes a session holds, as the part's byte budget counts them. */
+export function recordBytes(record: SessionRecord): number {
+  return (
+    record.state.length + record.hint.length + record.actionBytes + transitionBytes(record.last)
+  );
 }
 
 /** The key of an env's build in the pin counts. */

@@ -1,15 +1,20 @@
 import type { Engine } from "../../runtime/engine.js";
 import type { SessionReads, WatchEvent } from "../console.js";
 import { ReplicationError } from "../errors.js";
+import { transitionBytes } from "./session-commands.js";
+import { copyTransition } from "./session-record.js";
 import { type SessionTransition, toSessionTransition } from "./session-types.js";
 
 /** Recent transitions kept per open session for watchers (local memory, not replicated). */
-const RING_TRANSITIONS = 64;
+const RING_TRANSITIONS = 32;
+/** Most bytes all rings hold together; the least recently updated rings go first beyond it. */
+const RING_BUDGET_BYTES = 32 * 1024 * 1024;
 /** Recently closed sessions remembered, so a watcher learns why its session ended. */
 const CLOSED_REMEMBERED = 4096;
 
 interface Ring {
   readonly transitions: SessionTransition[];
+  bytes: number;
 }
 
 /**
@@ -17,10 +22,13 @@ interface Ring {
  * of recent transitions per session, and serves each watcher by pulling: the watcher asks for its
  * next step, which comes from the ring, from the session's current transition, or by
  * re-simulating the session's export with the stateless runtime; otherwise it sleeps until the
- * session changes. So a slow watcher holds no queue, and memory stays bounded.
+ * session changes. So a slow watcher holds no queue, and memory stays bounded (a ring holds at
+ * most `RING_TRANSITIONS`, all rings together at most `RING_BUDGET_BYTES`).
  */
 export class SessionWatch {
+  /** Rings, least recently updated first. */
   private readonly rings = new Map<string, Ring>();
+  private ringBytes = 0;
   private readonly closed = new Map<string, "closed" | "expired">();
   private readonly wakers = new Map<string, Set<() => void>>();
   private readonly unsubscribe: () => void;
@@ -33,15 +41,9 @@ export class SessionWatch {
     this.unsubscribe = reads.subscribe((event) => {
       if (event.kind === "transition") {
         this.closed.delete(event.sessionId);
-        let ring = this.rings.get(event.sessionId);
-        if (ring === undefined) {
-          ring = { transitions: [] };
-          this.rings.set(event.sessionId, ring);
-        }
-        ring.transitions.push(event.transition);
-        if (ring.transitions.length > RING_TRANSITIONS) ring.transitions.shift();
+        this.remember(event.sessionId, event.transition);
       } else {
-        this.rings.delete(event.sessionId);
+        this.forget(event.sessionId);
         this.closed.set(event.sessionId, event.reason);
         if (this.closed.size > CLOSED_REMEMBERED) {
           const oldest = this.closed.keys().next().value;
@@ -50,6 +52,40 @@ export class SessionWatch {
       }
       this.wake(event.sessionId);
     });
+  }
+
+  private remember(sessionId: string, transition: SessionTransition): void {
+    const ring = this.rings.get(sessionId) ?? { transitions: [], bytes: 0 };
+    this.rings.delete(sessionId);
+    this.rings.set(sessionId, ring);
+    ring.transitions.push(transition);
+    ring.bytes += transitionBytes(transition);
+    this.ringBytes += transitionBytes(transition);
+    if (ring.transitions.length > RING_TRANSITIONS) this.dropOldest(ring);
+    for (const [oldest, victim] of this.rings) {
+      if (this.ringBytes <= RING_BUDGET_BYTES) break;
+      if (victim === ring) {
+        while (this.ringBytes > RING_BUDGET_BYTES && ring.transitions.length > 0) {
+          this.dropOldest(ring);
+        }
+      } else {
+        this.forget(oldest);
+      }
+    }
+  }
+
+  private dropOldest(ring: Ring): void {
+    const dropped = ring.transitions.shift();
+    if (dropped === undefined) return;
+    ring.bytes -= transitionBytes(dropped);
+    this.ringBytes -= transitionBytes(dropped);
+  }
+
+  private forget(sessionId: string): void {
+    const ring = this.rings.get(sessionId);
+    if (ring === undefined) return;
+    this.ringBytes -= ring.bytes;
+    this.rings.delete(sessionId);
   }
 
   close(): void {
@@ -82,7 +118,7 @@ export class SessionWatch {
           ? view.last
           : this.rings.get(sessionId)?.transitions.find((t) => t.step === next);
       if (known !== undefined) {
-        yield { kind: "transition", transition: known };
+        yield { kind: "transition", transition: copyTransition(known) };
         next += 1;
         continue;
       }

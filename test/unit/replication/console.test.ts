@@ -25,7 +25,10 @@ afterEach(async () => {
 });
 
 /** A single-node console over memory storage with the built tic-tac-toe cartridge. */
-async function singleNodeConsole() {
+async function singleNodeConsole(
+  storage = new MemoryStorage(),
+  options: { snapshotIntervalSlots?: number } = {},
+) {
   counters = new Map();
   const registry = new Registry();
   await registry.register(await readFile(TICTACTOE), TICTACTOE);
@@ -33,8 +36,9 @@ async function singleNodeConsole() {
   const sessions = new SessionsPart(runtime);
   const consensus = new SingleNodeEngine({
     nodeId: "solo",
-    storage: new MemoryStorage(),
+    storage,
     stateMachine: new ConsoleStateMachine([new KvStore(), sessions]),
+    ...options,
   });
   await consensus.start();
   let clock = 1_000;
@@ -233,6 +237,28 @@ describe("ReplicatedConsole over a single-node engine", () => {
 
     await expect(collect(facade.watch("s999.0", 0), 1)).rejects.toMatchObject({ code: "NotFound" });
     expect(() => facade.watch("x", 0)).toThrow(ReplicationError);
+  });
+
+  it("keeps sessions across a restart from storage (snapshots and the log after them)", async () => {
+    const storage = new MemoryStorage();
+    const first = await singleNodeConsole(storage, { snapshotIntervalSlots: 3 });
+    const { session } = await first.facade.createSession(
+      { envId: "tictactoe-v1", seed: 4n },
+      ids(),
+    );
+    for (const [step, move] of [0, 4, 8, 2].entries()) {
+      await first.facade.stepSession(
+        { sessionId: session.sessionId, expectedStep: step, action: u32(move) },
+        ids(),
+      );
+    }
+    const before = await first.facade.getSession(session.sessionId);
+    const snapshot = first.consensus.lastAppliedIndex();
+    await first.consensus.stop();
+    const second = await singleNodeConsole(storage, { snapshotIntervalSlots: 3 });
+    expect(second.consensus.lastAppliedIndex()).toBe(snapshot);
+    expect(await second.facade.getSession(session.sessionId)).toEqual(before);
+    expect(second.sessions.isPinned("tictactoe-v1", before.buildId)).toBe(true);
   });
 
   it("ends a watch quietly when its signal aborts", async () => {

@@ -40,8 +40,9 @@ export async function counterRuntime(): Promise<{ registry: Registry; engine: In
 export function consoleWith(
   engine: InlineEngine,
   limits: Partial<SessionLimits> = {},
+  options: { readonly coalesceSteps?: boolean } = {},
 ): { machine: ConsoleStateMachine; sessions: SessionsPart } {
-  const sessions = new SessionsPart(engine, limits);
+  const sessions = new SessionsPart(engine, limits, options);
   return { machine: new ConsoleStateMachine([new KvStore(), sessions]), sessions };
 }
 

@@ -25,6 +25,10 @@ function scrambled(engine: InlineEngine, seed: number): InlineEngine {
     await turns();
     return engine.step(...args);
   };
+  wrapped.stepEach = async (...args) => {
+    await turns();
+    return engine.stepEach(...args);
+  };
   wrapped.reset = async (...args) => {
     await turns();
     return engine.reset(...args);
@@ -38,6 +42,8 @@ const LIMITS = {
   maxStepsPerSession: 5,
   idleExpirySlots: 6,
   idleExpiryMs: 20,
+  // About four counter sessions with a few steps each: the byte budget bites within a slot.
+  maxTotalBytes: 300,
 };
 
 type Item = { kind: "kv"; key: string } | { kind: "session"; command: SessionCommand };
@@ -125,9 +131,12 @@ describe("applyBatch of the console state machine", () => {
         history,
         fc.integer(),
         fc.array(fc.boolean(), { maxLength: 14 }),
-        async (slots, seed, restores) => {
-          const one = consoleWith(engine, LIMITS).machine;
-          let batched: ConsoleStateMachine = consoleWith(scrambled(engine, seed), LIMITS).machine;
+        fc.boolean(),
+        async (slots, seed, restores, coalesceSteps) => {
+          const one = consoleWith(engine, LIMITS, { coalesceSteps: false }).machine;
+          let batched: ConsoleStateMachine = consoleWith(scrambled(engine, seed), LIMITS, {
+            coalesceSteps,
+          }).machine;
           for (const [i, slot] of slots.entries()) {
             const index = i + 1;
             const batch = batchOf(slot, index);
@@ -138,7 +147,9 @@ describe("applyBatch of the console state machine", () => {
             expect(actual).toEqual(expected);
             if (restores[i] === true) {
               // A replica restored from a snapshot here continues identically.
-              const restored = consoleWith(scrambled(engine, seed + index), LIMITS).machine;
+              const restored = consoleWith(scrambled(engine, seed + index), LIMITS, {
+                coalesceSteps,
+              }).machine;
               restored.restore(batched.snapshot());
               batched = restored;
             }
@@ -162,7 +173,7 @@ describe("applyBatch of the console state machine", () => {
       running -= 1;
       return engine.step(...args);
     };
-    const { machine, sessions } = consoleWith(slow as InlineEngine);
+    const { machine, sessions } = consoleWith(slow as InlineEngine, {}, { coalesceSteps: false });
     await machine.applyBatch(
       batchOf(
         [0, 1, 2].map(() => createItem()),
@@ -177,6 +188,71 @@ describe("applyBatch of the console state machine", () => {
     expect(most).toBe(3);
     expect(sessions.get("s1.0")?.step).toBe(2);
     expect(sessions.get("s1.2")?.step).toBe(1);
+  });
+
+  it("sends the concurrent steps of a slot to the runtime as one stepEach per build", async () => {
+    const { engine } = await counterRuntime();
+    const calls: number[] = [];
+    const counting: Engine = Object.create(engine) as Engine;
+    counting.stepEach = (selector, items, options) => {
+      calls.push(items.length);
+      return engine.stepEach(selector, items, options);
+    };
+    counting.step = (...args) => {
+      calls.push(1);
+      return engine.step(...args);
+    };
+    const { machine, sessions } = consoleWith(counting as InlineEngine);
+    await machine.applyBatch(
+      batchOf(
+        [0, 1, 2].map(() => createItem()),
+        1,
+      ),
+    );
+    const steps = ["s1.0", "s1.1", "s1.2", "s1.0"].map((id, i) => stepItem(id, i === 3 ? 1 : 0));
+    const results = await machine.applyBatch(batchOf(steps, 2));
+    // Three sessions together; the second step of s1.0 waits for its first.
+    expect(calls).toEqual([3, 1]);
+    expect(results.map((r) => r[0])).toEqual([0, 0, 0, 0]);
+    expect(sessions.get("s1.0")?.step).toBe(2);
+  });
+
+  it("spends the byte budget in command order whatever order the guest calls finish in", async () => {
+    const { engine } = await counterRuntime();
+    // The first session's guest call (counter value 1) finishes last.
+    const slowFirst: Engine = Object.create(engine) as Engine;
+    slowFirst.step = async (selector, state, action) => {
+      if (state[0] === 1) {
+        for (let i = 0; i < 5; i += 1) await new Promise((resolve) => setImmediate(resolve));
+      }
+      return engine.step(selector, state, action);
+    };
+    // Two fresh counter sessions (63 bytes each) and room for one first step (8 bytes).
+    const limits = { maxTotalBytes: 63 * 2 + 8 };
+    const one = consoleWith(engine, limits).machine;
+    const batched = consoleWith(slowFirst as InlineEngine, limits, {
+      coalesceSteps: false,
+    }).machine;
+    const create = (seed: bigint): Item => ({
+      kind: "session",
+      command: {
+        op: "create",
+        envId: "counter-v1",
+        buildId: "",
+        seed,
+        hint: new Uint8Array(),
+        stampMs: 0,
+      },
+    });
+    const setup = batchOf([create(1n), create(2n)], 1);
+    const slot = batchOf([stepItem("s1.0", 0), stepItem("s1.1", 0)], 2);
+    const expected: Uint8Array[] = [];
+    for (const { command, context } of [...setup, ...slot]) {
+      expected.push(await one.apply(command, context));
+    }
+    const actual = [...(await batched.applyBatch(setup)), ...(await batched.applyBatch(slot))];
+    expect(actual).toEqual(expected);
+    expect(batched.snapshot()).toEqual(one.snapshot());
   });
 
   it("lets a step that expires a session wait for the steps queued before it", async () => {

@@ -168,6 +168,23 @@ describe("the sessions part", () => {
     expect((await rejection(small.step("s1.0", 1, 0))).code).toBe("LimitExceeded");
   });
 
+  it("limits the bytes all sessions hold together, at create and at step", async () => {
+    const { engine } = await counterRuntime();
+    // A fresh counter session holds 63 bytes (state, last observation, mask, reward); a step
+    // adds its 4-byte action twice (the export and the last transition), then once per step.
+    const { machine, sessions } = consoleWith(engine, { maxTotalBytes: 63 * 2 + 8 });
+    const driver = new Driver(machine);
+    await driver.create();
+    await driver.create();
+    expect((await rejection(driver.create())).message).toContain("at most 134");
+    expect(await driver.step("s1.0", 0, 0)).toMatchObject({ op: "step" });
+    const over = await rejection(driver.step("s2.0", 0, 0));
+    expect(over.code).toBe("LimitExceeded");
+    expect(sessions.get("s2.0")?.step).toBe(0);
+    await driver.close("s1.0");
+    expect(await driver.step("s2.0", 0, 0)).toMatchObject({ op: "step" });
+  });
+
   it("expires idle sessions by log position, oldest activity first", async () => {
     const { engine } = await counterRuntime();
     const { machine, sessions } = consoleWith(engine, { idleExpirySlots: 4 });
