@@ -1,33 +1,25 @@
-import { createHash, randomBytes } from "node:crypto";
-import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
+import { createHash } from "node:crypto";
 import { Command, InvalidArgumentError } from "commander";
-import {
-  addToken,
-  type ClientCredentialsOptions,
-  channelCredentials,
-} from "../client/credentials.js";
-import { type DeployResponse, ManifestClient } from "../proto/generated/manifest/v1/manifest.js";
+import type { ClientCredentialsOptions } from "../client/credentials.js";
+import { EngineCallError, EngineClient } from "../client/index.js";
 import { readModuleFile } from "../runtime/module-file.js";
 import { DEFAULT_LIMITS } from "../runtime/sandbox-options.js";
 import { formatReport, validateCartridge } from "../runtime/validate.js";
-import { ERROR_CODE_METADATA_KEY } from "../server/status.js";
-import { addRemoteOptions, callLeader, type RemoteFlags, remoteCredentials } from "./remote.js";
+import { addRemoteOptions, type RemoteFlags, remoteCredentials } from "./remote.js";
 
 /** Steps of the local validation rollout (as `cartridge validate`). */
 const VALIDATION_ROLLOUT_STEPS = 64;
-/** One Deploy attempt's deadline: the leader validates the module and commits it. */
-const ATTEMPT_TIMEOUT_MS = 15_000;
-/** How long the command keeps looking for a leader that answers. */
+/** How long connecting to one endpoint may take before the next is tried. */
+const CONNECT_TIMEOUT_MS = 3000;
+/** How long the command keeps looking for a leader that takes the module. */
 const DEFAULT_TIMEOUT_MS = 60_000;
-/** Largest gRPC message the deploy channel sends: the module cap plus room for the fields. */
-const MAX_SEND_BYTES = DEFAULT_LIMITS.maxModuleBytes + 64 * 1024;
 
 /** What a deploy did, as printed. */
 export interface DeployOutcome {
   readonly envId: string;
   readonly buildId: string;
   /** The log slot the install was committed in. */
-  readonly index: bigint;
+  readonly index: number;
   readonly current: boolean;
 }
 
@@ -36,65 +28,52 @@ export interface DeployOptions {
   readonly endpoints: readonly string[];
   readonly credentials: ClientCredentialsOptions;
   readonly makeCurrent: boolean;
+  /** How long the deploy may keep looking for a leader that takes it, in ms. */
   readonly timeoutMs: number;
-  readonly onRetry?: (address: string, error: ServiceError) => void;
 }
 
-function deployOnce(
-  address: string,
-  request: Parameters<ManifestClient["deploy"]>[0],
-  auth: ClientCredentialsOptions,
-): Promise<DeployResponse> {
-  const client = new ManifestClient(address, channelCredentials(auth), {
-    "grpc.max_send_message_length": MAX_SEND_BYTES,
-  });
-  const metadata = new Metadata();
-  addToken(metadata, auth);
-  return new Promise<DeployResponse>((resolve, reject) => {
-    client.deploy(
-      request,
-      metadata,
-      { deadline: Date.now() + ATTEMPT_TIMEOUT_MS },
-      (error: ServiceError | null, response: DeployResponse) => {
-        client.close();
-        if (error === null) resolve(response);
-        else reject(error);
-      },
-    );
-  });
+/**
+ * A client of the first endpoint that answers, knowing the others: it follows the leader through
+ * refusals and failovers (host/client's failover channel).
+ */
+async function connectAny(options: DeployOptions): Promise<EngineClient> {
+  let last: unknown = new Error("no endpoints");
+  for (const address of options.endpoints) {
+    try {
+      return await EngineClient.connect(address, {
+        ...options.credentials,
+        endpoints: options.endpoints,
+        connectTimeoutMs: CONNECT_TIMEOUT_MS,
+        failoverTimeoutMs: options.timeoutMs,
+      });
+    } catch (error) {
+      last = error;
+    }
+  }
+  throw last;
 }
 
 /**
  * Pushes a module that already passed local validation to the cluster's leader (manifest.v1
- * Deploy), following the leader across refusals and failovers. Every attempt carries the same
- * client id and request id, so a retry after an unknown outcome installs the build once.
+ * Deploy). The client retries through leader changes with one client id and request id, so the
+ * build is installed once.
  */
 export async function deployModule(
   module: Uint8Array,
   options: DeployOptions,
 ): Promise<DeployOutcome> {
-  const request = {
-    clientId: `deploy-${randomBytes(8).toString("hex")}`,
-    requestId: 1n,
-    module: Buffer.from(module.buffer, module.byteOffset, module.byteLength),
-    makeCurrent: options.makeCurrent,
-    // Lets the node check that the bytes it received are the bytes validated here.
-    sha256: createHash("sha256").update(module).digest("hex"),
-  };
-  const response = await callLeader(
-    options.endpoints,
-    (address) => deployOnce(address, request, options.credentials),
-    {
-      totalTimeoutMs: options.timeoutMs,
-      ...(options.onRetry === undefined ? {} : { onRetry: options.onRetry }),
-    },
-  );
-  return {
-    envId: response.build?.envId ?? "",
-    buildId: response.build?.buildId ?? "",
-    index: response.index,
-    current: response.build?.current ?? false,
-  };
+  const client = await connectAny(options);
+  try {
+    const { build, index } = await client.deploy(module, {
+      makeCurrent: options.makeCurrent,
+      // Lets the node check that the bytes it received are the bytes validated here.
+      sha256: createHash("sha256").update(module).digest("hex"),
+      timeoutMs: options.timeoutMs,
+    });
+    return { envId: build.envId, buildId: build.buildId, index, current: build.current };
+  } finally {
+    client.close();
+  }
 }
 
 function milliseconds(value: string): number {
@@ -109,14 +88,9 @@ interface DeployFlags extends RemoteFlags {
   readonly timeoutMs: number;
 }
 
-/** What went wrong, in one line: a gRPC refusal with its typed code, or a local error. */
+/** What went wrong, in one line: a refusal with its typed code, or a local error. */
 function describeFailure(error: unknown): string {
-  const serviceError = error as Partial<ServiceError>;
-  if (typeof serviceError.code === "number") {
-    const code =
-      serviceError.metadata?.get(ERROR_CODE_METADATA_KEY)[0] ?? status[serviceError.code];
-    return `${serviceError.details ?? serviceError.message} (${String(code)})`;
-  }
+  if (error instanceof EngineCallError) return `${error.message} (${error.errorCode})`;
   return error instanceof Error ? error.message : String(error);
 }
 
@@ -137,8 +111,6 @@ async function validateAndDeploy(file: string, flags: DeployFlags): Promise<stri
     credentials: await remoteCredentials(flags),
     makeCurrent: flags.makeCurrent,
     timeoutMs: flags.timeoutMs,
-    onRetry: (address, error) =>
-      process.stderr.write(`  ${address}: ${error.details || error.message}; retrying\n`),
   });
   process.stdout.write(
     `deployed ${outcome.envId} build ${outcome.buildId} at index ${outcome.index}${outcome.current ? " (current)" : ""}\n`,

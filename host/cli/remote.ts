@@ -1,13 +1,11 @@
 import { readFile } from "node:fs/promises";
-import { type ServiceError, status } from "@grpc/grpc-js";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { ClientCredentialsOptions } from "../client/credentials.js";
-import { LEADER_ADDRESS_METADATA_KEY } from "../server/leader-forwarding.js";
 
 /**
  * What the commands that talk to running nodes (`cartridge cluster status`, `cartridge deploy`)
- * share: the `--endpoints` list, the credentials flags (the same meaning as the TypeScript
- * client's options, docs/security.md) and following the leader.
+ * share: the `--endpoints` list and the credentials flags (the same meaning as the TypeScript
+ * client's options, docs/security.md).
  */
 
 /** Most endpoints one command takes (a cluster has at most 15 members). */
@@ -97,61 +95,4 @@ export async function remoteCredentials(
     token = env[TOKEN_ENV];
   }
   return { token, tls };
-}
-
-/** gRPC codes after which another node (or the same one, later) may succeed. */
-const RETRYABLE: ReadonlySet<number> = new Set([
-  status.UNAVAILABLE,
-  status.DEADLINE_EXCEEDED,
-  status.CANCELLED,
-]);
-
-function isServiceError(error: unknown): error is ServiceError {
-  return error instanceof Error && typeof (error as Partial<ServiceError>).code === "number";
-}
-
-/** Options of {@link callLeader}. */
-export interface FollowOptions {
-  /** Gives up after this long, in ms (each attempt's own deadline is the caller's affair). */
-  readonly totalTimeoutMs: number;
-  /** Pause between attempts, in ms. */
-  readonly retryDelayMs?: number;
-  /** Sees each failed attempt that will be retried (for a verbose mode or tests). */
-  readonly onRetry?: (address: string, error: ServiceError) => void;
-}
-
-/**
- * Runs `attempt` against the endpoints until one answers definitely: a refusal that names the
- * leader (`cartridge-leader-address`) is followed there; an unreachable node or an unknown
- * outcome moves on to the next endpoint. The attempt must be safe to repeat (a mutating call
- * reuses its client id and request id, so the cluster applies it once). Any other error is the
- * answer and is thrown; so is the last error when the time is up.
- */
-export async function callLeader<T>(
-  endpoints: readonly string[],
-  attempt: (address: string) => Promise<T>,
-  options: FollowOptions,
-): Promise<T> {
-  if (endpoints.length === 0) throw new Error("no endpoints");
-  const deadline = Date.now() + options.totalTimeoutMs;
-  let next = 0;
-  let address = endpoints[0] as string;
-  for (;;) {
-    try {
-      return await attempt(address);
-    } catch (error) {
-      if (!isServiceError(error) || !RETRYABLE.has(error.code) || Date.now() >= deadline) {
-        throw error;
-      }
-      options.onRetry?.(address, error);
-      const hint = String(error.metadata?.get(LEADER_ADDRESS_METADATA_KEY)[0] ?? "");
-      if (hint !== "" && hint !== address) {
-        address = hint;
-      } else {
-        next = (next + 1) % endpoints.length;
-        address = endpoints[next] as string;
-      }
-      await new Promise((resolve) => setTimeout(resolve, options.retryDelayMs ?? 100));
-    }
-  }
 }

@@ -1,55 +1,8 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { callLeader, endpointList, remoteCredentials } from "../../../host/cli/remote.js";
-
-function serviceError(code: status, leaderAddress?: string): ServiceError {
-  const metadata = new Metadata();
-  if (leaderAddress !== undefined) metadata.set("cartridge-leader-address", leaderAddress);
-  return Object.assign(new Error(status[code]), { code, details: status[code], metadata });
-}
-
-describe("callLeader", () => {
-  it("follows a refusal that names the leader, and moves on from an unreachable node", async () => {
-    const asked: string[] = [];
-    const answer = await callLeader(
-      ["a:1", "b:2", "c:3"],
-      async (address) => {
-        asked.push(address);
-        if (address === "a:1") throw serviceError(status.UNAVAILABLE); // down
-        if (address === "b:2") throw serviceError(status.UNAVAILABLE, "c:3"); // a follower
-        return `answer from ${address}`;
-      },
-      { totalTimeoutMs: 10_000, retryDelayMs: 0 },
-    );
-    expect(answer).toBe("answer from c:3");
-    expect(asked).toEqual(["a:1", "b:2", "c:3"]);
-  });
-
-  it("throws a definite refusal at once, and the last error when the time is up", async () => {
-    let calls = 0;
-    const denied = callLeader(
-      ["a:1", "b:2"],
-      async () => {
-        calls += 1;
-        throw serviceError(status.PERMISSION_DENIED);
-      },
-      { totalTimeoutMs: 10_000, retryDelayMs: 0 },
-    );
-    await expect(denied).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
-    expect(calls).toBe(1);
-    const never = callLeader(
-      ["a:1"],
-      async () => {
-        throw serviceError(status.UNAVAILABLE);
-      },
-      { totalTimeoutMs: 0, retryDelayMs: 0 },
-    );
-    await expect(never).rejects.toMatchObject({ code: status.UNAVAILABLE });
-  });
-});
+import { endpointList, remoteCredentials } from "../../../host/cli/remote.js";
 
 describe("the remote flags", () => {
   let dir: string;
