@@ -114,7 +114,7 @@ describe("the cartridge folder of a single node", () => {
     expect(registry.resolve({ envId: TTT }).capabilities.buildId).toBe(sha256(second));
   });
 
-  it("turns a changed file into the env's current build when watching", async () => {
+  it("turns a changed file into the env's current build, and a deleted one into retired builds, when watching", async () => {
     const bytes = await readFile(join(BUNDLED, `${TTT}.wasm`));
     await writeFile(join(dir, `${TTT}.wasm`), bytes);
     const watched = folder();
@@ -128,6 +128,12 @@ describe("the cartridge folder of a single node", () => {
       expect(registry.resolve({ envId: TTT }).capabilities.buildId).toBe(sha256(second));
       // The first build stays for whoever pinned it.
       expect(parts.manifest.hasBuild(TTT, sha256(bytes))).toBe(true);
+
+      // Deleting the file takes the env away (single-node dev mode), through the log.
+      await rm(join(dir, `${TTT}.wasm`));
+      await waitFor(() => parts.manifest.listBuilds(TTT).length === 0);
+      await watched.settled();
+      expect(registry.list()).toEqual([]);
     } finally {
       await watched.close();
     }
