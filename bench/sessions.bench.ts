@@ -82,9 +82,19 @@ async function closedLoop(
  * leader): steps with a legal action until the episode ends, then starts a new session. Only
  * steps are timed.
  */
-function sessionPlayers(clients: readonly EngineClient[]) {
-  const current: ({ session: GameSession; last: SessionTransition } | undefined)[] = [];
+async function sessionPlayers(clients: readonly EngineClient[]) {
   let seed = 0;
+  // Every player's first session exists before the clock starts.
+  const current: ({ session: GameSession; last: SessionTransition } | undefined)[] =
+    await Promise.all(
+      clients.map(async (client) => {
+        seed += 1;
+        const session = await client.session(GAME, { seed });
+        const last = session.first.last;
+        if (last === undefined) throw new Error("no first transition");
+        return { session, last };
+      }),
+    );
   return async (w: number, timed: (work: () => Promise<unknown>) => Promise<void>) => {
     let open = current[w];
     if (open === undefined || open.last.terminated || open.last.truncated) {
@@ -137,7 +147,7 @@ async function clusterRuns(dir: string): Promise<{ steps: Run; puts: Run }> {
       cluster.nodes.map((node) => node.grpcAddress),
     );
     try {
-      return { steps: await closedLoop(SESSIONS, sessionPlayers(players)), puts };
+      return { steps: await closedLoop(SESSIONS, await sessionPlayers(players)), puts };
     } finally {
       for (const player of players) player.close();
     }
@@ -156,7 +166,7 @@ async function singleNodeRuns(dir: string): Promise<{ steps: Run; stateless: Run
   const engine = await EngineClient.connect(address);
   const players = await connectAll(address, []);
   try {
-    const steps = await closedLoop(SESSIONS, sessionPlayers(players));
+    const steps = await closedLoop(SESSIONS, await sessionPlayers(players));
     // The stateless Engine Step: the client carries the state; a finished episode resets.
     const states: ({ state: Uint8Array; mask: Uint8Array; step: number } | undefined)[] = [];
     const stateless = await closedLoop(SESSIONS, async (w, timed) => {

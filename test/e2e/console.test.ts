@@ -15,8 +15,9 @@ const run = promisify(execFile);
 const SESSIONS = 16;
 /** Each player waits at this step until the leader was killed, so that every game spans it. */
 const GATE_STEP = 3;
-const GAME = "connect4-v1";
-const DEPLOYED = "tictactoe-v1";
+// Tic-tac-toe episodes are short (5 to 9 steps) and none ends before the gate.
+const GAME = "tictactoe-v1";
+const DEPLOYED = "connect4-v1";
 
 /** What one player saw acknowledged: its session and every transition, in step order. */
 interface Played {
