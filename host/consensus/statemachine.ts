@@ -81,10 +81,7 @@ const decoder = new TextDecoder();
 export class ReplicatedStateMachine {
   private readonly machine: StateMachine;
   private readonly sessions: SessionTable;
-  /** The last slot whose apply completed (what `appliedIndex` reports). */
   private applied = 0;
-  /** The last slot whose apply started: ahead of `applied` while an async apply is pending. */
-  private started = 0;
   private busy = false;
 
   constructor(machine: StateMachine, options: Partial<SessionOptions> = {}) {
@@ -92,10 +89,7 @@ export class ReplicatedStateMachine {
     this.sessions = new SessionTable(options);
   }
 
-  /**
-   * The last slot applied completely: a slot whose asynchronous apply is still pending is not
-   * counted, so a reader waiting for it (read-your-writes) never sees a half-applied slot.
-   */
+  /** The last slot applied. */
   appliedIndex(): number {
     return this.applied;
   }
@@ -108,29 +102,17 @@ export class ReplicatedStateMachine {
   /** Applies one committed slot; an already applied slot is ignored (returns no outcomes). */
   applyEntry(entry: Entry): CommandOutcome[] | Promise<CommandOutcome[]> {
     invariant(!this.busy, "applyEntry called while an apply is pending");
-    if (entry.index <= this.started) {
+    if (entry.index <= this.applied) {
       return [];
     }
-    if (entry.index !== this.started + 1) {
+    if (entry.index !== this.applied + 1) {
       throw new ConsensusError(
         "InvariantViolated",
-        `slot ${entry.index} applied after ${this.started}: slots must be applied in order`,
+        `slot ${entry.index} applied after ${this.applied}: slots must be applied in order`,
       );
     }
-    this.started = entry.index;
-    this.sessions.expire(entry.index);
-    const outcomes = this.applyCommands(entry);
-    if (outcomes instanceof Promise) {
-      return outcomes.then((done) => {
-        this.applied = entry.index;
-        return done;
-      });
-    }
     this.applied = entry.index;
-    return outcomes;
-  }
-
-  private applyCommands(entry: Entry): CommandOutcome[] | Promise<CommandOutcome[]> {
+    this.sessions.expire(entry.index);
     if (entry.value.kind === "noop") {
       return [];
     }
@@ -246,7 +228,6 @@ export class ReplicatedStateMachine {
     this.sessions.fromJSON(parsed.sessions);
     this.machine.restore(new Uint8Array(Buffer.from(parsed.state, "base64")));
     this.applied = parsed.applied;
-    this.started = parsed.applied;
   }
 }
 

@@ -42,17 +42,6 @@ export class ConsoleStateMachine implements StateMachine {
     if (this.settling !== undefined) {
       return this.settling.then(() => this.apply(command, context));
     }
-    const outcome = this.applyToPart(command, context);
-    if (outcome instanceof Promise) {
-      return outcome.then((bytes) => this.observed(command, bytes, context));
-    }
-    return this.observed(command, outcome, context);
-  }
-
-  private applyToPart(
-    command: Uint8Array,
-    context: ApplyContext,
-  ): Uint8Array | Promise<Uint8Array> {
     let result: Uint8Array | Promise<Uint8Array>;
     try {
       const { tag, body } = splitCommand(command);
@@ -61,10 +50,16 @@ export class ConsoleStateMachine implements StateMachine {
         throw new ReplicationError("BadCommand", `unknown command tag ${tag}`);
       result = part.apply(body, context);
     } catch (error) {
-      return rejectedOutcome(error);
+      return this.observed(command, rejectedOutcome(error), context);
     }
-    if (result instanceof Promise) return result.then(okOutcome, rejectedOutcome);
-    return okOutcome(result);
+    if (result instanceof Promise) {
+      // One reaction for either outcome: no extra hop (a seeded simulation's schedule counts them).
+      return result.then(
+        (body) => this.observed(command, okOutcome(body), context),
+        (error: unknown) => this.observed(command, rejectedOutcome(error), context),
+      );
+    }
+    return this.observed(command, okOutcome(result), context);
   }
 
   private observed(command: Uint8Array, outcome: Uint8Array, context: ApplyContext): Uint8Array {

@@ -471,9 +471,10 @@ export class SessionsPart implements StatePart, SessionReads {
       records.push(record);
     }
     reader.end();
-    this.reset();
+    this.clear();
     this.clockMs = clockMs;
     for (const record of records) this.insert(record);
+    this.emit({ kind: "restored" });
     this.byCreation = new Map(
       [...this.byCreation.values()]
         .sort((a, b) => compareKeys(keyOf(a), keyOf(b)))
@@ -482,6 +483,11 @@ export class SessionsPart implements StatePart, SessionReads {
   }
 
   reset(): void {
+    this.clear();
+    this.emit({ kind: "restored" });
+  }
+
+  private clear(): void {
     this.byActivity = new Map();
     this.byCreation = new Map();
     this.owners = new Map();

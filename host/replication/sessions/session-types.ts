@@ -83,7 +83,9 @@ export type SessionEvent =
       readonly index: number;
       /** Why: the owner (or anyone) closed it, or it expired idle. */
       readonly reason: "closed" | "expired";
-    };
+    }
+  /** The whole state was replaced (a snapshot restored, or reset): no per-session events. */
+  | { readonly kind: "restored" };
 
 /** A runtime transition as the session's transition `step`, reached by `action`. */
 export function toSessionTransition(

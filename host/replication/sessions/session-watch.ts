@@ -39,6 +39,15 @@ export class SessionWatch {
     private readonly runtime: Engine,
   ) {
     this.unsubscribe = reads.subscribe((event) => {
+      if (event.kind === "restored") {
+        // The state was replaced wholesale: rings of sessions no longer open go, and every
+        // watcher looks again (its session may have moved on, or be gone).
+        for (const sessionId of [...this.rings.keys()]) {
+          if (reads.get(sessionId) === undefined) this.forget(sessionId);
+        }
+        for (const sessionId of [...this.wakers.keys()]) this.wake(sessionId);
+        return;
+      }
       if (event.kind === "transition") {
         this.closed.delete(event.sessionId);
         this.remember(event.sessionId, event.transition);

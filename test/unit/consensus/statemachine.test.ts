@@ -334,21 +334,6 @@ describe("asynchronous apply", () => {
     expect(machine.applied).toEqual(["x"]);
   });
 
-  it("counts a slot as applied only once its asynchronous apply completed", async () => {
-    const rsm = new ReplicatedStateMachine(new AsyncEchoMachine());
-    const first = rsm.applyEntry(slot(1, ["a", 1, "x"], ["b", 1, "y"]));
-    // A reader waiting for slot 1 (read-your-writes) must not see it half applied.
-    expect(rsm.appliedIndex()).toBe(0);
-    await first;
-    expect(rsm.appliedIndex()).toBe(1);
-    // Re-delivery of the slot being applied is still ignored, not applied twice.
-    const second = rsm.applyEntry(slot(2, ["a", 2, "z"]));
-    expect(rsm.appliedIndex()).toBe(1);
-    await second;
-    expect(rsm.applyEntry(slot(2, ["a", 2, "z"]))).toEqual([]);
-    expect(rsm.appliedIndex()).toBe(2);
-  });
-
   it("passes a rejected apply on to the driver and writes nothing for it", async () => {
     const machine = new EchoMachine();
     const failing: StateMachine = {

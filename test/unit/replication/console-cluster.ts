@@ -114,8 +114,9 @@ export class ConsoleCluster {
   }
 
   private idle(node: ConsoleNode): boolean {
-    const commitIndex = node.engine.status()?.commitIndex ?? 0;
-    return node.halted !== undefined || node.engine.lastAppliedIndex() >= commitIndex;
+    // The core's applied index moves only once the driver applied a whole batch of slots.
+    const status = node.engine.status();
+    return node.halted !== undefined || (status?.appliedIndex ?? 0) >= (status?.commitIndex ?? 0);
   }
 
   /** Pumps the cluster until `work` settles. */
@@ -129,13 +130,17 @@ export class ConsoleCluster {
     return tracked;
   }
 
-  /** Pumps until every node that has not halted applied slot `index` completely. */
+  /**
+   * Pumps until every node that has not halted applied the command in slot `index` completely.
+   * The running hash moves only once a command's (possibly asynchronous) apply finished, whereas
+   * the engine's applied index already counts a slot whose apply is still pending.
+   */
   async appliedEverywhere(index: number): Promise<void> {
     await this.pump(
       () =>
         this.nodes
           .filter((node) => node.halted === undefined)
-          .every((node) => node.engine.lastAppliedIndex() >= index),
+          .every((node) => node.console.checkpoint.status().hashedIndex >= index),
       `slot ${index} everywhere`,
     );
   }

@@ -261,6 +261,17 @@ describe("ReplicatedConsole over a single-node engine", () => {
     expect(second.sessions.isPinned("tictactoe-v1", before.buildId)).toBe(true);
   });
 
+  it("wakes a waiting watch when the state is replaced by a snapshot", async () => {
+    const { facade, sessions } = await singleNodeConsole();
+    const before = sessions.snapshot();
+    const { session } = await facade.createSession({ envId: "tictactoe-v1", seed: 2n }, ids());
+    const events = collect(facade.watch(session.sessionId, 0), 3);
+    await new Promise((resolve) => setImmediate(resolve));
+    // As a follower installing a snapshot from before the session existed.
+    sessions.restore(before);
+    expect((await events).map((e) => e.kind)).toEqual(["transition", "closed"]);
+  });
+
   it("ends a watch quietly when its signal aborts", async () => {
     const { facade } = await singleNodeConsole();
     const { session } = await facade.createSession({ envId: "tictactoe-v1", seed: 2n }, ids());
