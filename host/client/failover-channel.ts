@@ -20,6 +20,11 @@ const UNKNOWN_OUTCOME_CODES: ReadonlySet<string> = new Set(["Indeterminate", "Ti
 const FIRST_BACKOFF_MS = 25;
 /** Longest pause between two attempts, in ms. */
 const MAX_BACKOFF_MS = 1000;
+/**
+ * Most connections kept (one per node address); a cluster is smaller. Addresses come from the
+ * servers' leader hints, so this bounds what a confused or hostile server can make a client open.
+ */
+const MAX_CONNECTIONS = 16;
 
 /** How a client rides out a failover. */
 export interface FailoverOptions {
@@ -203,6 +208,12 @@ export class FailoverChannel {
   private client(address: string): Client {
     let client = this.clients.get(address);
     if (client === undefined) {
+      if (this.clients.size >= MAX_CONNECTIONS) {
+        // The oldest connection goes (Map order is insertion order).
+        const [oldest, stale] = this.clients.entries().next().value ?? [];
+        stale?.close();
+        if (oldest !== undefined) this.clients.delete(oldest);
+      }
       client = new Client(address, channelCredentials(this.credentials), this.channelOptions);
       this.clients.set(address, client);
     }

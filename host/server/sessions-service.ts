@@ -131,9 +131,10 @@ export function createSessionsService(
     createSession: unaryHandler(
       deps,
       "CreateSession",
-      (request, ctx, _signal, call) => {
+      (request, _ctx, _signal, call) => {
         const ids = idsOf(request);
-        ctx.envId = request.envId || undefined;
+        // No ctx.envId: an env id a client sent must not become a metrics label before it is
+        // known to exist (a guest failure names its env through the CallError itself).
         return leader.route(call, method("createSession"), async () => {
           const { index, session } = await console.createSession(
             {

@@ -33,6 +33,8 @@ _UNKNOWN_OUTCOME = {"Indeterminate", "Timeout"}
 REQUEST_WINDOW = 16
 _FIRST_BACKOFF_S = 0.025
 _MAX_BACKOFF_S = 1.0
+# Most connections kept, one per node address (leader hints come from servers: bound them).
+_MAX_CHANNELS = 16
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,9 @@ class SessionChannel:
     def _channel(self, address: str) -> grpc.Channel:
         channel = self._channels.get(address)
         if channel is None:
+            if len(self._channels) >= _MAX_CHANNELS:
+                oldest = next(iter(self._channels))
+                self._channels.pop(oldest).close()
             channel = self._make_channel(address)
             self._channels[address] = channel
         return channel
