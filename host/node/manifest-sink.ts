@@ -152,6 +152,11 @@ export class ManifestSink implements BuildSink {
           await replica.engine.waitForCommit(index);
           return;
         }
+        if (attempt === 0 && remote !== undefined && !this.options.forward) {
+          this.options.logger.warn(
+            "a follower with TLS or tokens does not send its folder's builds to the leader; waiting until this node leads or the manifest holds the build (or use cartridge deploy)",
+          );
+        }
       } catch (error) {
         if (!retryable(error)) throw error;
       }

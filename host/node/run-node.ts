@@ -60,6 +60,8 @@ const HEALTH_POLL_MS = 100;
  * refused by the manifest.
  */
 function reportFileError(logger: Logger, metrics: ServerMetrics, source: string, error: unknown) {
+  // The node is shutting down: the file was not refused, its proposal was abandoned.
+  if (error instanceof Error && error.name === "AbortError") return;
   metrics.registryEvents.inc({ event: "rejected" });
   logger.error(
     { source, ...describeError(error) },
