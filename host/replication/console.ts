@@ -1,6 +1,7 @@
 import type { ConsensusEngine } from "../consensus/engine/engine.js";
 import type { Engine } from "../runtime/engine.js";
 import { CallError } from "../runtime/errors.js";
+import { waitApplied } from "./applied-wait.js";
 import { unwrapOutcome } from "./envelope.js";
 import { ReplicationError, StaleStepError } from "./errors.js";
 import { SESSION_LIMITS } from "./limits.js";
@@ -112,7 +113,7 @@ export interface SessionReads {
 
 /** What the facade needs around it. */
 export interface ReplicatedConsoleOptions {
-  /** The consensus engine (a `ReplicaDriver`: single-node or Multi-Paxos) over the console state machine. */
+  /** The consensus engine (a `ReplicaDriver`: single node or Multi-Paxos) over the console. */
   readonly consensus: ConsensusEngine;
   /** The sessions part of that state machine (read side). */
   readonly sessions: SessionReads;
@@ -220,7 +221,7 @@ export class ReplicatedConsole {
   /** One session from this node's applied state; `NotFound` if it is not open. */
   async getSession(sessionId: string, options: ReadOptions = {}): Promise<SessionView> {
     parseSessionId(sessionId);
-    await this.caughtUp(options);
+    await waitApplied(this.consensus, options);
     const view = this.sessions.get(sessionId);
     if (view === undefined) throw notFound(sessionId);
     return view;
@@ -242,7 +243,7 @@ export class ReplicatedConsole {
       request.pageToken === undefined || request.pageToken === ""
         ? undefined
         : parseSessionId(request.pageToken);
-    await this.caughtUp(options);
+    await waitApplied(this.consensus, options);
     const sessions = this.sessions.list(request.owner, after, pageSize + 1);
     const page = sessions.slice(0, pageSize);
     const last = page[page.length - 1];
@@ -255,7 +256,7 @@ export class ReplicatedConsole {
   /** Build id, seed, hint and actions: enough to replay the session with the stateless engine. */
   async exportSession(sessionId: string, options: ReadOptions = {}): Promise<SessionExport> {
     parseSessionId(sessionId);
-    await this.caughtUp(options);
+    await waitApplied(this.consensus, options);
     const exported = this.sessions.exportOf(sessionId);
     if (exported === undefined) throw notFound(sessionId);
     return exported;
@@ -300,31 +301,6 @@ export class ReplicatedConsole {
       throw new CallError(decoded.failure.code, decoded.failure.message, envId);
     }
     return { index, result: decoded };
-  }
-
-  /** Waits until this node applied `minAppliedIndex`, or the signal aborts. */
-  private async caughtUp(options: ReadOptions): Promise<void> {
-    const target = options.minAppliedIndex;
-    if (target === undefined || target <= this.consensus.lastAppliedIndex()) return;
-    if (!Number.isSafeInteger(target) || target < 0) {
-      throw new ReplicationError("BadArgument", "min applied index must be a non-negative integer");
-    }
-    const signal = options.signal;
-    signal?.throwIfAborted();
-    const applied = this.consensus.waitForCommit(target);
-    if (signal === undefined) return applied;
-    // The race below may settle first; the engine stopping later must not be an unhandled rejection.
-    applied.catch(() => undefined);
-    let onAbort: (() => void) | undefined;
-    const aborted = new Promise<never>((_resolve, reject) => {
-      onAbort = () => reject(new CallError("Cancelled", `not applied up to ${target} in time`));
-      signal.addEventListener("abort", onAbort, { once: true });
-    });
-    try {
-      await Promise.race([applied, aborted]);
-    } finally {
-      if (onAbort !== undefined) signal.removeEventListener("abort", onAbort);
-    }
   }
 }
 

@@ -83,7 +83,11 @@ export const SESSION_LIMITS = {
   maxIdBytes: 128,
   /** A session with no create/step for this many slots expires. */
   idleExpirySlots: 1_000_000,
-  /** A session with no create/step for this long (by leader-stamped time) expires. */
+  /**
+   * A session with no create/step for this long (by leader-stamped time) expires. The part's
+   * time is the largest stamp seen, so a leader whose clock runs far ahead expires idle sessions
+   * early (and never the other way round): nodes are assumed NTP-synchronised.
+   */
   idleExpiryMs: 60 * 60 * 1000,
   /** Most sessions a List answers in one page. */
   maxListPage: 1000,

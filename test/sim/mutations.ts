@@ -217,12 +217,20 @@ export interface Mutant {
   remove(): void;
 }
 
-/** Copies the consensus code and the simulator (with its tests if `tests`), then mutates them. */
+/**
+ * Copies the consensus code and the simulator (with its tests if `tests`) and what the simulator
+ * imports, then mutates the consensus code.
+ */
 function copyMutated(mutation: Mutation, tests: boolean): string {
   mkdirSync(MUTANTS_DIR, { recursive: true });
   const dir = mkdtempSync(join(MUTANTS_DIR, `${mutation.name}-`));
   try {
     cpSync(join(ROOT, "host/consensus"), join(dir, "host/consensus"), { recursive: true });
+    // The simulated game sessions run the console's sessions part on the runtime, with the
+    // counter cartridge of the test fixtures: unmutated, but beside the mutated consensus.
+    for (const unmutated of ["host/replication", "host/runtime", "test/fixtures"]) {
+      cpSync(join(ROOT, unmutated), join(dir, unmutated), { recursive: true });
+    }
     cpSync(join(ROOT, "test/sim"), join(dir, "test/sim"), {
       recursive: true,
       filter: (source) => tests || !source.endsWith(".test.ts"),

@@ -120,9 +120,9 @@ export class SessionsPart implements StatePart, SessionReads {
    * other commands can see), and its checks and guest call queued behind the earlier steps of the
    * same session, so steps of different sessions prepare concurrently; each then commits (the
    * part-wide byte budget, the state change) after the commit of the step before it in the run,
-   * so the budget is spent in command order. A create, a close, or a step due to expire a session first waits
-   * for every queued step and then applies alone, as a barrier. Rejections come back as
-   * `ReplicationError`s in the array; any other failure rejects the whole run (halt).
+   * so the budget is spent in command order. A create, a close, or a step due to expire a
+   * session first waits for every queued step and then applies alone, as a barrier. Rejections
+   * come back as `ReplicationError`s in the array; any other failure rejects the whole run (halt).
    */
   async applyRun(commands: readonly PartCommand[]): Promise<(Uint8Array | ReplicationError)[]> {
     const results: (Uint8Array | ReplicationError)[] = new Array(commands.length);
