@@ -26,6 +26,13 @@ const RETRY_CONSENSUS: ReadonlySet<string> = new Set([
   "Overloaded",
 ]);
 
+/** An install a follower sends to the leader's Manifest service. */
+interface RemoteInstall {
+  readonly module: Uint8Array;
+  readonly makeCurrent: boolean;
+  readonly build: BuildRef;
+}
+
 /** What the sink needs around it. */
 export interface ManifestSinkOptions {
   readonly replica: ConsoleReplica;
@@ -79,7 +86,7 @@ export class ManifestSink implements BuildSink {
           { module: bytes, makeCurrent, sha256: build.buildId, deployedBy: "" },
           ids,
         ),
-      { module: bytes, makeCurrent },
+      { module: bytes, makeCurrent, build },
       done,
     );
     return this.options.registry.resolve(build).capabilities;
@@ -133,7 +140,7 @@ export class ManifestSink implements BuildSink {
    */
   private async untilApplied(
     here: (ids: ClientIds) => Promise<unknown>,
-    remote: { readonly module: Uint8Array; readonly makeCurrent: boolean } | undefined,
+    remote: RemoteInstall | undefined,
     done: () => boolean,
   ): Promise<void> {
     this.requestId += 1;
@@ -148,7 +155,7 @@ export class ManifestSink implements BuildSink {
         }
         const leader = replica.status().leaderAddress;
         if (remote !== undefined && this.options.forward && leader !== undefined) {
-          const index = await this.deployAt(leader, remote.module, remote.makeCurrent, ids);
+          const index = await this.deployAt(leader, remote, ids);
           await replica.engine.waitForCommit(index);
           return;
         }
@@ -168,9 +175,8 @@ export class ManifestSink implements BuildSink {
   /** Deploy at the leader's Manifest service; resolves with the log index of the install. */
   private deployAt(
     address: string,
-    module: Uint8Array,
-    makeCurrent: boolean,
-    ids: { clientId: string; requestId: number },
+    { module, makeCurrent, build }: RemoteInstall,
+    ids: ClientIds,
   ): Promise<number> {
     if (this.leaderClient?.address !== address) {
       this.leaderClient?.client.close();
@@ -187,7 +193,8 @@ export class ManifestSink implements BuildSink {
       requestId: BigInt(ids.requestId),
       module: Buffer.from(module.buffer, module.byteOffset, module.byteLength),
       makeCurrent,
-      sha256: "",
+      // The leader checks that the bytes it received are the bytes validated here.
+      sha256: build.buildId,
     };
     return new Promise((resolve, reject) => {
       client.deploy(
