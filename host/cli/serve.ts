@@ -1,6 +1,6 @@
 import { availableParallelism } from "node:os";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { loadNodeConfig } from "../node/config.js";
+import { embeddedNodeConfig, loadNodeConfig } from "../node/config.js";
 import { LOG_LEVELS, type LogLevel } from "../node/logger.js";
 import { runNode } from "../node/run-node.js";
 
@@ -8,6 +8,7 @@ import { runNode } from "../node/run-node.js";
 interface ServeOptions {
   readonly cartridges?: string;
   readonly config?: string;
+  readonly dataDir?: string;
   readonly host: string;
   readonly port: number;
   readonly watch: boolean;
@@ -55,6 +56,10 @@ export function serveCommand(): Command {
     )
     .option("--cartridges <dir>", "folder of .wasm cartridges (required without --config)")
     .option("--config <file>", "node config (TOML): engine, storage, transport, cluster members")
+    .option(
+      "--data-dir <dir>",
+      "without --config: keep sessions and deployed builds in a write-ahead log in this folder, so they survive a restart",
+    )
     .option("--host <host>", "interface to listen on", "127.0.0.1")
     .option("--port <port>", "gRPC port (0 picks a free one)", portNumber, 50051)
     .option("--watch", "reload cartridges when files are added, changed or removed", false)
@@ -89,11 +94,24 @@ export function serveCommand(): Command {
     )
     .action(async function (this: Command, options: ServeOptions) {
       try {
-        if (options.cartridges === undefined && options.config === undefined) {
-          throw new Error("--cartridges <dir> is required (or --config FILE.toml for a node)");
+        if (
+          options.cartridges === undefined &&
+          options.config === undefined &&
+          options.dataDir === undefined
+        ) {
+          throw new Error(
+            "--cartridges <dir> is required (or --data-dir DIR with deployed builds, or --config FILE.toml for a node)",
+          );
+        }
+        if (options.config !== undefined && options.dataDir !== undefined) {
+          throw new Error(
+            "--data-dir is for a node without --config; a configured node keeps its state where consensus.storage says",
+          );
         }
         const config =
-          options.config === undefined ? undefined : await loadNodeConfig(options.config);
+          options.config === undefined
+            ? embeddedNodeConfig({ dataDir: options.dataDir })
+            : await loadNodeConfig(options.config);
         await runNode({ ...options, config });
       } catch (error) {
         // Start-up problems (missing folder, port in use) are the operator's to fix: one clear
