@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { embeddedNodeConfig, loadNodeConfig } from "../node/config.js";
 import { LOG_LEVELS, type LogLevel } from "../node/logger.js";
 import { runNode } from "../node/run-node.js";
+import { DEFAULT_LIMITS } from "../runtime/sandbox-options.js";
 
 /** Options of `cartridge serve`, as commander parses them. */
 interface ServeOptions {
@@ -18,6 +19,7 @@ interface ServeOptions {
   /** Worker threads running cartridges; 0 runs them on the gRPC thread (not for production). */
   readonly workers: number;
   readonly callTimeoutMs: number;
+  readonly inlineSliceFuel: number;
   readonly tlsCert?: string;
   readonly tlsKey?: string;
   readonly tlsClientCa?: string;
@@ -39,6 +41,15 @@ function workerCount(value: string): number {
     throw new InvalidArgumentError("expected a number of workers 0..256");
   }
   return count;
+}
+
+/** The inline slice never exceeds a step's own budget (a larger slice would change nothing). */
+function fuelUnits(value: string): number {
+  const units = Number(value);
+  if (!Number.isInteger(units) || units < 0 || units > DEFAULT_LIMITS.stepBudgetFuel) {
+    throw new InvalidArgumentError(`expected fuel units 0..${DEFAULT_LIMITS.stepBudgetFuel}`);
+  }
+  return units;
 }
 
 function milliseconds(value: string): number {
@@ -82,6 +93,13 @@ export function serveCommand(): Command {
       "wall-clock watchdog per cartridge call: a worker still running it is replaced",
       milliseconds,
       5000,
+    )
+    .option(
+      "--inline-slice-fuel <units>",
+      "run a unary Step/Reset first on the gRPC thread with this much fuel, then in a worker " +
+        "(saves the worker hop; default 0: guest code never runs on the gRPC thread)",
+      fuelUnits,
+      0,
     )
     .option("--tls-cert <file>", "serve TLS with this PEM certificate (chain)")
     .option("--tls-key <file>", "the PEM private key of --tls-cert")

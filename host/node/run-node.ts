@@ -43,6 +43,8 @@ export interface NodeSettings {
   readonly workers?: number | undefined;
   /** Wall-clock watchdog per cartridge call in a worker, in ms (default 5,000). */
   readonly callTimeoutMs?: number | undefined;
+  /** Fuel of the unary fast path on the gRPC thread (WorkerEngineOptions.inlineSliceFuel; 0 off). */
+  readonly inlineSliceFuel?: number | undefined;
   readonly tlsCert?: string | undefined;
   readonly tlsKey?: string | undefined;
   readonly tlsClientCa?: string | undefined;
@@ -135,7 +137,13 @@ export async function runNode(options: NodeSettings): Promise<void> {
   const pool =
     workers === 0
       ? undefined
-      : new WorkerEngine(registry, { workers, callTimeoutMs: options.callTimeoutMs ?? 5000 });
+      : new WorkerEngine(registry, {
+          workers,
+          callTimeoutMs: options.callTimeoutMs ?? 5000,
+          ...(options.inlineSliceFuel === undefined
+            ? {}
+            : { inlineSliceFuel: options.inlineSliceFuel }),
+        });
   await pool?.ready();
   const served: Engine = pool ?? new InlineEngine(engine);
   if (pool !== undefined) metrics.observeWorkerPool(() => pool.poolUse());

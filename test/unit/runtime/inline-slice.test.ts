@@ -25,7 +25,7 @@ async function setup(options: WorkerEngineOptions = {}) {
     await hostileCartridge(renamed("spin-v1"), HOSTILE_STEPS.plain),
     "spin.wasm",
   );
-  const engine = new WorkerEngine(registry, { workers: 1, ...options });
+  const engine = new WorkerEngine(registry, { workers: 1, inlineSliceFuel: 10_000, ...options });
   open.push(engine);
   return { registry, engine, reference: new CartridgeEngine(registry) };
 }

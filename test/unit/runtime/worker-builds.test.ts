@@ -44,7 +44,7 @@ describe("worker pool builds and metrics", () => {
   it("reports workers, busy workers, queue depth, replacements and the inline slice", async () => {
     const registry = new Registry();
     await registry.register(await counterBuild(0), "counter.wasm");
-    const engine = new WorkerEngine(registry, { workers: 2 });
+    const engine = new WorkerEngine(registry, { workers: 2, inlineSliceFuel: 10_000 });
     open.push(engine);
     await engine.ready();
     await engine.step(counter, counterState(2, 0), u32s(1));
