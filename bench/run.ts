@@ -7,6 +7,7 @@ import { runClusterBench } from "./cluster.bench.js";
 import { runConsensusBench } from "./consensus.bench.js";
 import { runGrpcBench } from "./grpc.bench.js";
 import { runRuntimeBench } from "./runtime.bench.js";
+import { runSessionsBench } from "./sessions.bench.js";
 import { runTlsBench } from "./tls.bench.js";
 import { runWalBench } from "./wal.bench.js";
 import { runWireBench } from "./wire.bench.js";
@@ -19,6 +20,7 @@ const benches: Record<string, () => Promise<void>> = {
   wire: runWireBench,
   cluster: runClusterBench,
   tls: runTlsBench,
+  sessions: runSessionsBench,
 };
 
 // Flags (such as `--tls` for the cluster benchmark) are read by the benchmarks themselves.

@@ -21,7 +21,11 @@ const generatedDir = join("cartridge", "_proto");
 const venvPython = join(process.env.CARTRIDGE_VENV ?? join(root, ".venv"), "bin", "python");
 /** Python writes bytecode caches next to the stubs; they are not part of the generated code. */
 const PYCACHE = ["__pycache__"];
-const protoFiles = [join("proto", "engine", "v1", "engine.proto")];
+const protoFiles = [
+  join("proto", "engine", "v1", "engine.proto"),
+  join("proto", "sessions", "v1", "sessions.proto"),
+  join("proto", "manifest", "v1", "manifest.proto"),
+];
 
 function run(command, args) {
   const result = spawnSync(command, args, { cwd: root, stdio: ["ignore", "inherit", "inherit"] });

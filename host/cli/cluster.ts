@@ -1,35 +1,28 @@
-import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
-import { Command, InvalidArgumentError } from "commander";
+import { Metadata, type ServiceError } from "@grpc/grpc-js";
+import { Command } from "commander";
+import {
+  addToken,
+  type ClientCredentialsOptions,
+  channelCredentials,
+} from "../client/credentials.js";
 import { ClusterClient, type StatusResponse } from "../proto/generated/cluster/v1/cluster.js";
+import { addRemoteOptions, type RemoteFlags, remoteCredentials } from "./remote.js";
 
-/** Most endpoints one command asks (a cluster has at most 15 members). */
-const MAX_ENDPOINTS = 15;
 /** How long one node may take to answer Status. */
 const STATUS_TIMEOUT_MS = 3000;
 
-function endpointList(value: string): string[] {
-  const endpoints = value
-    .split(",")
-    .map((part) => part.trim())
-    .filter((part) => part !== "");
-  if (endpoints.length === 0 || endpoints.length > MAX_ENDPOINTS) {
-    throw new InvalidArgumentError(`expected 1 to ${MAX_ENDPOINTS} HOST:PORT, comma separated`);
-  }
-  for (const endpoint of endpoints) {
-    if (!/^(\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/.test(endpoint)) {
-      throw new InvalidArgumentError(`"${endpoint.slice(0, 80)}" is not HOST:PORT`);
-    }
-  }
-  return endpoints;
-}
-
 /** Asks one node for its Status; an unreachable node gives its error instead. */
-function askStatus(endpoint: string): Promise<StatusResponse | Error> {
-  const client = new ClusterClient(endpoint, credentials.createInsecure());
+function askStatus(
+  endpoint: string,
+  auth: ClientCredentialsOptions,
+): Promise<StatusResponse | Error> {
+  const client = new ClusterClient(endpoint, channelCredentials(auth));
+  const metadata = new Metadata();
+  addToken(metadata, auth);
   return new Promise((resolve) => {
     client.status(
       {},
-      new Metadata(),
+      metadata,
       { deadline: Date.now() + STATUS_TIMEOUT_MS },
       (error: ServiceError | null, response: StatusResponse) => {
         client.close();
@@ -107,15 +100,20 @@ export function statusTable(
 /** The `cluster` subcommand: `cartridge cluster status --endpoints HOST:PORT,...`. */
 export function clusterCommand(): Command {
   const cluster = new Command("cluster").description("Inspect a Cartridge cluster.");
-  cluster
+  const status = cluster
     .command("status")
-    .description("Print each node's view of the cluster (cluster.v1.Cluster/Status) as a table.")
-    .requiredOption("--endpoints <list>", "gRPC endpoints, HOST:PORT,HOST:PORT,...", endpointList)
-    .action(async (options: { endpoints: string[] }) => {
-      const answers = await Promise.all(options.endpoints.map(askStatus));
-      process.stdout.write(`${statusTable(options.endpoints, answers)}\n`);
-      // Non-zero when no node could be reached, so scripts can tell.
-      if (answers.every((answer) => answer instanceof Error)) process.exitCode = 1;
-    });
+    .description("Print each node's view of the cluster (cluster.v1.Cluster/Status) as a table.");
+  addRemoteOptions(status).action(async function (this: Command, options: RemoteFlags) {
+    let auth: ClientCredentialsOptions;
+    try {
+      auth = await remoteCredentials(options);
+    } catch (error) {
+      this.error(`cluster status: ${(error as Error).message}`, { exitCode: 1 });
+    }
+    const answers = await Promise.all(options.endpoints.map((e) => askStatus(e, auth)));
+    process.stdout.write(`${statusTable(options.endpoints, answers)}\n`);
+    // Non-zero when no node could be reached, so scripts can tell.
+    if (answers.every((answer) => answer instanceof Error)) process.exitCode = 1;
+  });
   return cluster;
 }

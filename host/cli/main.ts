@@ -20,6 +20,7 @@ const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
   certs: async () => (await import("./certs.js")).certsCommand(),
   tokens: async () => (await import("./tokens.js")).tokensCommand(),
   cluster: async () => (await import("./cluster.js")).clusterCommand(),
+  deploy: async () => (await import("./deploy.js")).deployCommand(),
 };
 
 const program = new Command()

@@ -1,13 +1,15 @@
 import { availableParallelism } from "node:os";
 import { Command, InvalidArgumentError, Option } from "commander";
-import { loadNodeConfig } from "../node/config.js";
+import { embeddedNodeConfig, loadNodeConfig } from "../node/config.js";
 import { LOG_LEVELS, type LogLevel } from "../node/logger.js";
 import { runNode } from "../node/run-node.js";
+import { DEFAULT_LIMITS } from "../runtime/sandbox-options.js";
 
 /** Options of `cartridge serve`, as commander parses them. */
 interface ServeOptions {
   readonly cartridges?: string;
   readonly config?: string;
+  readonly dataDir?: string;
   readonly host: string;
   readonly port: number;
   readonly watch: boolean;
@@ -17,6 +19,7 @@ interface ServeOptions {
   /** Worker threads running cartridges; 0 runs them on the gRPC thread (not for production). */
   readonly workers: number;
   readonly callTimeoutMs: number;
+  readonly inlineSliceFuel: number;
   readonly tlsCert?: string;
   readonly tlsKey?: string;
   readonly tlsClientCa?: string;
@@ -40,6 +43,15 @@ function workerCount(value: string): number {
   return count;
 }
 
+/** The inline slice never exceeds a step's own budget (a larger slice would change nothing). */
+function fuelUnits(value: string): number {
+  const units = Number(value);
+  if (!Number.isInteger(units) || units < 0 || units > DEFAULT_LIMITS.stepBudgetFuel) {
+    throw new InvalidArgumentError(`expected fuel units 0..${DEFAULT_LIMITS.stepBudgetFuel}`);
+  }
+  return units;
+}
+
 function milliseconds(value: string): number {
   const ms = Number(value);
   if (!Number.isInteger(ms) || ms < 0)
@@ -55,6 +67,10 @@ export function serveCommand(): Command {
     )
     .option("--cartridges <dir>", "folder of .wasm cartridges (required without --config)")
     .option("--config <file>", "node config (TOML): engine, storage, transport, cluster members")
+    .option(
+      "--data-dir <dir>",
+      "without --config: keep sessions and deployed builds in a write-ahead log in this folder, so they survive a restart",
+    )
     .option("--host <host>", "interface to listen on", "127.0.0.1")
     .option("--port <port>", "gRPC port (0 picks a free one)", portNumber, 50051)
     .option("--watch", "reload cartridges when files are added, changed or removed", false)
@@ -78,6 +94,13 @@ export function serveCommand(): Command {
       milliseconds,
       5000,
     )
+    .option(
+      "--inline-slice-fuel <units>",
+      "run a unary Step/Reset first on the gRPC thread with this much fuel, then in a worker " +
+        "(saves the worker hop; default 0: guest code never runs on the gRPC thread)",
+      fuelUnits,
+      0,
+    )
     .option("--tls-cert <file>", "serve TLS with this PEM certificate (chain)")
     .option("--tls-key <file>", "the PEM private key of --tls-cert")
     .option("--tls-client-ca <file>", "require client certificates signed by this PEM CA")
@@ -89,11 +112,24 @@ export function serveCommand(): Command {
     )
     .action(async function (this: Command, options: ServeOptions) {
       try {
-        if (options.cartridges === undefined && options.config === undefined) {
-          throw new Error("--cartridges <dir> is required (or --config FILE.toml for a node)");
+        if (
+          options.cartridges === undefined &&
+          options.config === undefined &&
+          options.dataDir === undefined
+        ) {
+          throw new Error(
+            "--cartridges <dir> is required (or --data-dir DIR with deployed builds, or --config FILE.toml for a node)",
+          );
+        }
+        if (options.config !== undefined && options.dataDir !== undefined) {
+          throw new Error(
+            "--data-dir is for a node without --config; a configured node keeps its state where consensus.storage says",
+          );
         }
         const config =
-          options.config === undefined ? undefined : await loadNodeConfig(options.config);
+          options.config === undefined
+            ? embeddedNodeConfig({ dataDir: options.dataDir })
+            : await loadNodeConfig(options.config);
         await runNode({ ...options, config });
       } catch (error) {
         // Start-up problems (missing folder, port in use) are the operator's to fix: one clear

@@ -1,5 +1,6 @@
 import {
   type CallOptions,
+  type ChannelOptions,
   type ClientReadableStream,
   Metadata,
   type ServiceError,
@@ -12,14 +13,33 @@ import {
   type SimResultChunk,
   type StepResponse,
 } from "../proto/generated/engine/v1/engine.js";
+import {
+  type Build,
+  type ListBuildsResponse,
+  ManifestService,
+} from "../proto/generated/manifest/v1/manifest.js";
+import type { Session as SessionMessage } from "../proto/generated/sessions/v1/sessions.js";
 import { type DecodedChunk, decodeChunk } from "./batch.js";
 import { toSeed } from "./codec.js";
 import { addToken, type ClientCredentialsOptions, channelCredentials } from "./credentials.js";
 import { Env } from "./env.js";
 import { toEngineCallError } from "./errors.js";
+import { FailoverChannel, type FailoverOptions } from "./failover-channel.js";
+import { GameSession } from "./session.js";
+import {
+  SESSIONS_METHODS,
+  type SessionCallSettings,
+  type SessionPage,
+  SessionsApi,
+  toSessionInfo,
+  wireNumber,
+} from "./sessions.js";
 
-/** Options of `EngineClient.connect`; credentials (token, TLS) as in `ClientCredentialsOptions`. */
-export interface ConnectOptions extends ClientCredentialsOptions {
+/**
+ * Options of `EngineClient.connect`; credentials (token, TLS) as in `ClientCredentialsOptions`,
+ * failover of the session calls as in `FailoverOptions`.
+ */
+export interface ConnectOptions extends ClientCredentialsOptions, FailoverOptions {
   /** Largest message the client accepts, in bytes; default 64 MiB (BatchSimulate chunks). */
   readonly maxReceiveMessageBytes?: number;
   /**
@@ -30,6 +50,21 @@ export interface ConnectOptions extends ClientCredentialsOptions {
   readonly flowControlWindowBytes?: number;
   /** How long `connect` waits for the server, in ms; default 5000. */
   readonly connectTimeoutMs?: number;
+  /**
+   * The client id of this client's session writes (1 to 128 bytes; it owns the sessions it
+   * creates); default a random UUID. Never share one between two live clients.
+   */
+  readonly clientId?: string;
+}
+
+/** Options of `EngineClient.session`. */
+export interface CreateSessionOptions extends SessionCallSettings {
+  /** Seed of the reset; default 0. */
+  readonly seed?: bigint | number;
+  /** Pin a build; default the env's current build. */
+  readonly buildId?: string;
+  /** Reset hint. */
+  readonly hint?: Uint8Array;
 }
 
 /** Per-call options. */
@@ -62,6 +97,20 @@ export interface BatchSimulateOptions extends CallSettings {
 
 type Callback<T> = (error: ServiceError | null, response: T) => void;
 
+/** The Manifest methods the client calls through the failover channel. */
+const MANIFEST_METHODS = {
+  deploy: ManifestService.deploy,
+  listBuilds: ManifestService.listBuilds,
+} as const;
+
+function channelOptionsOf(options: ConnectOptions): ChannelOptions {
+  return {
+    "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? 64 * 1024 * 1024,
+    "grpc.max_send_message_length": 64 * 1024 * 1024,
+    "grpc-node.flow_control_window": options.flowControlWindowBytes ?? 4 * 1024 * 1024,
+  };
+}
+
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -79,10 +128,15 @@ export class EngineClient {
    */
   private readonly inFlight = new Set<{ cancel(): void }>();
 
+  /** The session side, made on first use. */
+  private sessionsApi: SessionsApi | undefined;
+
   private constructor(
     /** The generated grpc-js client, for calls this wrapper does not cover. */
     readonly raw: GeneratedEngineClient,
     private readonly credentialsOptions: ClientCredentialsOptions = {},
+    private readonly address = "",
+    private readonly connectOptions: ConnectOptions = {},
   ) {}
 
   /**
@@ -90,11 +144,11 @@ export class EngineClient {
    * channel is ready. A `token` is sent with every call.
    */
   static async connect(address: string, options: ConnectOptions = {}): Promise<EngineClient> {
-    const raw = new GeneratedEngineClient(address, channelCredentials(options), {
-      "grpc.max_receive_message_length": options.maxReceiveMessageBytes ?? 64 * 1024 * 1024,
-      "grpc.max_send_message_length": 64 * 1024 * 1024,
-      "grpc-node.flow_control_window": options.flowControlWindowBytes ?? 4 * 1024 * 1024,
-    });
+    const raw = new GeneratedEngineClient(
+      address,
+      channelCredentials(options),
+      channelOptionsOf(options),
+    );
     const deadline = Date.now() + (options.connectTimeoutMs ?? 5000);
     await new Promise<void>((resolve, reject) => {
       raw.waitForReady(deadline, (error) => {
@@ -104,7 +158,123 @@ export class EngineClient {
         } else resolve();
       });
     });
-    return new EngineClient(raw, { token: options.token });
+    return new EngineClient(raw, { token: options.token }, address, options);
+  }
+
+  private sessions(): SessionsApi {
+    this.sessionsApi ??= new SessionsApi(
+      new FailoverChannel(
+        this.address,
+        this.connectOptions,
+        channelOptionsOf(this.connectOptions),
+        this.connectOptions,
+      ),
+      this.connectOptions.clientId,
+    );
+    return this.sessionsApi;
+  }
+
+  /**
+   * Creates a game session held (and replicated) by the server: the env is reset with the seed on
+   * every node. The handle's `step` sends actions; others can `attachSession` to it by id.
+   */
+  async session(envId: string, options: CreateSessionOptions = {}): Promise<GameSession> {
+    const api = this.sessions();
+    const seed = toSeed(options.seed ?? 0);
+    const response = await api.write(
+      SESSIONS_METHODS.create,
+      (ids) => ({
+        ...ids,
+        envId,
+        buildId: options.buildId ?? "",
+        seed,
+        hint: toBuffer(options.hint ?? new Uint8Array(0)),
+      }),
+      options,
+    );
+    if (response.session === undefined) throw new Error("CreateSession answered no session");
+    return this.handle(api, response.session, wireNumber(response.index), options);
+  }
+
+  /** A handle on an existing session (a second player, a spectator), at its current step. */
+  async attachSession(sessionId: string, settings: SessionCallSettings = {}): Promise<GameSession> {
+    const api = this.sessions();
+    const response = await api.read(
+      SESSIONS_METHODS.get,
+      { sessionId, minAppliedIndex: 0n },
+      settings,
+    );
+    if (response.session === undefined) throw new Error("GetSession answered no session");
+    return this.handle(api, response.session, 0, settings);
+  }
+
+  /** A page of open sessions, in creation order (`owner`: only those a client id created). */
+  async listSessions(
+    options: { owner?: string; pageSize?: number; pageToken?: string } & SessionCallSettings = {},
+  ): Promise<SessionPage> {
+    const response = await this.sessions().read(
+      SESSIONS_METHODS.list,
+      {
+        owner: options.owner ?? "",
+        pageSize: options.pageSize ?? 0,
+        pageToken: options.pageToken ?? "",
+        minAppliedIndex: 0n,
+      },
+      options,
+    );
+    return {
+      sessions: response.sessions.map((session) => toSessionInfo(session, undefined)),
+      nextPageToken: response.nextPageToken,
+    };
+  }
+
+  /**
+   * Deploys a cartridge to the cluster (the Manifest service; needs the `admin` role): the node
+   * validates it, then every node installs it. Follows the leader like the session calls. Returns
+   * the installed build and the log index it was committed at.
+   */
+  async deploy(
+    module: Uint8Array,
+    options: { makeCurrent?: boolean; sha256?: string } & SessionCallSettings = {},
+  ): Promise<{ build: Build; index: number }> {
+    const response = await this.sessions().write(
+      MANIFEST_METHODS.deploy,
+      (ids) => ({
+        ...ids,
+        module: toBuffer(module),
+        makeCurrent: options.makeCurrent ?? true,
+        sha256: options.sha256 ?? "",
+      }),
+      options,
+    );
+    if (response.build === undefined) throw new Error("Deploy answered no build");
+    return { build: response.build, index: wireNumber(response.index) };
+  }
+
+  /** The builds every node serves (of `envId`, or all), and the envs' allow-lists. */
+  async listBuilds(
+    options: { envId?: string; minAppliedIndex?: number } & SessionCallSettings = {},
+  ): Promise<ListBuildsResponse> {
+    return this.sessions().read(
+      MANIFEST_METHODS.listBuilds,
+      { envId: options.envId ?? "", minAppliedIndex: BigInt(options.minAppliedIndex ?? 0) },
+      options,
+    );
+  }
+
+  /** The client id of this client's session and manifest writes. */
+  get clientId(): string {
+    return this.sessions().clientId;
+  }
+
+  private async handle(
+    api: SessionsApi,
+    message: SessionMessage,
+    index: number,
+    settings: SessionCallSettings,
+  ): Promise<GameSession> {
+    const caps = await api.capabilities(message.envId, message.buildId, settings);
+    return new GameSession(api, toSessionInfo(message, caps), caps, index);
   }
 
   private callOptions(settings: CallSettings): [Metadata, Partial<CallOptions>] {
@@ -281,10 +451,11 @@ export class EngineClient {
     return call;
   }
 
-  /** Closes the channel; calls in flight fail with CANCELLED. */
+  /** Closes the channels; calls in flight fail with CANCELLED. */
   close(): void {
     for (const call of this.inFlight) call.cancel();
     this.inFlight.clear();
     this.raw.close();
+    this.sessionsApi?.channel.close();
   }
 }

@@ -3,6 +3,8 @@ import { type ServiceError, status } from "@grpc/grpc-js";
 /** Metadata keys the server sets on a failed call. */
 const ERROR_CODE_KEY = "cartridge-error-code";
 const REQUEST_ID_KEY = "request-id";
+/** Trailing metadata of a `StaleStep` refusal: the session's current step. */
+const CURRENT_STEP_KEY = "cartridge-current-step";
 
 /**
  * A failed call, with the gRPC status, the server's typed error code (e.g. "BadState",
@@ -10,6 +12,9 @@ const REQUEST_ID_KEY = "request-id";
  */
 export class EngineCallError extends Error {
   override readonly name = "EngineCallError";
+  /** For a `StaleStep` refusal of a session step: the step the session is at. */
+  readonly currentStep: number | undefined;
+
   constructor(
     /** gRPC status code (see `status` in @grpc/grpc-js). */
     readonly code: status,
@@ -17,14 +22,20 @@ export class EngineCallError extends Error {
     readonly errorCode: string,
     message: string,
     readonly requestId: string | undefined,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; currentStep?: number | undefined },
   ) {
     super(message, options);
+    this.currentStep = options?.currentStep;
   }
 }
 
 function isServiceError(error: unknown): error is ServiceError {
   return error instanceof Error && typeof (error as Partial<ServiceError>).code === "number";
+}
+
+function stepOf(value: string | undefined): number | undefined {
+  if (value === undefined || !/^[0-9]{1,16}$/.test(value)) return undefined;
+  return Number(value);
 }
 
 /** Wraps a grpc-js error into an `EngineCallError`; anything else is returned unchanged. */
@@ -41,8 +52,6 @@ export function toEngineCallError(error: unknown): unknown {
     errorCode,
     error.details || error.message,
     first(REQUEST_ID_KEY),
-    {
-      cause: error,
-    },
+    { cause: error, currentStep: stepOf(first(CURRENT_STEP_KEY)) },
   );
 }

@@ -7,6 +7,7 @@ import { MultiPaxosEngine } from "../consensus/engine/multi-paxos-engine.js";
 import { seededRng } from "../consensus/engine/rng.js";
 import { SingleNodeEngine } from "../consensus/engine/single-node-engine.js";
 import { IntervalTickSource } from "../consensus/engine/tick-source.js";
+import type { StateMachine } from "../consensus/statemachine.js";
 import { MemoryStorage } from "../consensus/storage/memory.js";
 import type { ConsensusStorage } from "../consensus/storage/storage.js";
 import { WalStorage } from "../consensus/storage/wal/wal-storage.js";
@@ -15,8 +16,6 @@ import {
   type MutualTlsFiles,
   mutualTlsConnector,
 } from "../consensus/transport/tcp/tls-connector.js";
-import { ConsoleStateMachine } from "../replication/console-state-machine.js";
-import { KvStore } from "../replication/kv/kv-store.js";
 import type { ClusterMetrics, PeerTraffic } from "../server/cluster-metrics.js";
 import type { ClusterNode, ClusterStatusView, MemberView } from "../server/cluster-service.js";
 import type { NodeConfig } from "./config.js";
@@ -54,6 +53,7 @@ export class ConsoleReplica implements ClusterNode {
     /** This node's own gRPC address (for a node without endpoints). */
     private readonly ownAddress: () => string,
     logger: Logger,
+    stateMachine: StateMachine,
     onWalAppend: (durationMs: number) => void,
   ) {
     this.clusterConfig = {
@@ -67,7 +67,6 @@ export class ConsoleReplica implements ClusterNode {
           })
         : new MemoryStorage();
     this.electionTimeoutMs = config.electionTimeoutTicks * config.tickIntervalMs;
-    const stateMachine = new ConsoleStateMachine([new KvStore()]);
     const common = {
       nodeId: config.nodeId,
       storage: this.storage,
@@ -124,9 +123,11 @@ export class ConsoleReplica implements ClusterNode {
     config: NodeConfig,
     ownAddress: () => string,
     logger: Logger,
+    /** The console state machine (`createConsoleMachine` in host/replication assembles it). */
+    stateMachine: StateMachine,
     onWalAppend: (durationMs: number) => void = () => {},
   ): Promise<ConsoleReplica> {
-    const replica = new ConsoleReplica(config, ownAddress, logger, onWalAppend);
+    const replica = new ConsoleReplica(config, ownAddress, logger, stateMachine, onWalAppend);
     await replica.tcp?.start();
     await replica.engine.start();
     return replica;

@@ -3,6 +3,7 @@ import { dirname, resolve } from "node:path";
 import { parse as parseToml } from "smol-toml";
 import { z } from "zod";
 import { BALLOT_REPLICA_SPACE } from "../consensus/core/ballot.js";
+import { DEFAULT_CHECKPOINT_INTERVAL_SLOTS } from "../replication/checkpoint/checkpoint-scheduler.js";
 
 /**
  * The node config (`cartridge serve --config FILE.toml`): which engine, this node's identity, its
@@ -65,6 +66,11 @@ const consensus = z
     /** A proposal not committed within this many ticks fails with Timeout (outcome unknown). */
     proposal_timeout_ticks: positive.default(500),
     snapshot_interval_slots: positive.default(10_000),
+    /**
+     * The leader proposes a checkpoint (its running hash) after this many applied slots; every
+     * replica compares it with its own and halts if they differ (docs/replication.md).
+     */
+    checkpoint_interval_slots: positive.default(DEFAULT_CHECKPOINT_INTERVAL_SLOTS),
     retain_slots: z.number().int().min(0).default(1000),
     max_outstanding_proposals: positive.default(100_000),
     max_batch_commands: positive.default(1024),
@@ -122,6 +128,7 @@ export interface NodeConfig {
   readonly heartbeatIntervalTicks: number;
   readonly proposalTimeoutTicks: number;
   readonly snapshotIntervalSlots: number;
+  readonly checkpointIntervalSlots: number;
   readonly retainSlots: number;
   readonly maxOutstandingProposals: number;
   readonly maxBatchCommands: number;
@@ -230,6 +237,7 @@ export function resolveNodeConfig(document: unknown, baseDir: string, source: st
     heartbeatIntervalTicks: c.heartbeat_interval_ticks,
     proposalTimeoutTicks: c.proposal_timeout_ticks,
     snapshotIntervalSlots: c.snapshot_interval_slots,
+    checkpointIntervalSlots: c.checkpoint_interval_slots,
     retainSlots: c.retain_slots,
     maxOutstandingProposals: c.max_outstanding_proposals,
     maxBatchCommands: c.max_batch_commands,
@@ -274,10 +282,27 @@ export async function loadNodeConfig(file: string): Promise<NodeConfig> {
   return resolveNodeConfig(document, dirname(resolve(file)), file);
 }
 
+/** What `cartridge serve` without `--config` may choose for its embedded node. */
+export interface EmbeddedNodeOptions {
+  /**
+   * `--data-dir DIR`: keep the replicated state (sessions, deployed builds, the cluster KV) in a
+   * write-ahead log in DIR, so that it survives a restart. Without it, the state is in memory.
+   */
+  readonly dataDir?: string | undefined;
+}
+
 /**
- * The config of a node started without `--config`: the single-node engine in memory, every
- * operator setting at its default (from the same schema).
+ * The config of a node started without `--config`: the single-node engine, its storage in memory
+ * or (with a data dir) a WAL, every operator setting at its default (from the same schema).
  */
-export function embeddedNodeConfig(): NodeConfig {
-  return resolveNodeConfig({ consensus: { engine: "single", replica_id: "1" } }, ".", "(embedded)");
+export function embeddedNodeConfig(options: EmbeddedNodeOptions = {}): NodeConfig {
+  const storage =
+    options.dataDir === undefined
+      ? { type: "memory" }
+      : { type: "wal", wal_path: resolve(options.dataDir) };
+  return resolveNodeConfig(
+    { consensus: { engine: "single", replica_id: "1", storage } },
+    ".",
+    options.dataDir === undefined ? "(embedded)" : "(embedded, --data-dir)",
+  );
 }

@@ -3,22 +3,30 @@ import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import type { Logger } from "pino";
 import { ClusterService } from "../proto/generated/cluster/v1/cluster.js";
+import { CheckpointScheduler } from "../replication/checkpoint/checkpoint-scheduler.js";
+import { ReplicatedConsole } from "../replication/console.js";
+import { createConsoleMachine } from "../replication/console-machine.js";
+import { RegistryBuildHost } from "../replication/manifest/registry-build-host.js";
+import { ReplicatedManifest } from "../replication/manifest-console.js";
 import type { Engine, RegistryEvent } from "../runtime/engine.js";
-import { isCartridgeError, LoadError } from "../runtime/errors.js";
-import { createEngine, InlineEngine, loadDirectory } from "../runtime/index.js";
-import { type CartridgeWatcher, watchCartridges } from "../runtime/watch.js";
+import { isCartridgeError } from "../runtime/errors.js";
+import { createEngine, InlineEngine } from "../runtime/index.js";
 import { WorkerEngine } from "../runtime/worker-engine.js";
 import { resolveSecurity } from "../server/auth/security.js";
 import { ClusterMetrics } from "../server/cluster-metrics.js";
 import { CLUSTER_SERVICE_NAME, createClusterService } from "../server/cluster-service.js";
-import { Forwarder, forwardingSecurity } from "../server/forwarding.js";
+import { createConsoleServices } from "../server/console-services.js";
+import { forwardingSecurity } from "../server/forwarding.js";
 import { ServerMetrics } from "../server/metrics.js";
 import { type MetricsEndpoint, serveMetrics } from "../server/metrics-http.js";
 import { startServer } from "../server/server.js";
 import { isLoopbackHost, SecurityConfigError } from "../server/tls.js";
+import { CartridgeFolder } from "./cartridge-folder.js";
 import { ConsoleReplica } from "./cluster-node.js";
 import { embeddedNodeConfig, type NodeConfig } from "./config.js";
 import { createLogger, type LogLevel } from "./logger.js";
+import { ManifestSink } from "./manifest-sink.js";
+import { ReplicaHealth } from "./replica-health.js";
 import { onShutdownSignal } from "./signals.js";
 
 /** What `cartridge serve` asks for: its flags, and the node config when `--config` is given. */
@@ -35,6 +43,8 @@ export interface NodeSettings {
   readonly workers?: number | undefined;
   /** Wall-clock watchdog per cartridge call in a worker, in ms (default 5,000). */
   readonly callTimeoutMs?: number | undefined;
+  /** Fuel of the unary fast path on the gRPC thread (WorkerEngineOptions.inlineSliceFuel; 0 off). */
+  readonly inlineSliceFuel?: number | undefined;
   readonly tlsCert?: string | undefined;
   readonly tlsKey?: string | undefined;
   readonly tlsClientCa?: string | undefined;
@@ -48,12 +58,13 @@ export interface NodeSettings {
 const HEALTH_POLL_MS = 100;
 
 /**
- * Reports a file that could not be loaded. The registry already reports (as a "rejected" event)
- * every module it refused; only failures before it, such as an oversized or unreadable file, are
- * reported here, so that each rejection is logged and counted once.
+ * Reports a file of the cartridge folder that was refused: unreadable, too large, not a valid
+ * module (the folder validates before proposing, so such a file never reaches the registry), or
+ * refused by the manifest.
  */
 function reportFileError(logger: Logger, metrics: ServerMetrics, source: string, error: unknown) {
-  if (error instanceof LoadError && error.code !== "TooLarge") return;
+  // The node is shutting down: the file was not refused, its proposal was abandoned.
+  if (error instanceof Error && error.name === "AbortError") return;
   metrics.registryEvents.inc({ event: "rejected" });
   logger.error(
     { source, ...describeError(error) },
@@ -119,15 +130,23 @@ export async function runNode(options: NodeSettings): Promise<void> {
   }
 
   const metrics = new ServerMetrics();
-  const { engine, registry } = createEngine();
+  // The applied manifest decides which builds exist: the registry never evicts one by itself.
+  const { engine, registry } = createEngine({ evictOldBuilds: false });
   // Guest code runs in worker threads, never on the thread that serves gRPC (issue 10).
   const workers = options.workers ?? availableParallelism();
   const pool =
     workers === 0
       ? undefined
-      : new WorkerEngine(registry, { workers, callTimeoutMs: options.callTimeoutMs ?? 5000 });
+      : new WorkerEngine(registry, {
+          workers,
+          callTimeoutMs: options.callTimeoutMs ?? 5000,
+          ...(options.inlineSliceFuel === undefined
+            ? {}
+            : { inlineSliceFuel: options.inlineSliceFuel }),
+        });
   await pool?.ready();
   const served: Engine = pool ?? new InlineEngine(engine);
+  if (pool !== undefined) metrics.observeWorkerPool(() => pool.poolUse());
   if (pool === undefined) {
     // Instances live on this thread only without workers; the workers' own are not exported yet.
     metrics.observeInstancePools(() =>
@@ -142,40 +161,78 @@ export async function runNode(options: NodeSettings): Promise<void> {
     logRegistryEvent(logger, event);
     metrics.envsServed.set(engine.listEnvs().length);
   });
-  if (dir !== undefined) {
-    await loadDirectory(registry, dir, (source, error) =>
-      reportFileError(logger, metrics, source, error),
-    );
-  }
+  // The replica starts before the gRPC port opens, so that a node never answers with state it
+  // has not recovered from its WAL yet; the restored manifest re-registers its builds first.
+  let walFsync: ((durationMs: number) => void) | undefined;
+  let serverAddress = "";
+  const parts = createConsoleMachine({ registry, runtime: served });
+  const replica = await ConsoleReplica.start(
+    config,
+    () => serverAddress,
+    logger,
+    parts.machine,
+    (durationMs) => walFsync?.(durationMs),
+  );
+  await parts.machine.settled();
+  const replicated = new ReplicatedConsole({
+    consensus: replica.engine,
+    sessions: parts.sessions,
+    runtime: served,
+  });
+  const manifest = new ReplicatedManifest({
+    consensus: replica.engine,
+    manifest: parts.manifest,
+    host: new RegistryBuildHost(registry),
+  });
+  // The folder's builds reach the leader as a Deploy from this node, which has no caller's token
+  // to pass on: only an open node sends them (a secured follower waits for the leader's manifest).
+  const forward = security.security.tls === undefined && security.security.authenticator.isOpen;
+  // A single node is its own leader: its folder is in the manifest before the port opens, as
+  // `npm start` always did. A cluster node proposes through the leader, which needs the others
+  // (and this node's server, for forwarding): after the port opens, in the background.
+  const leadsAlone = config.members.length === 1;
+  const sink = new ManifestSink({
+    replica,
+    manifest,
+    applied: parts.manifest,
+    registry,
+    forward,
+    removeOnDelete: leadsAlone,
+    logger,
+  });
+  const folder =
+    dir === undefined
+      ? undefined
+      : new CartridgeFolder(
+          dir,
+          sink,
+          { onError: (source, error) => reportFileError(logger, metrics, source, error) },
+          registry.options,
+        );
+  if (leadsAlone) await folder?.loadAll();
+  if (options.watch) await folder?.watch();
 
-  let watcher: CartridgeWatcher | undefined;
-  if (options.watch && dir !== undefined) {
-    watcher = await watchCartridges(registry, dir, {
-      onError: (source, error) => reportFileError(logger, metrics, source, error),
-    });
-  }
-
-  // A follower relays KV calls to the leader in this node's own security mode (docs/security.md).
-  const forwarder = new Forwarder(
-    await forwardingSecurity({
+  // A follower relays the calls of every service to the leader in this node's own security mode (docs/security.md).
+  const forwarding = {
+    forward: true,
+    forwardTimeoutMs: config.forwardTimeoutMs,
+    security: await forwardingSecurity({
       certFile: settings.tlsCert,
       keyFile: settings.tlsKey,
       caFile: settings.tlsClientCa ?? config.consensusTls?.ca,
       tokens: !security.posture.open,
     }),
-    config.forwardTimeoutMs,
-  );
-  // The replica starts before the gRPC port opens, so that a node never answers Cluster calls
-  // with state it has not recovered from its WAL yet.
-  let walFsync: ((durationMs: number) => void) | undefined;
-  let serverAddress = "";
-  const replica = await ConsoleReplica.start(
-    config,
-    () => serverAddress,
-    logger,
-    (durationMs) => walFsync?.(durationMs),
-  );
-  const cluster = createClusterService(replica, { logger, metrics }, { forwarder });
+  };
+  const cluster = createClusterService(replica, { logger, metrics }, forwarding);
+  const consoleServices = createConsoleServices({
+    console: replicated,
+    manifest,
+    // Deploy records who deployed a build when callers are identified (tokens or certificates).
+    authenticated: !security.security.authenticator.isOpen || settings.tlsClientCa !== undefined,
+    leadership: replica,
+    deps: { logger, metrics },
+    forwarding,
+  });
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
     server = await startServer({
@@ -192,14 +249,24 @@ export async function runNode(options: NodeSettings): Promise<void> {
           definition: ClusterService,
           implementation: cluster.implementation,
         },
+        ...consoleServices.services,
       ],
     });
   } catch (error) {
-    forwarder.close();
+    cluster.close();
+    consoleServices.close();
+    sink.stop();
+    await folder?.close();
+    replicated.close();
     await replica.stop();
     throw error;
   }
   serverAddress = server.address;
+  if (!leadsAlone) {
+    folder?.loadAll().catch((error: unknown) => {
+      logger.error({ err: error, dir }, "the cartridge folder could not be read");
+    });
+  }
   const clusterMetrics = new ClusterMetrics(metrics.registry, {
     ballot: () => replica.status().ballot,
     commitIndex: () => replica.status().commitIndex,
@@ -207,26 +274,28 @@ export async function runNode(options: NodeSettings): Promise<void> {
     inQuorum: () => replica.status().inQuorum,
     peers: () => replica.peerTraffic(),
     engineStats: () => replica.engineStats(),
+    checkpoints: () => {
+      const view = parts.checkpoint.status();
+      return { ...view, diverged: view.diverged !== undefined };
+    },
   });
   walFsync = (durationMs) => clusterMetrics.walFsyncSeconds.observe(durationMs / 1000);
   replica.attachMetrics(clusterMetrics);
-  // Health follows the quorum: a node cut off from it says NOT_SERVING, so load balancers and
-  // clients go elsewhere.
-  let wasInQuorum: boolean | undefined;
-  const poll = setInterval(() => {
-    const view = replica.status();
-    if (view.inQuorum !== wasInQuorum) {
-      wasInQuorum = view.inQuorum;
-      const state = view.inQuorum ? "SERVING" : "NOT_SERVING";
-      server.health.setStatus(CLUSTER_SERVICE_NAME, state);
-      server.health.setStatus("", state);
-      logger.info(
-        { inQuorum: view.inQuorum, role: view.role, leaderId: view.leaderId, ballot: view.ballot },
-        view.inQuorum ? "in a working quorum" : "not in a working quorum",
-      );
-    }
-  }, HEALTH_POLL_MS);
-  poll.unref();
+  // Health follows the quorum: a node cut off from it, or halted (a diverged replica, a failed
+  // disk), says NOT_SERVING, so load balancers and clients go elsewhere.
+  const health = new ReplicaHealth(
+    replica,
+    parts.checkpoint,
+    server.health,
+    ["", CLUSTER_SERVICE_NAME, ...consoleServices.services.map((service) => service.name)],
+    logger,
+  );
+  health.start(HEALTH_POLL_MS);
+  // The leader proposes the checkpoints the divergence detector compares; followers never do.
+  const checkpoints = new CheckpointScheduler(replica.engine, parts.checkpoint, {
+    intervalSlots: config.checkpointIntervalSlots,
+  });
+  checkpoints.start(HEALTH_POLL_MS);
 
   process.on("SIGHUP", () => {
     security.reloadTokens().then(
@@ -245,7 +314,7 @@ export async function runNode(options: NodeSettings): Promise<void> {
   const banner = [
     `cartridge engine listening on ${server.address}`,
     `  node: ${config.nodeId} (${config.engine}, ${config.members.length} member(s), storage ${config.storage.type === "wal" ? `wal ${config.storage.walPath}` : "memory"}${config.transport.type === "tcp" ? `, consensus on ${config.transport.bind}` : ""})`,
-    `  cartridges: ${dir ?? "none (use --cartridges)"}${watcher !== undefined ? " (watching for changes)" : ""}`,
+    `  cartridges: ${dir ?? "none (use --cartridges)"}${folder?.watching === true ? " (watching for changes)" : ""}`,
     `  envs (${envs.length}): ${envs.map((c) => c.envId).join(", ") || "none"}`,
     `  metrics: ${metricsEndpoint?.url ?? "off (use --metrics-port)"}`,
     `  security: ${describePosture(settings, security.posture.open, security.posture.insecure)}${config.transport.type === "tcp" ? `; consensus ${config.consensusTls === undefined ? "plaintext" : "mutual TLS"}` : ""}`,
@@ -264,13 +333,17 @@ export async function runNode(options: NodeSettings): Promise<void> {
   );
 
   onShutdownSignal(logger, async () => {
-    clearInterval(poll);
-    await watcher?.close();
+    health.close();
+    checkpoints.stop();
+    sink.stop();
+    await folder?.close();
+    replicated.close();
     const result = await server.shutdown();
     // Guest code runs in workers, so the grace timer fires even with a runaway call in flight;
     // terminating the workers then stops it.
     await pool?.close();
-    forwarder.close();
+    cluster.close();
+    consoleServices.close();
     await replica.stop();
     await metricsEndpoint?.close();
     logger.info({ forced: result.forced }, "server stopped");

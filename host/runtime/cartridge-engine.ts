@@ -10,11 +10,13 @@ import type {
   VectorResetRequest,
   VectorStepOptions,
 } from "./engine.js";
-import { CallError } from "./errors.js";
+import { CallError, quoteForMessage } from "./errors.js";
 import { readInfo, readInfoColumns } from "./info-record.js";
 import type { CartridgeInstance } from "./instance.js";
 import type { RegisteredBuild } from "./registry.js";
 import { RolloutChunkBuilder } from "./rollout-chunks.js";
+import { batchGroupEnvs } from "./sandbox-options.js";
+import { bytesForReplay, withTrapContext } from "./trap-report.js";
 import { autoresetRows, legalMasksAt, resetRows } from "./vector-rows.js";
 
 /** Limits the engine puts on requests, on top of each cartridge's own. */
@@ -58,6 +60,16 @@ function checkCount(name: string, value: number, max: number, envId: string): vo
 
 function buildRef(build: RegisteredBuild): BuildRef {
   return { envId: build.capabilities.envId, buildId: build.capabilities.buildId };
+}
+
+/** The env and build of a replay hint. */
+function replayId(build: RegisteredBuild): string {
+  return `env_id=${quoteForMessage(build.capabilities.envId)} build_id=${build.capabilities.buildId}`;
+}
+
+/** The Step request that reproduces a step. */
+function stepReplay(build: RegisteredBuild, state: Uint8Array, action: Uint8Array): string {
+  return `Step ${replayId(build)} state=${bytesForReplay(state)} action=${bytesForReplay(action)}`;
 }
 
 /** Where the engine finds builds: the `Registry`, or a worker's copy of the builds it was sent. */
@@ -108,19 +120,30 @@ export class CartridgeEngine implements SyncEngine {
         manifest.env_id,
       );
     }
-    return build.pool.with((instance) => {
-      instance.reset(seed, hint);
-      return this.transition(build, instance);
-    });
+    try {
+      return build.pool.with((instance) => {
+        instance.reset(seed, hint);
+        return this.transition(build, instance);
+      });
+    } catch (error) {
+      throw withTrapContext(error, {
+        seed: seed.toString(),
+        replay: `Reset ${replayId(build)} seed=${seed} hint=${bytesForReplay(hint)}`,
+      });
+    }
   }
 
   step(selector: EnvSelector, state: Uint8Array, action: Uint8Array): Transition {
     const build = this.registry.resolve(selector);
     this.checkSizes(build, state.byteLength, action.byteLength, 1);
-    return build.pool.with((instance) => {
-      instance.step(state, action);
-      return this.transition(build, instance);
-    });
+    try {
+      return build.pool.with((instance) => {
+        instance.step(state, action);
+        return this.transition(build, instance);
+      });
+    } catch (error) {
+      throw withTrapContext(error, { replay: stepReplay(build, state, action) });
+    }
   }
 
   private checkSizes(
@@ -342,6 +365,50 @@ export class CartridgeEngine implements SyncEngine {
     const count = states.byteLength / sizes.stateBytes;
     checkCount("batch size", count, maxBatch, envId);
     this.checkSizes(build, states.byteLength, actions.byteLength, count);
+    try {
+      return this.batchStepPooled(build, states, actions, count, autoreset);
+    } catch (error) {
+      throw this.pinTrapRow(build, error, states, actions, count);
+    }
+  }
+
+  /**
+   * A batch trap names the first row of the cartridge call that trapped; running the rows of
+   * that call one by one (a step is a function of its inputs) finds the row that traps alone,
+   * whose state and action reproduce it.
+   */
+  private pinTrapRow(
+    build: RegisteredBuild,
+    error: unknown,
+    states: Uint8Array,
+    actions: Uint8Array,
+    count: number,
+  ): unknown {
+    const first = error instanceof CallError ? error.trap?.row : undefined;
+    if (first === undefined) return error;
+    const { stateBytes, actionBytes } = build.cartridge.sizes;
+    const end = Math.min(count, first + batchGroupEnvs(build.cartridge.limits));
+    for (let row = first; row < end; row++) {
+      const state = states.subarray(row * stateBytes, (row + 1) * stateBytes);
+      const action = actions.subarray(row * actionBytes, (row + 1) * actionBytes);
+      try {
+        build.pool.with((instance) => instance.step(state, action));
+      } catch (single) {
+        if (!(single instanceof CallError) || single.trap === undefined) continue;
+        return withTrapContext(single, { row, replay: stepReplay(build, state, action) });
+      }
+    }
+    return error;
+  }
+
+  private batchStepPooled(
+    build: RegisteredBuild,
+    states: Uint8Array,
+    actions: Uint8Array,
+    count: number,
+    autoreset: { seed: bigint; firstIndex: number } | undefined,
+  ): BatchTransition {
+    const { sizes, manifest } = build.cartridge;
     return build.pool.with((instance) => {
       const b = instance.batch;
       instance.write(b.states, states);
@@ -412,7 +479,7 @@ export class CartridgeEngine implements SyncEngine {
     // out whole, in a chunk of its own size.
     const rowBytes =
       sizes.actionBytes +
-      sizes.stateBytes +
+      (request.includeStates === false ? 0 : sizes.stateBytes) +
       (request.includeObs ? sizes.obsBytes : 0) +
       CHUNK_ROW_OVERHEAD_BYTES +
       4 * manifest.players;
@@ -434,15 +501,21 @@ export class CartridgeEngine implements SyncEngine {
     const { sizes, manifest } = build.cartridge;
     const capacityRows = this.chunkCapacityRows(build, request);
     const newBuilder = () =>
-      new RolloutChunkBuilder(ref, sizes, manifest.players, capacityRows, request.includeObs);
+      new RolloutChunkBuilder(
+        ref,
+        sizes,
+        manifest.players,
+        capacityRows,
+        request.includeObs,
+        request.includeStates ?? true,
+      );
     let builder = newBuilder();
     for (let episode = 0; episode < request.episodes; episode++) {
       const seed = (request.seed + BigInt(episode)) % SEED_LIMIT;
       // The instance is held only while one episode runs and is copied out, never across a
       // yield, so a full chunk is handed out only after the episode is safely packed.
       let full: RolloutChunk | undefined;
-      build.pool.with((instance) => {
-        const rows = instance.rollout(seed, request.stepCap, request.includeObs);
+      this.rolloutEpisode(build, request, episode, seed, (instance, rows) => {
         if (!builder.fits(rows)) {
           full = builder.finish();
           builder = newBuilder();
@@ -452,6 +525,27 @@ export class CartridgeEngine implements SyncEngine {
       if (full !== undefined) yield full;
     }
     if (builder.rows > 0) yield builder.finish();
+  }
+
+  /** Plays one episode in the cartridge and hands its rows to `use`; a trap names the episode. */
+  private rolloutEpisode<T>(
+    build: RegisteredBuild,
+    request: RolloutRequest,
+    episode: number,
+    seed: bigint,
+    use: (instance: CartridgeInstance, rows: number) => T,
+  ): T {
+    try {
+      return build.pool.with((instance) =>
+        use(instance, instance.rollout(seed, request.stepCap, request.includeObs)),
+      );
+    } catch (error) {
+      throw withTrapContext(error, {
+        seed: seed.toString(),
+        episode,
+        replay: `BatchSimulate ${replayId(build)} rollouts seed=${seed} episodes=1 step_cap=${request.stepCap}`,
+      });
+    }
   }
 
   /**
@@ -469,12 +563,12 @@ export class CartridgeEngine implements SyncEngine {
       manifest.players,
       this.chunkCapacityRows(build, request),
       request.includeObs,
+      request.includeStates ?? true,
     );
     let episode = first;
     for (; episode < request.episodes; episode++) {
       const seed = (request.seed + BigInt(episode)) % SEED_LIMIT;
-      const appended = build.pool.with((instance) => {
-        const rows = instance.rollout(seed, request.stepCap, request.includeObs);
+      const appended = this.rolloutEpisode(build, request, episode, seed, (instance, rows) => {
         if (!builder.fits(rows)) return false;
         builder.appendEpisode(instance.memory, instance.rolloutArrays, episode, rows);
         return true;

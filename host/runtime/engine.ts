@@ -122,6 +122,11 @@ export interface RolloutRequest extends EnvSelector {
   /** Per-episode step cap; at most `maxRolloutSteps`. */
   readonly stepCap: number;
   readonly includeObs: boolean;
+  /**
+   * Also return each step's state (default true). Without it `states` is empty and is neither
+   * copied out of the cartridge nor moved between threads.
+   */
+  readonly includeStates?: boolean;
   /** Soft upper bound on steps per yielded chunk (a chunk always holds whole episodes' steps
    * unless one episode alone is longer). */
   readonly chunkSteps?: number;
@@ -130,7 +135,7 @@ export interface RolloutRequest extends EnvSelector {
 /**
  * One chunk of rollout results as packed columns, one row per step. `episodes[r]` is the episode
  * index (0-based, relative to the request) and `steps[r]` the step index within it. `obs` is empty
- * unless `includeObs` was set. `flags[r]` has bit 0 = terminated, bit 1 = truncated.
+ * unless `includeObs` was set, `states` when `includeStates` was false. `flags[r]` has bit 0 = terminated, bit 1 = truncated.
  */
 export interface RolloutChunk {
   readonly build: BuildRef;

@@ -1,3 +1,5 @@
+import type { TrapReport } from "./trap-report.js";
+
 /**
  * Typed errors of the cartridge runtime. Every error has a stable `code` that callers switch on
  * (the gRPC layer maps codes to status codes in one place); the message is for people.
@@ -13,6 +15,7 @@ export type LoadErrorCode =
   | "BadManifest"
   | "MemoryLimit"
   | "Nondeterministic"
+  | "EnvConflict"
   | "Link"
   | "BudgetExceeded"
   | "Unreadable";
@@ -62,16 +65,21 @@ export class LoadError extends CartridgeError {
   }
 }
 
-/** A call into a loaded cartridge failed; `envId` names the env when known. */
+/**
+ * A call into a loaded cartridge failed; `envId` names the env when known, and `trap` says where
+ * and how to reproduce it when the cartridge trapped (trap-report.ts).
+ */
 export class CallError extends CartridgeError {
   override readonly name = "CallError";
+  readonly trap: TrapReport | undefined;
   constructor(
     override readonly code: CallErrorCode,
     message: string,
     readonly envId?: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; trap?: TrapReport },
   ) {
     super(code, message, options);
+    this.trap = options?.trap;
   }
 }
 

@@ -1,3 +1,5 @@
+import { readlinkSync } from "node:fs";
+import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { type BuildSource, CartridgeEngine } from "./cartridge-engine.js";
 import type { EnvCapabilities, EnvSelector } from "./engine.js";
@@ -40,7 +42,24 @@ const source: BuildSource = {
   },
 };
 
-const engine = new CartridgeEngine(source, (workerData as GuestWorkerData).engine);
+const data = workerData as GuestWorkerData;
+const engine = new CartridgeEngine(source, data.engine);
+
+/**
+ * Lowers this thread's scheduling priority, so the gRPC thread goes first when the cores are
+ * busy. Linux only: setpriority on a thread id applies to that thread alone; elsewhere (or
+ * without /proc) the worker keeps the process's priority.
+ */
+function beNice(nice: number): void {
+  if (nice === 0 || process.platform !== "linux") return;
+  try {
+    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
+  } catch {
+    // Not permitted or no /proc: scheduling stays as it is, nothing else depends on it.
+  }
+}
+beNice(data.nice);
 
 function run(call: GuestCall): unknown {
   switch (call.op) {
@@ -66,6 +85,10 @@ function run(call: GuestCall): unknown {
 const port = parentPort;
 if (port === null) throw new Error("guest-worker.ts runs only as a worker thread");
 port.on("message", (message: ToWorker) => {
+  if (message.kind === "evict") {
+    for (const buildId of message.buildIds) builds.delete(buildId);
+    return;
+  }
   if (message.kind === "build") {
     const { cartridge } = message;
     builds.set(cartridge.buildId, {

@@ -20,6 +20,7 @@ import {
   rolloutBudgetFuel,
   type SandboxLimits,
 } from "./sandbox-options.js";
+import { withTrapContext } from "./trap-report.js";
 
 /** The typed error for each non-OK status an entry point may return. */
 const STATUS_ERRORS: Record<number, { code: CallErrorCode; text: string }> = {
@@ -144,7 +145,7 @@ export class CartridgeInstance {
   private fail(error: unknown, what: string, fuel: number): never {
     this.dead = true;
     const budget = { fuel, maxCallDepth: this.limits.maxCallDepth };
-    throw classifyFailure(error, this.exports, budget, what, this.envId);
+    throw classifyFailure(error, this.exports, budget, what, this.envId, this.cartridge.buildId);
   }
 
   /**
@@ -273,16 +274,22 @@ export class CartridgeInstance {
     // Calls of at most `group` envs, each with its own capped budget (sandbox-options.ts).
     for (let start = 0; start < count; start += group) {
       const n = Math.min(group, count - start);
-      const status = this.metered("cartridge_step_batch", batchBudgetFuel(this.limits, n), () =>
-        this.stepBatchFn(
-          n,
-          b.states + start * stateBytes,
-          b.actions + start * actionBytes,
-          statesOut + start * stateBytes,
-          b.obs + start * obsBytes,
-          b.infos + start * infoBytes,
-        ),
-      );
+      let status: number;
+      try {
+        status = this.metered("cartridge_step_batch", batchBudgetFuel(this.limits, n), () =>
+          this.stepBatchFn(
+            n,
+            b.states + start * stateBytes,
+            b.actions + start * actionBytes,
+            statesOut + start * stateBytes,
+            b.obs + start * obsBytes,
+            b.infos + start * infoBytes,
+          ),
+        );
+      } catch (error) {
+        // The first row of the call that trapped; the engine narrows it down to the row.
+        throw withTrapContext(error, { row: start });
+      }
       this.check(status, "batch step");
     }
   }

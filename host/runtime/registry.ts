@@ -72,6 +72,8 @@ export class Registry {
   private readonly envs = new Map<string, EnvEntry>();
   /** Which env each source (file) last registered. */
   private readonly sources = new Map<string, string>();
+  /** Sources refused because another source provides their env id (see `refuseSecondSource`). */
+  private readonly refused = new Map<string, string>();
   private readonly listeners = new Set<(event: RegistryEvent) => void>();
   private readonly maxBuildsPerEnv: number;
   private readonly maxIdleInstances: number;
@@ -120,7 +122,9 @@ export class Registry {
     if (previousEnv !== undefined && previousEnv !== envId) {
       // The file now holds a different env: the old env it provided goes away with it.
       this.unregisterEnvOf(source, previousEnv);
+      this.sources.delete(source);
     }
+    this.refuseSecondSource(source, envId);
     const capabilities = this.add(cartridge, { makeCurrent: true });
     this.sources.set(source, envId);
     return capabilities;
@@ -217,6 +221,42 @@ export class Registry {
     return true;
   }
 
+  /**
+   * One source per env id, first come first served: a file declaring an env that another file
+   * provides is refused (`EnvConflict`, naming both) and remembered, and changes nothing, so
+   * that a copy (`cp game.wasm backup.wasm`) neither replaces the env nor takes it away when the
+   * copy is deleted. The watcher offers refused files again, in path order, when the env goes.
+   */
+  private refuseSecondSource(source: string, envId: string): void {
+    const owner = this.ownerOf(envId);
+    if (owner === undefined || owner === source) {
+      this.refused.delete(source);
+      return;
+    }
+    this.refused.set(source, envId);
+    const message = `declares env ${quoteForMessage(envId)}, which ${quoteForMessage(owner)} already provides; one file per env id (remove or rename one of them)`;
+    this.emit({ kind: "rejected", source, code: "EnvConflict", message });
+    throw new LoadError("EnvConflict", message, source);
+  }
+
+  /**
+   * Files refused with `EnvConflict` (and not removed or changed since) whose env no file
+   * provides any more, in path order: the first of them may now take it.
+   */
+  claimableSources(): string[] {
+    return [...this.refused]
+      .filter(([, envId]) => this.ownerOf(envId) === undefined)
+      .map(([source]) => source)
+      .sort();
+  }
+
+  /** The source that provides `envId` through the folder-driven calls, if any. */
+  private ownerOf(envId: string): string | undefined {
+    const entry = this.envs.get(envId);
+    const owner = entry?.builds.get(entry.current)?.cartridge.source;
+    return owner !== undefined && this.sources.get(owner) === envId ? owner : undefined;
+  }
+
   private unregisterEnvOf(source: string, envId: string): void {
     const entry = this.envs.get(envId);
     const current = entry?.builds.get(entry.current);
@@ -230,6 +270,7 @@ export class Registry {
    * when the source provides nothing.
    */
   unregisterSource(source: string): boolean {
+    this.refused.delete(source);
     const envId = this.sources.get(source);
     if (envId === undefined) return false;
     this.sources.delete(source);

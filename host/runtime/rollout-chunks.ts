@@ -44,11 +44,12 @@ export class RolloutChunkBuilder {
     private readonly players: number,
     readonly capacityRows: number,
     private readonly includeObs: boolean,
+    private readonly includeStates = true,
   ) {
     this.episodes = new Uint32Array(capacityRows);
     this.steps = new Uint32Array(capacityRows);
     this.actions = new Uint8Array(capacityRows * sizes.actionBytes);
-    this.states = new Uint8Array(capacityRows * sizes.stateBytes);
+    this.states = new Uint8Array(includeStates ? capacityRows * sizes.stateBytes : 0);
     this.obs = new Uint8Array(includeObs ? capacityRows * sizes.obsBytes : 0);
     this.info = {
       rewards: new Float32Array(capacityRows),
@@ -86,7 +87,9 @@ export class RolloutChunkBuilder {
       this.steps[at + t] = t;
     }
     copyBytes(memory, layout.actions, this.actions, at * actionBytes, rows * actionBytes);
-    copyBytes(memory, layout.states, this.states, at * stateBytes, rows * stateBytes);
+    if (this.includeStates) {
+      copyBytes(memory, layout.states, this.states, at * stateBytes, rows * stateBytes);
+    }
     if (this.includeObs) {
       copyBytes(memory, layout.obs, this.obs, at * obsBytes, rows * obsBytes);
     }
@@ -104,7 +107,7 @@ export class RolloutChunkBuilder {
       episodes: this.episodes.subarray(0, n),
       steps: this.steps.subarray(0, n),
       actions: this.actions.subarray(0, n * actionBytes),
-      states: this.states.subarray(0, n * stateBytes),
+      states: this.states.subarray(0, this.includeStates ? n * stateBytes : 0),
       obs: this.obs.subarray(0, this.includeObs ? n * obsBytes : 0),
       rewards: this.info.rewards.subarray(0, n),
       flags: this.info.flags.subarray(0, n),

@@ -2,6 +2,7 @@ import { ALLOWED_IMPORT } from "./abi.js";
 import { CallError } from "./errors.js";
 import { FuelExport } from "./fuel.js";
 import { DEFAULT_LIMITS, type SandboxLimits } from "./sandbox-options.js";
+import { trapError, wasmFrames } from "./trap-report.js";
 
 /** The exports of an instrumented cartridge instance, as the host calls them. */
 export interface CartridgeExports {
@@ -122,6 +123,7 @@ export function classifyFailure(
   budget: { fuel: number; maxCallDepth: number },
   what: string,
   envId?: string,
+  buildId?: string,
 ): CallError {
   if (error instanceof CallError) return error;
   if (error instanceof WebAssembly.RuntimeError) {
@@ -143,7 +145,11 @@ export function classifyFailure(
         { cause: error },
       );
     }
-    return new CallError("Trap", `${what} trapped: ${error.message}`, envId, { cause: error });
+    if (envId === undefined || buildId === undefined) {
+      return new CallError("Trap", `${what} trapped: ${error.message}`, envId, { cause: error });
+    }
+    const frames = wasmFrames(error);
+    return trapError({ envId, buildId, export: what, reason: error.message, frames }, error);
   }
   if (error instanceof CartridgeAbort) {
     return new CallError("Trap", `${what}: ${error.message}`, envId, { cause: error });

@@ -11,6 +11,8 @@ export interface ValidationCheck {
   readonly name: string;
   readonly ok: boolean;
   readonly detail: string;
+  /** Passed, but with something the author should fix (the report marks it with "!"). */
+  readonly warning?: boolean;
 }
 
 /** Everything `validateCartridge` found out about a module. */
@@ -189,6 +191,82 @@ function checkHostPlay(
   return { play: { name: "host-play", ...playDetail }, mask };
 }
 
+/** Steps played before memory is measured (a runtime may grow its heap once, at first use). */
+const HEAP_WARMUP_STEPS = 2_000;
+/** Steps over which memory must then stay the same size. */
+const HEAP_CHECK_STEPS = 20_000;
+
+/**
+ * Plays many host-driven steps and in-cartridge rollouts and reports a warning when linear
+ * memory keeps growing after a warm-up: a step or rollout that allocates on the heap without
+ * freeing passes every short check, then runs out of memory after enough calls (a bare
+ * `unreachable` in every rollout and now and then in a Step). Growth is what the host can see;
+ * an allocation that fits in pages already grown shows only over more calls than this runs.
+ */
+function checkHeapGrowth(cartridge: LoadedCartridge): ValidationCheck {
+  const instance = new CartridgeInstance(cartridge);
+  const { manifest, sizes } = cartridge;
+  const policy = new RandomPolicy(manifest, 11);
+  const pages = () => instance.memory.byteLength / 65_536;
+  let state = new Uint8Array(0);
+  let over = true;
+  let episodes = 0;
+  const play = (count: number, what: { grewAt?: number; from: number }) => {
+    for (let t = 0; t < count; t++) {
+      if (over) {
+        instance.reset(BigInt(episodes++), new Uint8Array(0));
+        state = instance.view(instance.single.stateOut, sizes.stateBytes).slice();
+      }
+      instance.write(instance.single.state, state);
+      const action = policy.choose(instance.legalActions(instance.single.state).slice());
+      if (action === undefined) throw new CheckFailure(`step ${t}: no legal action to choose`);
+      instance.step(state, action);
+      state = instance.view(instance.single.stateOut, sizes.stateBytes).slice();
+      const info = readInfo(instance.memory, instance.single.info, manifest.players);
+      over = info.terminated || info.truncated;
+      if (what.grewAt === undefined && pages() > what.from) what.grewAt = t;
+    }
+  };
+  const rolloutSteps = Math.min(DEFAULT_ROLLOUT_STEPS, cartridge.maxRolloutSteps);
+  const rollouts = (count: number) => {
+    let steps = 0;
+    for (let i = 0; steps < count; i++) {
+      steps += Math.max(1, instance.rollout(BigInt(i), rolloutSteps, false));
+    }
+  };
+  const measure = (): string => {
+    play(HEAP_WARMUP_STEPS, { from: Number.POSITIVE_INFINITY });
+    rollouts(HEAP_WARMUP_STEPS);
+    const before = pages();
+    const hostPlay = { from: before } as { grewAt?: number; from: number };
+    play(HEAP_CHECK_STEPS, hostPlay);
+    const afterSteps = pages();
+    rollouts(HEAP_CHECK_STEPS);
+    const afterRollouts = pages();
+    if (afterSteps > before) {
+      const message = `linear memory grew from ${before} to ${afterSteps} pages over ${HEAP_CHECK_STEPS} host-driven steps after ${HEAP_WARMUP_STEPS} of warm-up (first at step ${hostPlay.grewAt}): cartridge_step allocates on the heap on every call and will run out of memory; keep step free of allocation (static buffers, no new arrays or strings)`;
+      throw new HeapGrowth(message);
+    }
+    if (afterRollouts > afterSteps) {
+      throw new HeapGrowth(
+        `linear memory grew from ${afterSteps} to ${afterRollouts} pages over about ${HEAP_CHECK_STEPS} in-cartridge rollout steps: cartridge_rollout (or the step it runs) allocates on the heap and will run out of memory; keep it free of allocation`,
+      );
+    }
+    return `memory stayed at ${before} pages over ${HEAP_CHECK_STEPS} host-driven steps and about ${HEAP_CHECK_STEPS} rollout steps`;
+  };
+  try {
+    return { name: "heap", ok: true, detail: measure() };
+  } catch (error) {
+    if (error instanceof HeapGrowth) {
+      return { name: "heap", ok: true, warning: true, detail: error.message };
+    }
+    return { name: "heap", ok: false, detail: describe(error) };
+  }
+}
+
+/** Memory that keeps growing: reported as a warning, the module still loads and runs. */
+class HeapGrowth extends Error {}
+
 const BATCH_ENVS = 8;
 
 /** `count` packed records of `size` bytes at `address`, one copy each. */
@@ -300,7 +378,7 @@ export async function validateCartridge(
     check("batch-step", () => checkBatchStep(cartridge, steps)),
   ];
   const { play, mask } = checkHostPlay(cartridge, steps);
-  checks.push(play, mask);
+  checks.push(play, mask, checkHeapGrowth(cartridge));
   return {
     ok: checks.every((c) => c.ok),
     source: cartridge.source,
@@ -317,7 +395,15 @@ export function formatReport(report: ValidationReport): string {
       ? (report.source ?? "module")
       : `${report.manifest.env_id} ${report.manifest.version}${report.source === undefined ? "" : ` (${report.source})`}`;
   const build = report.buildId === undefined ? "" : `, build ${report.buildId.slice(0, 12)}`;
-  const lines = [`${report.ok ? "✓" : "✗"} ${what}${build}: ${report.ok ? "valid" : "INVALID"}`];
-  for (const c of report.checks) lines.push(`  ${c.ok ? "✓" : "✗"} ${c.name}: ${c.detail}`);
+  const warnings = report.checks.filter((c) => c.warning === true).length;
+  const verdict = report.ok
+    ? warnings === 0
+      ? "valid"
+      : `valid, ${warnings} warning${warnings === 1 ? "" : "s"}`
+    : "INVALID";
+  const lines = [`${report.ok ? "✓" : "✗"} ${what}${build}: ${verdict}`];
+  for (const c of report.checks) {
+    lines.push(`  ${c.ok ? (c.warning === true ? "!" : "✓") : "✗"} ${c.name}: ${c.detail}`);
+  }
   return lines.join("\n");
 }

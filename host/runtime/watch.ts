@@ -10,6 +10,11 @@ export interface WatchableRegistry {
   register(bytes: Uint8Array, source: string): Promise<EnvCapabilities>;
   /** Removes the env registered from `source`, if any. */
   unregisterSource(source: string): unknown;
+  /**
+   * Files refused because another file provided their env id (`EnvConflict`), whose env is now
+   * free, in the order they should be offered again (see `Registry.claimableSources`).
+   */
+  claimableSources?(): readonly string[];
 }
 
 /** Options of `watchCartridges`. */
@@ -68,16 +73,33 @@ export async function watchCartridges(
     queues.set(source, next);
   };
 
+  const offer = async (source: string) => {
+    try {
+      const bytes = await readModuleFile(source, maxFileBytes);
+      const caps = await registry.register(bytes, source);
+      options.onRegistered?.(caps, source);
+    } catch (error) {
+      options.onError?.(source, error);
+    }
+  };
+
+  // A file refused because another provided its env id takes the env when that file goes (a
+  // rename seen as "add new" before "unlink old", or the original of a copy deleted). One at a
+  // time, in path order, so the same folder always ends with the same file providing the env.
+  const offerClaimable = async () => {
+    const tried = new Set<string>();
+    for (;;) {
+      const next = registry.claimableSources?.().find((source) => !tried.has(source));
+      if (next === undefined) return;
+      tried.add(next);
+      await offer(next);
+    }
+  };
+
   const load = (path: string) =>
     enqueue(path, async () => {
-      const source = resolve(path);
-      try {
-        const bytes = await readModuleFile(source, maxFileBytes);
-        const caps = await registry.register(bytes, source);
-        options.onRegistered?.(caps, source);
-      } catch (error) {
-        options.onError?.(source, error);
-      }
+      await offer(resolve(path));
+      await offerClaimable();
     });
 
   const unload = (path: string) =>
@@ -85,6 +107,7 @@ export async function watchCartridges(
       const source = resolve(path);
       registry.unregisterSource(source);
       options.onUnregistered?.(source);
+      await offerClaimable();
     });
 
   const watcher: FSWatcher = watch(dir, {

@@ -2,6 +2,7 @@ import type { EngineOptions } from "./cartridge-engine.js";
 import type { EnvSelector, RolloutRequest } from "./engine.js";
 import { CallError, type CallErrorCode } from "./errors.js";
 import type { LoadedCartridge } from "./loader.js";
+import type { TrapReport } from "./trap-report.js";
 
 /**
  * Messages between the `WorkerEngine` (main thread) and a guest worker (guest-worker.ts). Byte
@@ -44,16 +45,21 @@ export type GuestCall =
     }
   | { readonly op: "rolloutChunk"; readonly request: RolloutRequest; readonly first: number };
 
-/** Main thread to worker. A `build` is sent once per worker before the first call that needs it. */
+/**
+ * Main thread to worker. A `build` is sent once per worker before the first call that needs it;
+ * `evict` drops builds the registry no longer keeps (sent again if a later call needs one).
+ */
 export type ToWorker =
   | { readonly kind: "build"; readonly cartridge: LoadedCartridge }
-  | { readonly kind: "call"; readonly id: number; readonly call: GuestCall };
+  | { readonly kind: "call"; readonly id: number; readonly call: GuestCall }
+  | { readonly kind: "evict"; readonly buildIds: readonly string[] };
 
 /** A failure as it crosses the thread boundary. */
 export interface WireError {
   readonly code?: CallErrorCode;
   readonly message: string;
   readonly envId?: string;
+  readonly trap?: TrapReport;
 }
 
 /** Worker to main thread: ready for calls (sent once, after start-up), or the outcome of call `id`. */
@@ -65,6 +71,8 @@ export type FromWorker =
 /** What a worker is started with. */
 export interface GuestWorkerData {
   readonly engine: EngineOptions;
+  /** Niceness the worker thread gives itself (see `WorkerEngineOptions.workerNice`). */
+  readonly nice: number;
 }
 
 /** Every distinct transferable buffer of the typed arrays in `value` (two levels deep). */
@@ -93,6 +101,7 @@ export function toWireError(error: unknown): WireError {
       code: error.code,
       message: error.message,
       ...(error.envId ? { envId: error.envId } : {}),
+      ...(error.trap === undefined ? {} : { trap: error.trap }),
     };
   }
   return { message: error instanceof Error ? error.message : String(error) };
@@ -101,5 +110,7 @@ export function toWireError(error: unknown): WireError {
 /** A typed `CallError` again; an untyped failure stays a plain `Error` (the server says INTERNAL). */
 export function fromWireError(error: WireError): Error {
   if (error.code === undefined) return new Error(`guest worker failed: ${error.message}`);
-  return new CallError(error.code, error.message, error.envId);
+  return new CallError(error.code, error.message, error.envId, {
+    ...(error.trap === undefined ? {} : { trap: error.trap }),
+  });
 }

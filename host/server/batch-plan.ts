@@ -229,6 +229,7 @@ export function planBatch(
           episodes: r.episodes,
           stepCap,
           includeObs: r.includeObs,
+          includeStates: r.includeStates,
           chunkSteps: chunkRows(limits, request.chunkRows, rowBytes),
         },
         { signal },

@@ -1,5 +1,11 @@
 import { randomUUID } from "node:crypto";
-import { type Metadata, status } from "@grpc/grpc-js";
+import {
+  type handleUnaryCall,
+  type Metadata,
+  type ServerUnaryCall,
+  type ServiceError,
+  status,
+} from "@grpc/grpc-js";
 import type { Span } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import { quoteForMessage } from "../runtime/errors.js";
@@ -72,7 +78,7 @@ function envForLog(ctx: CallContext): string | undefined {
 /** Records a successful call. */
 export function finishOk(deps: ServiceDeps, ctx: CallContext, startNs: bigint): void {
   const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
-  deps.metrics.rpcDuration.observe({ method: ctx.method, code: "OK" }, seconds);
+  deps.metrics.observeOk(ctx.method, seconds);
   endRpcSpan(ctx.span, status.OK);
 }
 
@@ -109,4 +115,54 @@ export function finishError(
   }
   endRpcSpan(ctx.span, mapped.serviceError.code, mapped.serviceError.details);
   return mapped;
+}
+
+/**
+ * Wraps a unary handler with the shared request id, logging, metrics and error mapping. The
+ * handler gets a signal that aborts when the client cancels or its deadline passes, so that the
+ * engine stops the call's work. `decorateError` may add to the status sent (a leader hint).
+ */
+export function unaryHandler<Req, Res>(
+  deps: ServiceDeps,
+  method: string,
+  handler: (
+    request: Req,
+    ctx: CallContext,
+    signal: AbortSignal,
+    call: ServerUnaryCall<Req, Res>,
+  ) => Res | Promise<Res>,
+  decorateError?: (error: unknown, serviceError: ServiceError) => ServiceError,
+): handleUnaryCall<Req, Res> {
+  return (call: ServerUnaryCall<Req, Res>, callback) => {
+    const startNs = process.hrtime.bigint();
+    const ctx = openCall(deps, method, call.metadata);
+    const abort = new AbortController();
+    const onCancelled = () => abort.abort();
+    call.once("cancelled", onCancelled);
+    const settle = (error: unknown, response?: Res) => {
+      call.off("cancelled", onCancelled);
+      if (error !== undefined) {
+        const { serviceError } = finishError(deps, ctx, startNs, error);
+        callback(decorateError === undefined ? serviceError : decorateError(error, serviceError));
+        return;
+      }
+      finishOk(deps, ctx, startNs);
+      callback(null, response);
+    };
+    let result: Res | Promise<Res>;
+    try {
+      result = handler(call.request, ctx, abort.signal, call);
+    } catch (error) {
+      settle(error);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (response) => settle(undefined, response),
+        (error: unknown) => settle(error ?? new Error("rejected without a reason")),
+      );
+    } else {
+      settle(undefined, result);
+    }
+  };
 }

@@ -20,6 +20,18 @@ export interface ClusterMetricsSource {
   peers(): readonly PeerTraffic[];
   /** The consensus engine's counters (they only grow while the node runs). */
   engineStats(): EngineStats;
+  /** The divergence detector (the checkpoint part); absent on a node without one. */
+  checkpoints?(): CheckpointCounts;
+}
+
+/** What the divergence detector has seen since the process started. */
+export interface CheckpointCounts {
+  /** Checkpoints compared with this replica's own hash, and equal. */
+  readonly verified: number;
+  /** Checkpoints naming a slot older than the window of recent hashes (nothing compared). */
+  readonly unverifiable: number;
+  /** True once a checkpoint did not match: the replica halted. */
+  readonly diverged: boolean;
 }
 
 /**
@@ -144,5 +156,24 @@ export class ClusterMetrics {
       "Frames received from each peer.",
       (p) => p.framesReceived,
     );
+    const checkpoints = source.checkpoints?.bind(source);
+    if (checkpoints === undefined) return;
+    gauge(
+      "cartridge_replica_diverged",
+      "1 once a checkpoint found this replica's history different from the leader's (it halted).",
+      () => (checkpoints().diverged ? 1 : 0),
+    );
+    new Counter({
+      name: "cartridge_checkpoints_total",
+      help: 'Checkpoints this replica applied, by outcome ("verified": its hash matched; "unverifiable": the slot was older than its window).',
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+      collect() {
+        this.reset();
+        const counts = checkpoints();
+        this.inc({ outcome: "verified" }, counts.verified);
+        this.inc({ outcome: "unverifiable" }, counts.unverifiable);
+      },
+    });
   }
 }

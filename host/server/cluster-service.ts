@@ -1,8 +1,8 @@
-import type { handleUnaryCall, ServiceError } from "@grpc/grpc-js";
+import type { handleUnaryCall, MethodDefinition } from "@grpc/grpc-js";
 import { ConsensusError } from "../consensus/core/errors.js";
 import {
-  ClusterClient,
   type ClusterServer,
+  ClusterService,
   type CompareAndSetRequest,
   type CompareAndSetResponse,
   type GetRequest,
@@ -11,7 +11,6 @@ import {
   type PutResponse,
   type StatusResponse,
 } from "../proto/generated/cluster/v1/cluster.js";
-import { utf8Length } from "../replication/bytes.js";
 import { unwrapOutcome } from "../replication/envelope.js";
 import { ReplicationError } from "../replication/errors.js";
 import {
@@ -20,17 +19,12 @@ import {
   type KvCommand,
   type KvResult,
 } from "../replication/kv/kv-commands.js";
-import { CLIENT_LIMITS } from "../replication/limits.js";
 import { finishError, finishOk, openCall, type ServiceDeps } from "./call-context.js";
-import type { ForwardCall, Forwarder } from "./forwarding.js";
+import { type ForwardingOptions, LeaderForwarder } from "./leader-forwarding.js";
+import { type Ids, idsOf } from "./request-ids.js";
 
 /** Fully-qualified name of the Cluster service (health checks, reflection). */
 export const CLUSTER_SERVICE_NAME = "cluster.v1.Cluster";
-/** Trailing metadata of a refusal: the node id of the leader, when known. */
-export const LEADER_ID_METADATA_KEY = "cartridge-leader-id";
-/** Trailing metadata of a refusal: the leader's gRPC address ("host:port"), when known. */
-export const LEADER_ADDRESS_METADATA_KEY = "cartridge-leader-address";
-export { FORWARDED_METADATA_KEY } from "./forwarding.js";
 
 /** One member as this node sees it. */
 export interface MemberView {
@@ -78,57 +72,16 @@ export interface ClusterNode {
   onProposalOutcome?(outcome: string): void;
 }
 
-/** Options of the Cluster service. */
-export interface ClusterServiceOptions {
-  /**
-   * Relays a follower's KV calls to the leader in the node's security mode (its owner closes
-   * it); a call it refuses to relay is answered UNAVAILABLE with the leader's address.
-   */
-  readonly forwarder: Forwarder;
-}
+/** Options of the Cluster service: how it reaches the leader. */
+export type ClusterServiceOptions = ForwardingOptions;
 
-type Ids = { readonly clientId: string; readonly requestId: number };
-
-/** Checks the identity fields every KV request carries. */
-function idsOf(request: { clientId: string; requestId: bigint }): Ids {
-  const clientBytes = utf8Length(request.clientId);
-  if (clientBytes === 0 || clientBytes > CLIENT_LIMITS.maxClientIdBytes) {
-    throw new ReplicationError(
-      "BadArgument",
-      `client_id must be 1 to ${CLIENT_LIMITS.maxClientIdBytes} bytes of UTF-8`,
-    );
-  }
-  if (request.clientId.startsWith("\u0000")) {
-    throw new ReplicationError("BadArgument", "client_id must not start with NUL");
-  }
-  if (request.requestId < 1n || request.requestId > BigInt(Number.MAX_SAFE_INTEGER)) {
-    throw new ReplicationError("BadArgument", "request_id must be between 1 and 2^53 - 1");
-  }
-  return { clientId: request.clientId, requestId: Number(request.requestId) };
-}
-
-/** Starts a KV call with `request` on the leader's Cluster client. */
-type Forward<Req, Res> = (request: Req) => ForwardCall<ClusterClient, Res>;
-
-/** The Cluster service over a node. */
+/** The Cluster service over a node; `close()` releases the forwarding connection. */
 export function createClusterService(
   node: ClusterNode,
   deps: ServiceDeps,
   options: ClusterServiceOptions,
-): { implementation: ClusterServer } {
-  const forwarder = options.forwarder;
-
-  /** Adds the leader's id and address to a refusal, so that a client can go there directly. */
-  function withLeaderHint(serviceError: ServiceError): ServiceError {
-    const view = node.status();
-    if (view.leaderId !== undefined && !serviceError.metadata.get(LEADER_ID_METADATA_KEY).length) {
-      serviceError.metadata.set(LEADER_ID_METADATA_KEY, view.leaderId);
-      if (view.leaderAddress !== undefined) {
-        serviceError.metadata.set(LEADER_ADDRESS_METADATA_KEY, view.leaderAddress);
-      }
-    }
-    return serviceError;
-  }
+): { implementation: ClusterServer; close(): void } {
+  const leader = new LeaderForwarder(node, options);
 
   /** Proposes on this node (the leader) and decodes the state machine's answer. */
   async function proposeHere(
@@ -148,33 +101,23 @@ export function createClusterService(
 
   /** A KV call: leader proposes; follower forwards once; otherwise UNAVAILABLE with a hint. */
   function kvCall<Req extends { clientId: string; requestId: bigint }, Res>(
-    method: string,
+    method: keyof typeof ClusterService,
+    name: string,
     toCommand: (request: Req) => KvCommand,
     toResponse: (index: number, result: KvResult) => Res,
-    send: Forward<Req, Res>,
   ): handleUnaryCall<Req, Res> {
+    const definition = ClusterService[method] as unknown as MethodDefinition<Req, Res>;
     return (call, callback) => {
       const startNs = process.hrtime.bigint();
-      const ctx = openCall(deps, method, call.metadata);
+      const ctx = openCall(deps, name, call.metadata);
       const run = async (): Promise<Res> => {
         const ids = idsOf(call.request);
         const command = toCommand(call.request);
         encodeKvCommand(command); // validates sizes before anything is forwarded or proposed
-        if (node.isLeader()) {
+        return leader.route(call, definition, async () => {
           const { index, result } = await proposeHere(command, ids);
           return toResponse(index, result);
-        }
-        const view = node.status();
-        const refusal = forwarder.refusal(call.metadata);
-        if (
-          refusal !== undefined ||
-          view.leaderAddress === undefined ||
-          view.leaderId === view.nodeId
-        ) {
-          const why = refusal === undefined ? "" : ` (${refusal})`;
-          throw new ConsensusError("NotLeader", `this node does not lead${why}`, view.leaderId);
-        }
-        return forwarder.relay(ClusterClient, view.leaderAddress, call, send(call.request));
+        });
       };
       run().then(
         (response) => {
@@ -183,11 +126,7 @@ export function createClusterService(
         },
         (error: unknown) => {
           const mapped = finishError(deps, ctx, startNs, error);
-          const serviceError =
-            error instanceof ConsensusError && error.code === "NotLeader"
-              ? withLeaderHint(mapped.serviceError)
-              : mapped.serviceError;
-          callback(serviceError);
+          callback(leader.withLeaderHint(error, mapped.serviceError));
         },
       );
     };
@@ -224,16 +163,16 @@ export function createClusterService(
       callback(null, response);
     },
     put: kvCall<PutRequest, PutResponse>(
+      "put",
       "Put",
       (request) => ({ op: "put", key: request.key, value: request.value }),
       (index, result) => {
         if (result.op !== "put") throw new ReplicationError("BadCommand", "not a put result");
         return { version: BigInt(result.version), index: BigInt(index) };
       },
-      (request) => (client, metadata, callOptions, callback) =>
-        client.put(request, metadata, callOptions, callback),
     ),
     get: kvCall<GetRequest, GetResponse>(
+      "get",
       "Get",
       (request) => ({ op: "get", key: request.key }),
       (index, result) => {
@@ -245,10 +184,9 @@ export function createClusterService(
           index: BigInt(index),
         };
       },
-      (request) => (client, metadata, callOptions, callback) =>
-        client.get(request, metadata, callOptions, callback),
     ),
     compareAndSet: kvCall<CompareAndSetRequest, CompareAndSetResponse>(
+      "compareAndSet",
       "CompareAndSet",
       (request) => {
         if (request.expectedVersion > BigInt(Number.MAX_SAFE_INTEGER)) {
@@ -270,9 +208,7 @@ export function createClusterService(
           index: BigInt(index),
         };
       },
-      (request) => (client, metadata, callOptions, callback) =>
-        client.compareAndSet(request, metadata, callOptions, callback),
     ),
   };
-  return { implementation };
+  return { implementation, close: () => leader.close() };
 }

@@ -1,9 +1,4 @@
-import {
-  type handleUnaryCall,
-  type ServerUnaryCall,
-  type ServerWritableStream,
-  status,
-} from "@grpc/grpc-js";
+import { type ServerWritableStream, status } from "@grpc/grpc-js";
 import type {
   BatchSimulateRequest,
   EngineId,
@@ -12,17 +7,12 @@ import type {
 } from "../proto/generated/engine/v1/engine.js";
 import type { Engine, EnvSelector } from "../runtime/engine.js";
 import { planBatch } from "./batch-plan.js";
-import {
-  type CallContext,
-  finishError,
-  finishOk,
-  openCall,
-  type ServiceDeps,
-} from "./call-context.js";
+import { finishError, finishOk, openCall, type ServiceDeps, unaryHandler } from "./call-context.js";
 import { toCapabilities, toResetResponse, toStepResponse } from "./convert.js";
 import type { ServerLimits } from "./limits.js";
 import { requestError, StatusError } from "./status.js";
 import { pumpChunks } from "./stream-pump.js";
+import { StreamSlots } from "./stream-slots.js";
 import { inCartridgeSpan } from "./telemetry.js";
 
 /** Name of the cartridge span of each BatchSimulate mode. */
@@ -33,55 +23,6 @@ function selectorOf(id: EngineId | undefined): EnvSelector {
   const envId = id?.envId ?? "";
   if (envId === "") throw requestError("BadArgument", "id.env_id is required");
   return { envId, buildId: id?.buildId ? id.buildId : undefined };
-}
-
-/** The host part of a grpc-js peer ("127.0.0.1:5000", "[::1]:5000", "ipv4:1.2.3.4:5"). */
-function clientAddress(peer: string): string {
-  const colon = peer.lastIndexOf(":");
-  return colon < 0 ? peer : peer.slice(0, colon);
-}
-
-/**
- * Wraps a handler with the shared request id, logging, metrics and error mapping. The handler
- * gets a signal that aborts when the client cancels or its deadline passes, so that the engine
- * stops the call's work.
- */
-function unary<Req, Res>(
-  deps: ServiceDeps,
-  method: string,
-  handler: (request: Req, ctx: CallContext, signal: AbortSignal) => Res | Promise<Res>,
-): handleUnaryCall<Req, Res> {
-  return (call: ServerUnaryCall<Req, Res>, callback) => {
-    const startNs = process.hrtime.bigint();
-    const ctx = openCall(deps, method, call.metadata);
-    const abort = new AbortController();
-    const onCancelled = () => abort.abort();
-    call.once("cancelled", onCancelled);
-    const settle = (error: unknown, response?: Res) => {
-      call.off("cancelled", onCancelled);
-      if (error !== undefined) {
-        callback(finishError(deps, ctx, startNs, error).serviceError);
-        return;
-      }
-      finishOk(deps, ctx, startNs);
-      callback(null, response);
-    };
-    let result: Res | Promise<Res>;
-    try {
-      result = handler(call.request, ctx, abort.signal);
-    } catch (error) {
-      settle(error);
-      return;
-    }
-    if (result instanceof Promise) {
-      result.then(
-        (response) => settle(undefined, response),
-        (error: unknown) => settle(error ?? new Error("rejected without a reason")),
-      );
-    } else {
-      settle(undefined, result);
-    }
-  };
 }
 
 /**
@@ -95,24 +36,27 @@ export function createEngineService(
   limits: ServerLimits,
 ): EngineServer {
   const { metrics } = deps;
-  // BatchSimulate calls in progress; each holds up to maxInFlightChunks chunks of memory.
-  let activeBatches = 0;
-  // The same per client address (host without port), for the per-client limit.
-  const batchesByClient = new Map<string, number>();
+  // BatchSimulate calls in progress, in total and per client address (host without port); each
+  // holds up to maxInFlightChunks chunks of memory.
+  const batchSlots = new StreamSlots(
+    "BatchSimulate",
+    limits.maxConcurrentBatches,
+    limits.maxBatchesPerClient,
+  );
   return {
-    getCapabilities: unary(deps, "GetCapabilities", (request: EngineId, ctx) => {
+    getCapabilities: unaryHandler(deps, "GetCapabilities", (request: EngineId, ctx) => {
       const selector = selectorOf(request);
       ctx.envId = selector.envId;
       return toCapabilities(engine.capabilities(selector));
     }),
 
-    listEnvs: unary(deps, "ListEnvs", () => {
+    listEnvs: unaryHandler(deps, "ListEnvs", () => {
       const envs = engine.listEnvs();
       metrics.envsServed.set(envs.length);
       return { envs: envs.map(toCapabilities) };
     }),
 
-    reset: unary(deps, "Reset", async (request, ctx, signal) => {
+    reset: unaryHandler(deps, "Reset", async (request, ctx, signal) => {
       const selector = selectorOf(request.id);
       ctx.envId = selector.envId;
       const hint = request.hint.length > 0 ? request.hint : undefined;
@@ -122,13 +66,13 @@ export function createEngineService(
       return toResetResponse(t);
     }),
 
-    step: unary(deps, "Step", async (request, ctx, signal) => {
+    step: unaryHandler(deps, "Step", async (request, ctx, signal) => {
       const selector = selectorOf(request.id);
       ctx.envId = selector.envId;
       const t = await inCartridgeSpan(ctx.span, "step", selector.envId, () =>
         engine.step(selector, request.state, request.action, { signal }),
       );
-      metrics.stepsTotal.inc({ env: t.build.envId });
+      metrics.countSteps(t.build.envId);
       return toStepResponse(t);
     }),
 
@@ -154,21 +98,12 @@ export function createEngineService(
       }
       const env = plan.caps.envId;
       ctx.envId = env;
-      const client = clientAddress(call.getPeer());
-      const fromClient = batchesByClient.get(client) ?? 0;
-      const refusal =
-        activeBatches >= limits.maxConcurrentBatches
-          ? `${activeBatches} BatchSimulate calls are already in progress (the limit); retry later`
-          : fromClient >= limits.maxBatchesPerClient
-            ? `${fromClient} BatchSimulate calls from your address are already in progress (the per-client limit); retry later`
-            : undefined;
-      if (refusal !== undefined) {
+      const slot = batchSlots.acquire(call.getPeer());
+      if ("refusal" in slot) {
         void plan.chunks.return();
-        fail(requestError("LimitExceeded", refusal));
+        fail(requestError("LimitExceeded", slot.refusal));
         return;
       }
-      activeBatches += 1;
-      batchesByClient.set(client, fromClient + 1);
       ctx.log.debug({ envId: env, mode: plan.mode, maxRows: plan.maxRows }, "batch started");
       metrics.batchStreamsActive.inc();
       let rowsProduced = 0;
@@ -187,10 +122,10 @@ export function createEngineService(
           },
         },
         {
-          onChunk: (rows) => {
+          onChunk: ({ rows }) => {
             rowsProduced += rows;
             metrics.batchRowsProduced.inc({ env, mode: plan.mode }, rows);
-            metrics.stepsTotal.inc({ env }, rows);
+            metrics.countSteps(env, rows);
           },
           onInFlight: (delta) => {
             if (ended) return;
@@ -238,10 +173,7 @@ export function createEngineService(
           finishOk(deps, ctx, startNs);
         }, fail)
         .finally(() => {
-          activeBatches -= 1;
-          const left = (batchesByClient.get(client) ?? 1) - 1;
-          if (left === 0) batchesByClient.delete(client);
-          else batchesByClient.set(client, left);
+          slot.release();
           metrics.batchStreamsActive.dec();
           ended = true;
           metrics.batchChunksInFlight.dec(inFlight);

@@ -42,6 +42,15 @@ export interface ServerLimits {
   readonly maxInFlightChunks: number;
   /** How long graceful shutdown waits for in-flight calls before cancelling them, in ms. */
   readonly shutdownGraceMs: number;
+  /** WatchSession streams open at once; more are refused with RESOURCE_EXHAUSTED. */
+  readonly maxWatchStreams: number;
+  /** WatchSession streams open at once from one client address. */
+  readonly maxWatchStreamsPerClient: number;
+  /**
+   * Longest a session read waits for this node to apply its `min_applied_index` (the call's own
+   * deadline may be shorter), in ms; then it fails with DEADLINE_EXCEEDED.
+   */
+  readonly maxReadWaitMs: number;
 }
 
 export const DEFAULT_LIMITS: ServerLimits = {
@@ -58,4 +67,7 @@ export const DEFAULT_LIMITS: ServerLimits = {
   stalledStreamMs: 30_000,
   maxInFlightChunks: 4,
   shutdownGraceMs: 10_000,
+  maxWatchStreams: 1024,
+  maxWatchStreamsPerClient: 64,
+  maxReadWaitMs: 30_000,
 };

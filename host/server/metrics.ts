@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { RegistryEvent } from "../runtime/engine.js";
+import type { WorkerPoolUse } from "../runtime/worker-engine.js";
 
 /** Use of one env's instance pool, as the runtime reports it. */
 export interface InstancePoolUse {
@@ -93,6 +94,34 @@ export class ServerMetrics {
     registers: [this.registry],
   });
 
+  /**
+   * Label children of the per-call metrics, looked up once: prom-client hashes a label object on
+   * every `inc`/`observe`, a measurable share of a unary Step. Keys are method names and the ids
+   * of envs that exist (a client's unknown id never reaches these), so the maps stay small.
+   */
+  private readonly okDurations = new Map<string, Histogram.Internal<"method" | "code">>();
+  private readonly envSteps = new Map<string, Counter.Internal>();
+
+  /** Records the latency of a successful call of `method`. */
+  observeOk(method: string, seconds: number): void {
+    let child = this.okDurations.get(method);
+    if (child === undefined) {
+      child = this.rpcDuration.labels({ method, code: "OK" });
+      this.okDurations.set(method, child);
+    }
+    child.observe(seconds);
+  }
+
+  /** Counts `steps` transitions of `env` (an env that exists). */
+  countSteps(env: string, steps = 1): void {
+    let child = this.envSteps.get(env);
+    if (child === undefined) {
+      child = this.stepsTotal.labels({ env });
+      this.envSteps.set(env, child);
+    }
+    child.inc(steps);
+  }
+
   constructor(options: { collectProcessMetrics?: boolean } = {}) {
     // Process memory, CPU, event-loop lag and GC, labelled like every Node service.
     if (options.collectProcessMetrics ?? true) collectDefaultMetrics({ register: this.registry });
@@ -123,6 +152,56 @@ export class ServerMetrics {
         for (const pool of read()) this.set({ env: pool.envId }, pool.created);
       },
     });
+  }
+
+  /**
+   * Reports the guest worker pool at every scrape: workers, busy workers, calls waiting by lane,
+   * workers replaced, builds evicted from the workers, and unary calls answered by the inline
+   * fuel slice or handed on to a worker. Totals are gauges set from the pool's own counters.
+   */
+  observeWorkerPool(read: () => WorkerPoolUse): void {
+    const gauge = (name: string, help: string, value: (use: WorkerPoolUse) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(value(read()));
+        },
+      });
+    gauge("cartridge_workers", "Guest worker threads.", (u) => u.workers);
+    gauge("cartridge_workers_busy", "Guest workers running a call.", (u) => u.busy);
+    new Gauge({
+      name: "cartridge_worker_queue_depth",
+      help: "Calls waiting for a guest worker, by lane (unary calls go first).",
+      labelNames: ["lane"] as const,
+      registers: [this.registry],
+      collect() {
+        const use = read();
+        this.set({ lane: "unary" }, use.queuedUnary);
+        this.set({ lane: "bulk" }, use.queuedBulk);
+      },
+    });
+    gauge(
+      "cartridge_workers_replaced",
+      "Guest workers terminated and replaced (watchdog, cancellation, crash) since the start.",
+      (u) => u.replaced,
+    );
+    gauge(
+      "cartridge_worker_builds_evicted",
+      "Builds dropped from the guest workers after the registry let them go, since the start.",
+      (u) => u.evictedBuilds,
+    );
+    gauge(
+      "cartridge_unary_inline_calls",
+      "Unary steps and resets answered by the inline fuel slice, since the start.",
+      (u) => u.inlineCalls,
+    );
+    gauge(
+      "cartridge_unary_handed_on_calls",
+      "Unary calls that outgrew the inline fuel slice and went to a worker, since the start.",
+      (u) => u.handedOnCalls,
+    );
   }
 
   /** Counts a registry event under a stable name. */

@@ -15,7 +15,7 @@ import { authInterceptor } from "./auth/interceptor.js";
 import { createEngineService } from "./engine-service.js";
 import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 import { listenError } from "./listen-error.js";
-import { malformedRequestInterceptor, tolerantDefinition } from "./malformed-request.js";
+import { tolerantService } from "./malformed-request.js";
 import { ServerMetrics } from "./metrics.js";
 import { addReflection } from "./reflection.js";
 import { type ServerTlsFiles, serverCredentials } from "./tls.js";
@@ -62,6 +62,8 @@ export interface ExtraService {
   readonly name: string;
   readonly definition: ServiceDefinition;
   readonly implementation: UntypedServiceImplementation;
+  /** Its .proto inside proto/ ("sessions/v1/sessions.proto"), so that reflection describes it. */
+  readonly protoFile?: string;
 }
 
 /** How a shutdown ended. */
@@ -131,24 +133,34 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
               );
             }),
           ]),
-      // After auth: a refused caller learns nothing about how its bytes decode.
-      malformedRequestInterceptor((path, reason) => {
-        logger.info({ path, reason: boundForMessage(reason) }, "request did not decode");
-      }),
     ],
+    // Channelz stays on although nothing reads it: with it off (grpc-js 1.14), the server does not
+    // track its sessions and forceShutdown leaves streams of a stalled client open.
   });
-  server.addService(
-    tolerantDefinition(EngineService),
+  // Handlers run after the auth interceptor: a refused caller learns nothing about its bytes.
+  const onMalformed = (path: string, reason: string) => {
+    logger.info({ path, reason: boundForMessage(reason) }, "request did not decode");
+  };
+  const engineService = tolerantService(
+    EngineService,
     createEngineService(options.engine, { logger, metrics }, limits),
+    onMalformed,
   );
+  server.addService(engineService.definition, engineService.implementation);
   for (const extra of options.services ?? []) {
-    server.addService(tolerantDefinition(extra.definition), extra.implementation);
+    const tolerant = tolerantService(extra.definition, extra.implementation, onMalformed);
+    server.addService(tolerant.definition, tolerant.implementation);
   }
   const health = new HealthImplementation({ "": "SERVING", [ENGINE_SERVICE_NAME]: "SERVING" });
   for (const extra of options.services ?? []) health.setStatus(extra.name, "SERVING");
   if (security?.insecure === true) health.setStatus(INSECURE_HEALTH_SERVICE, "SERVING");
   health.addToServer(server);
-  addReflection(server);
+  addReflection(
+    server,
+    (options.services ?? []).flatMap((extra) =>
+      extra.protoFile === undefined ? [] : [extra.protoFile],
+    ),
+  );
 
   const port = await bind(server, host, options.port ?? 0, credentials);
   const hostPart = host.includes(":") ? `[${host}]` : host;

@@ -1,6 +1,10 @@
 import { Metadata, type ServiceError, status } from "@grpc/grpc-js";
 import { ConsensusError, type ConsensusErrorCode } from "../consensus/core/errors.js";
-import { ReplicationError, type ReplicationErrorCode } from "../replication/errors.js";
+import {
+  ReplicationError,
+  type ReplicationErrorCode,
+  StaleStepError,
+} from "../replication/errors.js";
 import {
   boundForMessage,
   CallError,
@@ -32,10 +36,16 @@ import { AuthError, type AuthErrorCode } from "./auth/errors.js";
  *   (retry, at the leader named in the trailing metadata); `Overloaded` is RESOURCE_EXHAUSTED;
  *   `StaleRequest` and `SessionExpired` are FAILED_PRECONDITION (the client's request ids are
  *   behind what the cluster applied: start a new client id).
+ * - Game sessions: `StaleStep` (someone else stepped first) is FAILED_PRECONDITION and carries
+ *   the session's current step in the trailing metadata `cartridge-current-step`, so that a
+ *   client resynchronises without parsing the message; `EpisodeOver` is FAILED_PRECONDITION as
+ *   for the stateless Step; an unknown (closed, expired) session is NOT_FOUND.
  */
 
 /** Trailing-metadata key that carries the host's typed error code, e.g. "BadState". */
 export const ERROR_CODE_METADATA_KEY = "cartridge-error-code";
+/** Trailing-metadata key of a `StaleStep` refusal: the session's current step index (decimal). */
+export const CURRENT_STEP_METADATA_KEY = "cartridge-current-step";
 
 const CALL_ERROR_STATUS: Record<CallErrorCode, status> = {
   UnknownEnv: status.NOT_FOUND,
@@ -186,8 +196,12 @@ export function toServiceError(
   }
   if (error instanceof ReplicationError) {
     const code = REPLICATION_ERROR_STATUS[error.code];
+    const serviceError = makeServiceError(code, error.message, error.code);
+    if (error instanceof StaleStepError) {
+      serviceError.metadata.set(CURRENT_STEP_METADATA_KEY, String(error.currentStep));
+    }
     return {
-      serviceError: makeServiceError(code, error.message, error.code),
+      serviceError,
       errorCode: error.code,
       unexpected: code === status.INTERNAL,
     };

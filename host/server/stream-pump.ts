@@ -8,9 +8,9 @@ import type { ServerWritableStream } from "@grpc/grpc-js";
 export type PumpOutcome = "completed" | "cancelled" | "deadline" | "stalled";
 
 /** Observers of the pump, for metrics. */
-export interface PumpHooks {
+export interface PumpHooks<Chunk> {
   /** Called with each chunk right after it is pulled from the generator. */
-  onChunk(rows: number): void;
+  onChunk(chunk: Chunk): void;
   /** Called when the pump starts and stops waiting for the client to read. */
   onWaiting(waiting: boolean): void;
   /** Called with +1 when a chunk is written and -1 when HTTP/2 has taken it. */
@@ -44,10 +44,10 @@ export interface PumpLimits {
  * Resolves once every chunk is written and the stream ended, or once the call is gone; rejects
  * with whatever the generator throws (the caller maps it to a status).
  */
-export async function pumpChunks<Req, Chunk extends { rows: number }>(
+export async function pumpChunks<Req, Chunk>(
   call: ServerWritableStream<Req, Chunk>,
   chunks: AsyncIterator<Chunk, void, void>,
-  hooks: PumpHooks,
+  hooks: PumpHooks<Chunk>,
   limits: PumpLimits,
 ): Promise<PumpOutcome> {
   const { maxInFlightChunks, stallTimeoutMs } = limits;
@@ -72,7 +72,7 @@ export async function pumpChunks<Req, Chunk extends { rows: number }>(
       const next = await chunks.next();
       if (gone) return goneOutcome();
       if (next.done === true) break;
-      hooks.onChunk(next.value.rows);
+      hooks.onChunk(next.value);
       inFlight += 1;
       hooks.onInFlight(1);
       call.write(next.value, () => {

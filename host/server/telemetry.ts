@@ -25,6 +25,9 @@ export async function inCartridgeSpan<T>(
   envId: string,
   fn: () => Promise<T>,
 ): Promise<T> {
+  // Without an SDK (or when the RPC was not sampled) the RPC span does not record, and neither
+  // would this one: skip making it, and the context it needs, on every call.
+  if (!parent.isRecording()) return fn();
   const ctx = trace.setSpan(context.active(), parent);
   const span = tracer.startSpan(
     `cartridge.${name}`,

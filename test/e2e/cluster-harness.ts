@@ -95,7 +95,8 @@ export class TestNode {
     readonly configFile: string,
     readonly grpcAddress: string,
     channel: ChannelCredentials = credentials.createInsecure(),
-    private readonly serveArgs: readonly string[] = [],
+    /** More `cartridge serve` flags, beside `--config` (e.g. `--cartridges DIR`). */
+    readonly serveArgs: readonly string[] = [],
   ) {
     this.client = new ClusterClient(grpcAddress, channel);
   }
@@ -155,6 +156,10 @@ export interface TestClusterOptions {
    * the harness's own clients present the certificate of client "admin" and an admin token.
    */
   readonly secureGrpc?: boolean;
+  /** More `cartridge serve` flags for every node (e.g. `--cartridges DIR`). */
+  readonly serveArgs?: readonly string[];
+  /** More `[consensus]` settings, one `key = value` line each. */
+  readonly consensus?: readonly string[];
 }
 
 /** What a test needs to make its own clients of a `secureGrpc` cluster. */
@@ -202,7 +207,7 @@ export class TestCluster {
     const ports = await freePorts(6);
     const ids = ["1", "2", "3"];
     let creds: TestCredentials | undefined;
-    const serveArgs: string[] = [];
+    const serveArgs: string[] = [...(options.serveArgs ?? [])];
     if (options.mutualTls === true || options.secureGrpc === true) {
       const certs = await certsInit({
         dir: join(dir, "certs"),
@@ -245,6 +250,7 @@ export class TestCluster {
           'cluster_id = "e2e"',
           `storage = { type = "wal", wal_path = "./data/node-${id}" }`,
           `transport = { type = "tcp", bind = "127.0.0.1:${ports[i]}" }`,
+          ...(options.consensus ?? []),
           options.mutualTls === true
             ? `tls = { ca = "certs/ca.crt", cert = "certs/node-${id}.crt", key = "certs/node-${id}.key" }`
             : "",

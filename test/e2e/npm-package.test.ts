@@ -84,6 +84,7 @@ describe("the npm package, installed into an empty folder", () => {
         "validate",
         "serve",
         "cluster",
+        "deploy",
         "certs",
         "tokens",
       ];

@@ -11,6 +11,7 @@ import {
 import { loadSync } from "@grpc/proto-loader";
 import { service as healthService } from "grpc-health-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startConsoleHarness } from "./console-harness.js";
 import { type Harness, startHarness } from "./harness.js";
 
 interface ReflectionResponse {
@@ -99,5 +100,27 @@ describe("health checking and reflection", () => {
     expect(files.length).toBeGreaterThan(0);
     expect(Buffer.concat(files).toString("latin1")).toContain("BatchSimulate");
     client.close();
+  });
+
+  it("describes the Sessions and Manifest services of a console server", async () => {
+    const consoleServer = await startConsoleHarness();
+    const client = reflectionClient(consoleServer.server.address);
+    try {
+      const listed = await ask(client, { list_services: "" });
+      const names = listed.list_services_response?.service.map((s) => s.name) ?? [];
+      expect(names).toEqual(
+        expect.arrayContaining([
+          "engine.v1.Engine",
+          "sessions.v1.Sessions",
+          "manifest.v1.Manifest",
+        ]),
+      );
+      const described = await ask(client, { file_containing_symbol: "sessions.v1.Sessions" });
+      const files = described.file_descriptor_response?.file_descriptor_proto ?? [];
+      expect(Buffer.concat(files).toString("latin1")).toContain("WatchSession");
+    } finally {
+      client.close();
+      await consoleServer.close();
+    }
   });
 });

@@ -20,16 +20,12 @@ ROOT = Path(__file__).resolve().parents[3]
 START_TIMEOUT_S = 120
 
 
-def start_server(*extra_args: str):
-    """Starts `cartridge serve` on a free port; returns (process, address). Fails the test when
-    the server does not come up."""
-    main = ROOT / "dist" / "host" / "cli" / "main.js"
-    cartridges = ROOT / "build" / "cartridges"
-    if not main.exists() or not cartridges.exists():
-        pytest.fail(f"{main} or {cartridges} is missing: run `npm run build` first")
-    command = ["node", str(main), "serve", "--cartridges", str(cartridges), "--host", "127.0.0.1", "--port", "0"]
+def start_listening(command: list[str]):
+    """Starts a server process that logs "listening on HOST:PORT" to stderr; returns (process,
+    address). Fails the test when it does not come up."""
     process = subprocess.Popen(
-        [*command, "--log-level", "warn", *extra_args],
+        command,
+        cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -54,6 +50,16 @@ def start_server(*extra_args: str):
         stop_server(process)
         pytest.fail("the server did not start:\n" + "".join(lines[-20:]))
     return process, found["address"]
+
+
+def start_server(*extra_args: str):
+    """Starts `cartridge serve` on a free port; returns (process, address)."""
+    main = ROOT / "dist" / "host" / "cli" / "main.js"
+    cartridges = ROOT / "build" / "cartridges"
+    if not main.exists() or not cartridges.exists():
+        pytest.fail(f"{main} or {cartridges} is missing: run `npm run build` first")
+    command = ["node", str(main), "serve", "--cartridges", str(cartridges), "--host", "127.0.0.1", "--port", "0"]
+    return start_listening([*command, "--log-level", "warn", *extra_args])
 
 
 def stop_server(process: subprocess.Popen) -> None:

@@ -143,7 +143,10 @@ export class ManifestPart implements StatePart {
 
   private retire(envId: string, buildId: string): ManifestResult {
     const { env, build } = this.find(envId, buildId);
-    if (env.current === buildId) {
+    // The current build goes only as the env's last one: the env then goes away with it (the
+    // single-node cartridges folder retires a deleted file's env this way, as hot reload always
+    // removed it; added by the node helper, cnode).
+    if (env.current === buildId && env.builds.size > 1) {
       throw new ReplicationError(
         "InUse",
         `build ${buildId} is the current build of env ${envId}; make another current first`,
@@ -156,6 +159,7 @@ export class ManifestPart implements StatePart {
       );
     }
     this.drop(env, build);
+    if (env.builds.size === 0) this.state.envs.delete(envId);
     return { op: "retire", envId, buildId };
   }
 

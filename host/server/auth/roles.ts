@@ -18,12 +18,18 @@ const REQUIREMENTS: Readonly<Record<string, Requirement>> = {
   "grpc.reflection.v1alpha.ServerReflection": "read",
   "engine.v1.Engine": "read",
   "sessions.v1.Sessions": "play",
+  "/sessions.v1.Sessions/GetSession": "read",
+  "/sessions.v1.Sessions/WatchSession": "read",
+  "/sessions.v1.Sessions/ListSessions": "read",
+  "/sessions.v1.Sessions/ExportSession": "read",
+  // Every other Manifest method (Deploy, SetCurrent, Retire, Allow) changes the code every node
+  // runs: admin.
+  "manifest.v1.Manifest": "admin",
+  "/manifest.v1.Manifest/ListBuilds": "read",
   "/cluster.v1.Cluster/Status": "read",
   "/cluster.v1.Cluster/Get": "read",
   "/cluster.v1.Cluster/Put": "admin",
   "/cluster.v1.Cluster/CompareAndSet": "admin",
-  "/cluster.v1.Cluster/Deploy": "admin",
-  "/cluster.v1.Cluster/Retire": "admin",
 };
 
 /** The role `path` ("/engine.v1.Engine/Step") needs. */

@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "smol-toml";
 import { describe, expect, it } from "vitest";
@@ -90,5 +90,11 @@ describe("node config", () => {
       storage: { type: "memory" },
       members: ["1"],
     });
+  });
+
+  it("keeps the embedded node's state in a WAL under --data-dir", () => {
+    const config = embeddedNodeConfig({ dataDir: "some/data" });
+    expect(config).toMatchObject({ engine: "single", members: ["1"] });
+    expect(config.storage).toEqual({ type: "wal", walPath: resolve("some/data") });
   });
 });

@@ -291,10 +291,11 @@ describe("the sessions part", () => {
     const { machine, sessions } = consoleWith(engine);
     const driver = new Driver(machine);
     const old = created(await driver.create(0n));
-    // A new build of counter-v1 (another description, so other bytes) becomes current.
+    // A new build of counter-v1 (another description, so other bytes) from the same file, as a
+    // hot reload sees it, becomes current.
     const next = await registry.register(
       await counterVariant(editManifest({ description: "the next build" })),
-      "counter-next.wasm",
+      "counter.wasm",
     );
     expect(next.buildId).not.toBe(old.buildId);
     const fresh = created(await driver.create(0n));

@@ -19,6 +19,28 @@ function check(report: Awaited<ReturnType<typeof validateCartridge>>, name: stri
 }
 
 describe("validateCartridge", () => {
+  it("warns about a step that grows memory on every call, and still passes it", async () => {
+    // A bump allocator that never frees: a page more every 500 steps, up to 200 pages.
+    const growing = await counterVariant(
+      edits(
+        (wat) =>
+          replaceOnce(wat, '(memory (export "memory") 1 2)', '(memory (export "memory") 1 200)'),
+        addTopLevel("(global $calls (mut i32) (i32.const 0))"),
+        withStepBody(
+          "(global.set $calls (i32.add (global.get $calls) (i32.const 1))) (if (i32.eqz (i32.rem_u (global.get $calls) (i32.const 500))) (then (drop (memory.grow (i32.const 1)))))",
+        ),
+      ),
+    );
+    const report = await validateCartridge(growing, { source: "grow.wasm" });
+    expect(report.ok).toBe(true);
+    const heap = check(report, "heap");
+    expect(heap.warning).toBe(true);
+    expect(heap.detail).toContain("cartridge_step allocates");
+    const text = formatReport(report);
+    expect(text.split("\n")[0]).toMatch(/valid, 1 warning$/);
+    expect(text).toContain("  ! heap: linear memory grew");
+  });
+
   it("passes the counter cartridge with every check and formats a readable report", async () => {
     const report = await validateCartridge(await counterVariant(), { source: "counter.wasm" });
     expect(report.ok).toBe(true);
@@ -31,7 +53,9 @@ describe("validateCartridge", () => {
       "batch-step",
       "host-play",
       "legal-mask",
+      "heap",
     ]);
+    expect(check(report, "heap").warning).toBeUndefined();
     const text = formatReport(report);
     expect(text.split("\n")[0]).toMatch(
       /^✓ counter-v1 1\.0\.0 \(counter\.wasm\), build [0-9a-f]{12}: valid$/,

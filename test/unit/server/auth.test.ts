@@ -28,6 +28,13 @@ describe("roles", () => {
     expect(requirementFor("/engine.v1.Engine/Step")).toBe("read");
     expect(requirementFor("/grpc.health.v1.Health/Check")).toBe("open");
     expect(requirementFor("/sessions.v1.Sessions/StepSession")).toBe("play");
+    expect(requirementFor("/sessions.v1.Sessions/CreateSession")).toBe("play");
+    expect(requirementFor("/sessions.v1.Sessions/CloseSession")).toBe("play");
+    expect(requirementFor("/sessions.v1.Sessions/GetSession")).toBe("read");
+    expect(requirementFor("/sessions.v1.Sessions/WatchSession")).toBe("read");
+    expect(requirementFor("/manifest.v1.Manifest/Deploy")).toBe("admin");
+    expect(requirementFor("/manifest.v1.Manifest/Allow")).toBe("admin");
+    expect(requirementFor("/manifest.v1.Manifest/ListBuilds")).toBe("read");
     expect(requirementFor("/cluster.v1.Cluster/Status")).toBe("read");
     expect(requirementFor("/cluster.v1.Cluster/Put")).toBe("admin");
     expect(requirementFor("/new.v1.Service/Anything")).toBe("admin");

@@ -10,12 +10,12 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConsensusError } from "../../../host/consensus/core/errors.js";
 import {
-  ClusterClient,
   ClusterService,
   type PutRequest,
   PutResponse,
 } from "../../../host/proto/generated/cluster/v1/cluster.js";
-import { FORWARDED_METADATA_KEY, Forwarder } from "../../../host/server/forwarding.js";
+import type { ForwardingSecurity } from "../../../host/server/forwarding.js";
+import { FORWARDED_METADATA_KEY, LeaderForwarder } from "../../../host/server/leader-forwarding.js";
 import { ERROR_CODE_METADATA_KEY, RelayedError } from "../../../host/server/status.js";
 
 const plaintext = credentials.createInsecure();
@@ -35,7 +35,7 @@ function incoming(metadata: Metadata): ServerUnaryCall<PutRequest, PutResponse> 
   } as unknown as ServerUnaryCall<PutRequest, PutResponse>;
 }
 
-describe("Forwarder", () => {
+describe("LeaderForwarder", () => {
   /** What the leader saw of each relayed call's metadata. */
   const seen: Metadata[] = [];
   let server: Server;
@@ -70,30 +70,46 @@ describe("Forwarder", () => {
     server.forceShutdown();
   });
 
-  const put =
-    (request: PutRequest) =>
-    (
-      client: ClusterClient,
-      metadata: Metadata,
-      options: { deadline?: number | Date },
-      callback: (error: ServiceError | null, response: PutResponse) => void,
-    ) =>
-      client.put(request, metadata, options, callback);
+  /** A follower whose leader is at `leaderAddress`, relaying with `security`. */
+  function follower(security: ForwardingSecurity, timeoutMs: number, leaderAddress = address) {
+    return new LeaderForwarder(
+      {
+        isLeader: () => false,
+        status: () => ({ nodeId: "2", leaderId: "1", leaderAddress }),
+      },
+      { forward: true, forwardTimeoutMs: timeoutMs, security },
+    );
+  }
+  const notHere = () => Promise.reject(new Error("a follower must not run the call itself"));
+  const relay = (forwarder: LeaderForwarder, call: ServerUnaryCall<PutRequest, PutResponse>) =>
+    forwarder.route(call, ClusterService.put, notHere);
+  const refusalOf = (forwarder: LeaderForwarder, metadata: Metadata) =>
+    relay(forwarder, incoming(metadata)).then(
+      () => undefined,
+      (error: unknown) => (error instanceof ConsensusError ? error.message : String(error)),
+    );
 
-  it("refuses to forward twice, and with tokens a call without a bearer token", () => {
-    const open = new Forwarder({ channel: plaintext, passToken: false }, 1000);
-    const closed = new Forwarder({ channel: plaintext, passToken: true }, 1000);
-    expect(open.refusal(new Metadata())).toBeUndefined();
-    expect(open.refusal(metadataOf({ [FORWARDED_METADATA_KEY]: "1" }))).toMatch(/forwarded/);
-    expect(closed.refusal(new Metadata())).toMatch(/bearer token/);
-    expect(closed.refusal(metadataOf({ authorization: "Bearer abc" }))).toBeUndefined();
+  it("refuses to forward twice, and with tokens a call without a bearer token", async () => {
+    const open = follower({ channel: plaintext, passToken: false }, 1000);
+    const closed = follower({ channel: plaintext, passToken: true }, 1000);
+    try {
+      expect(await refusalOf(open, new Metadata())).toBeUndefined();
+      expect(await refusalOf(open, metadataOf({ [FORWARDED_METADATA_KEY]: "1" }))).toMatch(
+        /does not lead \(the call was forwarded already\)/,
+      );
+      expect(await refusalOf(closed, new Metadata())).toMatch(/bearer token/);
+      expect(await refusalOf(closed, metadataOf({ authorization: "Bearer abc" }))).toBeUndefined();
+    } finally {
+      open.close();
+      closed.close();
+    }
   });
 
   it("relays with the caller's token and request id and marks the call forwarded", async () => {
-    const forwarder = new Forwarder({ channel: plaintext, passToken: true }, 5000);
+    const forwarder = follower({ channel: plaintext, passToken: true }, 5000);
     try {
       const call = incoming(metadataOf({ authorization: "Bearer abc", "x-request-id": "r-1" }));
-      const answer = await forwarder.relay(ClusterClient, address, call, put(call.request));
+      const answer = await relay(forwarder, call);
       expect(answer.version).toBe(7n);
       const metadata = seen.at(-1) as Metadata;
       expect(metadata.get("authorization")).toEqual(["Bearer abc"]);
@@ -105,10 +121,10 @@ describe("Forwarder", () => {
   });
 
   it("never passes a token on for an open node", async () => {
-    const forwarder = new Forwarder({ channel: plaintext, passToken: false }, 5000);
+    const forwarder = follower({ channel: plaintext, passToken: false }, 5000);
     try {
       const call = incoming(metadataOf({ authorization: "Bearer abc" }));
-      await forwarder.relay(ClusterClient, address, call, put(call.request));
+      await relay(forwarder, call);
       expect((seen.at(-1) as Metadata).get("authorization")).toEqual([]);
     } finally {
       forwarder.close();
@@ -116,23 +132,20 @@ describe("Forwarder", () => {
   });
 
   it("passes the leader's refusal on as it came, and a lost answer as Indeterminate", async () => {
-    const forwarder = new Forwarder({ channel: plaintext, passToken: false }, 2000);
+    const forwarder = follower({ channel: plaintext, passToken: false }, 2000);
     try {
       const refused = incoming(new Metadata());
       (refused.request as PutRequest).key = "refuse";
-      const error = await forwarder
-        .relay(ClusterClient, address, refused, put(refused.request))
-        .catch((e: unknown) => e);
+      const error = await relay(forwarder, refused).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(RelayedError);
       expect(error).toMatchObject({
         code: status.PERMISSION_DENIED,
         errorCode: "PermissionDenied",
       });
       // Nobody listens on port 1: the outcome of a call that got no answer is unknown.
-      const call = incoming(new Metadata());
-      const lost = await forwarder
-        .relay(ClusterClient, "127.0.0.1:1", call, put(call.request))
-        .catch((e: unknown) => e);
+      const nowhere = follower({ channel: plaintext, passToken: false }, 2000, "127.0.0.1:1");
+      const lost = await relay(nowhere, incoming(new Metadata())).catch((e: unknown) => e);
+      nowhere.close();
       expect(lost).toBeInstanceOf(ConsensusError);
       expect((lost as ConsensusError).code).toBe("Indeterminate");
     } finally {

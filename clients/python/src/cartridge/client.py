@@ -16,6 +16,14 @@ import numpy as np
 from cartridge._proto.engine.v1 import engine_pb2 as pb
 from cartridge._proto.engine.v1 import engine_pb2_grpc as rpc
 from cartridge.errors import CartridgeError, from_rpc_error
+from cartridge.session import (
+    Session,
+    SessionChannel,
+    SessionInfo,
+    attach_session,
+    create_session,
+    list_sessions,
+)
 from cartridge.spec import Spec
 
 SEED_LIMIT = 1 << 64
@@ -124,6 +132,11 @@ class Client:
     ``authorization: Bearer <token>`` on every call); a TLS server takes ``root_certificates=``
     (PEM bytes of its CA) and, when it asks for client certificates, ``private_key=`` and
     ``certificate_chain=``.
+
+    Game sessions (``session``, ``attach_session``, ``list_sessions``) ride out a failover of a
+    cluster: ``endpoints=`` names the other nodes to try, ``failover_timeout`` (seconds) bounds the
+    retries of one call, and ``client_id=`` (default a random UUID) identifies this client's
+    writes (it owns the sessions it creates; never share one between two live clients).
     """
 
     def __init__(
@@ -136,22 +149,30 @@ class Client:
         private_key: bytes | None = None,
         certificate_chain: bytes | None = None,
         channel: grpc.Channel | None = None,
+        endpoints: Sequence[str] = (),
+        failover_timeout: float = 30.0,
+        client_id: str | None = None,
     ):
         self.address = address
         self.timeout = timeout
-        if channel is None:
+
+        def make_channel(target: str) -> grpc.Channel:
             if root_certificates is not None or certificate_chain is not None:
                 credentials = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
-                channel = grpc.secure_channel(address, credentials, options=_CHANNEL_OPTIONS)
-            else:
-                channel = grpc.insecure_channel(address, options=_CHANNEL_OPTIONS)
-        self._channel = channel
+                return grpc.secure_channel(target, credentials, options=_CHANNEL_OPTIONS)
+            return grpc.insecure_channel(target, options=_CHANNEL_OPTIONS)
+
+        self._channel = channel if channel is not None else make_channel(address)
         self._metadata = (("authorization", f"Bearer {token}"),) if token else None
         self._stub = rpc.EngineStub(self._channel)
         self._specs: dict[tuple[str, str], Spec] = {}
+        self._sessions = SessionChannel(
+            address, endpoints, make_channel, self._metadata, timeout, failover_timeout, client_id
+        )
 
     def close(self) -> None:
         self._channel.close()
+        self._sessions.close()
 
     def __enter__(self) -> "Client":
         return self
@@ -232,6 +253,27 @@ class Client:
             player_rewards=np.asarray(r.player_rewards, dtype=np.float32),
             build_id=r.id.build_id,
         )
+
+    # --- game sessions (held and replicated by the server) ----------------------------------
+
+    @property
+    def client_id(self) -> str:
+        """The client id of this client's session writes."""
+        return self._sessions.client_id
+
+    def session(self, env_id: str, seed: int = 0, *, build_id: str = "", hint: bytes = b"") -> Session:
+        """Creates a game session: the env is reset with ``seed`` on every node of the cluster.
+        Others join it with ``attach_session(session.id)``."""
+        return create_session(self._sessions, env_id, _seed(seed), build_id, bytes(hint))
+
+    def attach_session(self, session_id: str) -> Session:
+        """A handle on an existing session (a second player, a spectator), at its current step."""
+        return attach_session(self._sessions, session_id)
+
+    def list_sessions(self, *, owner: str = "", page_size: int = 0, page_token: str = "") -> tuple[list[SessionInfo], str]:
+        """A page of open sessions in creation order (``owner``: only those a client id created)
+        and the token of the next page ("" on the last)."""
+        return list_sessions(self._sessions, owner, int(page_size), page_token)
 
     # --- batched ------------------------------------------------------------------------------
 

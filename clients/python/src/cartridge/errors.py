@@ -12,6 +12,7 @@ import grpc
 
 ERROR_CODE_METADATA_KEY = "cartridge-error-code"
 REQUEST_ID_METADATA_KEY = "request-id"
+CURRENT_STEP_METADATA_KEY = "cartridge-current-step"
 
 
 class CartridgeError(Exception):
@@ -53,6 +54,25 @@ class PermissionDeniedError(CartridgeError):
     """PERMISSION_DENIED: the caller's identity lacks the role the method needs (docs/security.md)."""
 
 
+class StaleStepError(CartridgeError):
+    """FAILED_PRECONDITION (StaleStep): someone else stepped the session first; ``current_step``
+    is the step it is at. Read it (``Session.get`` or ``watch``) and decide again."""
+
+    def __init__(self, status, code, message, request_id="", current_step: int | None = None):
+        super().__init__(status, code, message, request_id)
+        self.current_step = current_step
+
+
+class SessionNotFoundError(CartridgeError):
+    """NOT_FOUND (NotFound): no open session with that id (never created, closed or expired)."""
+
+
+# A typed code that names a more precise error than its status does.
+_BY_CODE: dict[str, type[CartridgeError]] = {
+    "StaleStep": StaleStepError,
+    "NotFound": SessionNotFoundError,
+}
+
 _BY_STATUS: dict[grpc.StatusCode, type[CartridgeError]] = {
     grpc.StatusCode.NOT_FOUND: UnknownEnvError,
     grpc.StatusCode.INVALID_ARGUMENT: InvalidRequestError,
@@ -72,5 +92,10 @@ def from_rpc_error(error: grpc.RpcError) -> CartridgeError:
     if hasattr(error, "trailing_metadata"):
         metadata = dict(error.trailing_metadata() or ())
     code = str(metadata.get(ERROR_CODE_METADATA_KEY, status.name if status else ""))
-    cls = _BY_STATUS.get(status, CartridgeError)
-    return cls(status, code, details or "", str(metadata.get(REQUEST_ID_METADATA_KEY, "")))
+    request_id = str(metadata.get(REQUEST_ID_METADATA_KEY, ""))
+    if code == "StaleStep":
+        step = str(metadata.get(CURRENT_STEP_METADATA_KEY, ""))
+        current = int(step) if step.isdigit() else None
+        return StaleStepError(status, code, details or "", request_id, current)
+    cls = _BY_CODE.get(code) or _BY_STATUS.get(status, CartridgeError)
+    return cls(status, code, details or "", request_id)

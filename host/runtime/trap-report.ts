@@ -1,0 +1,116 @@
+import { boundForMessage, CallError, quoteForMessage } from "./errors.js";
+
+/**
+ * What the host knows about a cartridge trap, so that its author can act on it: where in the
+ * module it happened (wasm function index, byte offset and, when the module has a name section,
+ * the function's name), which env and build, the seed and episode (rollouts) or the request's
+ * row (batches), and how to reproduce it. Everything in it is bounded: it travels in error
+ * messages and across the worker boundary.
+ */
+export interface TrapReport {
+  readonly envId: string;
+  readonly buildId: string;
+  /** The export the host called ("cartridge_step"). */
+  readonly export: string;
+  /** V8's reason ("unreachable", "memory access out of bounds"). */
+  readonly reason: string;
+  /** Wasm frames, innermost first, at most `MAX_TRAP_FRAMES`. */
+  readonly frames: readonly TrapFrame[];
+  /** Seed of the episode that trapped (rollouts, resets), as a decimal string. */
+  readonly seed?: string;
+  /** Episode index in the request (rollouts). */
+  readonly episode?: number;
+  /** Row of the request (batch steps): the env index. */
+  readonly row?: number;
+  /** The request that reproduces the trap. */
+  readonly replay?: string;
+}
+
+/** One wasm frame of a trap. */
+export interface TrapFrame {
+  readonly functionIndex: number;
+  /**
+   * Byte offset in the module as the host runs it (after fuel metering rewrote the code section),
+   * so it locates the instruction in the metered module, not in the original file.
+   */
+  readonly offset: number;
+  /** The function's name from the module's name section, when it has one. */
+  readonly name?: string;
+}
+
+/** Most frames kept in a report. */
+export const MAX_TRAP_FRAMES = 4;
+/** Most characters of a function name kept. */
+const MAX_NAME_CHARS = 80;
+/** Most bytes of input shown in a replay hint, as hex; longer inputs are described, not shown. */
+const MAX_REPLAY_BYTES = 64;
+
+// "at name (wasm://wasm/8a7b:wasm-function[11]:0x398)" or "at wasm://wasm/8a7b:wasm-function[14]:0x6e1"
+const WASM_FRAME = /at (?:(\S+) \()?wasm:\/\/wasm\/[^:]*:wasm-function\[(\d+)\]:0x([0-9a-f]+)/;
+
+/** The wasm frames of a V8 error's stack, innermost first. */
+export function wasmFrames(error: unknown): TrapFrame[] {
+  const stack = error instanceof Error && typeof error.stack === "string" ? error.stack : "";
+  const frames: TrapFrame[] = [];
+  for (const line of stack.split("\n")) {
+    if (frames.length >= MAX_TRAP_FRAMES) break;
+    const match = WASM_FRAME.exec(line);
+    if (match === null) continue;
+    const name = match[1];
+    frames.push({
+      functionIndex: Number(match[2]),
+      offset: Number.parseInt(match[3] ?? "0", 16),
+      ...(name === undefined ? {} : { name: boundForMessage(name, MAX_NAME_CHARS) }),
+    });
+  }
+  return frames;
+}
+
+/** "step (function 11, offset 0x398) < function 14 (offset 0x6e1)" */
+export function describeFrames(frames: readonly TrapFrame[]): string {
+  return frames
+    .map((f) => {
+      const at = `function ${f.functionIndex}, offset 0x${f.offset.toString(16)}`;
+      return f.name === undefined ? `(${at})` : `${f.name} (${at})`;
+    })
+    .join(" < ");
+}
+
+/** Hex of `bytes`, or a description of their size when they are too long for a message. */
+export function bytesForReplay(bytes: Uint8Array): string {
+  if (bytes.byteLength > MAX_REPLAY_BYTES) return `<${bytes.byteLength} bytes>`;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+}
+
+/** The one-line message of a trap with its report. */
+export function trapMessage(report: TrapReport): string {
+  const where = report.frames.length > 0 ? ` in ${describeFrames(report.frames)}` : "";
+  const context = [
+    `env ${quoteForMessage(report.envId)}`,
+    `build ${report.buildId.slice(0, 12)}`,
+    ...(report.seed === undefined ? [] : [`seed ${report.seed}`]),
+    ...(report.episode === undefined ? [] : [`episode ${report.episode}`]),
+    ...(report.row === undefined ? [] : [`row ${report.row}`]),
+  ].join(", ");
+  const replay = report.replay === undefined ? "" : `; replay: ${report.replay}`;
+  return boundForMessage(
+    `${report.export} trapped: ${report.reason}${where} [${context}]${replay}`,
+  );
+}
+
+/** A `Trap` error carrying its report. */
+export function trapError(report: TrapReport, cause?: unknown): CallError {
+  return new CallError("Trap", trapMessage(report), report.envId, { cause, trap: report });
+}
+
+/**
+ * `error` with more context in its trap report (seed, episode, row, replay), or `error` itself
+ * when it is not a trap with a report.
+ */
+export function withTrapContext(
+  error: unknown,
+  context: Pick<TrapReport, "seed" | "episode" | "row" | "replay">,
+): unknown {
+  if (!(error instanceof CallError) || error.trap === undefined) return error;
+  return trapError({ ...error.trap, ...context }, error.cause);
+}
