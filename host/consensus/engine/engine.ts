@@ -64,7 +64,10 @@ export interface ConsensusEngine {
   stop(): Promise<void>;
   /** Proposes `payload`; see the interface comment for outcomes. */
   propose(payload: Uint8Array, options?: ProposeOptions): Promise<ProposalResult>;
-  /** Resolves once slot `index` is applied on this replica; rejects if the engine stops first. */
+  /**
+   * Resolves once slot `index` is applied on this replica (its apply completed, also an
+   * asynchronous one); rejects if the engine stops first.
+   */
   waitForCommit(index: number): Promise<void>;
   /** Whether this replica currently leads. */
   isLeader(): boolean;
@@ -74,7 +77,7 @@ export interface ConsensusEngine {
   nodeId(): string;
   /** The node id of the leader this replica follows, if known. */
   leaderId(): string | undefined;
-  /** The last slot applied to the state machine on this replica. */
+  /** The last slot whose apply to the state machine completed on this replica. */
   lastAppliedIndex(): number;
   /** Not implemented yet: rejects with `NotImplemented`. */
   addMember(member: Member): Promise<void>;
