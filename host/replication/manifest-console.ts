@@ -28,6 +28,16 @@ export interface ManifestConsoleOptions {
   readonly host: Pick<BuildHost, "load">;
 }
 
+/** A build to deploy, as a client sends it (see `ReplicatedManifest.deploy`). */
+export interface DeployRequest {
+  readonly module: Uint8Array;
+  readonly makeCurrent: boolean;
+  /** The module's hex sha256, when the client states it; it must match the bytes. */
+  readonly sha256?: string | undefined;
+  /** Who deploys it (the caller's authenticated identity; "" when the server runs open). */
+  readonly deployedBy: string;
+}
+
 /**
  * The manifest operations of the replicated console, as the Manifest gRPC service
  * (host/server/manifest-service.ts, `ManifestConsole`) uses them. Writes propose one command with
@@ -43,12 +53,7 @@ export class ReplicatedManifest {
    * `sha256`, when given, must be the bytes' hash), then proposes it with `deployedBy`.
    */
   async deploy(
-    request: {
-      readonly module: Uint8Array;
-      readonly makeCurrent: boolean;
-      readonly sha256?: string | undefined;
-      readonly deployedBy: string;
-    },
+    request: DeployRequest,
     ids: ClientIds,
   ): Promise<Applied & { readonly build: BuildInfo }> {
     if (request.module.length > MANIFEST_LIMITS.maxModuleBytes) {

@@ -6,6 +6,7 @@ import {
 } from "../proto/generated/manifest/v1/manifest.js";
 import type { Applied, ClientIds, ReadOptions } from "../replication/console.js";
 import type { BuildInfo } from "../replication/manifest/manifest-commands.js";
+import type { DeployRequest } from "../replication/manifest-console.js";
 import { callerName } from "./auth/interceptor.js";
 import { type ServiceDeps, unaryHandler } from "./call-context.js";
 import { type ForwardingOptions, LeaderForwarder, type Leadership } from "./leader-forwarding.js";
@@ -37,15 +38,7 @@ export interface ManifestListing {
  * - `listBuilds` answers from this node's applied state after `minAppliedIndex`.
  */
 export interface ManifestConsole {
-  deploy(
-    request: {
-      readonly module: Uint8Array;
-      readonly makeCurrent: boolean;
-      readonly sha256?: string | undefined;
-      readonly deployedBy: string;
-    },
-    ids: ClientIds,
-  ): Promise<Applied & { readonly build: BuildInfo }>;
+  deploy(request: DeployRequest, ids: ClientIds): Promise<Applied & { readonly build: BuildInfo }>;
   setCurrent(envId: string, buildId: string, ids: ClientIds): Promise<Applied>;
   retire(envId: string, buildId: string, ids: ClientIds): Promise<Applied>;
   allow(envId: string, sha256s: readonly string[], ids: ClientIds): Promise<Applied>;

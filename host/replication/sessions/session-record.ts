@@ -12,14 +12,7 @@ import type { SessionExport, SessionTransition, SessionView } from "./session-ty
  * One open session as the part holds it (mutable; never handed out: reads get copies). The
  * fields mirror {@link SessionView}, plus the action list for export.
  */
-export interface SessionRecord {
-  readonly sessionId: string;
-  readonly envId: string;
-  readonly buildId: string;
-  readonly seed: bigint;
-  readonly hint: Uint8Array;
-  readonly owner: string;
-  readonly createdIndex: number;
+export interface SessionRecord extends Omit<SessionView, ChangingFields> {
   readonly createdOrdinal: number;
   step: number;
   state: Uint8Array;
@@ -29,6 +22,9 @@ export interface SessionRecord {
   lastActiveIndex: number;
   lastActiveMs: number;
 }
+
+/** The fields of a view that a step changes in the record. */
+type ChangingFields = "step" | "state" | "last" | "lastActiveIndex" | "lastActiveMs";
 
 /** The bytes a session holds, as the part's byte budget counts them. */
 export function recordBytes(record: SessionRecord): number {
