@@ -1,5 +1,3 @@
-import { readlinkSync } from "node:fs";
-import { setPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { type BuildSource, CartridgeEngine } from "./cartridge-engine.js";
 import type { EnvCapabilities, EnvSelector } from "./engine.js";
@@ -7,6 +5,7 @@ import { CallError } from "./errors.js";
 import { stepItem } from "./inline-engine.js";
 import { InstancePool } from "./instance-pool.js";
 import { capabilitiesOf, type RegisteredBuild } from "./registry.js";
+import { beNice } from "./worker-nice.js";
 import {
   type FromWorker,
   type GuestCall,
@@ -45,20 +44,6 @@ const source: BuildSource = {
 const data = workerData as GuestWorkerData;
 const engine = new CartridgeEngine(source, data.engine);
 
-/**
- * Lowers this thread's scheduling priority, so the gRPC thread goes first when the cores are
- * busy. Linux only: setpriority on a thread id applies to that thread alone; elsewhere (or
- * without /proc) the worker keeps the process's priority.
- */
-function beNice(nice: number): void {
-  if (nice === 0 || process.platform !== "linux") return;
-  try {
-    const tid = Number(readlinkSync("/proc/thread-self").split("/").pop());
-    if (Number.isInteger(tid) && tid > 0) setPriority(tid, nice);
-  } catch {
-    // Not permitted or no /proc: scheduling stays as it is, nothing else depends on it.
-  }
-}
 beNice(data.nice);
 
 function run(call: GuestCall): unknown {

@@ -20,6 +20,7 @@ import { throwIfCancelled } from "./inline-engine.js";
 import { InlineSlice } from "./inline-slice.js";
 import type { LoadedCartridge } from "./loader.js";
 import type { Registry } from "./registry.js";
+import { checkWorkerNice, DEFAULT_WORKER_NICE } from "./worker-nice.js";
 import {
   type FromWorker,
   fromWireError,
@@ -30,6 +31,7 @@ import {
   transferablesOf,
   type WireError,
 } from "./worker-protocol.js";
+import { workerSource } from "./worker-source.js";
 
 /** Options of the worker pool. */
 export interface WorkerEngineOptions extends EngineOptions {
@@ -67,7 +69,7 @@ export interface WorkerEngineOptions extends EngineOptions {
 }
 
 /** Default of `WorkerEngineOptions.workerNice`. */
-export const DEFAULT_WORKER_NICE = 10;
+export { DEFAULT_WORKER_NICE };
 
 /** Default of `WorkerEngineOptions.inlineSliceFuel`: off (guest code stays off the event loop). */
 export const DEFAULT_INLINE_SLICE_FUEL = 0;
@@ -113,19 +115,6 @@ interface Slot {
   running: Job | undefined;
   timers: NodeJS.Timeout[];
   onAbort: (() => void) | undefined;
-}
-
-/**
- * How to start a guest worker: the compiled guest-worker.js beside this file or, when running
- * from TypeScript source (tests, `tsx`), a bootstrap that registers tsx first.
- */
-function workerSource(): { code: string | URL; eval: boolean } {
-  if (!import.meta.url.endsWith(".ts")) {
-    return { code: new URL("./guest-worker.js", import.meta.url), eval: false };
-  }
-  const url = JSON.stringify(new URL("./guest-worker.ts", import.meta.url).href);
-  const code = `(async () => { const { register } = await import("tsx/esm/api"); register(); await import(${url}); })().catch((error) => { console.error(error); process.exit(1); });`;
-  return { code, eval: true };
 }
 
 /**
@@ -177,13 +166,7 @@ export class WorkerEngine implements Engine {
       },
       nice: options.workerNice ?? DEFAULT_WORKER_NICE,
     };
-    if (
-      !Number.isInteger(this.workerData.nice) ||
-      this.workerData.nice < 0 ||
-      this.workerData.nice > 19
-    ) {
-      throw new RangeError(`workerNice must be an integer in 0..19, got ${this.workerData.nice}`);
-    }
+    checkWorkerNice(this.workerData.nice);
     const count = options.workers ?? availableParallelism();
     if (!Number.isInteger(count) || count < 1 || count > 256) {
       throw new RangeError(`workers must be an integer in 1..256, got ${count}`);
@@ -259,7 +242,7 @@ export class WorkerEngine implements Engine {
 
   /** Starts a fresh worker for `slot`; events of the slot's earlier workers are ignored. */
   private attachWorker(slot: Slot): void {
-    const source = workerSource();
+    const source = workerSource("guest-worker");
     const worker = new Worker(source.code, { eval: source.eval, workerData: this.workerData });
     worker.unref();
     slot.worker = worker;
