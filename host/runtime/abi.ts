@@ -55,3 +55,22 @@ export function infoBytes(players: number): number {
 
 /** Bit 0 of the rollout flags: also write observations. */
 export const ROLLOUT_FLAG_OBS = 1;
+
+/** Largest exchange region the ABI allows, in bytes. */
+export const EXCHANGE_MAX_BYTES = 16 * 1024 * 1024;
+
+const CONSTANT_SIGNATURE = "() -> i32";
+
+/** The wasm signature of every entry point, as the loader prints and checks it. */
+export const EXPORT_SIGNATURES: Readonly<Record<string, string>> = {
+  cartridge_abi_version: CONSTANT_SIGNATURE,
+  cartridge_manifest_ptr: CONSTANT_SIGNATURE,
+  cartridge_manifest_len: CONSTANT_SIGNATURE,
+  cartridge_exchange_ptr: CONSTANT_SIGNATURE,
+  cartridge_exchange_len: CONSTANT_SIGNATURE,
+  cartridge_reset: "(i64, i32, i32, i32, i32, i32) -> i32",
+  cartridge_step: "(i32, i32, i32, i32, i32) -> i32",
+  cartridge_step_batch: "(i32, i32, i32, i32, i32, i32) -> i32",
+  cartridge_rollout: "(i64, i32, i32, i32, i32, i32, i32) -> i32",
+  [LEGAL_ACTIONS_EXPORT]: "(i32, i32) -> i32",
+};

@@ -18,6 +18,8 @@ export type LoadErrorCode =
   | "EnvConflict"
   | "Link"
   | "BudgetExceeded"
+  /** The start function or a constant export ran past the load watchdog (load-probe.ts). */
+  | "Timeout"
   | "Unreadable";
 
 /** Codes for a call that failed. */

@@ -1,39 +1,19 @@
 import { createHash } from "node:crypto";
 import {
-  ABI_VERSION,
   ALLOWED_IMPORT,
-  infoBytes,
+  EXPORT_SIGNATURES,
   LEGAL_ACTIONS_EXPORT,
   REQUIRED_EXPORTS,
 } from "./abi.js";
-import { CallError, LoadError } from "./errors.js";
-import {
-  batchLayout,
-  largestFitting,
-  type RecordSizes,
-  rolloutLayout,
-  singleLayout,
-} from "./exchange-layout.js";
-import { FuelExport, instrumentFuel, replaceSections } from "./fuel.js";
-import {
-  type CartridgeManifest,
-  legalMaskBytes,
-  MANIFEST_MAX_BYTES,
-  parseManifest,
-} from "./manifest.js";
+import { LoadError } from "./errors.js";
+import type { RecordSizes } from "./exchange-layout.js";
+import { instrumentFuel, replaceSections } from "./fuel.js";
+import type { GuestFacts, ProbeRequest } from "./guest-facts.js";
+import { type LoadProbe, sharedLoadProbe } from "./load-probe.js";
+import type { CartridgeManifest } from "./manifest.js";
 import { capMemories } from "./memory-cap.js";
 import { checkPortableInstructions } from "./portable-instructions.js";
-import {
-  type CartridgeExports,
-  classifyFailure,
-  instantiateSandboxed,
-} from "./sandbox-instantiate.js";
-import {
-  type LoadOptions,
-  MAX_ROLLOUT_STEPS,
-  resolveLimits,
-  type SandboxLimits,
-} from "./sandbox-options.js";
+import { type LoadOptions, resolveLimits, type SandboxLimits } from "./sandbox-options.js";
 import { SectionId, WasmFormatError, writeSections } from "./wasm-binary.js";
 import {
   exportedFunctionType,
@@ -42,8 +22,7 @@ import {
   type WasmModuleInfo,
 } from "./wasm-module-info.js";
 
-/** Largest exchange region the ABI allows, in bytes. */
-export const EXCHANGE_MAX_BYTES = 16 * 1024 * 1024;
+export { EXCHANGE_MAX_BYTES } from "./abi.js";
 
 /** A module that passed every load-time check, compiled with fuel metering. */
 export interface LoadedCartridge {
@@ -63,20 +42,6 @@ export interface LoadedCartridge {
   /** Largest rollout step cap, bounded by the exchange region. */
   readonly maxRolloutSteps: number;
 }
-
-const CONSTANT_SIGNATURE = "() -> i32";
-const SIGNATURES: Record<string, string> = {
-  cartridge_abi_version: CONSTANT_SIGNATURE,
-  cartridge_manifest_ptr: CONSTANT_SIGNATURE,
-  cartridge_manifest_len: CONSTANT_SIGNATURE,
-  cartridge_exchange_ptr: CONSTANT_SIGNATURE,
-  cartridge_exchange_len: CONSTANT_SIGNATURE,
-  cartridge_reset: "(i64, i32, i32, i32, i32, i32) -> i32",
-  cartridge_step: "(i32, i32, i32, i32, i32) -> i32",
-  cartridge_step_batch: "(i32, i32, i32, i32, i32, i32) -> i32",
-  cartridge_rollout: "(i64, i32, i32, i32, i32, i32, i32) -> i32",
-  [LEGAL_ACTIONS_EXPORT]: "(i32, i32) -> i32",
-};
 
 /** Makes V8's compile messages readable for someone who just built a cartridge. */
 function compileMessage(error: unknown): string {
@@ -135,7 +100,7 @@ function checkExports(info: WasmModuleInfo, source: string): void {
   }
   for (const name of [...REQUIRED_EXPORTS, LEGAL_ACTIONS_EXPORT]) {
     const entry = info.exports.find((e) => e.name === name);
-    const expected = SIGNATURES[name] ?? "";
+    const expected = EXPORT_SIGNATURES[name] ?? "";
     if (entry === undefined) {
       if (name === LEGAL_ACTIONS_EXPORT) continue;
       throw new LoadError("MissingExport", `missing export ${name} ${expected}`, source);
@@ -190,104 +155,22 @@ function instrument(
   }
 }
 
-function instantiateForCheck(
-  module: WebAssembly.Module,
-  limits: SandboxLimits,
+/** Runs the guest half of loading in `prober`; its load errors are named after `source`. */
+async function probe(
+  prober: GuestProber,
+  request: ProbeRequest,
   source: string,
-): CartridgeExports {
+): Promise<GuestFacts> {
   try {
-    return instantiateSandboxed(module, limits).exports;
-  } catch (cause) {
-    if (cause instanceof CallError) {
-      // The start function ran: out of fuel (or call depth) is its own code; a trap is a Link.
-      const code = cause.code === "BudgetExceeded" ? "BudgetExceeded" : "Link";
-      throw new LoadError(code, cause.message, source, { cause });
-    }
-    const message =
-      cause instanceof Error ? cause.message.replace(/^WebAssembly\.\w+\(\): /, "") : String(cause);
-    throw new LoadError("Link", `instantiation failed: ${message}`, source, { cause });
-  }
-}
-
-/** Calls one of the constant exports with a fresh budget, as an unsigned number. */
-function callConstant(
-  exports: CartridgeExports,
-  name: (typeof REQUIRED_EXPORTS)[number],
-  limits: SandboxLimits,
-  source: string,
-): number {
-  exports[FuelExport.setFuel](limits.startBudgetFuel);
-  try {
-    const fn = exports[name] as () => number;
-    return fn() >>> 0;
+    return await prober.run(request);
   } catch (error) {
-    const failure = classifyFailure(
-      error,
-      exports,
-      { fuel: limits.startBudgetFuel, maxCallDepth: limits.maxCallDepth },
-      name,
-    );
-    throw new LoadError("Link", failure.message, source, { cause: error });
+    if (!(error instanceof LoadError) || error.source !== undefined) throw error;
+    throw new LoadError(error.code, error.message, source, { cause: error });
   }
 }
 
-function readManifest(
-  exports: CartridgeExports,
-  limits: SandboxLimits,
-  source: string,
-): CartridgeManifest {
-  const ptr = callConstant(exports, "cartridge_manifest_ptr", limits, source);
-  const len = callConstant(exports, "cartridge_manifest_len", limits, source);
-  const memoryBytes = exports.memory.buffer.byteLength;
-  if (len > MANIFEST_MAX_BYTES) {
-    throw new LoadError(
-      "BadManifest",
-      `manifest is ${len} bytes; the limit is ${MANIFEST_MAX_BYTES}`,
-      source,
-    );
-  }
-  if (ptr + len > memoryBytes) {
-    throw new LoadError(
-      "BadManifest",
-      `manifest [${ptr}, ${ptr + len}) lies outside the ${memoryBytes}-byte memory`,
-      source,
-    );
-  }
-  return parseManifest(new Uint8Array(exports.memory.buffer, ptr, len).slice(), source);
-}
-
-function checkExchange(
-  exports: CartridgeExports,
-  sizes: RecordSizes,
-  limits: SandboxLimits,
-  source: string,
-): { ptr: number; len: number; maxBatch: number; maxRolloutSteps: number } {
-  const ptr = callConstant(exports, "cartridge_exchange_ptr", limits, source);
-  const len = callConstant(exports, "cartridge_exchange_len", limits, source);
-  const memoryBytes = exports.memory.buffer.byteLength;
-  const problem = (text: string) =>
-    new LoadError("BadManifest", `exchange region: ${text}`, source);
-  if (ptr % 16 !== 0) throw problem(`address ${ptr} is not 16-byte aligned`);
-  if (len > EXCHANGE_MAX_BYTES) throw problem(`${len} bytes; the limit is ${EXCHANGE_MAX_BYTES}`);
-  if (ptr + len > memoryBytes) {
-    throw problem(`[${ptr}, ${ptr + len}) lies outside the ${memoryBytes}-byte memory`);
-  }
-  const end = ptr + len;
-  const single = singleLayout(ptr, sizes);
-  if (single.end > end) {
-    throw problem(
-      `${len} bytes is too small for one reset and step with these manifest sizes (needs ${single.end - ptr})`,
-    );
-  }
-  const maxBatch = largestFitting(limits.maxBatch, end, (n) => batchLayout(ptr, sizes, n));
-  const maxRolloutSteps = largestFitting(MAX_ROLLOUT_STEPS, end, (n) =>
-    rolloutLayout(ptr, sizes, n),
-  );
-  if (maxBatch < 1 || maxRolloutSteps < 1) {
-    throw problem(`${len} bytes is too small for a batch or rollout of one`);
-  }
-  return { ptr, len, maxBatch, maxRolloutSteps };
-}
+/** Where the guest half of loading runs: a `LoadProbe` (the default is the process's). */
+export type GuestProber = Pick<LoadProbe, "run">;
 
 /**
  * Checks, meters and compiles a cartridge module. Every rejection is a `LoadError` whose code says
@@ -295,7 +178,7 @@ function checkExchange(
  */
 export async function loadCartridge(
   bytes: Uint8Array,
-  options: LoadOptions & { source?: string } = {},
+  options: LoadOptions & { source?: string; probe?: GuestProber } = {},
 ): Promise<LoadedCartridge> {
   const source = options.source ?? "<memory>";
   const limits = resolveLimits(options);
@@ -321,44 +204,22 @@ export async function loadCartridge(
       { cause },
     );
   }
-  const exports = instantiateForCheck(module, limits, source);
-  const version = callConstant(exports, "cartridge_abi_version", limits, source);
-  if (version !== ABI_VERSION) {
-    throw new LoadError(
-      "AbiVersion",
-      `cartridge_abi_version() returned ${version}; this host speaks ABI ${ABI_VERSION}`,
-      source,
-    );
-  }
-  const manifest = readManifest(exports, limits, source);
   const hasLegalActions = info.exports.some((e) => e.name === LEGAL_ACTIONS_EXPORT);
-  const maskBytes = legalMaskBytes(manifest.action_space);
-  if (maskBytes > 0 && !hasLegalActions) {
-    throw new LoadError(
-      "MissingExport",
-      `missing export ${LEGAL_ACTIONS_EXPORT} ${SIGNATURES[LEGAL_ACTIONS_EXPORT]} (required for a discrete or multi-discrete action space)`,
-      source,
-    );
-  }
-  const sizes: RecordSizes = {
-    stateBytes: manifest.state_bytes,
-    actionBytes: manifest.action_bytes,
-    obsBytes: manifest.obs_bytes,
-    infoBytes: infoBytes(manifest.players),
-    hintMaxBytes: manifest.hint_max_bytes,
-    legalMaskBytes: hasLegalActions ? maskBytes : 0,
-  };
-  const exchange = checkExchange(exports, sizes, limits, source);
+  const facts = await probe(
+    options.probe ?? sharedLoadProbe(),
+    { module, limits, hasLegalActions },
+    source,
+  );
   return {
-    manifest,
+    manifest: facts.manifest,
     buildId: createHash("sha256").update(bytes).digest("hex"),
     source,
     module,
     limits,
-    sizes,
-    exchange: { ptr: exchange.ptr, len: exchange.len },
+    sizes: facts.sizes,
+    exchange: facts.exchange,
     hasLegalActions,
-    maxBatch: exchange.maxBatch,
-    maxRolloutSteps: exchange.maxRolloutSteps,
+    maxBatch: facts.maxBatch,
+    maxRolloutSteps: facts.maxRolloutSteps,
   };
 }
