@@ -29,6 +29,10 @@ import { AuthError, type AuthErrorCode } from "./auth/errors.js";
  * - `Trap` and `CartridgeInternal` are INTERNAL and the message names the env: the cartridge has a
  *   bug, not the caller.
  * - Anything untyped is INTERNAL with a generic message; the detail goes only to the log.
+ * - `Timeout` is RESOURCE_EXHAUSTED for a call past its watchdog and for a load past the load
+ *   probe's (a Deploy refused before it is proposed): the code is shared by `CallError` and
+ *   `LoadError`, and so is its one entry below. Every other load error reaching the server is
+ *   INTERNAL.
  * - Consensus outcomes (docs/service.md, "Cluster"): a request whose outcome is unknown
  *   (`Indeterminate`: the leader changed while it was in flight; `Timeout`: not committed before
  *   its deadline) is DEADLINE_EXCEEDED, the one status gRPC defines as "may have completed". Every
@@ -118,7 +122,10 @@ export class RelayedError extends Error {
   }
 }
 
-/** gRPC status for a typed error code; load errors reaching a call are the server's problem. */
+/**
+ * gRPC status for a typed error code; load errors reaching a call are the server's problem,
+ * except the codes a load shares with a call (`Timeout`, `BudgetExceeded`).
+ */
 export function statusForCode(code: CartridgeErrorCode): status {
   return (
     (CALL_ERROR_STATUS as Partial<Record<CartridgeErrorCode, status>>)[code] ?? status.INTERNAL

@@ -66,6 +66,16 @@ describe("status mapping", () => {
     expect(mapped.unexpected).toBe(true);
   });
 
+  it("maps a load past the load watchdog to RESOURCE_EXHAUSTED, like a call past its own", () => {
+    const mapped = toServiceError(new LoadError("Timeout", "ran past the watchdog", "x.wasm"), {
+      requestId: "r6",
+    });
+    expect(mapped.serviceError.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(mapped.serviceError.details).toContain("ran past the watchdog");
+    expect(mapped.errorCode).toBe("Timeout");
+    expect(mapped.unexpected).toBe(false);
+  });
+
   it("passes through statuses that are nobody's bug", () => {
     const mapped = toServiceError(new StatusError(status.CANCELLED, "gone"), { requestId: "r5" });
     expect(mapped.serviceError.code).toBe(status.CANCELLED);
