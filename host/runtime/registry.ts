@@ -1,7 +1,7 @@
 import type { EnvCapabilities, EnvSelector, RegistryEvent } from "./engine.js";
 import { CallError, LoadError, quoteForMessage } from "./errors.js";
 import { InstancePool } from "./instance-pool.js";
-import { type LoadedCartridge, loadCartridge } from "./loader.js";
+import { type GuestProber, type LoadedCartridge, loadCartridge } from "./loader.js";
 import { legalMaskBytes } from "./manifest.js";
 import type { LoadOptions } from "./sandbox-options.js";
 
@@ -17,6 +17,8 @@ export interface RegistryOptions extends LoadOptions {
   readonly evictOldBuilds?: boolean;
   /** Idle instances kept per build (default 4). */
   readonly maxIdleInstances?: number;
+  /** Where loads run guest code (default: the process's shared `LoadProbe`). */
+  readonly probe?: GuestProber;
 }
 
 /** Options of {@link Registry.install}. */

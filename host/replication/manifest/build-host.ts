@@ -7,8 +7,11 @@
  *   determinism, imports, exports, memory, metering, the start function, manifest, exchange
  *   region), with the node's sandbox limits, and registers NOTHING. A module the loader refuses
  *   rejects with a `ReplicationError` code `BadModule` (the same verdict on every replica, as
- *   long as every node runs the same limits); any other rejection is a fault of this node (out of
- *   memory) and halts the replica.
+ *   long as every node runs the same limits: fuel decides, deterministically); any other
+ *   rejection is a fault of this node and halts the replica: out of memory, or the `LoadError`
+ *   `Timeout` of the load watchdog (a wall clock, which differs between machines, so it may
+ *   never decide a replicated outcome; the replica halts, recovers and catches up). Deploy runs
+ *   the same load before it proposes, so a module that times out here is refused there first.
  * - `PendingBuild.add` registers the loaded build synchronously; `setCurrent` and `remove` change
  *   the registry synchronously. The part calls them only for changes it has decided to apply, so
  *   they must not fail for a build the part knows (a throw halts the replica).

@@ -24,7 +24,9 @@ export class RegistryBuildHost implements BuildHost {
         },
       };
     } catch (error) {
-      if (!(error instanceof LoadError)) throw error;
+      // Only fuel may decide a replicated outcome: the load watchdog firing is this node's
+      // fault (a slow or busy machine), never a verdict, so it is not a `BadModule`.
+      if (!(error instanceof LoadError) || error.code === "Timeout") throw error;
       throw new ReplicationError("BadModule", `${error.code}: ${error.message}`);
     }
   }
