@@ -22,8 +22,6 @@ import {
   type WasmModuleInfo,
 } from "./wasm-module-info.js";
 
-export { EXCHANGE_MAX_BYTES } from "./abi.js";
-
 /** A module that passed every load-time check, compiled with fuel metering. */
 export interface LoadedCartridge {
   readonly manifest: CartridgeManifest;
@@ -174,7 +172,10 @@ export type GuestProber = Pick<LoadProbe, "run">;
 
 /**
  * Checks, meters and compiles a cartridge module. Every rejection is a `LoadError` whose code says
- * what was wrong (docs/abi.md, section 8) and whose message names the offending part.
+ * what was wrong (docs/abi.md, section 8) and whose message names the offending part. The checks
+ * and compiles run here; the one step that runs guest code (the start function, the constant
+ * exports) runs in `options.probe`, by default the process's shared `LoadProbe` (a worker
+ * thread), so a load never blocks the caller's event loop on guest code.
  */
 export async function loadCartridge(
   bytes: Uint8Array,
