@@ -43,6 +43,22 @@ export function createEngineService(
     limits.maxConcurrentBatches,
     limits.maxBatchesPerClient,
   );
+  // Reset and Step calls waiting for or running guest code, shared by both methods.
+  const guestSlots = new StreamSlots(
+    "Reset and Step",
+    limits.maxGuestCalls,
+    limits.maxGuestCallsPerClient,
+  );
+  /** Runs `work` in a guest-call slot of `peer`, or refuses it with `LimitExceeded`. */
+  const inGuestSlot = async <T>(peer: string, work: () => Promise<T>): Promise<T> => {
+    const slot = guestSlots.acquire(peer);
+    if ("refusal" in slot) throw requestError("LimitExceeded", slot.refusal);
+    try {
+      return await work();
+    } finally {
+      slot.release();
+    }
+  };
   return {
     getCapabilities: unaryHandler(deps, "GetCapabilities", (request: EngineId, ctx) => {
       const selector = selectorOf(request);
@@ -56,21 +72,25 @@ export function createEngineService(
       return { envs: envs.map(toCapabilities) };
     }),
 
-    reset: unaryHandler(deps, "Reset", async (request, ctx, signal) => {
+    reset: unaryHandler(deps, "Reset", async (request, ctx, signal, call) => {
       const selector = selectorOf(request.id);
       ctx.envId = selector.envId;
       const hint = request.hint.length > 0 ? request.hint : undefined;
-      const t = await inCartridgeSpan(ctx.span, "reset", selector.envId, () =>
-        engine.reset(selector, request.seed, hint, { signal }),
+      const t = await inGuestSlot(call.getPeer(), () =>
+        inCartridgeSpan(ctx.span, "reset", selector.envId, () =>
+          engine.reset(selector, request.seed, hint, { signal }),
+        ),
       );
       return toResetResponse(t);
     }),
 
-    step: unaryHandler(deps, "Step", async (request, ctx, signal) => {
+    step: unaryHandler(deps, "Step", async (request, ctx, signal, call) => {
       const selector = selectorOf(request.id);
       ctx.envId = selector.envId;
-      const t = await inCartridgeSpan(ctx.span, "step", selector.envId, () =>
-        engine.step(selector, request.state, request.action, { signal }),
+      const t = await inGuestSlot(call.getPeer(), () =>
+        inCartridgeSpan(ctx.span, "step", selector.envId, () =>
+          engine.step(selector, request.state, request.action, { signal }),
+        ),
       );
       metrics.countSteps(t.build.envId);
       return toStepResponse(t);
