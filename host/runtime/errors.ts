@@ -16,6 +16,7 @@ export type LoadErrorCode =
   | "MemoryLimit"
   | "Nondeterministic"
   | "EnvConflict"
+  | "TooManyEnvs"
   | "Link"
   | "BudgetExceeded"
   | "Unreadable";

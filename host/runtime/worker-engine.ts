@@ -176,6 +176,7 @@ export class WorkerEngine implements Engine {
         ...(options.maxChunkBytes === undefined ? {} : { maxChunkBytes: options.maxChunkBytes }),
       },
       nice: options.workerNice ?? DEFAULT_WORKER_NICE,
+      maxIdleInstanceBytes: registry.idle.maxBytes,
     };
     if (
       !Number.isInteger(this.workerData.nice) ||
