@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { CartridgeEngine } from "../../../host/runtime/cartridge-engine.js";
 import { LoadError } from "../../../host/runtime/errors.js";
+import { IdleInstances } from "../../../host/runtime/idle-instances.js";
+import { InstancePool } from "../../../host/runtime/instance-pool.js";
+import { loadCartridge } from "../../../host/runtime/loader.js";
 import { Registry } from "../../../host/runtime/registry.js";
 import { counterVariant, editManifest } from "../../fixtures/counter-variants.js";
 import { counterState, u32s } from "./engine-helpers.js";
@@ -46,6 +49,33 @@ describe("idle instances", () => {
     expect(registry.idle.bytes).toBe(2 * PAGE_BYTES);
     registry.unregisterSource("a-v1.wasm");
     expect(registry.idle.bytes).toBe(PAGE_BYTES);
+  });
+});
+
+describe("pools sharing one budget, as a worker's builds do", () => {
+  it("keep no instance larger than the cap, and closing a pool gives its bytes back", async () => {
+    const cartridge = await loadCartridge(await counterVariant());
+    const idle = new IdleInstances(PAGE_BYTES / 2);
+    const tooBig = new InstancePool(cartridge, 4, idle);
+    tooBig.release(tooBig.acquire());
+    expect([tooBig.idleCount, idle.bytes, idle.evicted]).toEqual([0, 0, 1]);
+
+    const shared = new IdleInstances(4 * PAGE_BYTES);
+    const pools = [0, 1].map(() => new InstancePool(cartridge, 4, shared));
+    for (const pool of pools) {
+      const held = [pool.acquire(), pool.acquire(), pool.acquire()];
+      for (const instance of held) pool.release(instance);
+    }
+    // Six released, four fit: the first pool's two idle longest went.
+    expect(pools.map((pool) => pool.idleCount)).toEqual([1, 3]);
+    expect(shared.bytes).toBe(4 * PAGE_BYTES);
+    pools[1]?.close();
+    expect(shared.bytes).toBe(PAGE_BYTES);
+    // A pool reuses its idle instance before making one.
+    const pool = pools[0] as InstancePool;
+    const created = pool.created;
+    pool.release(pool.acquire());
+    expect(pool.created).toBe(created);
   });
 });
 
