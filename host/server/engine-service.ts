@@ -49,8 +49,18 @@ export function createEngineService(
     limits.maxGuestCalls,
     limits.maxGuestCallsPerClient,
   );
-  /** Runs `work` in a guest-call slot of `peer`, or refuses it with `LimitExceeded`. */
-  const inGuestSlot = async <T>(peer: string, work: () => Promise<T>): Promise<T> => {
+  /**
+   * Runs `work` in a guest-call slot of `peer`, or refuses it with `LimitExceeded`. The env is
+   * looked up first: an unknown env is NOT_FOUND even when the server is busy, and the env id of a
+   * refused call, which labels its error metric, is one that exists (random ids from a client
+   * must not grow the metric set).
+   */
+  const inGuestSlot = async <T>(
+    peer: string,
+    selector: EnvSelector,
+    work: () => Promise<T>,
+  ): Promise<T> => {
+    engine.capabilities(selector);
     const slot = guestSlots.acquire(peer);
     if ("refusal" in slot) throw requestError("LimitExceeded", slot.refusal);
     try {
@@ -76,7 +86,7 @@ export function createEngineService(
       const selector = selectorOf(request.id);
       ctx.envId = selector.envId;
       const hint = request.hint.length > 0 ? request.hint : undefined;
-      const t = await inGuestSlot(call.getPeer(), () =>
+      const t = await inGuestSlot(call.getPeer(), selector, () =>
         inCartridgeSpan(ctx.span, "reset", selector.envId, () =>
           engine.reset(selector, request.seed, hint, { signal }),
         ),
@@ -87,7 +97,7 @@ export function createEngineService(
     step: unaryHandler(deps, "Step", async (request, ctx, signal, call) => {
       const selector = selectorOf(request.id);
       ctx.envId = selector.envId;
-      const t = await inGuestSlot(call.getPeer(), () =>
+      const t = await inGuestSlot(call.getPeer(), selector, () =>
         inCartridgeSpan(ctx.span, "step", selector.envId, () =>
           engine.step(selector, request.state, request.action, { signal }),
         ),

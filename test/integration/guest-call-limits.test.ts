@@ -79,6 +79,9 @@ describe("Reset and Step calls in progress", () => {
     expect(perClient.message).toContain("from your address");
     const refusedReset = await failure(a.reset("counter-v1", 1n));
     expect(refusedReset.errorCode).toBe("LimitExceeded");
+    // An env that does not exist is NOT_FOUND even then (and its id never labels a metric).
+    const unknown = await failure(a.step("no-such-env-v1", counterState(1), u32s(0)));
+    expect(unknown.code).toBe(status.NOT_FOUND);
 
     // Client B still gets a slot: its call waits for the worker instead of being refused...
     const waiting = b.step("counter-v1", counterState(2), u32s(1));
