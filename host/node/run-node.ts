@@ -206,7 +206,10 @@ export async function runNode(options: NodeSettings): Promise<void> {
       : new CartridgeFolder(
           dir,
           sink,
-          { onError: (source, error) => reportFileError(logger, metrics, source, error) },
+          {
+            onError: (source, error) => reportFileError(logger, metrics, source, error),
+            onRemoved: (source) => logger.info({ source }, "cartridge file removed"),
+          },
           registry.options,
         );
   if (leadsAlone) await folder?.loadAll();

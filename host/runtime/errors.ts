@@ -16,6 +16,7 @@ export type LoadErrorCode =
   | "MemoryLimit"
   | "Nondeterministic"
   | "EnvConflict"
+  | "TooManyEnvs"
   | "Link"
   | "BudgetExceeded"
   /** The start function or a constant export ran past the load watchdog (load-probe.ts). */

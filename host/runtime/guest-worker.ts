@@ -2,6 +2,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { type BuildSource, CartridgeEngine } from "./cartridge-engine.js";
 import type { EnvCapabilities, EnvSelector } from "./engine.js";
 import { CallError } from "./errors.js";
+import { IdleInstances } from "./idle-instances.js";
 import { stepItem } from "./inline-engine.js";
 import { InstancePool } from "./instance-pool.js";
 import { capabilitiesOf, type RegisteredBuild } from "./registry.js";
@@ -42,6 +43,8 @@ const source: BuildSource = {
 };
 
 const data = workerData as GuestWorkerData;
+/** This thread's idle instances, of every build, bounded in bytes. */
+const idle = new IdleInstances(data.maxIdleInstanceBytes);
 const engine = new CartridgeEngine(source, data.engine);
 
 beNice(data.nice);
@@ -71,7 +74,10 @@ const port = parentPort;
 if (port === null) throw new Error("guest-worker.ts runs only as a worker thread");
 port.on("message", (message: ToWorker) => {
   if (message.kind === "evict") {
-    for (const buildId of message.buildIds) builds.delete(buildId);
+    for (const buildId of message.buildIds) {
+      builds.get(buildId)?.pool.close();
+      builds.delete(buildId);
+    }
     return;
   }
   if (message.kind === "build") {
@@ -79,7 +85,7 @@ port.on("message", (message: ToWorker) => {
     builds.set(cartridge.buildId, {
       cartridge,
       capabilities: capabilitiesOf(cartridge),
-      pool: new InstancePool(cartridge),
+      pool: new InstancePool(cartridge, undefined, idle),
     });
     return;
   }

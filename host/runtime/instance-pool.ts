@@ -1,12 +1,14 @@
 import { CallError } from "./errors.js";
+import { IdleInstances, type IdleOwner } from "./idle-instances.js";
 import { CartridgeInstance } from "./instance.js";
 import type { LoadedCartridge } from "./loader.js";
 
 /**
  * Idle instances of one build, reused across calls. A dead instance (one that trapped) is never
- * returned to the pool, so the next `acquire` instantiates a fresh one from the same module.
+ * returned to the pool, so the next `acquire` instantiates a fresh one from the same module. The
+ * idle instances count against `budget`, the thread's bound on idle memory, which may evict them.
  */
-export class InstancePool {
+export class InstancePool implements IdleOwner {
   private readonly idle: CartridgeInstance[] = [];
   /** Instances created over the pool's life, for tests and metrics. */
   created = 0;
@@ -15,11 +17,16 @@ export class InstancePool {
     readonly cartridge: LoadedCartridge,
     /** Most idle instances kept; extra released ones are dropped for the collector. */
     readonly maxIdle = 4,
+    /** The thread's bound on the memory of idle instances, shared by its pools. */
+    private readonly budget: IdleInstances = new IdleInstances(),
   ) {}
 
   acquire(): CartridgeInstance {
     const instance = this.idle.pop();
-    if (instance !== undefined) return instance;
+    if (instance !== undefined) {
+      this.budget.remove(instance);
+      return instance;
+    }
     try {
       const fresh = new CartridgeInstance(this.cartridge);
       this.created++;
@@ -40,6 +47,18 @@ export class InstancePool {
   release(instance: CartridgeInstance): void {
     if (instance.dead || this.idle.length >= this.maxIdle) return;
     this.idle.push(instance);
+    this.budget.add(instance, this);
+  }
+
+  /** Called by the budget: forgets an idle instance it evicted. */
+  drop(instance: CartridgeInstance): void {
+    const at = this.idle.indexOf(instance);
+    if (at >= 0) this.idle.splice(at, 1);
+  }
+
+  /** Drops every idle instance (the build is gone), giving their bytes back to the budget. */
+  close(): void {
+    for (const instance of this.idle.splice(0)) this.budget.remove(instance);
   }
 
   /** Runs `use` with an instance and releases it afterwards, even when `use` throws. */

@@ -1,5 +1,6 @@
 import type { EnvCapabilities, EnvSelector, RegistryEvent } from "./engine.js";
 import { CallError, LoadError, quoteForMessage } from "./errors.js";
+import { DEFAULT_MAX_IDLE_INSTANCE_BYTES, IdleInstances } from "./idle-instances.js";
 import { InstancePool } from "./instance-pool.js";
 import { type GuestProber, type LoadedCartridge, loadCartridge } from "./loader.js";
 import { legalMaskBytes } from "./manifest.js";
@@ -19,7 +20,21 @@ export interface RegistryOptions extends LoadOptions {
   readonly maxIdleInstances?: number;
   /** Where loads run guest code (default: the process's shared `LoadProbe`). */
   readonly probe?: GuestProber;
+  /**
+   * Most bytes of linear memory the idle instances of all builds hold on this thread (default
+   * 256 MiB); beyond, the instance idle longest is dropped. Worker threads apply the same cap each.
+   */
+  readonly maxIdleInstanceBytes?: number;
+  /**
+   * Most envs a folder-driven registry serves (default 256): a file declaring one more env is
+   * refused with `TooManyEnvs`. A manifest-driven registry is bounded by the manifest's own
+   * limit (replication/limits.ts), enforced in apply on every replica.
+   */
+  readonly maxEnvs?: number;
 }
+
+/** Envs a folder-driven registry serves at most, by default. */
+export const DEFAULT_MAX_ENVS = 256;
 
 /** Options of {@link Registry.install}. */
 export interface InstallOptions {
@@ -79,13 +94,18 @@ export class Registry {
   private readonly listeners = new Set<(event: RegistryEvent) => void>();
   private readonly maxBuildsPerEnv: number;
   private readonly maxIdleInstances: number;
+  private readonly maxEnvs: number;
+  /** The idle instances of every build's pool on this thread, bounded in bytes. */
+  readonly idle: IdleInstances;
 
   constructor(readonly options: RegistryOptions = {}) {
-    this.maxBuildsPerEnv =
-      options.evictOldBuilds === false
-        ? Number.POSITIVE_INFINITY
-        : Math.max(1, options.maxBuildsPerEnv ?? 4);
+    const folderDriven = options.evictOldBuilds !== false;
+    this.maxBuildsPerEnv = folderDriven
+      ? Math.max(1, options.maxBuildsPerEnv ?? 4)
+      : Number.POSITIVE_INFINITY;
+    this.maxEnvs = folderDriven ? (options.maxEnvs ?? DEFAULT_MAX_ENVS) : Number.POSITIVE_INFINITY;
     this.maxIdleInstances = Math.max(0, options.maxIdleInstances ?? 4);
+    this.idle = new IdleInstances(options.maxIdleInstanceBytes ?? DEFAULT_MAX_IDLE_INSTANCE_BYTES);
   }
 
   /** Subscribes to registry events; returns a function that unsubscribes. */
@@ -127,6 +147,7 @@ export class Registry {
       this.sources.delete(source);
     }
     this.refuseSecondSource(source, envId);
+    this.refuseNewEnvBeyondCap(source, envId);
     const capabilities = this.add(cartridge, { makeCurrent: true });
     this.sources.set(source, envId);
     return capabilities;
@@ -166,7 +187,7 @@ export class Registry {
         : {
             cartridge,
             capabilities: capabilitiesOf(cartridge),
-            pool: existing?.pool ?? new InstancePool(cartridge, this.maxIdleInstances),
+            pool: existing?.pool ?? new InstancePool(cartridge, this.maxIdleInstances, this.idle),
           };
     // Re-inserting moves the build to the newest position.
     entry.builds.delete(cartridge.buildId);
@@ -174,7 +195,7 @@ export class Registry {
     if (options.makeCurrent) entry.current = cartridge.buildId;
     for (const id of entry.builds.keys()) {
       if (entry.builds.size <= this.maxBuildsPerEnv) break;
-      if (id !== entry.current) entry.builds.delete(id);
+      if (id !== entry.current) this.dropBuild(entry, id);
     }
     this.emit({
       kind: "registered",
@@ -217,7 +238,7 @@ export class Registry {
         envId,
       );
     }
-    entry.builds.delete(buildId);
+    this.dropBuild(entry, buildId);
     if (entry.builds.size === 0) this.envs.delete(envId);
     this.emit({ kind: "unregistered", envId, source: build.cartridge.source, buildId });
     return true;
@@ -241,6 +262,20 @@ export class Registry {
     throw new LoadError("EnvConflict", message, source);
   }
 
+  /** A new env beyond `maxEnvs` is refused (`TooManyEnvs`); a file's own env is not new. */
+  private refuseNewEnvBeyondCap(source: string, envId: string): void {
+    if (this.envs.has(envId) || this.envs.size < this.maxEnvs) return;
+    const message = `declares env ${quoteForMessage(envId)}, but ${this.envs.size} envs are served already (the limit); remove one first`;
+    this.emit({ kind: "rejected", source, code: "TooManyEnvs", message });
+    throw new LoadError("TooManyEnvs", message, source);
+  }
+
+  /** Forgets a build and its idle instances. */
+  private dropBuild(entry: EnvEntry, buildId: string): void {
+    entry.builds.get(buildId)?.pool.close();
+    entry.builds.delete(buildId);
+  }
+
   /**
    * Files refused with `EnvConflict` (and not removed or changed since) whose env no file
    * provides any more, in path order: the first of them may now take it.
@@ -262,7 +297,8 @@ export class Registry {
   private unregisterEnvOf(source: string, envId: string): void {
     const entry = this.envs.get(envId);
     const current = entry?.builds.get(entry.current);
-    if (current?.cartridge.source !== source) return;
+    if (entry === undefined || current?.cartridge.source !== source) return;
+    for (const id of [...entry.builds.keys()]) this.dropBuild(entry, id);
     this.envs.delete(envId);
     this.emit({ kind: "unregistered", envId, source });
   }

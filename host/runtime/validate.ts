@@ -197,22 +197,32 @@ const HEAP_WARMUP_STEPS = 2_000;
 const HEAP_CHECK_STEPS = 20_000;
 
 /**
- * Plays many host-driven steps and in-cartridge rollouts and reports a warning when linear
- * memory keeps growing after a warm-up: a step or rollout that allocates on the heap without
- * freeing passes every short check, then runs out of memory after enough calls (a bare
- * `unreachable` in every rollout and now and then in a Step). Growth is what the host can see;
- * an allocation that fits in pages already grown shows only over more calls than this runs.
+ * Plays many host-driven steps and in-cartridge rollouts and fails when linear memory keeps
+ * growing after a warm-up: a step or rollout that allocates on the heap without freeing passes
+ * every short check, then runs out of memory after enough calls (a bare `unreachable` in every
+ * rollout and now and then in a Step), so it must not pass build or validate. Growth is what the
+ * host can see; an allocation that fits in pages already grown shows only over more calls than
+ * this runs.
  */
 function checkHeapGrowth(cartridge: LoadedCartridge): ValidationCheck {
   const instance = new CartridgeInstance(cartridge);
   const { manifest, sizes } = cartridge;
   const policy = new RandomPolicy(manifest, 11);
   const pages = () => instance.memory.byteLength / 65_536;
+  const initialPages = pages();
+  /** Where memory first grew past its initial size, for the failure message. */
+  let firstGrowth: string | undefined;
+  const noteGrowth = (phase: HeapPhase, call: number) => {
+    if (phase.grewAt === undefined && pages() > phase.from) phase.grewAt = call;
+    if (firstGrowth === undefined && pages() > initialPages) {
+      firstGrowth = `call ${call} of the ${phase.calls} ${phase.what} (${phase.exportName})`;
+    }
+  };
   let state = new Uint8Array(0);
   let over = true;
   let episodes = 0;
-  const play = (count: number, what: { grewAt?: number; from: number }) => {
-    for (let t = 0; t < count; t++) {
+  const play = (phase: HeapPhase) => {
+    for (let t = 0; t < phase.calls; t++) {
       if (over) {
         instance.reset(BigInt(episodes++), new Uint8Array(0));
         state = instance.view(instance.single.stateOut, sizes.stateBytes).slice();
@@ -220,36 +230,50 @@ function checkHeapGrowth(cartridge: LoadedCartridge): ValidationCheck {
       instance.write(instance.single.state, state);
       const action = policy.choose(instance.legalActions(instance.single.state).slice());
       if (action === undefined) throw new CheckFailure(`step ${t}: no legal action to choose`);
+      phase.call = t;
       instance.step(state, action);
       state = instance.view(instance.single.stateOut, sizes.stateBytes).slice();
       const info = readInfo(instance.memory, instance.single.info, manifest.players);
       over = info.terminated || info.truncated;
-      if (what.grewAt === undefined && pages() > what.from) what.grewAt = t;
+      noteGrowth(phase, t);
     }
   };
   const rolloutSteps = Math.min(DEFAULT_ROLLOUT_STEPS, cartridge.maxRolloutSteps);
-  const rollouts = (count: number) => {
+  const rollouts = (phase: HeapPhase) => {
     let steps = 0;
-    for (let i = 0; steps < count; i++) {
+    for (let i = 0; steps < phase.calls; i++) {
+      phase.call = i;
       steps += Math.max(1, instance.rollout(BigInt(i), rolloutSteps, false));
+      noteGrowth(phase, i);
     }
   };
+  const phases = {
+    warmSteps: heapPhase("cartridge_step", "warm-up host-driven steps", HEAP_WARMUP_STEPS),
+    warmRollouts: heapPhase("cartridge_rollout", "warm-up rollout steps", HEAP_WARMUP_STEPS),
+    steps: heapPhase("cartridge_step", "host-driven steps", HEAP_CHECK_STEPS),
+    rollouts: heapPhase("cartridge_rollout", "rollout steps", HEAP_CHECK_STEPS),
+  };
+  let running: HeapPhase = phases.warmSteps;
   const measure = (): string => {
-    play(HEAP_WARMUP_STEPS, { from: Number.POSITIVE_INFINITY });
-    rollouts(HEAP_WARMUP_STEPS);
+    play(phases.warmSteps);
+    running = phases.warmRollouts;
+    rollouts(phases.warmRollouts);
     const before = pages();
-    const hostPlay = { from: before } as { grewAt?: number; from: number };
-    play(HEAP_CHECK_STEPS, hostPlay);
+    running = phases.steps;
+    phases.steps.from = before;
+    play(phases.steps);
     const afterSteps = pages();
-    rollouts(HEAP_CHECK_STEPS);
+    running = phases.rollouts;
+    phases.rollouts.from = afterSteps;
+    rollouts(phases.rollouts);
     const afterRollouts = pages();
     if (afterSteps > before) {
-      const message = `linear memory grew from ${before} to ${afterSteps} pages over ${HEAP_CHECK_STEPS} host-driven steps after ${HEAP_WARMUP_STEPS} of warm-up (first at step ${hostPlay.grewAt}): cartridge_step allocates on the heap on every call and will run out of memory; keep step free of allocation (static buffers, no new arrays or strings)`;
+      const message = `linear memory grew from ${before} to ${afterSteps} pages over ${HEAP_CHECK_STEPS} host-driven steps after ${HEAP_WARMUP_STEPS} of warm-up (first at call ${phases.steps.grewAt} of cartridge_step after the warm-up): cartridge_step allocates on the heap on every call and will run out of memory; ${KEEP_FREE}`;
       throw new HeapGrowth(message);
     }
     if (afterRollouts > afterSteps) {
       throw new HeapGrowth(
-        `linear memory grew from ${afterSteps} to ${afterRollouts} pages over about ${HEAP_CHECK_STEPS} in-cartridge rollout steps: cartridge_rollout (or the step it runs) allocates on the heap and will run out of memory; keep it free of allocation`,
+        `linear memory grew from ${afterSteps} to ${afterRollouts} pages over about ${HEAP_CHECK_STEPS} in-cartridge rollout steps (first in the cartridge_rollout call of seed ${phases.rollouts.grewAt} after the warm-up): cartridge_rollout (or the step it runs) allocates on the heap and will run out of memory; ${KEEP_FREE}`,
       );
     }
     return `memory stayed at ${before} pages over ${HEAP_CHECK_STEPS} host-driven steps and about ${HEAP_CHECK_STEPS} rollout steps`;
@@ -257,14 +281,43 @@ function checkHeapGrowth(cartridge: LoadedCartridge): ValidationCheck {
   try {
     return { name: "heap", ok: true, detail: measure() };
   } catch (error) {
-    if (error instanceof HeapGrowth) {
-      return { name: "heap", ok: true, warning: true, detail: error.message };
+    if (error instanceof HeapGrowth || error instanceof CheckFailure) {
+      return { name: "heap", ok: false, detail: error.message };
     }
-    return { name: "heap", ok: false, detail: describe(error) };
+    // A call that fails only after thousands of calls that worked, with memory grown meanwhile,
+    // is a heap that ran out (or a grow that ran out of fuel): say which export and which call.
+    const grew =
+      pages() > initialPages
+        ? `; linear memory had grown from ${initialPages} to ${pages()} pages by then (first after ${firstGrowth}): ${running.exportName} allocates on the heap and runs out; ${KEEP_FREE}`
+        : "";
+    return {
+      name: "heap",
+      ok: false,
+      detail: `${running.exportName} failed at call ${running.call} of ${running.calls} ${running.what}: ${describe(error)}${grew}`,
+    };
   }
 }
 
-/** Memory that keeps growing: reported as a warning, the module still loads and runs. */
+const KEEP_FREE = "keep step free of allocation (static buffers, no new arrays or strings)";
+
+/** One stretch of the heap check: which export it calls, how often, and what it saw. */
+interface HeapPhase {
+  readonly exportName: string;
+  readonly what: string;
+  readonly calls: number;
+  /** Pages at the start of the stretch (infinite while warming up: growth is allowed then). */
+  from: number;
+  /** Index of the call being made. */
+  call: number;
+  /** Index of the first call after which memory was larger than `from`. */
+  grewAt?: number;
+}
+
+function heapPhase(exportName: string, what: string, calls: number): HeapPhase {
+  return { exportName, what, calls, from: Number.POSITIVE_INFINITY, call: 0 };
+}
+
+/** Memory that keeps growing: the module would run out of memory in production. */
 class HeapGrowth extends Error {}
 
 const BATCH_ENVS = 8;

@@ -165,6 +165,7 @@ export class WorkerEngine implements Engine {
         ...(options.maxChunkBytes === undefined ? {} : { maxChunkBytes: options.maxChunkBytes }),
       },
       nice: options.workerNice ?? DEFAULT_WORKER_NICE,
+      maxIdleInstanceBytes: registry.idle.maxBytes,
     };
     checkWorkerNice(this.workerData.nice);
     const count = options.workers ?? availableParallelism();

@@ -73,6 +73,8 @@ export interface GuestWorkerData {
   readonly engine: EngineOptions;
   /** Niceness the worker thread gives itself (see `WorkerEngineOptions.workerNice`). */
   readonly nice: number;
+  /** Bound on the memory of the worker's idle instances (`RegistryOptions.maxIdleInstanceBytes`). */
+  readonly maxIdleInstanceBytes: number;
 }
 
 /** Every distinct transferable buffer of the typed arrays in `value` (two levels deep). */

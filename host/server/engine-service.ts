@@ -43,6 +43,32 @@ export function createEngineService(
     limits.maxConcurrentBatches,
     limits.maxBatchesPerClient,
   );
+  // Reset and Step calls waiting for or running guest code, shared by both methods.
+  const guestSlots = new StreamSlots(
+    "Reset and Step",
+    limits.maxGuestCalls,
+    limits.maxGuestCallsPerClient,
+  );
+  /**
+   * Runs `work` in a guest-call slot of `peer`, or refuses it with `LimitExceeded`. The env is
+   * looked up first: an unknown env is NOT_FOUND even when the server is busy, and the env id of a
+   * refused call, which labels its error metric, is one that exists (random ids from a client
+   * must not grow the metric set).
+   */
+  const inGuestSlot = async <T>(
+    peer: string,
+    selector: EnvSelector,
+    work: () => Promise<T>,
+  ): Promise<T> => {
+    engine.capabilities(selector);
+    const slot = guestSlots.acquire(peer);
+    if ("refusal" in slot) throw requestError("LimitExceeded", slot.refusal);
+    try {
+      return await work();
+    } finally {
+      slot.release();
+    }
+  };
   return {
     getCapabilities: unaryHandler(deps, "GetCapabilities", (request: EngineId, ctx) => {
       const selector = selectorOf(request);
@@ -56,21 +82,25 @@ export function createEngineService(
       return { envs: envs.map(toCapabilities) };
     }),
 
-    reset: unaryHandler(deps, "Reset", async (request, ctx, signal) => {
+    reset: unaryHandler(deps, "Reset", async (request, ctx, signal, call) => {
       const selector = selectorOf(request.id);
       ctx.envId = selector.envId;
       const hint = request.hint.length > 0 ? request.hint : undefined;
-      const t = await inCartridgeSpan(ctx.span, "reset", selector.envId, () =>
-        engine.reset(selector, request.seed, hint, { signal }),
+      const t = await inGuestSlot(call.getPeer(), selector, () =>
+        inCartridgeSpan(ctx.span, "reset", selector.envId, () =>
+          engine.reset(selector, request.seed, hint, { signal }),
+        ),
       );
       return toResetResponse(t);
     }),
 
-    step: unaryHandler(deps, "Step", async (request, ctx, signal) => {
+    step: unaryHandler(deps, "Step", async (request, ctx, signal, call) => {
       const selector = selectorOf(request.id);
       ctx.envId = selector.envId;
-      const t = await inCartridgeSpan(ctx.span, "step", selector.envId, () =>
-        engine.step(selector, request.state, request.action, { signal }),
+      const t = await inGuestSlot(call.getPeer(), selector, () =>
+        inCartridgeSpan(ctx.span, "step", selector.envId, () =>
+          engine.step(selector, request.state, request.action, { signal }),
+        ),
       );
       metrics.countSteps(t.build.envId);
       return toStepResponse(t);

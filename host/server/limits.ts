@@ -40,6 +40,17 @@ export interface ServerLimits {
    * simulates nothing more until one leaves. With `chunkTargetBytes` this bounds a stream's memory.
    */
   readonly maxInFlightChunks: number;
+  /**
+   * Reset and Step calls in progress at once (waiting for a worker or running); more are refused
+   * with RESOURCE_EXHAUSTED (`LimitExceeded`), so that a flood of unary calls cannot grow the
+   * worker pool's queue, and the memory of their requests, without bound.
+   */
+  readonly maxGuestCalls: number;
+  /**
+   * Reset and Step calls in progress at once from one client address, so that one client cannot
+   * take every slot of `maxGuestCalls` and starve the others.
+   */
+  readonly maxGuestCallsPerClient: number;
   /** How long graceful shutdown waits for in-flight calls before cancelling them, in ms. */
   readonly shutdownGraceMs: number;
   /** WatchSession streams open at once; more are refused with RESOURCE_EXHAUSTED. */
@@ -66,6 +77,8 @@ export const DEFAULT_LIMITS: ServerLimits = {
   maxBatchesPerClient: 16,
   stalledStreamMs: 30_000,
   maxInFlightChunks: 4,
+  maxGuestCalls: 4096,
+  maxGuestCallsPerClient: 512,
   shutdownGraceMs: 10_000,
   maxWatchStreams: 1024,
   maxWatchStreamsPerClient: 64,

@@ -5,9 +5,10 @@ export function clientAddress(peer: string): string {
 }
 
 /**
- * Bounds the long-lived streams of one kind (BatchSimulate, WatchSession): at most `maxTotal` at
- * once, and at most `maxPerClient` from one client address, so that one client cannot take every
- * slot. A refused stream gets a message saying which limit it hit.
+ * Bounds the calls of one kind in progress (BatchSimulate and WatchSession streams, Reset and
+ * Step calls waiting for or running guest code): at most `maxTotal` at once, and at most
+ * `maxPerClient` from one client address, so that one client cannot take every slot. A refused
+ * call gets a message saying which limit it hit.
  */
 export class StreamSlots {
   private active = 0;

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { cp } from "node:fs/promises";
+import { cp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -50,10 +50,22 @@ describe("cartridge serve", () => {
     const connect4 = new Promise<void>((resolve) => {
       connect4Loaded = resolve;
     });
+    const backup = join(folder.dir, "backup.wasm");
+    const logged = (what: (line: string) => boolean) =>
+      new Promise<string>((resolve) => {
+        const seen = logLines.find(what);
+        if (seen !== undefined) resolve(seen);
+        else waiters.push({ what, resolve });
+      });
+    const waiters: { what: (line: string) => boolean; resolve: (line: string) => void }[] = [];
     createInterface({ input: child.stdout }).on("line", (line) => {
       logLines.push(line);
       if (line.includes('"cartridge loaded"') && line.includes('"envId":"connect4-v1"')) {
         connect4Loaded();
+      }
+      for (const waiter of waiters.filter((w) => w.what(line))) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(line);
       }
     });
     const banner: string[] = [];
@@ -83,10 +95,22 @@ describe("cartridge serve", () => {
       await cp(bundledCartridge("connect4-v1"), join(folder.dir, "connect4-v1.wasm"));
       await connect4;
       expect((await client.listEnvs()).map((c) => c.id?.envId)).toContain("connect4-v1");
+
       const metrics = await (await fetch(metricsUrl ?? "")).text();
       expect(metrics).toContain('cartridge_registry_events_total{event="loaded"} 2');
       expect(metrics).toContain("process_resident_memory_bytes");
       expect(metrics).toContain('cartridge_rpc_duration_seconds_count{method="Reset",code="OK"} 1');
+
+      // cp tictactoe-v1.wasm backup.wasm; rm backup.wasm: refused naming both files, and the
+      // env is still served by the original afterwards.
+      await cp(bundledCartridge("tictactoe-v1"), backup);
+      const refusal = JSON.parse(
+        await logged((line) => line.includes('"code":"EnvConflict"') && line.includes(backup)),
+      ) as { message: string };
+      expect(refusal.message).toContain(join(folder.dir, "tictactoe-v1.wasm"));
+      await rm(backup);
+      await logged((line) => line.includes('"cartridge file removed"') && line.includes(backup));
+      expect((await env.reset({ seed: 2 })).obs.length).toBe(27);
       client.close();
 
       const records = logLines.map((line) => JSON.parse(line) as { msg: string });

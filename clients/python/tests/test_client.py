@@ -67,6 +67,17 @@ def test_typed_errors_carry_the_servers_code(client):
     assert isinstance(too_many.value, cartridge.CartridgeError)
 
 
+def test_a_huge_unknown_env_id_is_not_found_and_the_channel_still_works(client):
+    # The server bounds every client-supplied string it echoes: an 8,000-character id once came
+    # back as RESOURCE_EXHAUSTED (trailers over gRPC's C-core limit) instead of NOT_FOUND.
+    huge = "x" * 8000 + "-v1"
+    with pytest.raises(UnknownEnvError) as unknown:
+        client.reset(huge, 0)
+    assert unknown.value.code == "UnknownEnv" and unknown.value.status == grpc.StatusCode.NOT_FOUND
+    assert len(str(unknown.value)) < 2048
+    assert client.reset(TTT, 0).state
+
+
 def test_checks_what_the_wire_cannot_carry(client):
     with pytest.raises(ValueError):
         client.reset(TTT, -1)

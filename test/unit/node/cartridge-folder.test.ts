@@ -73,6 +73,7 @@ describe("the cartridge folder of a single node", () => {
       logger,
     });
     errors.length = 0;
+    removed.length = 0;
   });
 
   afterEach(async () => {
@@ -81,8 +82,12 @@ describe("the cartridge folder of a single node", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  const removed: string[] = [];
   const folder = () =>
-    new CartridgeFolder(dir, sink, { onError: (source, error) => errors.push({ source, error }) });
+    new CartridgeFolder(dir, sink, {
+      onError: (source, error) => errors.push({ source, error }),
+      onRemoved: (source) => removed.push(source),
+    });
 
   it("installs each file through the log; a broken file never reaches it", async () => {
     await cp(join(BUNDLED, `${TTT}.wasm`), join(dir, `${TTT}.wasm`));
@@ -137,6 +142,61 @@ describe("the cartridge folder of a single node", () => {
     } finally {
       await watched.close();
     }
+  });
+
+  it("serves one file per env id: a copy is refused naming both files, and deleting it changes nothing", async () => {
+    const original = join(dir, `${TTT}.wasm`);
+    const bytes = await readFile(join(BUNDLED, `${TTT}.wasm`));
+    await writeFile(original, bytes);
+    const watched = folder();
+    await watched.loadAll();
+    await watched.watch();
+    try {
+      // cp tictactoe-v1.wasm backup.wasm (another build of the same env, so a replacement shows).
+      const backup = join(dir, "backup.wasm");
+      await writeFile(backup, rebuilt(bytes, "backup"));
+      await waitFor(() => errors.length > 0);
+      await watched.settled();
+      const refusal = errors[0]?.error as LoadError;
+      expect(errors[0]?.source).toBe(backup);
+      expect(refusal).toBeInstanceOf(LoadError);
+      expect(refusal.code).toBe("EnvConflict");
+      expect(refusal.message).toContain(backup);
+      expect(refusal.message).toContain(original);
+      expect(parts.manifest.currentBuild(TTT)).toBe(sha256(bytes));
+      expect(parts.manifest.listBuilds(TTT)).toHaveLength(1);
+
+      // rm backup.wasm: the env is still served by the original file.
+      const applied = replica.status().appliedIndex;
+      await rm(backup);
+      await waitFor(() => removed.includes(backup));
+      expect(replica.status().appliedIndex).toBe(applied);
+      expect(registry.resolve({ envId: TTT }).capabilities.buildId).toBe(sha256(bytes));
+
+      // Again, and this time the original goes: the refused copy takes the env over.
+      await writeFile(backup, rebuilt(bytes, "backup"));
+      await waitFor(() => errors.length > 1);
+      await watched.settled();
+      await rm(original);
+      await waitFor(() => parts.manifest.currentBuild(TTT) === sha256(rebuilt(bytes, "backup")));
+      await watched.settled();
+      expect(registry.resolve({ envId: TTT }).capabilities.buildId).toBe(
+        sha256(rebuilt(bytes, "backup")),
+      );
+    } finally {
+      await watched.close();
+    }
+  });
+
+  it("refuses the second of two files declaring one env at start, in name order", async () => {
+    const bytes = await readFile(join(BUNDLED, `${TTT}.wasm`));
+    await writeFile(join(dir, "a.wasm"), bytes);
+    await writeFile(join(dir, "b.wasm"), rebuilt(bytes, "b"));
+    await folder().loadAll();
+    expect(errors.map((e) => [e.source, (e.error as LoadError).code])).toEqual([
+      [join(dir, "b.wasm"), "EnvConflict"],
+    ]);
+    expect(parts.manifest.currentBuild(TTT)).toBe(sha256(bytes));
   });
 });
 

@@ -19,7 +19,7 @@ function check(report: Awaited<ReturnType<typeof validateCartridge>>, name: stri
 }
 
 describe("validateCartridge", () => {
-  it("warns about a step that grows memory on every call, and still passes it", async () => {
+  it("fails a step that grows memory on every call, naming the export and the first call that grew it", async () => {
     // A bump allocator that never frees: a page more every 500 steps, up to 200 pages.
     const growing = await counterVariant(
       edits(
@@ -32,13 +32,15 @@ describe("validateCartridge", () => {
       ),
     );
     const report = await validateCartridge(growing, { source: "grow.wasm" });
-    expect(report.ok).toBe(true);
+    expect(report.ok).toBe(false);
     const heap = check(report, "heap");
-    expect(heap.warning).toBe(true);
+    expect(heap.ok).toBe(false);
     expect(heap.detail).toContain("cartridge_step allocates");
+    // The 2,000 warm-up steps leave the counter at 2,000: the next page comes at call 500.
+    expect(heap.detail).toContain("first at call 499 of cartridge_step after the warm-up");
     const text = formatReport(report);
-    expect(text.split("\n")[0]).toMatch(/valid, 1 warning$/);
-    expect(text).toContain("  ! heap: linear memory grew");
+    expect(text.split("\n")[0]).toMatch(/INVALID$/);
+    expect(text).toContain("  ✗ heap: linear memory grew");
   });
 
   it("passes the counter cartridge with every check and formats a readable report", async () => {
