@@ -117,6 +117,14 @@ function tornPolicy(fraction: number) {
   return (_path: string, unsyncedBytes: number) => Math.floor(unsyncedBytes * fraction);
 }
 
+/** Found by a CI run: a compaction that changes nothing after an unsynced commit-only batch. */
+const REGRESSION_1: Step[] = [
+  { kind: "persist", from: 0, count: 1, round: 1, commit: false, snapshotAt: 0 },
+  { kind: "persist", from: 1, count: 0, round: 2, commit: true, snapshotAt: undefined },
+  { kind: "persist", from: 0, count: 0, round: 2, commit: true, snapshotAt: undefined },
+  { kind: "compact", at: 1, keep: 0 },
+];
+
 describe("WalStorage under random crashes", () => {
   it("after any crash, holds every acknowledged batch and the failed one whole or not at all", async () => {
     await fc.assert(
@@ -144,6 +152,9 @@ describe("WalStorage under random crashes", () => {
             const before = model.clone();
             await op(wal);
             op(model);
+            // A call that changes nothing writes nothing (the WAL returns early), so it syncs
+            // nothing either: an unsynced batch before it stays the only one that may be lost.
+            if (JSON.stringify(before.load()) === JSON.stringify(model.load())) continue;
             beforeUnsynced = unsynced ? before : undefined;
             continue;
           }
@@ -191,7 +202,7 @@ describe("WalStorage under random crashes", () => {
         fs = fs.crash();
         matching(await new WalStorage({ dir: DIR, fs, segmentBytes: 1024 }).load(), candidates());
       }),
-      { numRuns: 60 },
+      { numRuns: 60, examples: [[REGRESSION_1]] },
     );
   });
 });
