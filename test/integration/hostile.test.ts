@@ -171,9 +171,15 @@ describe("hostile cartridges over gRPC", () => {
  * call works. The budgets are raised far above the defaults (under which each is stopped within a
  * few ms, docs/abi.md section 7, test/unit/runtime/hostile.test.ts) so that each hostile call runs
  * long enough for "meanwhile" to mean something; the call watchdog (60 s) stays out of the way.
+ * 4e9 units run for about a second on the 2-core machine (0.1 to 0.3 s at 1e9 was too short: on a
+ * busy machine one of the other client's round trips can take as long, and a run saw no progress).
  */
 describe("the six hostile shapes over gRPC, while another client steps", () => {
-  const budgets: RegistryOptions = { stepBudgetFuel: 1e9, callBudgetCapFuel: 1e9 };
+  const budgets: RegistryOptions = {
+    stepBudgetFuel: 4e9,
+    callBudgetCapFuel: 4e9,
+    startBudgetFuel: 4e9,
+  };
 
   const expectBudgetExceeded = (error: EngineCallError) => {
     expect(error.code).toBe(status.RESOURCE_EXHAUSTED);
@@ -234,9 +240,9 @@ describe("the six hostile shapes over gRPC, while another client steps", () => {
   });
 
   it("a module whose start function loops, dropped into the watched folder", async () => {
-    // The start budget stays the default: loading still runs on the server's main thread, so a
-    // raised budget would freeze it for as long (docs/abi.md section 7: stopped within ms).
-    const { registry, a, b } = await serve({});
+    // The start function runs in the load probe's worker, off the event loop, so its budget is
+    // raised like the others' (under the default it is stopped within ms, docs/abi.md section 7).
+    const { registry, a, b } = await serve(budgets);
     const dir = await mkdtemp(join(tmpdir(), "cartridge-hostile-"));
     const refused: { source: string; error: unknown }[] = [];
     const watcher = await watchCartridges(registry, dir, {
