@@ -14,7 +14,7 @@ import { CallError, quoteForMessage } from "./errors.js";
 import { readInfo, readInfoColumns } from "./info-record.js";
 import type { CartridgeInstance } from "./instance.js";
 import type { RegisteredBuild } from "./registry.js";
-import { RolloutChunkBuilder } from "./rollout-chunks.js";
+import { RolloutChunkBuilder, rolloutRowBytes } from "./rollout-chunks.js";
 import { batchGroupEnvs } from "./sandbox-options.js";
 import { bytesForReplay, withTrapContext } from "./trap-report.js";
 import { autoresetRows, legalMasksAt, resetRows } from "./vector-rows.js";
@@ -35,13 +35,6 @@ export interface EngineOptions {
 }
 
 const SEED_LIMIT = 1n << 64n;
-
-/**
- * Bytes a rollout chunk stores per row besides the action, state, observation and player rewards:
- * episode and step indices (4 + 4), reward (4), terminated, truncated, flags, current player and
- * status (1 each).
- */
-const CHUNK_ROW_OVERHEAD_BYTES = 17;
 
 function checkSeed(seed: bigint, envId: string): void {
   if (typeof seed !== "bigint" || seed < 0n || seed >= SEED_LIMIT) {
@@ -477,12 +470,12 @@ export class CartridgeEngine implements SyncEngine {
     // the byte budget rather than by `chunkSteps` alone, which a client chooses: a one-episode
     // request must not allocate a million rows. One episode longer than both bounds still goes
     // out whole, in a chunk of its own size.
-    const rowBytes =
-      sizes.actionBytes +
-      (request.includeStates === false ? 0 : sizes.stateBytes) +
-      (request.includeObs ? sizes.obsBytes : 0) +
-      CHUNK_ROW_OVERHEAD_BYTES +
-      4 * manifest.players;
+    const rowBytes = rolloutRowBytes(
+      sizes,
+      manifest.players,
+      request.includeObs,
+      request.includeStates ?? true,
+    );
     return Math.max(
       request.stepCap,
       Math.min(
@@ -535,10 +528,22 @@ export class CartridgeEngine implements SyncEngine {
     seed: bigint,
     use: (instance: CartridgeInstance, rows: number) => T,
   ): T {
+    return build.pool.with((instance) =>
+      this.rolloutEpisodeOn(instance, build, request, episode, seed, use),
+    );
+  }
+
+  /** `rolloutEpisode` on an instance the caller holds. */
+  private rolloutEpisodeOn<T>(
+    instance: CartridgeInstance,
+    build: RegisteredBuild,
+    request: RolloutRequest,
+    episode: number,
+    seed: bigint,
+    use: (instance: CartridgeInstance, rows: number) => T,
+  ): T {
     try {
-      return build.pool.with((instance) =>
-        use(instance, instance.rollout(seed, request.stepCap, request.includeObs)),
-      );
+      return use(instance, instance.rollout(seed, request.stepCap, request.includeObs));
     } catch (error) {
       throw withTrapContext(error, {
         seed: seed.toString(),
@@ -565,16 +570,24 @@ export class CartridgeEngine implements SyncEngine {
       request.includeObs,
       request.includeStates ?? true,
     );
-    let episode = first;
-    for (; episode < request.episodes; episode++) {
-      const seed = (request.seed + BigInt(episode)) % SEED_LIMIT;
-      const appended = this.rolloutEpisode(build, request, episode, seed, (instance, rows) => {
-        if (!builder.fits(rows)) return false;
-        builder.appendEpisode(instance.memory, instance.rolloutArrays, episode, rows);
-        return true;
-      });
-      if (!appended) break;
-    }
-    return { chunk: builder.finish(), next: episode };
+    const append = (instance: CartridgeInstance, rows: number, episode: number) => {
+      if (!builder.fits(rows)) return false;
+      builder.appendEpisode(instance.memory, instance.rolloutArrays, episode, rows);
+      return true;
+    };
+    // One instance for the whole chunk: nothing yields in between, and a trap ends the chunk.
+    const next = build.pool.with((instance) => {
+      let episode = first;
+      for (; episode < request.episodes; episode++) {
+        const seed = (request.seed + BigInt(episode)) % SEED_LIMIT;
+        const at = episode;
+        const appended = this.rolloutEpisodeOn(instance, build, request, at, seed, (i, rows) =>
+          append(i, rows, at),
+        );
+        if (!appended) break;
+      }
+      return episode;
+    });
+    return { chunk: builder.finish(), next };
   }
 }
