@@ -14,7 +14,7 @@ import { CallError, quoteForMessage } from "./errors.js";
 import { readInfo, readInfoColumns } from "./info-record.js";
 import type { CartridgeInstance } from "./instance.js";
 import type { RegisteredBuild } from "./registry.js";
-import { RolloutChunkBuilder, rolloutRowBytes } from "./rollout-chunks.js";
+import { ChunkBuffers, RolloutChunkBuilder, rolloutRowBytes } from "./rollout-chunks.js";
 import { batchGroupEnvs } from "./sandbox-options.js";
 import { bytesForReplay, withTrapContext } from "./trap-report.js";
 import { autoresetRows, legalMasksAt, resetRows } from "./vector-rows.js";
@@ -493,6 +493,7 @@ export class CartridgeEngine implements SyncEngine {
     const ref = buildRef(build);
     const { sizes, manifest } = build.cartridge;
     const capacityRows = this.chunkCapacityRows(build, request);
+    const buffers = new ChunkBuffers();
     const newBuilder = () =>
       new RolloutChunkBuilder(
         ref,
@@ -501,7 +502,9 @@ export class CartridgeEngine implements SyncEngine {
         capacityRows,
         request.includeObs,
         request.includeStates ?? true,
+        buffers.take(),
       );
+    const finish = (done: RolloutChunkBuilder) => buffers.releasable(done.finish(), done.buffer);
     let builder = newBuilder();
     for (let episode = 0; episode < request.episodes; episode++) {
       const seed = (request.seed + BigInt(episode)) % SEED_LIMIT;
@@ -510,14 +513,14 @@ export class CartridgeEngine implements SyncEngine {
       let full: RolloutChunk | undefined;
       this.rolloutEpisode(build, request, episode, seed, (instance, rows) => {
         if (!builder.fits(rows)) {
-          full = builder.finish();
+          full = finish(builder);
           builder = newBuilder();
         }
         builder.appendEpisode(instance.memory, instance.rolloutArrays, episode, rows);
       });
       if (full !== undefined) yield full;
     }
-    if (builder.rows > 0) yield builder.finish();
+    if (builder.rows > 0) yield finish(builder);
   }
 
   /** Plays one episode in the cartridge and hands its rows to `use`; a trap names the episode. */
@@ -558,8 +561,13 @@ export class CartridgeEngine implements SyncEngine {
    * there (whole episodes, until the next would not fit), and the episode the next chunk starts
    * at (`request.episodes` after the last). Stateless, so that any worker can produce any chunk;
    * the episode that did not fit is run again for the next chunk, which replays it exactly.
+   * `reuse`, a released chunk's buffer of the same call, holds the columns if its size fits.
    */
-  rolloutChunkAt(request: RolloutRequest, first: number): { chunk: RolloutChunk; next: number } {
+  rolloutChunkAt(
+    request: RolloutRequest,
+    first: number,
+    reuse?: ArrayBuffer,
+  ): { chunk: RolloutChunk; next: number } {
     const build = this.checkRollout(request);
     const { sizes, manifest } = build.cartridge;
     const builder = new RolloutChunkBuilder(
@@ -569,6 +577,7 @@ export class CartridgeEngine implements SyncEngine {
       this.chunkCapacityRows(build, request),
       request.includeObs,
       request.includeStates ?? true,
+      reuse,
     );
     const append = (instance: CartridgeInstance, rows: number, episode: number) => {
       if (!builder.fits(rows)) return false;

@@ -93,9 +93,13 @@ export class RolloutChunkBuilder {
     readonly capacityRows: number,
     private readonly includeObs: boolean,
     private readonly includeStates = true,
+    reuse?: ArrayBuffer,
   ) {
     const n = capacityRows;
-    const buffer = new ArrayBuffer(n * rolloutRowBytes(sizes, players, includeObs, includeStates));
+    const bytes = n * rolloutRowBytes(sizes, players, includeObs, includeStates);
+    // A released chunk's buffer of the same call: every row handed out is written first.
+    const buffer =
+      reuse !== undefined && reuse.byteLength === bytes ? reuse : new ArrayBuffer(bytes);
     let at = 0;
     const take = (bytes: number) => {
       const start = at;
@@ -175,6 +179,11 @@ export class RolloutChunkBuilder {
     }
   }
 
+  /** The one buffer every column lives in. */
+  get buffer(): ArrayBuffer {
+    return this.episodes.buffer as ArrayBuffer;
+  }
+
   /** The packed chunk: views of the filled rows. */
   finish(): RolloutChunk {
     const n = this.rowsValue;
@@ -194,5 +203,46 @@ export class RolloutChunkBuilder {
       currentPlayers: this.currentPlayers.subarray(0, n),
       playerRewards: f32(this.playerRewardBits, n * this.players),
     };
+  }
+}
+
+/** Released buffers one call keeps for its next chunks (a chunk or two is in flight at a time). */
+const MAX_SPARE_BUFFERS = 2;
+
+/** How each recyclable chunk hands its buffer back, by chunk. */
+const RELEASES = new WeakMap<RolloutChunk, () => void>();
+
+/**
+ * Hands a rollout chunk's memory back to the engine that made it, to hold a later chunk of the
+ * same call. Call it once nothing reads the chunk's columns any more (they change afterwards).
+ * Optional, and a no-op for a chunk released already or not recyclable: a chunk never released is
+ * left to the collector. Recycling matters because chunks are the engine's highest-volume
+ * allocation, and fresh ones keep the collector busy.
+ */
+export function releaseRolloutChunk(chunk: RolloutChunk): void {
+  const release = RELEASES.get(chunk);
+  if (release === undefined) return;
+  RELEASES.delete(chunk);
+  release();
+}
+
+/**
+ * The buffers of a call's released chunks, handed to the builders of its later chunks, so that a
+ * long stream reuses a few buffers instead of allocating one per chunk.
+ */
+export class ChunkBuffers {
+  private readonly spare: ArrayBuffer[] = [];
+
+  /** A released buffer, if any (the builder uses it only if its size fits). */
+  take(): ArrayBuffer | undefined {
+    return this.spare.pop();
+  }
+
+  /** Makes `chunk` recyclable: `releaseRolloutChunk` returns `buffer` (all its columns) here. */
+  releasable(chunk: RolloutChunk, buffer: ArrayBuffer): RolloutChunk {
+    RELEASES.set(chunk, () => {
+      if (this.spare.length < MAX_SPARE_BUFFERS) this.spare.push(buffer);
+    });
+    return chunk;
   }
 }

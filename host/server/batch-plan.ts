@@ -7,6 +7,7 @@ import type {
   RolloutChunk,
 } from "../runtime/engine.js";
 import { CallError } from "../runtime/errors.js";
+import { releaseRolloutChunk } from "../runtime/rollout-chunks.js";
 import { asBuffer, engineId, typedAsBuffer } from "./convert.js";
 import type { ServerLimits } from "./limits.js";
 import { requestError } from "./status.js";
@@ -22,6 +23,21 @@ export interface BatchPlan {
   /** Rows the whole call will produce at most (for logs). */
   readonly maxRows: number;
   readonly chunks: AsyncGenerator<SimResultChunk, void, void>;
+  /**
+   * Tells the engine a chunk of `chunks` was written (serialized), so it may reuse the chunk's
+   * memory for a later one. Optional; a chunk never released is left to the collector.
+   */
+  release(chunk: SimResultChunk): void;
+}
+
+/** Release functions of chunks that hold engine memory, by the message that views it. */
+const RELEASES = new WeakMap<SimResultChunk, () => void>();
+
+function release(chunk: SimResultChunk): void {
+  const done = RELEASES.get(chunk);
+  if (done === undefined) return;
+  RELEASES.delete(chunk);
+  done();
 }
 
 /** Chunk rows for a call: the client's wish within the server's caps and byte budget. */
@@ -75,7 +91,7 @@ async function* rolloutChunks(
   includeStates: boolean,
 ): AsyncGenerator<SimResultChunk, void, void> {
   for await (const chunk of chunks) {
-    yield {
+    const message: SimResultChunk = {
       id: engineId(chunk.build),
       rows: chunk.rows,
       index: typedAsBuffer(chunk.episodes),
@@ -92,6 +108,8 @@ async function* rolloutChunks(
       finalObs: EMPTY,
       finalStates: EMPTY,
     };
+    RELEASES.set(message, () => releaseRolloutChunk(chunk));
+    yield message;
   }
 }
 
@@ -134,6 +152,7 @@ export function planBatch(
     return {
       mode: "reset",
       caps,
+      release,
       maxRows: count,
       chunks: vectorChunks(
         engine.resetBatchChunks({ ...pinned, seed, count, hints }, rows, { signal }),
@@ -176,6 +195,7 @@ export function planBatch(
     return {
       mode: "vector",
       caps,
+      release,
       maxRows: count,
       // Called here, not inside the generator: the build is resolved and held from this moment.
       chunks: vectorChunks(
@@ -219,6 +239,7 @@ export function planBatch(
   return {
     mode: "rollouts",
     caps,
+    release,
     maxRows: totalSteps,
     // Called here, not inside the generator: the request is validated and the build held now.
     chunks: rolloutChunks(
