@@ -206,8 +206,11 @@ export class RolloutChunkBuilder {
   }
 }
 
-/** Released buffers one call keeps for its next chunks (a chunk or two is in flight at a time). */
-const MAX_SPARE_BUFFERS = 2;
+/**
+ * Released buffers one call keeps for its next chunks: about the chunks a consumer has in flight
+ * (a server writes a few ahead, and their writes complete in bursts).
+ */
+const MAX_SPARE_BUFFERS = 4;
 
 /** How each recyclable chunk hands its buffer back, by chunk. */
 const RELEASES = new WeakMap<RolloutChunk, () => void>();

@@ -8,6 +8,7 @@ import type {
 } from "../runtime/engine.js";
 import { CallError } from "../runtime/errors.js";
 import { releaseRolloutChunk } from "../runtime/rollout-chunks.js";
+import { EncodeBuffers, encodeAhead } from "./chunk-encoder.js";
 import { asBuffer, engineId, typedAsBuffer } from "./convert.js";
 import type { ServerLimits } from "./limits.js";
 import { requestError } from "./status.js";
@@ -89,7 +90,9 @@ async function* vectorChunks(
 async function* rolloutChunks(
   chunks: AsyncGenerator<RolloutChunk, void, void>,
   includeStates: boolean,
+  maxInFlightChunks: number,
 ): AsyncGenerator<SimResultChunk, void, void> {
+  const buffers = new EncodeBuffers(maxInFlightChunks);
   for await (const chunk of chunks) {
     const message: SimResultChunk = {
       id: engineId(chunk.build),
@@ -108,7 +111,16 @@ async function* rolloutChunks(
       finalObs: EMPTY,
       finalStates: EMPTY,
     };
-    RELEASES.set(message, () => releaseRolloutChunk(chunk));
+    // Encoded here into a reused buffer; both go back once the write completed.
+    let encoded: Buffer | undefined;
+    encodeAhead(message, (size) => {
+      encoded = buffers.take(size);
+      return encoded;
+    });
+    RELEASES.set(message, () => {
+      releaseRolloutChunk(chunk);
+      if (encoded !== undefined) buffers.give(encoded);
+    });
     yield message;
   }
 }
@@ -256,6 +268,7 @@ export function planBatch(
         { signal },
       ),
       r.includeStates,
+      limits.maxInFlightChunks,
     ),
   };
 }

@@ -70,8 +70,14 @@ function writeStringField(out: Buffer, at: number, tag: number, value: string, l
   return start + out.write(value, start, length, "utf8");
 }
 
-/** The wire bytes of `chunk`, exactly as `SimResultChunk.encode(chunk).finish()` makes them. */
-export function encodeSimResultChunk(chunk: SimResultChunk): Buffer {
+/**
+ * The wire bytes of `chunk`, exactly as `SimResultChunk.encode(chunk).finish()` makes them: in a
+ * fresh Buffer, or at the start of `into(size)`'s (at least `size` bytes).
+ */
+export function encodeSimResultChunk(
+  chunk: SimResultChunk,
+  into?: (size: number) => Buffer,
+): Buffer {
   const envId = chunk.id?.envId ?? "";
   const buildId = chunk.id?.buildId ?? "";
   const envIdBytes = Buffer.byteLength(envId, "utf8");
@@ -85,7 +91,7 @@ export function encodeSimResultChunk(chunk: SimResultChunk): Buffer {
     const length = (chunk[name] as Uint8Array).length;
     if (length !== 0) size += fieldBytes(length);
   }
-  const out = Buffer.allocUnsafe(size);
+  const out = into === undefined ? Buffer.allocUnsafe(size) : into(size).subarray(0, size);
   let at = 0;
   if (chunk.id !== undefined) {
     out[at] = TAG_ID;
@@ -105,8 +111,56 @@ export function encodeSimResultChunk(chunk: SimResultChunk): Buffer {
   return out;
 }
 
-/** The Engine service definition, with BatchSimulate's chunks written by `encodeSimResultChunk`. */
+/** Chunks encoded ahead of their write, with their bytes. */
+const ENCODED = new WeakMap<SimResultChunk, Buffer>();
+
+/**
+ * Encodes `chunk` now, into a buffer from `into`, for the service to send as it is. The caller
+ * keeps that buffer unchanged until the chunk's write completed (the stream's write callback).
+ */
+export function encodeAhead(chunk: SimResultChunk, into: (size: number) => Buffer): void {
+  ENCODED.set(chunk, encodeSimResultChunk(chunk, into));
+}
+
+/** BatchSimulate's serializer: the bytes encoded ahead, or the chunk encoded now. */
+export function serializeSimResultChunk(chunk: SimResultChunk): Buffer {
+  return ENCODED.get(chunk) ?? encodeSimResultChunk(chunk);
+}
+
+/** How much larger than the chunk at hand a new output buffer is. */
+const ENCODE_HEADROOM = 1.125;
+
+/**
+ * Output buffers of one stream, reused once each chunk's write completed: grpc-js copies the
+ * message into a frame of its own anyway, so a long stream needs a couple of buffers, not one
+ * per chunk for the collector to chase (that churn alone set off a full collection every few
+ * dozen chunks).
+ */
+export class EncodeBuffers {
+  private readonly spare: Buffer[] = [];
+
+  /**
+   * `maxSpare`: the most buffers kept, the stream's chunks in flight at most (writes complete in
+   * bursts, and a smaller pool would drop buffers a burst gives back only to allocate anew).
+   */
+  constructor(private readonly maxSpare: number) {}
+
+  /** A buffer of at least `size` bytes (contents undefined). */
+  take(size: number): Buffer {
+    const spare = this.spare.pop();
+    if (spare !== undefined && spare.length >= size) return spare;
+    // Headroom, because a stream's chunks differ a little in size (whole episodes per chunk).
+    return Buffer.allocUnsafeSlow(Math.ceil(size * ENCODE_HEADROOM));
+  }
+
+  /** Gives back a buffer from `take` whose chunk has been written. */
+  give(buffer: Buffer): void {
+    if (this.spare.length < this.maxSpare) this.spare.push(buffer);
+  }
+}
+
+/** The Engine service definition, with BatchSimulate's chunks written by `serializeSimResultChunk`. */
 export const ENGINE_SERVICE_DEFINITION = {
   ...EngineService,
-  batchSimulate: { ...EngineService.batchSimulate, responseSerialize: encodeSimResultChunk },
+  batchSimulate: { ...EngineService.batchSimulate, responseSerialize: serializeSimResultChunk },
 } as const satisfies typeof EngineService;

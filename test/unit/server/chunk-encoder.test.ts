@@ -3,6 +3,8 @@ import { describe, expect, it } from "vitest";
 import { SimResultChunk } from "../../../host/proto/generated/engine/v1/engine.js";
 import {
   ENGINE_SERVICE_DEFINITION,
+  EncodeBuffers,
+  encodeAhead,
   encodeSimResultChunk,
 } from "../../../host/server/chunk-encoder.js";
 
@@ -61,7 +63,28 @@ describe("SimResultChunk encoder", () => {
     expect(back.id).toEqual({ envId: "tictactoe-v1", buildId: "b" });
   });
 
-  it("is what the served Engine definition uses for BatchSimulate", () => {
-    expect(ENGINE_SERVICE_DEFINITION.batchSimulate.responseSerialize).toBe(encodeSimResultChunk);
+  it("writes into a given larger buffer, and the service sends chunks encoded ahead as they are", () => {
+    const message = SimResultChunk.fromPartial({
+      id: { envId: "tictactoe-v1", buildId: "b" },
+      rows: 2,
+      rewards: Buffer.alloc(8, 3),
+    });
+    const expected = Buffer.from(SimResultChunk.encode(message).finish());
+    const buffers = new EncodeBuffers(2);
+    const big = buffers.take(1000);
+    expect(
+      Buffer.compare(
+        encodeSimResultChunk(message, () => big),
+        expected,
+      ),
+    ).toBe(0);
+    const serialize = ENGINE_SERVICE_DEFINITION.batchSimulate.responseSerialize;
+    expect(Buffer.compare(serialize(message), expected)).toBe(0);
+    encodeAhead(message, () => big);
+    const sent = serialize(message);
+    expect(sent.buffer).toBe(big.buffer);
+    expect(Buffer.compare(sent, expected)).toBe(0);
+    buffers.give(big);
+    expect(buffers.take(expected.length)).toBe(big);
   });
 });
