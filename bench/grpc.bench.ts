@@ -32,6 +32,7 @@ import { DEFAULT_LIMITS } from "../host/server/limits.js";
 import { ServerMetrics } from "../host/server/metrics.js";
 import { serveMetrics } from "../host/server/metrics-http.js";
 import { startServer } from "../host/server/server.js";
+import { cpuSince, nsPerRow, processCpu } from "./proc-cpu.js";
 
 const ENV_ID = "tictactoe-v1";
 const CARTRIDGES = resolve(fileURLToPath(new URL("../build/cartridges", import.meta.url)));
@@ -199,6 +200,7 @@ export async function runGrpcBench(): Promise<void> {
     // once and then measured three times (median reported).
     const inProcessRun = (episodes: number) => {
       let rows = 0;
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       for (const chunk of local.rollout({
         envId: ENV_ID,
@@ -210,10 +212,17 @@ export async function runGrpcBench(): Promise<void> {
       })) {
         rows += chunk.rows;
       }
-      return rows / ((performance.now() - t0) / 1000);
+      const cpu = process.cpuUsage(cpu0);
+      return {
+        rate: rows / ((performance.now() - t0) / 1000),
+        cpuNsPerRow: ((cpu.user + cpu.system) * 1000) / rows,
+      };
     };
+    // CPU per row: the client's (this process), and the server child's, read from /proc.
     const grpcRun = async (episodes: number, over: EngineClient = client) => {
       let rows = 0;
+      const server0 = processCpu(child.pid!);
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
       for await (const chunk of over.batchSimulate({
         envId: ENV_ID,
@@ -221,12 +230,22 @@ export async function runGrpcBench(): Promise<void> {
       })) {
         rows += chunk.rows;
       }
-      return { rows, rate: rows / ((performance.now() - t0) / 1000) };
+      const rate = rows / ((performance.now() - t0) / 1000);
+      const cpu = process.cpuUsage(cpu0);
+      const server = cpuSince(server0, processCpu(child.pid!));
+      return {
+        rows,
+        rate,
+        clientNsPerRow: ((cpu.user + cpu.system) * 1000) / rows,
+        serverNsPerRow: nsPerRow(server.totalSeconds, rows),
+      };
     };
     const median = (values: number[]) => [...values].sort((a, b) => a - b)[1] ?? Number.NaN;
 
     inProcessRun(ROLLOUT_EPISODES / 10);
-    const inProcessRate = median([0, 1, 2].map(() => inProcessRun(ROLLOUT_EPISODES)));
+    const inProcessRuns = [0, 1, 2].map(() => inProcessRun(ROLLOUT_EPISODES));
+    const inProcessRate = median(inProcessRuns.map((r) => r.rate));
+    const inProcessNs = median(inProcessRuns.map((r) => r.cpuNsPerRow));
 
     const idle = await serverMemory(ports.metricsUrl);
     const peak = { ...idle };
@@ -245,6 +264,8 @@ export async function runGrpcBench(): Promise<void> {
     clearInterval(sampler);
     const delivered = runs[0]?.rows ?? 0;
     const deliveredRate = median(runs.map((r) => r.rate));
+    const serverNs = median(runs.map((r) => r.serverNsPerRow));
+    const clientNs = median(runs.map((r) => r.clientNsPerRow));
 
     // The same with the server in this process: no second core needed, so on a busy machine it
     // isolates what the gRPC layer itself costs.
@@ -272,6 +293,9 @@ export async function runGrpcBench(): Promise<void> {
     );
     console.log(
       `  in-process rollouts   : ${(inProcessRate / 1e6).toFixed(2)} M steps/s; delivered/in-process ${(deliveredRate / inProcessRate).toFixed(3)}x`,
+    );
+    console.log(
+      `  CPU per row           : in-process rollout ${inProcessNs.toFixed(0)} ns; server ${serverNs.toFixed(0)} ns (delivery ${(serverNs - inProcessNs).toFixed(0)} ns beyond the rollout), client ${clientNs.toFixed(0)} ns; in-process/(server) ${(inProcessNs / serverNs).toFixed(3)}x`,
     );
     console.log(
       `  same-process server   : ${(sameRate / 1e6).toFixed(2)} M steps/s delivered; /in-process ${(sameRate / inProcessRate).toFixed(3)}x`,

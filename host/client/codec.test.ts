@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type Capabilities, DType } from "../proto/generated/engine/v1/engine.js";
-import { decodeObs, encodeAction, f32View, toSeed } from "./codec.js";
+import { decodeObs, encodeAction, f32View, i32View, toSeed, u32View } from "./codec.js";
 import { EngineCallError, toEngineCallError } from "./errors.js";
 
 function caps(overrides: Partial<Capabilities>): Capabilities {
@@ -26,6 +26,20 @@ function caps(overrides: Partial<Capabilities>): Capabilities {
 }
 
 describe("client codec", () => {
+  it("reads misaligned Buffer columns by copying their own bytes", () => {
+    const backing = Buffer.alloc(16);
+    backing.writeFloatLE(1.5, 1);
+    backing.writeUInt32LE(7, 5);
+    backing.writeInt32LE(-3, 9);
+    // A Buffer view at an odd offset, as a decoder hands out fields of a received message.
+    const column = backing.subarray(1, 13);
+    const values = f32View(column.subarray(0, 4));
+    expect(values.length).toBe(1);
+    expect(values[0]).toBe(1.5);
+    expect([...u32View(column.subarray(4, 8))]).toEqual([7]);
+    expect([...i32View(column.subarray(8, 12))]).toEqual([-3]);
+  });
+
   it("encodes actions per the action space, little-endian", () => {
     expect([...encodeAction(caps({}), 3)]).toEqual([3, 0, 0, 0]);
     const multi = caps({

@@ -11,10 +11,14 @@ export type Observation = Float32Array | Uint8Array | Int32Array;
 /** An action as a Gymnasium user writes it: a number (discrete) or an array (multi/box). */
 export type Action = number | readonly number[] | Float32Array | Uint32Array;
 
-/** Copies `bytes` into a fresh, aligned ArrayBuffer when its offset does not fit `align`. */
+/**
+ * Copies `bytes` into a fresh, aligned ArrayBuffer when its offset does not fit `align`. The copy
+ * goes through `Uint8Array.prototype.slice`: received bytes are often Buffers, whose own `slice`
+ * is a view, so its `.buffer` at offset 0 would read the wrong bytes.
+ */
 function aligned(bytes: Uint8Array, align: number): { buffer: ArrayBufferLike; offset: number } {
   if (bytes.byteOffset % align === 0) return { buffer: bytes.buffer, offset: bytes.byteOffset };
-  return { buffer: bytes.slice().buffer, offset: 0 };
+  return { buffer: Uint8Array.prototype.slice.call(bytes).buffer, offset: 0 };
 }
 
 export function f32View(bytes: Uint8Array): Float32Array {

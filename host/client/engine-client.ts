@@ -5,13 +5,13 @@ import {
   Metadata,
   type ServiceError,
 } from "@grpc/grpc-js";
-import {
-  type BatchSimulateRequest,
-  type Capabilities,
+import type {
+  BatchSimulateRequest,
+  Capabilities,
   EngineClient as GeneratedEngineClient,
-  type ResetResponse,
-  type SimResultChunk,
-  type StepResponse,
+  ResetResponse,
+  SimResultChunk,
+  StepResponse,
 } from "../proto/generated/engine/v1/engine.js";
 import {
   type Build,
@@ -20,6 +20,7 @@ import {
 } from "../proto/generated/manifest/v1/manifest.js";
 import type { Session as SessionMessage } from "../proto/generated/sessions/v1/sessions.js";
 import { type DecodedChunk, decodeChunk } from "./batch.js";
+import { ViewingEngineClient } from "./chunk-decoder.js";
 import { toSeed } from "./codec.js";
 import { addToken, type ClientCredentialsOptions, channelCredentials } from "./credentials.js";
 import { Env } from "./env.js";
@@ -144,7 +145,7 @@ export class EngineClient {
    * channel is ready. A `token` is sent with every call.
    */
   static async connect(address: string, options: ConnectOptions = {}): Promise<EngineClient> {
-    const raw = new GeneratedEngineClient(
+    const raw = new ViewingEngineClient(
       address,
       channelCredentials(options),
       channelOptionsOf(options),

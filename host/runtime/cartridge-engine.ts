@@ -14,7 +14,7 @@ import { CallError, quoteForMessage } from "./errors.js";
 import { readInfo, readInfoColumns } from "./info-record.js";
 import type { CartridgeInstance } from "./instance.js";
 import type { RegisteredBuild } from "./registry.js";
-import { RolloutChunkBuilder } from "./rollout-chunks.js";
+import { ChunkBuffers, RolloutChunkBuilder, rolloutRowBytes } from "./rollout-chunks.js";
 import { batchGroupEnvs } from "./sandbox-options.js";
 import { bytesForReplay, withTrapContext } from "./trap-report.js";
 import { autoresetRows, legalMasksAt, resetRows } from "./vector-rows.js";
@@ -35,13 +35,6 @@ export interface EngineOptions {
 }
 
 const SEED_LIMIT = 1n << 64n;
-
-/**
- * Bytes a rollout chunk stores per row besides the action, state, observation and player rewards:
- * episode and step indices (4 + 4), reward (4), terminated, truncated, flags, current player and
- * status (1 each).
- */
-const CHUNK_ROW_OVERHEAD_BYTES = 17;
 
 function checkSeed(seed: bigint, envId: string): void {
   if (typeof seed !== "bigint" || seed < 0n || seed >= SEED_LIMIT) {
@@ -477,12 +470,12 @@ export class CartridgeEngine implements SyncEngine {
     // the byte budget rather than by `chunkSteps` alone, which a client chooses: a one-episode
     // request must not allocate a million rows. One episode longer than both bounds still goes
     // out whole, in a chunk of its own size.
-    const rowBytes =
-      sizes.actionBytes +
-      (request.includeStates === false ? 0 : sizes.stateBytes) +
-      (request.includeObs ? sizes.obsBytes : 0) +
-      CHUNK_ROW_OVERHEAD_BYTES +
-      4 * manifest.players;
+    const rowBytes = rolloutRowBytes(
+      sizes,
+      manifest.players,
+      request.includeObs,
+      request.includeStates ?? true,
+    );
     return Math.max(
       request.stepCap,
       Math.min(
@@ -500,6 +493,7 @@ export class CartridgeEngine implements SyncEngine {
     const ref = buildRef(build);
     const { sizes, manifest } = build.cartridge;
     const capacityRows = this.chunkCapacityRows(build, request);
+    const buffers = new ChunkBuffers();
     const newBuilder = () =>
       new RolloutChunkBuilder(
         ref,
@@ -508,7 +502,9 @@ export class CartridgeEngine implements SyncEngine {
         capacityRows,
         request.includeObs,
         request.includeStates ?? true,
+        buffers.take(),
       );
+    const finish = (done: RolloutChunkBuilder) => buffers.releasable(done.finish(), done.buffer);
     let builder = newBuilder();
     for (let episode = 0; episode < request.episodes; episode++) {
       const seed = (request.seed + BigInt(episode)) % SEED_LIMIT;
@@ -517,14 +513,14 @@ export class CartridgeEngine implements SyncEngine {
       let full: RolloutChunk | undefined;
       this.rolloutEpisode(build, request, episode, seed, (instance, rows) => {
         if (!builder.fits(rows)) {
-          full = builder.finish();
+          full = finish(builder);
           builder = newBuilder();
         }
         builder.appendEpisode(instance.memory, instance.rolloutArrays, episode, rows);
       });
       if (full !== undefined) yield full;
     }
-    if (builder.rows > 0) yield builder.finish();
+    if (builder.rows > 0) yield finish(builder);
   }
 
   /** Plays one episode in the cartridge and hands its rows to `use`; a trap names the episode. */
@@ -535,10 +531,22 @@ export class CartridgeEngine implements SyncEngine {
     seed: bigint,
     use: (instance: CartridgeInstance, rows: number) => T,
   ): T {
+    return build.pool.with((instance) =>
+      this.rolloutEpisodeOn(instance, build, request, episode, seed, use),
+    );
+  }
+
+  /** `rolloutEpisode` on an instance the caller holds. */
+  private rolloutEpisodeOn<T>(
+    instance: CartridgeInstance,
+    build: RegisteredBuild,
+    request: RolloutRequest,
+    episode: number,
+    seed: bigint,
+    use: (instance: CartridgeInstance, rows: number) => T,
+  ): T {
     try {
-      return build.pool.with((instance) =>
-        use(instance, instance.rollout(seed, request.stepCap, request.includeObs)),
-      );
+      return use(instance, instance.rollout(seed, request.stepCap, request.includeObs));
     } catch (error) {
       throw withTrapContext(error, {
         seed: seed.toString(),
@@ -553,8 +561,13 @@ export class CartridgeEngine implements SyncEngine {
    * there (whole episodes, until the next would not fit), and the episode the next chunk starts
    * at (`request.episodes` after the last). Stateless, so that any worker can produce any chunk;
    * the episode that did not fit is run again for the next chunk, which replays it exactly.
+   * `reuse`, a released chunk's buffer of the same call, holds the columns if its size fits.
    */
-  rolloutChunkAt(request: RolloutRequest, first: number): { chunk: RolloutChunk; next: number } {
+  rolloutChunkAt(
+    request: RolloutRequest,
+    first: number,
+    reuse?: ArrayBuffer,
+  ): { chunk: RolloutChunk; next: number } {
     const build = this.checkRollout(request);
     const { sizes, manifest } = build.cartridge;
     const builder = new RolloutChunkBuilder(
@@ -564,17 +577,26 @@ export class CartridgeEngine implements SyncEngine {
       this.chunkCapacityRows(build, request),
       request.includeObs,
       request.includeStates ?? true,
+      reuse,
     );
-    let episode = first;
-    for (; episode < request.episodes; episode++) {
-      const seed = (request.seed + BigInt(episode)) % SEED_LIMIT;
-      const appended = this.rolloutEpisode(build, request, episode, seed, (instance, rows) => {
-        if (!builder.fits(rows)) return false;
-        builder.appendEpisode(instance.memory, instance.rolloutArrays, episode, rows);
-        return true;
-      });
-      if (!appended) break;
-    }
-    return { chunk: builder.finish(), next: episode };
+    const append = (instance: CartridgeInstance, rows: number, episode: number) => {
+      if (!builder.fits(rows)) return false;
+      builder.appendEpisode(instance.memory, instance.rolloutArrays, episode, rows);
+      return true;
+    };
+    // One instance for the whole chunk: nothing yields in between, and a trap ends the chunk.
+    const next = build.pool.with((instance) => {
+      let episode = first;
+      for (; episode < request.episodes; episode++) {
+        const seed = (request.seed + BigInt(episode)) % SEED_LIMIT;
+        const at = episode;
+        const appended = this.rolloutEpisodeOn(instance, build, request, at, seed, (i, rows) =>
+          append(i, rows, at),
+        );
+        if (!appended) break;
+      }
+      return episode;
+    });
+    return { chunk: builder.finish(), next };
   }
 }

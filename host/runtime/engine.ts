@@ -136,6 +136,7 @@ export interface RolloutRequest extends EnvSelector {
  * One chunk of rollout results as packed columns, one row per step. `episodes[r]` is the episode
  * index (0-based, relative to the request) and `steps[r]` the step index within it. `obs` is empty
  * unless `includeObs` was set, `states` when `includeStates` was false. `flags[r]` has bit 0 = terminated, bit 1 = truncated.
+ * A consumer done with a chunk may hand its memory back with `releaseRolloutChunk`.
  */
 export interface RolloutChunk {
   readonly build: BuildRef;

@@ -66,7 +66,7 @@ function run(call: GuestCall): unknown {
     case "resetRows":
       return engine.resetRowsAt(call.selector, call.seed, call.start, call.rows, call.hints);
     case "rolloutChunk":
-      return engine.rolloutChunkAt(call.request, call.first);
+      return engine.rolloutChunkAt(call.request, call.first, call.reuse);
   }
 }
 

@@ -20,6 +20,7 @@ import { throwIfCancelled } from "./inline-engine.js";
 import { InlineSlice } from "./inline-slice.js";
 import type { LoadedCartridge } from "./loader.js";
 import type { Registry } from "./registry.js";
+import { ChunkBuffers } from "./rollout-chunks.js";
 import { checkWorkerNice, DEFAULT_WORKER_NICE } from "./worker-nice.js";
 import {
   type FromWorker,
@@ -438,15 +439,27 @@ export class WorkerEngine implements Engine {
     const build = this.local.checkRollout(request);
     const { cartridge } = build;
     const pinned: RolloutRequest = { ...request, ...pin(cartridge) };
+    // Released chunks' buffers travel back to the worker that builds a later chunk.
+    const buffers = new ChunkBuffers();
     return this.prefetched<RolloutChunk>(
       cartridge,
       options?.signal,
-      (first) =>
-        first < request.episodes
-          ? { call: { op: "rolloutChunk", request: pinned, first }, next: undefined }
-          : undefined,
+      (first) => {
+        if (first >= request.episodes) return undefined;
+        const reuse = buffers.take();
+        const call: GuestCall = {
+          op: "rolloutChunk",
+          request: pinned,
+          first,
+          ...(reuse === undefined ? {} : { reuse }),
+        };
+        return { call, next: undefined };
+      },
       (value) => (value as unknown as { next: number }).next,
-      (value) => (value as unknown as { chunk: RolloutChunk }).chunk,
+      (value) => {
+        const { chunk } = value as unknown as { chunk: RolloutChunk };
+        return buffers.releasable(chunk, chunk.episodes.buffer as ArrayBuffer);
+      },
     );
   }
 

@@ -43,7 +43,13 @@ export type GuestCall =
       readonly rows: number;
       readonly hints: readonly Uint8Array[];
     }
-  | { readonly op: "rolloutChunk"; readonly request: RolloutRequest; readonly first: number };
+  | {
+      readonly op: "rolloutChunk";
+      readonly request: RolloutRequest;
+      readonly first: number;
+      /** A released chunk's buffer of the same call, transferred back for this chunk's columns. */
+      readonly reuse?: ArrayBuffer;
+    };
 
 /**
  * Main thread to worker. A `build` is sent once per worker before the first call that needs it;
@@ -83,6 +89,10 @@ export function transferablesOf(value: unknown, depth = 2): ArrayBuffer[] {
   const visit = (v: unknown, level: number) => {
     if (ArrayBuffer.isView(v)) {
       if (v.buffer instanceof ArrayBuffer) found.add(v.buffer);
+      return;
+    }
+    if (v instanceof ArrayBuffer) {
+      found.add(v);
       return;
     }
     if (level === 0 || v === null || typeof v !== "object") return;

@@ -7,6 +7,8 @@ import type {
   RolloutChunk,
 } from "../runtime/engine.js";
 import { CallError } from "../runtime/errors.js";
+import { releaseRolloutChunk } from "../runtime/rollout-chunks.js";
+import { EncodeBuffers, encodeAhead } from "./chunk-encoder.js";
 import { asBuffer, engineId, typedAsBuffer } from "./convert.js";
 import type { ServerLimits } from "./limits.js";
 import { requestError } from "./status.js";
@@ -22,6 +24,21 @@ export interface BatchPlan {
   /** Rows the whole call will produce at most (for logs). */
   readonly maxRows: number;
   readonly chunks: AsyncGenerator<SimResultChunk, void, void>;
+  /**
+   * Tells the engine a chunk of `chunks` was written (serialized), so it may reuse the chunk's
+   * memory for a later one. Optional; a chunk never released is left to the collector.
+   */
+  release(chunk: SimResultChunk): void;
+}
+
+/** Release functions of chunks that hold engine memory, by the message that views it. */
+const RELEASES = new WeakMap<SimResultChunk, () => void>();
+
+function release(chunk: SimResultChunk): void {
+  const done = RELEASES.get(chunk);
+  if (done === undefined) return;
+  RELEASES.delete(chunk);
+  done();
 }
 
 /** Chunk rows for a call: the client's wish within the server's caps and byte budget. */
@@ -73,9 +90,11 @@ async function* vectorChunks(
 async function* rolloutChunks(
   chunks: AsyncGenerator<RolloutChunk, void, void>,
   includeStates: boolean,
+  maxInFlightChunks: number,
 ): AsyncGenerator<SimResultChunk, void, void> {
+  const buffers = new EncodeBuffers(maxInFlightChunks);
   for await (const chunk of chunks) {
-    yield {
+    const message: SimResultChunk = {
       id: engineId(chunk.build),
       rows: chunk.rows,
       index: typedAsBuffer(chunk.episodes),
@@ -92,6 +111,17 @@ async function* rolloutChunks(
       finalObs: EMPTY,
       finalStates: EMPTY,
     };
+    // Encoded here into a reused buffer; both go back once the write completed.
+    let encoded: Buffer | undefined;
+    encodeAhead(message, (size) => {
+      encoded = buffers.take(size);
+      return encoded;
+    });
+    RELEASES.set(message, () => {
+      releaseRolloutChunk(chunk);
+      if (encoded !== undefined) buffers.give(encoded);
+    });
+    yield message;
   }
 }
 
@@ -134,6 +164,7 @@ export function planBatch(
     return {
       mode: "reset",
       caps,
+      release,
       maxRows: count,
       chunks: vectorChunks(
         engine.resetBatchChunks({ ...pinned, seed, count, hints }, rows, { signal }),
@@ -176,6 +207,7 @@ export function planBatch(
     return {
       mode: "vector",
       caps,
+      release,
       maxRows: count,
       // Called here, not inside the generator: the build is resolved and held from this moment.
       chunks: vectorChunks(
@@ -219,6 +251,7 @@ export function planBatch(
   return {
     mode: "rollouts",
     caps,
+    release,
     maxRows: totalSteps,
     // Called here, not inside the generator: the request is validated and the build held now.
     chunks: rolloutChunks(
@@ -235,6 +268,7 @@ export function planBatch(
         { signal },
       ),
       r.includeStates,
+      limits.maxInFlightChunks,
     ),
   };
 }

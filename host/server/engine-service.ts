@@ -162,6 +162,7 @@ export function createEngineService(
             inFlight += delta;
             metrics.batchChunksInFlight.inc(delta);
           },
+          onWritten: (chunk) => plan.release(chunk),
           onWaiting: (waiting) => {
             if (waiting) metrics.batchStreamsWaiting.inc();
             else metrics.batchStreamsWaiting.dec();

@@ -7,11 +7,11 @@ import {
 } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { type Logger, pino } from "pino";
-import { EngineService } from "../proto/generated/engine/v1/engine.js";
 import type { Engine } from "../runtime/engine.js";
 import { boundForMessage } from "../runtime/errors.js";
 import type { Authenticator } from "./auth/authenticator.js";
 import { authInterceptor } from "./auth/interceptor.js";
+import { ENGINE_SERVICE_DEFINITION } from "./chunk-encoder.js";
 import { createEngineService } from "./engine-service.js";
 import { DEFAULT_LIMITS, type ServerLimits } from "./limits.js";
 import { listenError } from "./listen-error.js";
@@ -142,7 +142,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     logger.info({ path, reason: boundForMessage(reason) }, "request did not decode");
   };
   const engineService = tolerantService(
-    EngineService,
+    ENGINE_SERVICE_DEFINITION,
     createEngineService(options.engine, { logger, metrics }, limits),
     onMalformed,
   );

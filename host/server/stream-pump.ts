@@ -15,6 +15,8 @@ export interface PumpHooks<Chunk> {
   onWaiting(waiting: boolean): void;
   /** Called with +1 when a chunk is written and -1 when HTTP/2 has taken it. */
   onInFlight(delta: number): void;
+  /** Called with each chunk once HTTP/2 has taken it (serialized): its memory is free again. */
+  onWritten?(chunk: Chunk): void;
 }
 
 function deadlinePassed(deadline: Date | number): boolean {
@@ -72,12 +74,14 @@ export async function pumpChunks<Req, Chunk>(
       const next = await chunks.next();
       if (gone) return goneOutcome();
       if (next.done === true) break;
-      hooks.onChunk(next.value);
+      const chunk = next.value;
+      hooks.onChunk(chunk);
       inFlight += 1;
       hooks.onInFlight(1);
-      call.write(next.value, () => {
+      call.write(chunk, () => {
         inFlight -= 1;
         hooks.onInFlight(-1);
+        hooks.onWritten?.(chunk);
         wake?.();
       });
       const blocked = () => !gone && (inFlight >= maxInFlightChunks || call.writableNeedDrain);

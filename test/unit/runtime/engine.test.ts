@@ -131,7 +131,10 @@ describe("CartridgeEngine on the counter cartridge", () => {
       second.states,
     );
     // The state column starts from the seeded reset: value (seed & 7) plus the first action + 1.
-    const firstValue = new DataView(second.states.buffer).getUint32(0, true);
+    const firstValue = new DataView(second.states.buffer, second.states.byteOffset).getUint32(
+      0,
+      true,
+    );
     expect(firstValue).toBe((6 & 7) + second.actions[0]! + 1);
   });
 

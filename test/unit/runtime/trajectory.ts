@@ -48,7 +48,7 @@ export async function trajectoryBytes(
       chunk.states,
       chunk.obs,
       chunk.flags,
-      new Uint8Array(chunk.rewards.buffer),
+      new Uint8Array(chunk.rewards.buffer, chunk.rewards.byteOffset, chunk.rewards.byteLength),
     );
   }
   return Uint8Array.from(parts.flatMap((p) => [...p]));
