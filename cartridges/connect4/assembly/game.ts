@@ -119,7 +119,8 @@ export class ConnectFour {
     return OK;
   }
 
-  step(position: Position, drop: Drop, outcome: Outcome): i32 {
+  // @ts-ignore: decorator
+  @inline step(position: Position, drop: Drop, outcome: Outcome): i32 {
     const column = drop.column;
     const height = <i32>unchecked(position.heights[column]);
     if (height >= ROWS) return ILLEGAL_ACTION;
@@ -146,10 +147,29 @@ export class ConnectFour {
     return OK;
   }
 
-  legalActions(position: Position, mask: usize): void {
+  // @ts-ignore: decorator
+  @inline legalActions(position: Position, mask: usize): void {
     for (let c = 0; c < COLUMNS; c++) {
       store<u8>(mask + <usize>c, <u8>(<i32>unchecked(position.heights[c]) < ROWS));
     }
+  }
+
+  /**
+   * The playable columns as bits (bit c = column c): a column is playable when its top cell
+   * (bitboard bit 7c + 5) is empty, so shifting that bit right by 6c + 5 puts it at bit c.
+   */
+  // @ts-ignore: decorator
+  @inline legalBits(position: Position): u64 {
+    const free = ~(position.first | position.second);
+    return (
+      ((free >> 5) & 0x01) |
+      ((free >> 11) & 0x02) |
+      ((free >> 17) & 0x04) |
+      ((free >> 23) & 0x08) |
+      ((free >> 29) & 0x10) |
+      ((free >> 35) & 0x20) |
+      ((free >> 41) & 0x40)
+    );
   }
 
   /**
@@ -159,7 +179,8 @@ export class ConnectFour {
    * position that no move order reaches (say, a second-player piece alone at the bottom with a
    * first-player piece on top of it) is accepted.
    */
-  decodeState(ptr: usize, position: Position): i32 {
+  // @ts-ignore: decorator
+  @inline decodeState(ptr: usize, position: Position): i32 {
     let first: u64 = 0;
     let second: u64 = 0;
     // Column by column, the six rows written out: a column is valid when every byte is 0-2 and
@@ -209,7 +230,8 @@ export class ConnectFour {
     return OK;
   }
 
-  encodeState(position: Position, ptr: usize): void {
+  // @ts-ignore: decorator
+  @inline encodeState(position: Position, ptr: usize): void {
     const first = position.first;
     const second = position.second;
     for (let c = 0; c < COLUMNS; c++) {
@@ -227,7 +249,8 @@ export class ConnectFour {
   }
 
   /** 91 f32: first player's plane (42), second player's plane (42), legal-column mask (7). */
-  encodeObs(position: Position, ptr: usize): void {
+  // @ts-ignore: decorator
+  @inline encodeObs(position: Position, ptr: usize): void {
     const first = position.first;
     const second = position.second;
     const live = position.winner == NO_WINNER;
@@ -245,18 +268,21 @@ export class ConnectFour {
     }
   }
 
-  decodeAction(ptr: usize, drop: Drop): i32 {
+  // @ts-ignore: decorator
+  @inline decodeAction(ptr: usize, drop: Drop): i32 {
     const column = load<u32>(ptr);
     if (column >= <u32>COLUMNS) return MALFORMED_ACTION;
     drop.column = <i32>column;
     return OK;
   }
 
-  isOver(position: Position): bool {
+  // @ts-ignore: decorator
+  @inline isOver(position: Position): bool {
     return position.winner != NO_WINNER;
   }
 
-  currentPlayer(position: Position): i32 {
+  // @ts-ignore: decorator
+  @inline currentPlayer(position: Position): i32 {
     return <i32>position.player;
   }
 }

@@ -110,7 +110,8 @@ export class TicTacToe {
     return OK;
   }
 
-  step(board: Board, move: Move, outcome: Outcome): i32 {
+  // @ts-ignore: decorator
+  @inline step(board: Board, move: Move, outcome: Outcome): i32 {
     const bit: u32 = 1 << move.cell;
     if (((board.x | board.o) & bit) != 0) return ILLEGAL_ACTION;
     const mover = <i32>board.player;
@@ -133,9 +134,16 @@ export class TicTacToe {
     return OK;
   }
 
+  /** The empty cells as bits (bit i = cell i): the SDK's policy draws from these. */
+  // @ts-ignore: decorator
+  @inline legalBits(board: Board): u64 {
+    return <u64>(~(board.x | board.o) & FULL);
+  }
+
   // The nine-cell loops below are unrolled by hand (the calls are inlined): they run on every
   // step of a rollout.
-  legalActions(board: Board, mask: usize): void {
+  // @ts-ignore: decorator
+  @inline legalActions(board: Board, mask: usize): void {
     const empty = ~(board.x | board.o);
     maskCell(mask, empty, 0);
     maskCell(mask, empty, 1);
@@ -153,7 +161,8 @@ export class TicTacToe {
    * O or one more, and the player byte follows from the counts), and the winner byte agrees with
    * the lines on the board (a won game has exactly one winner, who moved last).
    */
-  decodeState(ptr: usize, board: Board): i32 {
+  // @ts-ignore: decorator
+  @inline decodeState(ptr: usize, board: Board): i32 {
     // Cells 0-7 in one u64 load and cell 8 on its own, checked and split into the two bitmasks
     // without a loop: no byte may have a bit above bit 1, nor both low bits set (the value 3).
     const low = load<u64>(ptr);
@@ -190,7 +199,8 @@ export class TicTacToe {
     return OK;
   }
 
-  encodeState(board: Board, ptr: usize): void {
+  // @ts-ignore: decorator
+  @inline encodeState(board: Board, ptr: usize): void {
     const x = board.x;
     const o = board.o;
     stateCell(ptr, x, o, 0);
@@ -207,7 +217,8 @@ export class TicTacToe {
   }
 
   /** 27 f32: X one-hot (9), O one-hot (9), legal-move mask (9; all 0 once the game is over). */
-  encodeObs(board: Board, ptr: usize): void {
+  // @ts-ignore: decorator
+  @inline encodeObs(board: Board, ptr: usize): void {
     const x = board.x;
     const o = board.o;
     const legal: u32 = board.winner == NO_WINNER ? ~(x | o) : 0;
@@ -222,18 +233,21 @@ export class TicTacToe {
     obsCell(ptr, x, o, legal, 8);
   }
 
-  decodeAction(ptr: usize, move: Move): i32 {
+  // @ts-ignore: decorator
+  @inline decodeAction(ptr: usize, move: Move): i32 {
     const cell = load<u32>(ptr);
     if (cell >= <u32>CELLS) return MALFORMED_ACTION;
     move.cell = cell;
     return OK;
   }
 
-  isOver(board: Board): bool {
+  // @ts-ignore: decorator
+  @inline isOver(board: Board): bool {
     return board.winner != NO_WINNER;
   }
 
-  currentPlayer(board: Board): i32 {
+  // @ts-ignore: decorator
+  @inline currentPlayer(board: Board): i32 {
     return <i32>board.player;
   }
 }
