@@ -52,12 +52,6 @@ const DRAW: u8 = 3;
   store<f32>(at, <f32>((legal >> i) & 1), 72);
 }
 
-/** Writes cell `i`'s state byte (0 empty, 1 X, 2 O) from the bitmasks. */
-// @ts-ignore: decorator
-@inline function stateCell(ptr: usize, x: u32, o: u32, i: u32): void {
-  store<u8>(ptr + <usize>i, <u8>(((x >> i) & 1) | (((o >> i) & 1) << 1)));
-}
-
 /** Writes cell `i`'s mask byte: 1 when the cell is empty. */
 // @ts-ignore: decorator
 @inline function maskCell(ptr: usize, empty: u32, i: u32): void {
@@ -74,6 +68,20 @@ const GATHER: u64 = 0x0102040810204080;
 // @ts-ignore: decorator
 @inline function gatherBytes(bytes: u64): u32 {
   return <u32>((bytes * GATHER) >> 56);
+}
+
+/** Keeps bit i of byte i when every byte holds the same value. */
+const DIAGONAL: u64 = 0x8040201008040201;
+/** Adding this to a byte that is 0 or a power of two sets its bit 7 exactly when it is not 0. */
+const LOW_SEVENS: u64 = 0x7f7f7f7f7f7f7f7f;
+
+/** Spreads the low eight bits of `bits` over eight bytes: byte i becomes bit i (0 or 1). */
+// @ts-ignore: decorator
+@inline function spreadBytes(bits: u32): u64 {
+  // Copy the byte into all eight bytes, keep bit i in byte i, then turn each non-zero byte into 1
+  // (no byte carries into the next: each is at most 0x80 + 0x7f).
+  const copies = (<u64>(bits & 0xff) * BYTE_ONES) & DIAGONAL;
+  return ((copies + LOW_SEVENS) >> 7) & BYTE_ONES;
 }
 
 /** A position: the cells of each player as bitmasks, whose turn it is, and the result. */
@@ -203,15 +211,9 @@ export class TicTacToe {
   @inline encodeState(board: Board, ptr: usize): void {
     const x = board.x;
     const o = board.o;
-    stateCell(ptr, x, o, 0);
-    stateCell(ptr, x, o, 1);
-    stateCell(ptr, x, o, 2);
-    stateCell(ptr, x, o, 3);
-    stateCell(ptr, x, o, 4);
-    stateCell(ptr, x, o, 5);
-    stateCell(ptr, x, o, 6);
-    stateCell(ptr, x, o, 7);
-    stateCell(ptr, x, o, 8);
+    // Cells 0-7 in one u64 store (the inverse of decodeState's gather), cell 8 on its own.
+    store<u64>(ptr, spreadBytes(x) | (spreadBytes(o) << 1));
+    store<u8>(ptr, <u8>(((x >> 8) & 1) | (((o >> 8) & 1) << 1)), 8);
     store<u8>(ptr, board.player, 9);
     store<u8>(ptr, board.winner, 10);
   }
