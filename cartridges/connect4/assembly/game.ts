@@ -58,11 +58,26 @@ const OBS_MASK: usize = 4 * 84;
   return (((value & 1) | (((value >> 1) & 1) << 8)) << row) | (<u32>(value > 2) << 16);
 }
 
-/** Writes cell (row, column)'s state byte from one column's 6-bit piece masks. */
+/** Bit 0 of each column of a bitboard (bits 0, 7, ..., 42): row 0 of every column. */
+const ROW_BITS: u64 = 0x0000040810204081;
+/** Bit 0 of every byte. */
+const BYTE_ONES: u64 = 0x0101010101010101;
+
+/**
+ * Row `row` of a bitboard as seven bytes, byte c = the piece bit of column c. Multiplying the
+ * row's bits (at 7c) by 0x7f adds copies shifted by 0 to 6; the copy of column c's bit shifted by
+ * c lands at 8c, and no two copies share a position (7c + j is unique for j < 7), so nothing
+ * carries.
+ */
 // @ts-ignore: decorator
-@inline function storeCell(ptr: usize, row: i32, column: i32, mine: u32, theirs: u32): void {
-  const value = ((mine >> row) & 1) | (((theirs >> row) & 1) << 1);
-  store<u8>(ptr + <usize>(row * COLUMNS + column), <u8>value);
+@inline function rowBytes(board: u64, row: i32): u64 {
+  return (((board >> (<u64>row)) & ROW_BITS) * 0x7f) & BYTE_ONES;
+}
+
+/** Writes row `row`'s seven state bytes (and a zero after them, which the next field overwrites). */
+// @ts-ignore: decorator
+@inline function storeRow(ptr: usize, row: i32, first: u64, second: u64): void {
+  store<u64>(ptr + <usize>(row * COLUMNS), rowBytes(first, row) | (rowBytes(second, row) << 1));
 }
 
 /** Writes cell (row, column)'s two observation floats from one column's piece masks. */
@@ -234,16 +249,14 @@ export class ConnectFour {
   @inline encodeState(position: Position, ptr: usize): void {
     const first = position.first;
     const second = position.second;
-    for (let c = 0; c < COLUMNS; c++) {
-      const mine = columnBits(first, c);
-      const theirs = columnBits(second, c);
-      storeCell(ptr, 0, c, mine, theirs);
-      storeCell(ptr, 1, c, mine, theirs);
-      storeCell(ptr, 2, c, mine, theirs);
-      storeCell(ptr, 3, c, mine, theirs);
-      storeCell(ptr, 4, c, mine, theirs);
-      storeCell(ptr, 5, c, mine, theirs);
-    }
+    // Bottom row first: each u64 store's eighth byte is the next row's first, and the top row's
+    // is the player byte, both written after it.
+    storeRow(ptr, 0, first, second);
+    storeRow(ptr, 1, first, second);
+    storeRow(ptr, 2, first, second);
+    storeRow(ptr, 3, first, second);
+    storeRow(ptr, 4, first, second);
+    storeRow(ptr, 5, first, second);
     store<u8>(ptr + PLAYER_OFFSET, position.player);
     store<u8>(ptr + WINNER_OFFSET, position.winner);
   }
