@@ -48,16 +48,6 @@ const OBS_MASK: usize = 4 * 84;
   return (pairs & (pairs >> 16)) != 0;
 }
 
-/**
- * Reads cell (row, column) of the state bytes as a code for `decodeState`: bit `row` if it holds
- * a first-player piece, bit `8 + row` for a second-player piece, bit 16 if the byte is not 0-2.
- */
-// @ts-ignore: decorator
-@inline function cellCode(ptr: usize, row: i32, column: i32): u32 {
-  const value = <u32>load<u8>(ptr + <usize>(row * COLUMNS + column));
-  return (((value & 1) | (((value >> 1) & 1) << 8)) << row) | (<u32>(value > 2) << 16);
-}
-
 /** Bit 0 of each column of a bitboard (bits 0, 7, ..., 42): row 0 of every column. */
 const ROW_BITS: u64 = 0x0000040810204081;
 /** Bit 0 of every byte. */
@@ -72,6 +62,27 @@ const BYTE_ONES: u64 = 0x0101010101010101;
 // @ts-ignore: decorator
 @inline function rowBytes(board: u64, row: i32): u64 {
   return (((board >> (<u64>row)) & ROW_BITS) * 0x7f) & BYTE_ONES;
+}
+
+/** Bits 2-7 of every byte: set in a state byte above 3. */
+const HIGH_BITS: u64 = 0xfcfcfcfcfcfcfcfc;
+/** The low seven bytes of a u64: one row of state bytes. */
+const ROW_BYTES: u64 = 0x00ffffffffffffff;
+
+/**
+ * The inverse of `rowBytes`: seven bytes (each 0 or 1) to bitboard bits 7c + `row`. Multiplying by
+ * 0x7f adds copies shifted by 0 to 6; the copy of byte c's bit shifted by 6 - c lands at 7c + 6,
+ * and no two copies share a position (8c + j is unique for j < 7), so nothing carries.
+ */
+// @ts-ignore: decorator
+@inline function rowBits(bytes: u64, row: i32): u64 {
+  return (((bytes * 0x7f) >> 6) & ROW_BITS) << (<u64>row);
+}
+
+/** True when every byte of a row of state bytes is 0-2: no bit above bit 1, not both low bits. */
+// @ts-ignore: decorator
+@inline function rowValid(bytes: u64): bool {
+  return (bytes & HIGH_BITS) == 0 && (bytes & (bytes >> 1) & BYTE_ONES) == 0;
 }
 
 /** Writes row `row`'s seven state bytes (and a zero after them, which the next field overwrites). */
@@ -204,26 +215,50 @@ export class ConnectFour {
    */
   // @ts-ignore: decorator
   @inline decodeState(ptr: usize, position: Position): i32 {
-    let first: u64 = 0;
-    let second: u64 = 0;
-    // Column by column, the six rows written out: a column is valid when every byte is 0-2 and
-    // its occupied cells are exactly its lowest `height` cells (no floating piece).
-    for (let c = 0; c < COLUMNS; c++) {
-      const code =
-        cellCode(ptr, 0, c) |
-        cellCode(ptr, 1, c) |
-        cellCode(ptr, 2, c) |
-        cellCode(ptr, 3, c) |
-        cellCode(ptr, 4, c) |
-        cellCode(ptr, 5, c);
-      const mine = code & 0x3f;
-      const theirs = (code >> 8) & 0x3f;
-      const occupied = mine | theirs;
-      if ((code >> 16) != 0 || (occupied & (occupied + 1)) != 0) return MALFORMED_STATE;
-      first |= (<u64>mine) << (<u64>(c * COLUMN_BITS));
-      second |= (<u64>theirs) << (<u64>(c * COLUMN_BITS));
-      unchecked((position.heights[c] = <u8>popcnt<u32>(occupied)));
+    // Row by row, seven bytes at a time (the top row's load reaches the player byte, masked
+    // off): every byte must be 0-2.
+    const row0 = load<u64>(ptr) & ROW_BYTES;
+    const row1 = load<u64>(ptr, 7) & ROW_BYTES;
+    const row2 = load<u64>(ptr, 14) & ROW_BYTES;
+    const row3 = load<u64>(ptr, 21) & ROW_BYTES;
+    const row4 = load<u64>(ptr, 28) & ROW_BYTES;
+    const row5 = load<u64>(ptr, 35) & ROW_BYTES;
+    if (
+      !rowValid(row0) ||
+      !rowValid(row1) ||
+      !rowValid(row2) ||
+      !rowValid(row3) ||
+      !rowValid(row4) ||
+      !rowValid(row5)
+    ) {
+      return MALFORMED_STATE;
     }
+    const first =
+      rowBits(row0 & BYTE_ONES, 0) |
+      rowBits(row1 & BYTE_ONES, 1) |
+      rowBits(row2 & BYTE_ONES, 2) |
+      rowBits(row3 & BYTE_ONES, 3) |
+      rowBits(row4 & BYTE_ONES, 4) |
+      rowBits(row5 & BYTE_ONES, 5);
+    const second =
+      rowBits((row0 >> 1) & BYTE_ONES, 0) |
+      rowBits((row1 >> 1) & BYTE_ONES, 1) |
+      rowBits((row2 >> 1) & BYTE_ONES, 2) |
+      rowBits((row3 >> 1) & BYTE_ONES, 3) |
+      rowBits((row4 >> 1) & BYTE_ONES, 4) |
+      rowBits((row5 >> 1) & BYTE_ONES, 5);
+    // No floating piece: each column's occupied cells are its lowest ones, so adding 1 at the
+    // bottom of every column clears them all (a column holds at most six, below its guard bit).
+    const occupied = first | second;
+    if (((occupied + ROW_BITS) & occupied) != 0) return MALFORMED_STATE;
+    const heights = position.heights;
+    unchecked((heights[0] = <u8>popcnt<u64>(occupied & 0x3f)));
+    unchecked((heights[1] = <u8>popcnt<u64>((occupied >> 7) & 0x3f)));
+    unchecked((heights[2] = <u8>popcnt<u64>((occupied >> 14) & 0x3f)));
+    unchecked((heights[3] = <u8>popcnt<u64>((occupied >> 21) & 0x3f)));
+    unchecked((heights[4] = <u8>popcnt<u64>((occupied >> 28) & 0x3f)));
+    unchecked((heights[5] = <u8>popcnt<u64>((occupied >> 35) & 0x3f)));
+    unchecked((heights[6] = <u8>popcnt<u64>((occupied >> 42) & 0x3f)));
     const firstCount = <i32>popcnt<u64>(first);
     const secondCount = <i32>popcnt<u64>(second);
     const player = load<u8>(ptr + PLAYER_OFFSET);
