@@ -99,6 +99,17 @@ export class CartridgeInstance {
   private readonly limits: SandboxLimits;
   /** Most envs per `cartridge_step_batch` call. */
   private readonly batchGroup: number;
+  // Numbers the hot paths read on every call, copied out of nested objects once.
+  private readonly stepFuel: number;
+  private readonly resetFuel: number;
+  private readonly stateSlot: number;
+  private readonly actionSlot: number;
+  private readonly obsSlot: number;
+  private readonly infoSlot: number;
+  private readonly hintSlot: number;
+  private readonly stateBytes: number;
+  private readonly obsBytes: number;
+  private readonly infoBytes: number;
   private u8: Uint8Array;
   private f32: Float32Array;
   private u32: Uint32Array;
@@ -118,6 +129,16 @@ export class CartridgeInstance {
     this.single = singleLayout(base, cartridge.sizes);
     this.batch = batchLayout(base, cartridge.sizes, cartridge.maxBatch);
     this.rolloutArrays = rolloutLayout(base, cartridge.sizes, cartridge.maxRolloutSteps);
+    this.stepFuel = cartridge.limits.stepBudgetFuel;
+    this.resetFuel = cartridge.limits.resetBudgetFuel;
+    this.stateSlot = this.single.state;
+    this.actionSlot = this.single.action;
+    this.obsSlot = this.single.obs;
+    this.infoSlot = this.single.info;
+    this.hintSlot = this.single.hint;
+    this.stateBytes = cartridge.sizes.stateBytes;
+    this.obsBytes = cartridge.sizes.obsBytes;
+    this.infoBytes = cartridge.sizes.infoBytes;
     const buffer = this.exports.memory.buffer;
     this.u8 = new Uint8Array(buffer);
     this.f32 = new Float32Array(buffer);
@@ -143,9 +164,14 @@ export class CartridgeInstance {
   }
 
   private fail(error: unknown, what: string, fuel: number): never {
+    throw this.failure(error, what, fuel);
+  }
+
+  /** Marks the instance dead and returns the typed error for a call that threw. */
+  private failure(error: unknown, what: string, fuel: number): Error {
     this.dead = true;
     const budget = { fuel, maxCallDepth: this.limits.maxCallDepth };
-    throw classifyFailure(error, this.exports, budget, what, this.envId, this.cartridge.buildId);
+    return classifyFailure(error, this.exports, budget, what, this.envId, this.cartridge.buildId);
   }
 
   /**
@@ -274,21 +300,21 @@ export class CartridgeInstance {
     // Calls of at most `group` envs, each with its own capped budget (sandbox-options.ts).
     for (let start = 0; start < count; start += group) {
       const n = Math.min(group, count - start);
+      const fuel = batchBudgetFuel(this.limits, n);
       let status: number;
       try {
-        status = this.metered("cartridge_step_batch", batchBudgetFuel(this.limits, n), () =>
-          this.stepBatchFn(
-            n,
-            b.states + start * stateBytes,
-            b.actions + start * actionBytes,
-            statesOut + start * stateBytes,
-            b.obs + start * obsBytes,
-            b.infos + start * infoBytes,
-          ),
+        this.setFuel(fuel);
+        status = this.stepBatchFn(
+          n,
+          b.states + start * stateBytes,
+          b.actions + start * actionBytes,
+          statesOut + start * stateBytes,
+          b.obs + start * obsBytes,
+          b.infos + start * infoBytes,
         );
       } catch (error) {
         // The first row of the call that trapped; the engine narrows it down to the row.
-        throw withTrapContext(error, { row: start });
+        throw withTrapContext(this.failure(error, "cartridge_step_batch", fuel), { row: start });
       }
       this.check(status, "batch step");
     }
@@ -306,18 +332,24 @@ export class CartridgeInstance {
       );
     }
     checkSeed(seed, this.envId);
-    const { sizes } = this.cartridge;
-    const status = this.metered("cartridge_reset", this.limits.resetBudgetFuel, () =>
-      this.resetFn(
+    // The call is written out rather than passed to `metered` as a closure: autoreset calls this
+    // for every finished env of a batch.
+    const fuel = this.resetFuel;
+    let status: number;
+    try {
+      this.setFuel(fuel);
+      status = this.resetFn(
         seed,
-        this.single.hint,
+        this.hintSlot,
         0,
-        b.states + index * sizes.stateBytes,
-        b.obs + index * sizes.obsBytes,
-        b.infos + index * sizes.infoBytes,
-      ),
-    );
-    this.check(status, "reset");
+        b.states + index * this.stateBytes,
+        b.obs + index * this.obsBytes,
+        b.infos + index * this.infoBytes,
+      );
+    } catch (error) {
+      this.fail(error, "cartridge_reset", fuel);
+    }
+    if (status !== Status.Ok) throw statusError(status, "reset", this.envId);
   }
 
   /**
@@ -352,11 +384,16 @@ export class CartridgeInstance {
   resetInPlace(seed: bigint): void {
     this.assertAlive();
     checkSeed(seed, this.envId);
-    const l = this.single;
-    const status = this.metered("cartridge_reset", this.limits.resetBudgetFuel, () =>
-      this.resetFn(seed, l.hint, 0, l.state, l.obs, l.info),
-    );
-    this.check(status, "reset");
+    // Written out like `stepInPlace`: a host loop resets after every episode.
+    const fuel = this.resetFuel;
+    let status: number;
+    try {
+      this.setFuel(fuel);
+      status = this.resetFn(seed, this.hintSlot, 0, this.stateSlot, this.obsSlot, this.infoSlot);
+    } catch (error) {
+      this.fail(error, "cartridge_reset", fuel);
+    }
+    if (status !== Status.Ok) throw statusError(status, "reset", this.envId);
   }
 
   /**
@@ -367,13 +404,15 @@ export class CartridgeInstance {
     // Written out rather than composed from the helpers above: this is the per-step hot path.
     if (this.dead) this.assertAlive();
     if (this.u32.byteLength === 0) this.refreshViews();
-    const l = this.single;
-    this.u32[l.action >>> 2] = action;
-    const fuel = this.limits.stepBudgetFuel;
+    const state = this.stateSlot;
+    const actionAt = this.actionSlot;
+    const info = this.infoSlot;
+    this.u32[actionAt >>> 2] = action;
+    const fuel = this.stepFuel;
     let status: number;
     try {
       this.setFuel(fuel);
-      status = this.stepFn(l.state, l.action, l.state, l.obs, l.info);
+      status = this.stepFn(state, actionAt, state, this.obsSlot, info);
     } catch (error) {
       this.fail(error, "cartridge_step", fuel);
     }
@@ -381,8 +420,8 @@ export class CartridgeInstance {
     if (this.u8.byteLength === 0) this.refreshViews();
     const u8 = this.u8;
     return (
-      (u8[l.info + InfoOffset.terminated] as number) |
-      ((u8[l.info + InfoOffset.truncated] as number) << 1)
+      (u8[info + InfoOffset.terminated] as number) |
+      ((u8[info + InfoOffset.truncated] as number) << 1)
     );
   }
 

@@ -22,7 +22,14 @@
 //     decodeAction(ptr: usize, action): i32    // read action_bytes; MALFORMED_ACTION if bad
 //     isOver(state): bool                       // terminated or truncated
 //     currentPlayer(state): i32                 // who acts next (0 for single-agent games)
+//     legalBits(state): u64                     // optional, see below
 //   }
+//
+// `legalBits` is optional: for a discrete space of at most 64 actions it returns the legal set of a
+// live state as bits (bit i set exactly when legalActions would write 1 at byte i). When a game
+// has it, the rollout policy draws from these bits instead of writing and gathering the byte mask;
+// the picks are the same. The adapter calls every method directly, so `@inline` on the short ones
+// that run on every step puts them into the entry points with no call.
 //
 // None of these may allocate (the stub runtime never frees): keep fixed-size fields such as
 // StaticArray or plain numbers inside the state, allocated once in newState().

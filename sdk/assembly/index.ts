@@ -12,9 +12,9 @@ export {
   writeU32,
   zeroBytes,
 } from "./bytes";
-export { ActionKind, CartridgeConfig } from "./config";
+export { ActionKind } from "./config";
 export { Outcome } from "./outcome";
-export { pickLegal, writeUniformBox } from "./policy";
+export { pickBit, pickLegal, pickLegalBits, writeUniformBox } from "./policy";
 export { RNG_STATE_BYTES, Rng } from "./rng";
 export {
   ABI_VERSION,

@@ -39,6 +39,35 @@ export class Outcome {
   }
 
   /**
+   * `clear()` for a player count known at compile time (the adapter passes its settings'
+   * constant): straight-line stores, no branch on the count.
+   */
+  // @ts-ignore: decorator
+  @inline clearFor(players: i32): void {
+    this.reward = 0;
+    this.terminated = false;
+    this.truncated = false;
+    this.currentPlayer = 0;
+    const rewards = this.playerRewards;
+    // The compiler does not unroll loops: one and two players (the common case) are written out.
+    if (players >= 1) unchecked((rewards[0] = 0));
+    if (players >= 2) unchecked((rewards[1] = 0));
+    if (players > 2) for (let p = 2; p < players; p++) unchecked((rewards[p] = 0));
+  }
+
+  /** `hasNaN()` for a player count known at compile time, without branches between the tests. */
+  // @ts-ignore: decorator
+  @inline hasNaNFor(players: i32): bool {
+    const rewards = this.playerRewards;
+    // Non-short-circuit `|`: a few float compares cost less than the branches between them.
+    let nan = <i32>isNaN(this.reward);
+    if (players >= 1) nan |= <i32>isNaN(unchecked(rewards[0]));
+    if (players >= 2) nan |= <i32>isNaN(unchecked(rewards[1]));
+    if (players > 2) for (let p = 2; p < players; p++) nan |= <i32>isNaN(unchecked(rewards[p]));
+    return nan != 0;
+  }
+
+  /**
    * True when a reward is NaN. The adapter reports that as INTERNAL: NaN bit patterns are the one
    * thing WebAssembly floats do not make deterministic, so a NaN must never reach the host.
    */

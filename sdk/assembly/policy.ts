@@ -74,10 +74,69 @@ export function pickLegalPadded(rng: Rng, mask: usize, length: i32): i32 {
     bits |= ((legalBits(bytes) * GATHER) >> 56) << <u64>i;
   }
   if (bits == 0) return -1;
-  let chosen = rng.nextBelow(<u32>popcnt<u64>(bits));
-  // Drop the lowest `chosen` legal bits; the lowest remaining one is the pick.
-  for (; chosen > 0; chosen--) bits &= bits - 1;
-  return <i32>ctz<u64>(bits);
+  return pickBit(bits, rng.nextBelow(<u32>popcnt<u64>(bits)), BITS_MAX);
+}
+
+/**
+ * The same pick for a legal set given as bits (bit i set when action i is legal, from a game's
+ * `legalBits`), with `width` an upper bound on the highest bit + 1 (a compile-time constant in
+ * the adapter). Returns -1 when no action is legal.
+ */
+// @ts-ignore: decorator
+@inline export function pickLegalBits(rng: Rng, bits: u64, width: i32): i32 {
+  if (bits == 0) return -1;
+  return pickBit(bits, rng.nextBelow(<u32>popcnt<u64>(bits)), width);
+}
+
+/**
+ * The index of the `k`-th lowest set bit of `bits` (k counted from 0, below popcnt(bits)), for
+ * bits below bit `width`. A binary search over halves that counts the low half's bits and moves
+ * to the high half when k is past them; every step is a select, not a branch, because k is random
+ * and a branch on it would be mispredicted about half the time. Halves of `width` or more bits are
+ * skipped (the width is a constant where it matters, so they vanish at compile time).
+ */
+// @ts-ignore: decorator
+@inline export function pickBit(bits: u64, k: u32, width: i32): i32 {
+  let rest = bits;
+  let left = k;
+  let at: u32 = 0;
+  if (width > 32) {
+    const low = <u32>popcnt<u64>(rest & 0xffffffff);
+    const up = left >= low;
+    left -= select<u32>(low, 0, up);
+    at += select<u32>(32, 0, up);
+    rest = select<u64>(rest >> 32, rest, up);
+  }
+  if (width > 16) {
+    const low = <u32>popcnt<u64>(rest & 0xffff);
+    const up = left >= low;
+    left -= select<u32>(low, 0, up);
+    at += select<u32>(16, 0, up);
+    rest = select<u64>(rest >> 16, rest, up);
+  }
+  if (width > 8) {
+    const low = <u32>popcnt<u64>(rest & 0xff);
+    const up = left >= low;
+    left -= select<u32>(low, 0, up);
+    at += select<u32>(8, 0, up);
+    rest = select<u64>(rest >> 8, rest, up);
+  }
+  if (width > 4) {
+    const low = <u32>popcnt<u64>(rest & 0xf);
+    const up = left >= low;
+    left -= select<u32>(low, 0, up);
+    at += select<u32>(4, 0, up);
+    rest = select<u64>(rest >> 4, rest, up);
+  }
+  if (width > 2) {
+    const low = <u32>popcnt<u64>(rest & 0x3);
+    const up = left >= low;
+    left -= select<u32>(low, 0, up);
+    at += select<u32>(2, 0, up);
+    rest = select<u64>(rest >> 2, rest, up);
+  }
+  // Two bits left: bit 0 is the pick when it is set and k is 0.
+  return <i32>(at + <u32>(left >= <u32>(rest & 1)));
 }
 
 /** Writes a uniformly random box action (one f32 per element) at `out`. */

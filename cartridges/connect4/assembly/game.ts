@@ -48,35 +48,69 @@ const OBS_MASK: usize = 4 * 84;
   return (pairs & (pairs >> 16)) != 0;
 }
 
+/** Bit 0 of each column of a bitboard (bits 0, 7, ..., 42): row 0 of every column. */
+const ROW_BITS: u64 = 0x0000040810204081;
+/** Bit 0 of every byte. */
+const BYTE_ONES: u64 = 0x0101010101010101;
+
 /**
- * Reads cell (row, column) of the state bytes as a code for `decodeState`: bit `row` if it holds
- * a first-player piece, bit `8 + row` for a second-player piece, bit 16 if the byte is not 0-2.
+ * Row `row` of a bitboard as seven bytes, byte c = the piece bit of column c. Multiplying the
+ * row's bits (at 7c) by 0x7f adds copies shifted by 0 to 6; the copy of column c's bit shifted by
+ * c lands at 8c, and no two copies share a position (7c + j is unique for j < 7), so nothing
+ * carries.
  */
 // @ts-ignore: decorator
-@inline function cellCode(ptr: usize, row: i32, column: i32): u32 {
-  const value = <u32>load<u8>(ptr + <usize>(row * COLUMNS + column));
-  return (((value & 1) | (((value >> 1) & 1) << 8)) << row) | (<u32>(value > 2) << 16);
+@inline function rowBytes(board: u64, row: i32): u64 {
+  return (((board >> (<u64>row)) & ROW_BITS) * 0x7f) & BYTE_ONES;
 }
 
-/** Writes cell (row, column)'s state byte from one column's 6-bit piece masks. */
+/** Bits 2-7 of every byte: set in a state byte above 3. */
+const HIGH_BITS: u64 = 0xfcfcfcfcfcfcfcfc;
+/** The low seven bytes of a u64: one row of state bytes. */
+const ROW_BYTES: u64 = 0x00ffffffffffffff;
+
+/**
+ * The inverse of `rowBytes`: seven bytes (each 0 or 1) to bitboard bits 7c + `row`. Multiplying by
+ * 0x7f adds copies shifted by 0 to 6; the copy of byte c's bit shifted by 6 - c lands at 7c + 6,
+ * and no two copies share a position (8c + j is unique for j < 7), so nothing carries.
+ */
 // @ts-ignore: decorator
-@inline function storeCell(ptr: usize, row: i32, column: i32, mine: u32, theirs: u32): void {
-  const value = ((mine >> row) & 1) | (((theirs >> row) & 1) << 1);
-  store<u8>(ptr + <usize>(row * COLUMNS + column), <u8>value);
+@inline function rowBits(bytes: u64, row: i32): u64 {
+  return (((bytes * 0x7f) >> 6) & ROW_BITS) << (<u64>row);
 }
 
-/** Writes cell (row, column)'s two observation floats from one column's piece masks. */
+/** True when every byte of a row of state bytes is 0-2: no bit above bit 1, not both low bits. */
 // @ts-ignore: decorator
-@inline function storeObsCell(ptr: usize, row: i32, column: i32, mine: u32, theirs: u32): void {
-  const at = ptr + (<usize>(row * COLUMNS + column) << 2);
-  store<f32>(at, <f32>((mine >> row) & 1));
-  store<f32>(at + OBS_SECOND_PLANE, <f32>((theirs >> row) & 1));
+@inline function rowValid(bytes: u64): bool {
+  return (bytes & HIGH_BITS) == 0 && (bytes & (bytes >> 1) & BYTE_ONES) == 0;
 }
 
-/** The 6-bit piece mask of `column` in a bitboard. */
+/** Writes row `row`'s seven state bytes (and a zero after them, which the next field overwrites). */
 // @ts-ignore: decorator
-@inline function columnBits(board: u64, column: i32): u32 {
-  return <u32>(board >> (<u64>(column * COLUMN_BITS))) & 0x3f;
+@inline function storeRow(ptr: usize, row: i32, first: u64, second: u64): void {
+  store<u64>(ptr + <usize>(row * COLUMNS), rowBytes(first, row) | (rowBytes(second, row) << 1));
+}
+
+/** Writes seven floats, float c = bit 0 of byte c of `bytes` (each byte 0 or 1). */
+// @ts-ignore: decorator
+@inline function storeFloats7(at: usize, bytes: u64): void {
+  const low = <u32>bytes;
+  const high = <u32>(bytes >> 32);
+  store<f32>(at, <f32>(low & 1));
+  store<f32>(at, <f32>((low >> 8) & 1), 4);
+  store<f32>(at, <f32>((low >> 16) & 1), 8);
+  store<f32>(at, <f32>(low >> 24), 12);
+  store<f32>(at, <f32>(high & 1), 16);
+  store<f32>(at, <f32>((high >> 8) & 1), 20);
+  store<f32>(at, <f32>((high >> 16) & 1), 24);
+}
+
+/** Writes row `row` of both observation planes. */
+// @ts-ignore: decorator
+@inline function storeObsRow(ptr: usize, row: i32, first: u64, second: u64): void {
+  const at = ptr + (<usize>(row * COLUMNS) << 2);
+  storeFloats7(at, rowBytes(first, row));
+  storeFloats7(at + OBS_SECOND_PLANE, rowBytes(second, row));
 }
 
 /** A position: each player's pieces, the column heights, whose turn it is, and the result. */
@@ -119,7 +153,8 @@ export class ConnectFour {
     return OK;
   }
 
-  step(position: Position, drop: Drop, outcome: Outcome): i32 {
+  // @ts-ignore: decorator
+  @inline step(position: Position, drop: Drop, outcome: Outcome): i32 {
     const column = drop.column;
     const height = <i32>unchecked(position.heights[column]);
     if (height >= ROWS) return ILLEGAL_ACTION;
@@ -146,10 +181,29 @@ export class ConnectFour {
     return OK;
   }
 
-  legalActions(position: Position, mask: usize): void {
+  // @ts-ignore: decorator
+  @inline legalActions(position: Position, mask: usize): void {
     for (let c = 0; c < COLUMNS; c++) {
       store<u8>(mask + <usize>c, <u8>(<i32>unchecked(position.heights[c]) < ROWS));
     }
+  }
+
+  /**
+   * The playable columns as bits (bit c = column c): a column is playable when its top cell
+   * (bitboard bit 7c + 5) is empty, so shifting that bit right by 6c + 5 puts it at bit c.
+   */
+  // @ts-ignore: decorator
+  @inline legalBits(position: Position): u64 {
+    const free = ~(position.first | position.second);
+    return (
+      ((free >> 5) & 0x01) |
+      ((free >> 11) & 0x02) |
+      ((free >> 17) & 0x04) |
+      ((free >> 23) & 0x08) |
+      ((free >> 29) & 0x10) |
+      ((free >> 35) & 0x20) |
+      ((free >> 41) & 0x40)
+    );
   }
 
   /**
@@ -159,27 +213,52 @@ export class ConnectFour {
    * position that no move order reaches (say, a second-player piece alone at the bottom with a
    * first-player piece on top of it) is accepted.
    */
-  decodeState(ptr: usize, position: Position): i32 {
-    let first: u64 = 0;
-    let second: u64 = 0;
-    // Column by column, the six rows written out: a column is valid when every byte is 0-2 and
-    // its occupied cells are exactly its lowest `height` cells (no floating piece).
-    for (let c = 0; c < COLUMNS; c++) {
-      const code =
-        cellCode(ptr, 0, c) |
-        cellCode(ptr, 1, c) |
-        cellCode(ptr, 2, c) |
-        cellCode(ptr, 3, c) |
-        cellCode(ptr, 4, c) |
-        cellCode(ptr, 5, c);
-      const mine = code & 0x3f;
-      const theirs = (code >> 8) & 0x3f;
-      const occupied = mine | theirs;
-      if ((code >> 16) != 0 || (occupied & (occupied + 1)) != 0) return MALFORMED_STATE;
-      first |= (<u64>mine) << (<u64>(c * COLUMN_BITS));
-      second |= (<u64>theirs) << (<u64>(c * COLUMN_BITS));
-      unchecked((position.heights[c] = <u8>popcnt<u32>(occupied)));
+  // @ts-ignore: decorator
+  @inline decodeState(ptr: usize, position: Position): i32 {
+    // Row by row, seven bytes at a time (the top row's load reaches the player byte, masked
+    // off): every byte must be 0-2.
+    const row0 = load<u64>(ptr) & ROW_BYTES;
+    const row1 = load<u64>(ptr, 7) & ROW_BYTES;
+    const row2 = load<u64>(ptr, 14) & ROW_BYTES;
+    const row3 = load<u64>(ptr, 21) & ROW_BYTES;
+    const row4 = load<u64>(ptr, 28) & ROW_BYTES;
+    const row5 = load<u64>(ptr, 35) & ROW_BYTES;
+    if (
+      !rowValid(row0) ||
+      !rowValid(row1) ||
+      !rowValid(row2) ||
+      !rowValid(row3) ||
+      !rowValid(row4) ||
+      !rowValid(row5)
+    ) {
+      return MALFORMED_STATE;
     }
+    const first =
+      rowBits(row0 & BYTE_ONES, 0) |
+      rowBits(row1 & BYTE_ONES, 1) |
+      rowBits(row2 & BYTE_ONES, 2) |
+      rowBits(row3 & BYTE_ONES, 3) |
+      rowBits(row4 & BYTE_ONES, 4) |
+      rowBits(row5 & BYTE_ONES, 5);
+    const second =
+      rowBits((row0 >> 1) & BYTE_ONES, 0) |
+      rowBits((row1 >> 1) & BYTE_ONES, 1) |
+      rowBits((row2 >> 1) & BYTE_ONES, 2) |
+      rowBits((row3 >> 1) & BYTE_ONES, 3) |
+      rowBits((row4 >> 1) & BYTE_ONES, 4) |
+      rowBits((row5 >> 1) & BYTE_ONES, 5);
+    // No floating piece: each column's occupied cells are its lowest ones, so adding 1 at the
+    // bottom of every column clears them all (a column holds at most six, below its guard bit).
+    const occupied = first | second;
+    if (((occupied + ROW_BITS) & occupied) != 0) return MALFORMED_STATE;
+    const heights = position.heights;
+    unchecked((heights[0] = <u8>popcnt<u64>(occupied & 0x3f)));
+    unchecked((heights[1] = <u8>popcnt<u64>((occupied >> 7) & 0x3f)));
+    unchecked((heights[2] = <u8>popcnt<u64>((occupied >> 14) & 0x3f)));
+    unchecked((heights[3] = <u8>popcnt<u64>((occupied >> 21) & 0x3f)));
+    unchecked((heights[4] = <u8>popcnt<u64>((occupied >> 28) & 0x3f)));
+    unchecked((heights[5] = <u8>popcnt<u64>((occupied >> 35) & 0x3f)));
+    unchecked((heights[6] = <u8>popcnt<u64>((occupied >> 42) & 0x3f)));
     const firstCount = <i32>popcnt<u64>(first);
     const secondCount = <i32>popcnt<u64>(second);
     const player = load<u8>(ptr + PLAYER_OFFSET);
@@ -209,54 +288,54 @@ export class ConnectFour {
     return OK;
   }
 
-  encodeState(position: Position, ptr: usize): void {
+  // @ts-ignore: decorator
+  @inline encodeState(position: Position, ptr: usize): void {
     const first = position.first;
     const second = position.second;
-    for (let c = 0; c < COLUMNS; c++) {
-      const mine = columnBits(first, c);
-      const theirs = columnBits(second, c);
-      storeCell(ptr, 0, c, mine, theirs);
-      storeCell(ptr, 1, c, mine, theirs);
-      storeCell(ptr, 2, c, mine, theirs);
-      storeCell(ptr, 3, c, mine, theirs);
-      storeCell(ptr, 4, c, mine, theirs);
-      storeCell(ptr, 5, c, mine, theirs);
-    }
+    // Bottom row first: each u64 store's eighth byte is the next row's first, and the top row's
+    // is the player byte, both written after it.
+    storeRow(ptr, 0, first, second);
+    storeRow(ptr, 1, first, second);
+    storeRow(ptr, 2, first, second);
+    storeRow(ptr, 3, first, second);
+    storeRow(ptr, 4, first, second);
+    storeRow(ptr, 5, first, second);
     store<u8>(ptr + PLAYER_OFFSET, position.player);
     store<u8>(ptr + WINNER_OFFSET, position.winner);
   }
 
   /** 91 f32: first player's plane (42), second player's plane (42), legal-column mask (7). */
-  encodeObs(position: Position, ptr: usize): void {
+  // @ts-ignore: decorator
+  @inline encodeObs(position: Position, ptr: usize): void {
     const first = position.first;
     const second = position.second;
-    const live = position.winner == NO_WINNER;
-    for (let c = 0; c < COLUMNS; c++) {
-      const mine = columnBits(first, c);
-      const theirs = columnBits(second, c);
-      storeObsCell(ptr, 0, c, mine, theirs);
-      storeObsCell(ptr, 1, c, mine, theirs);
-      storeObsCell(ptr, 2, c, mine, theirs);
-      storeObsCell(ptr, 3, c, mine, theirs);
-      storeObsCell(ptr, 4, c, mine, theirs);
-      storeObsCell(ptr, 5, c, mine, theirs);
-      const legal = live && <i32>unchecked(position.heights[c]) < ROWS;
-      store<f32>(ptr + OBS_MASK + (<usize>c << 2), legal ? 1.0 : 0.0);
-    }
+    // Row by row, written out (the rows are contiguous in both planes), no loop.
+    storeObsRow(ptr, 0, first, second);
+    storeObsRow(ptr, 1, first, second);
+    storeObsRow(ptr, 2, first, second);
+    storeObsRow(ptr, 3, first, second);
+    storeObsRow(ptr, 4, first, second);
+    storeObsRow(ptr, 5, first, second);
+    // The legal columns, as one row of bits spread to bytes; none once the game is over.
+    const legal = position.winner == NO_WINNER ? this.legalBits(position) : 0;
+    storeFloats7(ptr + OBS_MASK, (legal * 0x0002040810204081) & BYTE_ONES);
   }
 
-  decodeAction(ptr: usize, drop: Drop): i32 {
+  // @ts-ignore: decorator
+  @inline decodeAction(ptr: usize, drop: Drop): i32 {
     const column = load<u32>(ptr);
     if (column >= <u32>COLUMNS) return MALFORMED_ACTION;
     drop.column = <i32>column;
     return OK;
   }
 
-  isOver(position: Position): bool {
+  // @ts-ignore: decorator
+  @inline isOver(position: Position): bool {
     return position.winner != NO_WINNER;
   }
 
-  currentPlayer(position: Position): i32 {
+  // @ts-ignore: decorator
+  @inline currentPlayer(position: Position): i32 {
     return <i32>position.player;
   }
 }

@@ -76,7 +76,8 @@ export class PendulumGame {
    * Gymnasium's update: the cost is measured on the state before the step, the velocity is
    * clipped to [-8, 8], and the angle integrates the new velocity (semi-implicit Euler).
    */
-  step(pendulum: Pendulum, torque: Torque, outcome: Outcome): i32 {
+  // @ts-ignore: decorator
+  @inline step(pendulum: Pendulum, torque: Torque, outcome: Outcome): i32 {
     const theta = <f64>pendulum.theta;
     const thetaDot = <f64>pendulum.thetaDot;
     const u = <f64>torque.value;
@@ -100,7 +101,8 @@ export class PendulumGame {
   /** Box spaces have no legal-action mask; the adapter never calls this. */
   legalActions(_pendulum: Pendulum, _mask: usize): void {}
 
-  decodeState(ptr: usize, pendulum: Pendulum): i32 {
+  // @ts-ignore: decorator
+  @inline decodeState(ptr: usize, pendulum: Pendulum): i32 {
     const theta = load<f32>(ptr + THETA_OFFSET);
     const thetaDot = load<f32>(ptr + THETA_DOT_OFFSET);
     const steps = load<u32>(ptr + STEPS_OFFSET);
@@ -115,7 +117,8 @@ export class PendulumGame {
     return OK;
   }
 
-  encodeState(pendulum: Pendulum, ptr: usize): void {
+  // @ts-ignore: decorator
+  @inline encodeState(pendulum: Pendulum, ptr: usize): void {
     store<f32>(ptr + THETA_OFFSET, pendulum.theta);
     store<f32>(ptr + THETA_DOT_OFFSET, pendulum.thetaDot);
     store<u32>(ptr + STEPS_OFFSET, pendulum.steps);
@@ -123,14 +126,16 @@ export class PendulumGame {
   }
 
   /** 3 f32: cos(theta), sin(theta), theta_dot. */
-  encodeObs(pendulum: Pendulum, ptr: usize): void {
+  // @ts-ignore: decorator
+  @inline encodeObs(pendulum: Pendulum, ptr: usize): void {
     const theta = <f64>pendulum.theta;
     store<f32>(ptr, <f32>Math.cos(theta));
     store<f32>(ptr, <f32>Math.sin(theta), 4);
     store<f32>(ptr, pendulum.thetaDot, 8);
   }
 
-  decodeAction(ptr: usize, torque: Torque): i32 {
+  // @ts-ignore: decorator
+  @inline decodeAction(ptr: usize, torque: Torque): i32 {
     const value = load<f32>(ptr);
     // Written so that NaN fails the test as well as values outside the box.
     if (!(value >= -MAX_TORQUE && value <= MAX_TORQUE)) return MALFORMED_ACTION;
@@ -138,11 +143,13 @@ export class PendulumGame {
     return OK;
   }
 
-  isOver(pendulum: Pendulum): bool {
+  // @ts-ignore: decorator
+  @inline isOver(pendulum: Pendulum): bool {
     return pendulum.steps >= HORIZON;
   }
 
-  currentPlayer(_pendulum: Pendulum): i32 {
+  // @ts-ignore: decorator
+  @inline currentPlayer(_pendulum: Pendulum): i32 {
     return 0;
   }
 }

@@ -52,12 +52,6 @@ const DRAW: u8 = 3;
   store<f32>(at, <f32>((legal >> i) & 1), 72);
 }
 
-/** Writes cell `i`'s state byte (0 empty, 1 X, 2 O) from the bitmasks. */
-// @ts-ignore: decorator
-@inline function stateCell(ptr: usize, x: u32, o: u32, i: u32): void {
-  store<u8>(ptr + <usize>i, <u8>(((x >> i) & 1) | (((o >> i) & 1) << 1)));
-}
-
 /** Writes cell `i`'s mask byte: 1 when the cell is empty. */
 // @ts-ignore: decorator
 @inline function maskCell(ptr: usize, empty: u32, i: u32): void {
@@ -74,6 +68,20 @@ const GATHER: u64 = 0x0102040810204080;
 // @ts-ignore: decorator
 @inline function gatherBytes(bytes: u64): u32 {
   return <u32>((bytes * GATHER) >> 56);
+}
+
+/** Keeps bit i of byte i when every byte holds the same value. */
+const DIAGONAL: u64 = 0x8040201008040201;
+/** Adding this to a byte that is 0 or a power of two sets its bit 7 exactly when it is not 0. */
+const LOW_SEVENS: u64 = 0x7f7f7f7f7f7f7f7f;
+
+/** Spreads the low eight bits of `bits` over eight bytes: byte i becomes bit i (0 or 1). */
+// @ts-ignore: decorator
+@inline function spreadBytes(bits: u32): u64 {
+  // Copy the byte into all eight bytes, keep bit i in byte i, then turn each non-zero byte into 1
+  // (no byte carries into the next: each is at most 0x80 + 0x7f).
+  const copies = (<u64>(bits & 0xff) * BYTE_ONES) & DIAGONAL;
+  return ((copies + LOW_SEVENS) >> 7) & BYTE_ONES;
 }
 
 /** A position: the cells of each player as bitmasks, whose turn it is, and the result. */
@@ -110,7 +118,8 @@ export class TicTacToe {
     return OK;
   }
 
-  step(board: Board, move: Move, outcome: Outcome): i32 {
+  // @ts-ignore: decorator
+  @inline step(board: Board, move: Move, outcome: Outcome): i32 {
     const bit: u32 = 1 << move.cell;
     if (((board.x | board.o) & bit) != 0) return ILLEGAL_ACTION;
     const mover = <i32>board.player;
@@ -133,9 +142,16 @@ export class TicTacToe {
     return OK;
   }
 
+  /** The empty cells as bits (bit i = cell i): the SDK's policy draws from these. */
+  // @ts-ignore: decorator
+  @inline legalBits(board: Board): u64 {
+    return <u64>(~(board.x | board.o) & FULL);
+  }
+
   // The nine-cell loops below are unrolled by hand (the calls are inlined): they run on every
   // step of a rollout.
-  legalActions(board: Board, mask: usize): void {
+  // @ts-ignore: decorator
+  @inline legalActions(board: Board, mask: usize): void {
     const empty = ~(board.x | board.o);
     maskCell(mask, empty, 0);
     maskCell(mask, empty, 1);
@@ -153,7 +169,8 @@ export class TicTacToe {
    * O or one more, and the player byte follows from the counts), and the winner byte agrees with
    * the lines on the board (a won game has exactly one winner, who moved last).
    */
-  decodeState(ptr: usize, board: Board): i32 {
+  // @ts-ignore: decorator
+  @inline decodeState(ptr: usize, board: Board): i32 {
     // Cells 0-7 in one u64 load and cell 8 on its own, checked and split into the two bitmasks
     // without a loop: no byte may have a bit above bit 1, nor both low bits set (the value 3).
     const low = load<u64>(ptr);
@@ -190,24 +207,20 @@ export class TicTacToe {
     return OK;
   }
 
-  encodeState(board: Board, ptr: usize): void {
+  // @ts-ignore: decorator
+  @inline encodeState(board: Board, ptr: usize): void {
     const x = board.x;
     const o = board.o;
-    stateCell(ptr, x, o, 0);
-    stateCell(ptr, x, o, 1);
-    stateCell(ptr, x, o, 2);
-    stateCell(ptr, x, o, 3);
-    stateCell(ptr, x, o, 4);
-    stateCell(ptr, x, o, 5);
-    stateCell(ptr, x, o, 6);
-    stateCell(ptr, x, o, 7);
-    stateCell(ptr, x, o, 8);
+    // Cells 0-7 in one u64 store (the inverse of decodeState's gather), cell 8 on its own.
+    store<u64>(ptr, spreadBytes(x) | (spreadBytes(o) << 1));
+    store<u8>(ptr, <u8>(((x >> 8) & 1) | (((o >> 8) & 1) << 1)), 8);
     store<u8>(ptr, board.player, 9);
     store<u8>(ptr, board.winner, 10);
   }
 
   /** 27 f32: X one-hot (9), O one-hot (9), legal-move mask (9; all 0 once the game is over). */
-  encodeObs(board: Board, ptr: usize): void {
+  // @ts-ignore: decorator
+  @inline encodeObs(board: Board, ptr: usize): void {
     const x = board.x;
     const o = board.o;
     const legal: u32 = board.winner == NO_WINNER ? ~(x | o) : 0;
@@ -222,18 +235,21 @@ export class TicTacToe {
     obsCell(ptr, x, o, legal, 8);
   }
 
-  decodeAction(ptr: usize, move: Move): i32 {
+  // @ts-ignore: decorator
+  @inline decodeAction(ptr: usize, move: Move): i32 {
     const cell = load<u32>(ptr);
     if (cell >= <u32>CELLS) return MALFORMED_ACTION;
     move.cell = cell;
     return OK;
   }
 
-  isOver(board: Board): bool {
+  // @ts-ignore: decorator
+  @inline isOver(board: Board): bool {
     return board.winner != NO_WINNER;
   }
 
-  currentPlayer(board: Board): i32 {
+  // @ts-ignore: decorator
+  @inline currentPlayer(board: Board): i32 {
     return <i32>board.player;
   }
 }

@@ -15,6 +15,7 @@ interface RngHarness {
   load(ptr: number): number;
   pick(mask: number, length: number): number;
   pickPadded(mask: number, length: number): number;
+  pickBits(bits: bigint, width: number): number;
 }
 
 const MASK64 = (1n << 64n) - 1n;
@@ -176,6 +177,29 @@ describe("SDK generator (xoshiro128** seeded by SplitMix64)", () => {
         },
       ),
       { numRuns: 300 },
+    );
+  });
+
+  it("picks from a game's legal bits as pickLegal does from the same set as bytes", () => {
+    const ptr = rng.bufferPtr();
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 64 }),
+        fc.bigInt({ min: 0n, max: MASK64 }),
+        fc.bigInt({ min: 0n, max: MASK64 }),
+        (width, raw, seed) => {
+          // Sparse and dense sets alike: the bits below `width`, thinned by a second word.
+          const bits = raw & (raw >> 7n) & ((1n << BigInt(width)) - 1n);
+          const bytes = new Uint8Array(rng.memory.buffer, ptr, width);
+          for (let i = 0; i < width; i++) bytes[i] = Number((bits >> BigInt(i)) & 1n);
+          const picks = (pick: () => number) => {
+            rng.seed(seed, 1);
+            return Array.from({ length: 4 }, pick);
+          };
+          expect(picks(() => rng.pickBits(bits, width))).toEqual(picks(() => rng.pick(ptr, width)));
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 });

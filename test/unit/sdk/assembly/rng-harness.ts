@@ -1,6 +1,6 @@
 // Exposes the SDK's generator and rollout policy to the unit tests (test/unit/sdk/rng.test.ts).
 
-import { pickLegal, pickLegalPadded } from "../../../../sdk/assembly/policy";
+import { pickLegal, pickLegalBits, pickLegalPadded } from "../../../../sdk/assembly/policy";
 import { Rng } from "../../../../sdk/assembly/rng";
 
 const rng = new Rng();
@@ -44,4 +44,8 @@ export function pick(mask: usize, length: i32): i32 {
 
 export function pickPadded(mask: usize, length: i32): i32 {
   return pickLegalPadded(rng, mask, length);
+}
+
+export function pickBits(bits: u64, width: i32): i32 {
+  return pickLegalBits(rng, bits, width);
 }
