@@ -20,7 +20,7 @@ import {
   rolloutBudgetFuel,
   type SandboxLimits,
 } from "./sandbox-options.js";
-import { withTrapContext } from "./trap-report.js";
+import { withLocatedFrames, withTrapContext } from "./trap-report.js";
 
 /** The typed error for each non-OK status an entry point may return. */
 const STATUS_ERRORS: Record<number, { code: CallErrorCode; text: string }> = {
@@ -145,7 +145,15 @@ export class CartridgeInstance {
   private fail(error: unknown, what: string, fuel: number): never {
     this.dead = true;
     const budget = { fuel, maxCallDepth: this.limits.maxCallDepth };
-    throw classifyFailure(error, this.exports, budget, what, this.envId, this.cartridge.buildId);
+    const failure = classifyFailure(
+      error,
+      this.exports,
+      budget,
+      what,
+      this.envId,
+      this.cartridge.buildId,
+    );
+    throw withLocatedFrames(failure, this.cartridge.debug);
   }
 
   /**

@@ -6,6 +6,7 @@ import {
   LEGAL_ACTIONS_EXPORT,
   REQUIRED_EXPORTS,
 } from "./abi.js";
+import { type CodeMap, codeSectionOffset } from "./code-map.js";
 import { CallError, LoadError } from "./errors.js";
 import {
   batchLayout,
@@ -14,7 +15,7 @@ import {
   rolloutLayout,
   singleLayout,
 } from "./exchange-layout.js";
-import { FuelExport, instrumentFuel, replaceSections } from "./fuel.js";
+import { FuelExport, instrumentFuelMapped, replaceSections } from "./fuel.js";
 import {
   type CartridgeManifest,
   legalMaskBytes,
@@ -62,6 +63,19 @@ export interface LoadedCartridge {
   readonly maxBatch: number;
   /** Largest rollout step cap, bounded by the exchange region. */
   readonly maxRolloutSteps: number;
+  /** What turns a trap's position back into the author's terms (trap-report.ts). */
+  readonly debug: CartridgeDebug;
+}
+
+/**
+ * How to locate a trap in the author's module and source. Plain data: it crosses to the workers
+ * with the rest of the build.
+ */
+export interface CartridgeDebug {
+  /** Metered offsets to original offsets. */
+  readonly codeMap: CodeMap;
+  /** The text of the module's source map (`cartridge build --debug`), when one was supplied. */
+  readonly sourceMap?: string;
 }
 
 const CONSTANT_SIGNATURE = "() -> i32";
@@ -163,7 +177,7 @@ function instrument(
   bytes: Uint8Array,
   limits: SandboxLimits,
   source: string,
-): { info: WasmModuleInfo; instrumented: Uint8Array } {
+): { info: WasmModuleInfo; instrumented: Uint8Array; codeMap: CodeMap } {
   let info: WasmModuleInfo;
   try {
     info = readModuleInfo(bytes);
@@ -174,16 +188,22 @@ function instrument(
   checkExports(info, source);
   const memorySection = capMemories(info, limits.maxMemoryPages, source);
   try {
-    let sections = instrumentFuel(info, {
+    const metered = instrumentFuelMapped(info, {
       // The start function (a language runtime's set-up) has its own budget, so that a host
       // running with a tiny per-step budget can still instantiate ordinary modules.
       initialFuel: limits.startBudgetFuel,
       maxCallDepth: limits.maxCallDepth,
     });
+    let sections = metered.sections;
     if (memorySection !== undefined) {
       sections = replaceSections(sections, new Map([[SectionId.memory, memorySection]]));
     }
-    return { info, instrumented: writeSections(sections) };
+    const instrumented = writeSections(sections);
+    const codeMap = metered.codeMap.finish(
+      codeSectionOffset(instrumented),
+      codeSectionOffset(bytes),
+    );
+    return { info, instrumented, codeMap };
   } catch (cause) {
     if (!(cause instanceof WasmFormatError)) throw cause;
     throw new LoadError("Compile", `cannot meter this module: ${cause.message}`, source, { cause });
@@ -309,7 +329,7 @@ export async function loadCartridge(
   checkPortableInstructions(bytes, source);
   const original = await compile(bytes, source);
   checkImports(original, source);
-  const { info, instrumented } = instrument(bytes, limits, source);
+  const { info, instrumented, codeMap } = instrument(bytes, limits, source);
   let module: WebAssembly.Module;
   try {
     module = await WebAssembly.compile(ownedBytes(instrumented));
@@ -360,5 +380,6 @@ export async function loadCartridge(
     hasLegalActions,
     maxBatch: exchange.maxBatch,
     maxRolloutSteps: exchange.maxRolloutSteps,
+    debug: { codeMap },
   };
 }

@@ -1,4 +1,6 @@
+import { type CodeMap, originalOffset } from "./code-map.js";
 import { boundForMessage, CallError, quoteForMessage } from "./errors.js";
+import { type SourceLocation, SourceMap } from "./source-map.js";
 
 /**
  * What the host knows about a cartridge trap, so that its author can act on it: where in the
@@ -36,6 +38,19 @@ export interface TrapFrame {
   readonly offset: number;
   /** The function's name from the module's name section, when it has one. */
   readonly name?: string;
+  /**
+   * The same instruction's byte offset in the module the author built (before metering), as in a
+   * stack trace of that module or `wasm-objdump -d`; absent when the code map does not cover it.
+   */
+  readonly originalOffset?: number;
+  /** The source line of that instruction, when the build came with a source map. */
+  readonly source?: SourceLocation;
+}
+
+/** What `locateFrames` needs of a build (`CartridgeDebug` of loader.ts). */
+export interface FrameLocator {
+  readonly codeMap: CodeMap;
+  readonly sourceMap?: string;
 }
 
 /** Most frames kept in a report. */
@@ -66,14 +81,59 @@ export function wasmFrames(error: unknown): TrapFrame[] {
   return frames;
 }
 
-/** "step (function 11, offset 0x398) < function 14 (offset 0x6e1)" */
+/** Parsed source maps by the build they belong to, decoded at a build's first trap. */
+const parsedMaps = new WeakMap<FrameLocator, SourceMap | null>();
+
+function sourceMapOf(locator: FrameLocator): SourceMap | undefined {
+  if (locator.sourceMap === undefined) return undefined;
+  let map = parsedMaps.get(locator);
+  if (map === undefined) {
+    try {
+      map = SourceMap.parse(locator.sourceMap);
+    } catch {
+      // A broken map only costs the source lines; the loader already checked it once.
+      map = null;
+    }
+    parsedMaps.set(locator, map);
+  }
+  return map ?? undefined;
+}
+
+/** `frames` with their original offsets and, given a source map, their source lines. */
+export function locateFrames(frames: readonly TrapFrame[], locator: FrameLocator): TrapFrame[] {
+  return frames.map((frame) => {
+    const original = originalOffset(locator.codeMap, frame.functionIndex, frame.offset);
+    if (original === undefined) return frame;
+    let source: SourceLocation | undefined;
+    try {
+      source = sourceMapOf(locator)?.lookup(original);
+    } catch {
+      source = undefined;
+    }
+    return { ...frame, originalOffset: original, ...(source === undefined ? {} : { source }) };
+  });
+}
+
+/**
+ * One frame: "Game#step at assembly/game.ts:42:7 (wasm-function[109]:0xf22)" with a source line
+ * (the offset in the author's module), else "step (function 11, offset 0x398)" (the offset in
+ * the metered module, with the author's offset after it when known).
+ */
+function describeFrame(f: TrapFrame): string {
+  if (f.source !== undefined && f.originalOffset !== undefined) {
+    const where = `${f.source.file}:${f.source.line}:${f.source.column}`;
+    const at = `wasm-function[${f.functionIndex}]:0x${f.originalOffset.toString(16)}`;
+    return `${f.name ?? `function ${f.functionIndex}`} at ${where} (${at})`;
+  }
+  const original =
+    f.originalOffset === undefined ? "" : `, original 0x${f.originalOffset.toString(16)}`;
+  const at = `function ${f.functionIndex}, offset 0x${f.offset.toString(16)}${original}`;
+  return f.name === undefined ? `(${at})` : `${f.name} (${at})`;
+}
+
+/** "step (function 11, offset 0x398, original 0x2f1) < (function 14, offset 0x6e1)" */
 export function describeFrames(frames: readonly TrapFrame[]): string {
-  return frames
-    .map((f) => {
-      const at = `function ${f.functionIndex}, offset 0x${f.offset.toString(16)}`;
-      return f.name === undefined ? `(${at})` : `${f.name} (${at})`;
-    })
-    .join(" < ");
+  return frames.map(describeFrame).join(" < ");
 }
 
 /** Hex of `bytes`, or a description of their size when they are too long for a message. */
@@ -113,4 +173,13 @@ export function withTrapContext(
 ): unknown {
   if (!(error instanceof CallError) || error.trap === undefined) return error;
   return trapError({ ...error.trap, ...context }, error.cause);
+}
+
+/** A trap error whose frames carry their original offsets and source lines (`locateFrames`). */
+export function withLocatedFrames(error: CallError, locator: FrameLocator): CallError {
+  if (error.trap === undefined || error.trap.frames.length === 0) return error;
+  return trapError(
+    { ...error.trap, frames: locateFrames(error.trap.frames, locator) },
+    error.cause,
+  );
 }
