@@ -35,6 +35,7 @@ import {
   resolveLimits,
   type SandboxLimits,
 } from "./sandbox-options.js";
+import { acceptedSourceMap } from "./source-map.js";
 import { SectionId, WasmFormatError, writeSections } from "./wasm-binary.js";
 import {
   exportedFunctionType,
@@ -315,7 +316,7 @@ function checkExchange(
  */
 export async function loadCartridge(
   bytes: Uint8Array,
-  options: LoadOptions & { source?: string } = {},
+  options: LoadOptions & { source?: string; sourceMap?: string } = {},
 ): Promise<LoadedCartridge> {
   const source = options.source ?? "<memory>";
   const limits = resolveLimits(options);
@@ -369,6 +370,7 @@ export async function loadCartridge(
     legalMaskBytes: hasLegalActions ? maskBytes : 0,
   };
   const exchange = checkExchange(exports, sizes, limits, source);
+  const sourceMap = acceptedSourceMap(info.sections, options.sourceMap);
   return {
     manifest,
     buildId: createHash("sha256").update(bytes).digest("hex"),
@@ -380,6 +382,6 @@ export async function loadCartridge(
     hasLegalActions,
     maxBatch: exchange.maxBatch,
     maxRolloutSteps: exchange.maxRolloutSteps,
-    debug: { codeMap },
+    debug: sourceMap === undefined ? { codeMap } : { codeMap, sourceMap },
   };
 }

@@ -1,4 +1,5 @@
 import { boundForMessage } from "./errors.js";
+import { ByteReader, type Section, SectionId } from "./wasm-binary.js";
 
 /**
  * A small decoder of the source maps AssemblyScript writes next to a debug build (`cartridge build
@@ -191,4 +192,40 @@ function sortSegments(s: Segments): Segments {
     column: Uint32Array.from(order, (i) => s.column[i] as number),
     count: s.count,
   };
+}
+
+/** Name of the custom section that points a module at its source map. */
+export const SOURCE_MAPPING_URL_SECTION = "sourceMappingURL";
+
+/** The `sourceMappingURL` a module declares in its custom section, if any. */
+export function sourceMappingUrl(sections: readonly Section[]): string | undefined {
+  for (const section of sections) {
+    if (section.id !== SectionId.custom) continue;
+    try {
+      const reader = new ByteReader(section.payload);
+      if (reader.name() !== SOURCE_MAPPING_URL_SECTION) continue;
+      return boundForMessage(reader.name(), MAX_SOURCE_NAME_CHARS);
+    } catch {
+      // A custom section with a malformed name is not ours to judge.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * `text` when it is a usable source map for a module with these sections: the module must
+ * declare a `sourceMappingURL` (a release build beside a stale debug map has none) and the text
+ * must parse. Undefined otherwise; a map only ever adds source lines.
+ */
+export function acceptedSourceMap(
+  sections: readonly Section[],
+  text: string | undefined,
+): string | undefined {
+  if (text === undefined || sourceMappingUrl(sections) === undefined) return undefined;
+  try {
+    SourceMap.parse(text);
+    return text;
+  } catch {
+    return undefined;
+  }
 }

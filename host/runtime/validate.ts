@@ -349,12 +349,15 @@ function checkBatchStep(cartridge: LoadedCartridge, rounds: number): string {
  */
 export async function validateCartridge(
   bytes: Uint8Array,
-  options: { source?: string; rolloutSteps?: number } = {},
+  options: { source?: string; rolloutSteps?: number; sourceMap?: string } = {},
 ): Promise<ValidationReport> {
   const source = options.source;
   let cartridge: LoadedCartridge;
   try {
-    cartridge = await loadCartridge(bytes, source === undefined ? {} : { source });
+    cartridge = await loadCartridge(bytes, {
+      ...(source === undefined ? {} : { source }),
+      ...(options.sourceMap === undefined ? {} : { sourceMap: options.sourceMap }),
+    });
   } catch (error) {
     return {
       ok: false,
