@@ -22,10 +22,42 @@ export interface TrapReport {
   readonly seed?: string;
   /** Episode index in the request (rollouts). */
   readonly episode?: number;
+  /**
+   * Index of the step that trapped within its episode (rollouts), 0-based; 0 also covers the
+   * episode's reset. Found by re-running the episode with shorter step caps (rollout-trap-step.ts).
+   */
+  readonly step?: number;
   /** Row of the request (batch steps): the env index. */
   readonly row?: number;
   /** The request that reproduces the trap. */
   readonly replay?: string;
+  /** The exact cartridge call that trapped, for `cartridge replay`; absent when its input is too large. */
+  readonly call?: ReplayCall;
+}
+
+/**
+ * One call into a cartridge, with its inputs as hex: what `cartridge replay` runs again. Seeds are
+ * decimal strings (they do not fit a double).
+ */
+export type ReplayCall =
+  | { readonly op: "reset"; readonly seed: string; readonly hint: string }
+  | { readonly op: "step"; readonly state: string; readonly action: string }
+  | { readonly op: "rollout"; readonly seed: string; readonly stepCap: number };
+
+/** Most input bytes a `ReplayCall` carries (as hex); a call with more has none. */
+export const MAX_REPLAY_CALL_BYTES = 4096;
+
+/** `bytes` as hex for a `ReplayCall`, or undefined past `MAX_REPLAY_CALL_BYTES`. */
+export function replayHex(bytes: Uint8Array): string | undefined {
+  if (bytes.byteLength > MAX_REPLAY_CALL_BYTES) return undefined;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+}
+
+/** The step call of `state` and `action`, when both are small enough to carry. */
+export function stepCall(state: Uint8Array, action: Uint8Array): ReplayCall | undefined {
+  const s = replayHex(state);
+  const a = replayHex(action);
+  return s === undefined || a === undefined ? undefined : { op: "step", state: s, action: a };
 }
 
 /** One wasm frame of a trap. */
@@ -150,6 +182,7 @@ export function trapMessage(report: TrapReport): string {
     `build ${report.buildId.slice(0, 12)}`,
     ...(report.seed === undefined ? [] : [`seed ${report.seed}`]),
     ...(report.episode === undefined ? [] : [`episode ${report.episode}`]),
+    ...(report.step === undefined ? [] : [`step ${report.step}`]),
     ...(report.row === undefined ? [] : [`row ${report.row}`]),
   ].join(", ");
   const replay = report.replay === undefined ? "" : `; replay: ${report.replay}`;
@@ -169,10 +202,35 @@ export function trapError(report: TrapReport, cause?: unknown): CallError {
  */
 export function withTrapContext(
   error: unknown,
-  context: Pick<TrapReport, "seed" | "episode" | "row" | "replay">,
+  context: Pick<TrapReport, "seed" | "episode" | "step" | "row" | "replay" | "call">,
 ): unknown {
   if (!(error instanceof CallError) || error.trap === undefined) return error;
   return trapError({ ...error.trap, ...context }, error.cause);
+}
+
+/**
+ * `error` with its batch row moved by `first`: a chunk of a request names its rows from 0, the
+ * request from the chunk's first row.
+ */
+export function offsetTrapRow(error: unknown, first: number): unknown {
+  if (!(error instanceof CallError) || error.trap?.row === undefined || first === 0) return error;
+  return trapError({ ...error.trap, row: error.trap.row + first }, error.cause);
+}
+
+/**
+ * The report for a person reading a terminal: the message's first part, then one line per frame
+ * and per piece of context. Every line is bounded.
+ */
+export function formatTrapReport(report: TrapReport): string {
+  const lines = [`${report.export} trapped: ${report.reason}`];
+  for (const frame of report.frames) lines.push(`  at ${describeFrames([frame])}`);
+  lines.push(`  env ${quoteForMessage(report.envId)}, build ${report.buildId}`);
+  if (report.seed !== undefined) lines.push(`  seed ${report.seed}`);
+  if (report.episode !== undefined) lines.push(`  episode ${report.episode}`);
+  if (report.step !== undefined) lines.push(`  step ${report.step} of the episode`);
+  if (report.row !== undefined) lines.push(`  row ${report.row} of the request`);
+  if (report.replay !== undefined) lines.push(`  replay: ${report.replay}`);
+  return lines.map((line) => boundForMessage(line)).join("\n");
 }
 
 /** A trap error whose frames carry their original offsets and source lines (`locateFrames`). */
