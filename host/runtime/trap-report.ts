@@ -95,6 +95,15 @@ const MAX_REPLAY_BYTES = 64;
 // "at name (wasm://wasm/8a7b:wasm-function[11]:0x398)" or "at wasm://wasm/8a7b:wasm-function[14]:0x6e1"
 const WASM_FRAME = /at (?:(\S+) \()?wasm:\/\/wasm\/[^:]*:wasm-function\[(\d+)\]:0x([0-9a-f]+)/;
 
+/**
+ * A function name without the file paths AssemblyScript's debug names carry ("../../tmp/x/
+ * assembly/game/Countdown#step" is "Countdown#step", also inside type arguments): the source map
+ * says where the function is, and the path would crowd the name out of its bound.
+ */
+export function shortFunctionName(name: string): string {
+  return name.replace(/(?:[^\s<>,#/]*\/)+/g, "");
+}
+
 /** The wasm frames of a V8 error's stack, innermost first. */
 export function wasmFrames(error: unknown): TrapFrame[] {
   const stack = error instanceof Error && typeof error.stack === "string" ? error.stack : "";
@@ -103,7 +112,7 @@ export function wasmFrames(error: unknown): TrapFrame[] {
     if (frames.length >= MAX_TRAP_FRAMES) break;
     const match = WASM_FRAME.exec(line);
     if (match === null) continue;
-    const name = match[1];
+    const name = match[1] === undefined ? undefined : shortFunctionName(match[1]);
     frames.push({
       functionIndex: Number(match[2]),
       offset: Number.parseInt(match[3] ?? "0", 16),
@@ -223,7 +232,7 @@ export function offsetTrapRow(error: unknown, first: number): unknown {
  */
 export function formatTrapReport(report: TrapReport): string {
   const lines = [`${report.export} trapped: ${report.reason}`];
-  for (const frame of report.frames) lines.push(`  at ${describeFrames([frame])}`);
+  for (const frame of report.frames) lines.push(`  in ${describeFrames([frame])}`);
   lines.push(`  env ${quoteForMessage(report.envId)}, build ${report.buildId}`);
   if (report.seed !== undefined) lines.push(`  seed ${report.seed}`);
   if (report.episode !== undefined) lines.push(`  episode ${report.episode}`);
