@@ -9,7 +9,7 @@ import {
 } from "./exchange-layout.js";
 import { FuelExport } from "./fuel.js";
 import type { LoadedCartridge } from "./loader.js";
-import { firstTrappingCap, outcomeOf } from "./rollout-trap-step.js";
+import { firstTrappingCapWithin, outcomeOf, TRAP_STEP_FUEL_BUDGETS } from "./rollout-trap-step.js";
 import {
   type CartridgeExports,
   classifyFailure,
@@ -359,8 +359,9 @@ export class CartridgeInstance {
       result = this.rolloutWithBudget(seed, stepCap, includeObs, budget);
     } catch (error) {
       if (!(error instanceof CallError) || error.trap === undefined) throw error;
+      const step = this.trapStep(seed, stepCap, budget);
       throw withTrapContext(error, {
-        step: this.trapStep(seed, stepCap, budget),
+        ...(step === undefined ? {} : { step }),
         call: { op: "rollout", seed: `${seed}`, stepCap },
       });
     }
@@ -394,17 +395,19 @@ export class CartridgeInstance {
 
   /**
    * The step of the episode of `seed` that trapped under `stepCap`, by re-running it with shorter
-   * caps on fresh instances of the same build (this one is dead); see rollout-trap-step.ts.
+   * caps on fresh instances of the same build (this one is dead), within a fuel allowance; see
+   * rollout-trap-step.ts.
    */
-  private trapStep(seed: bigint, stepCap: number, budget: number): number {
+  private trapStep(seed: bigint, stepCap: number, budget: number): number | undefined {
     let probe = new CartridgeInstance(this.cartridge);
-    const cap = firstTrappingCap(stepCap, (k) => {
+    const cap = firstTrappingCapWithin(stepCap, TRAP_STEP_FUEL_BUDGETS * budget, (k) => {
       const outcome = outcomeOf(() => probe.rolloutWithBudget(seed, k, false, budget));
+      const fuel = Math.min(budget, budget - Number(probe.fuelLeft));
       // Any failure leaves the probe dead: the next re-run needs a fresh one.
       if (outcome !== "returned") probe = new CartridgeInstance(this.cartridge);
-      return outcome === "trapped";
+      return { trapped: outcome === "trapped", fuel };
     });
-    return cap - 1;
+    return cap === undefined ? undefined : cap - 1;
   }
 
   // ----- Zero-copy path for hot loops: the state lives in `single.state` between calls. -----

@@ -24,6 +24,42 @@ export function firstTrappingCap(stepCap: number, traps: (cap: number) => boolea
   return fails;
 }
 
+/**
+ * How much fuel the re-runs of one trap may use together, in budgets of the call that trapped:
+ * a trap late in a long episode would otherwise cost up to log2(stepCap) whole calls (20 for the
+ * largest cap) on the worker that found it. Past it the step is left out of the report.
+ */
+export const TRAP_STEP_FUEL_BUDGETS = 8;
+
+/** One re-run: whether it trapped and the fuel it used. */
+export interface Probe {
+  readonly trapped: boolean;
+  readonly fuel: number;
+}
+
+/**
+ * `firstTrappingCap` with the re-runs' fuel counted: undefined once they have used more than
+ * `allowance` units together (each re-run is itself bounded by its budget).
+ */
+export function firstTrappingCapWithin(
+  stepCap: number,
+  allowance: number,
+  probe: (cap: number) => Probe,
+): number | undefined {
+  let spent = 0;
+  let over = false;
+  const cap = firstTrappingCap(stepCap, (k) => {
+    if (over || spent > allowance) {
+      over = true;
+      return true;
+    }
+    const outcome = probe(k);
+    spent += outcome.fuel;
+    return outcome.trapped;
+  });
+  return over ? undefined : cap;
+}
+
 /** How a re-run ended: returned, trapped (a `Trap` with a report), or failed otherwise. */
 export function outcomeOf(run: () => unknown): "returned" | "trapped" | "failed" {
   try {

@@ -1,6 +1,9 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { firstTrappingCap } from "../../../host/runtime/rollout-trap-step.js";
+import {
+  firstTrappingCap,
+  firstTrappingCapWithin,
+} from "../../../host/runtime/rollout-trap-step.js";
 
 /** The bisection that finds a rollout's trapping step: exact and bounded. */
 describe("firstTrappingCap", () => {
@@ -19,5 +22,14 @@ describe("firstTrappingCap", () => {
         expect(probes).toBeLessThanOrEqual(Math.ceil(Math.log2(cap)));
       }),
     );
+  });
+});
+
+describe("firstTrappingCapWithin", () => {
+  it("gives up, leaving the step unknown, once the re-runs used more than the allowance", () => {
+    // Each re-run costs its cap in fuel; the trap is at the last step of a long episode.
+    const probe = (k: number) => ({ trapped: k >= 1000, fuel: k });
+    expect(firstTrappingCapWithin(1000, 20_000, probe)).toBe(1000);
+    expect(firstTrappingCapWithin(1000, 2_000, probe)).toBeUndefined();
   });
 });
