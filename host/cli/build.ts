@@ -11,6 +11,7 @@ import {
   writeFileAtomically,
 } from "./cartridge-compiler.js";
 import { BuildError, CARTRIDGE_TOML, readCartridgeSource } from "./cartridge-source.js";
+import { debugOutputs } from "./debug-build.js";
 
 /** Steps of the validation rollout run on every fresh build. */
 const VALIDATION_ROLLOUT_STEPS = 64;
@@ -95,9 +96,14 @@ export async function buildCartridge(
     }
   }
   const compiled = await compileCartridge(source, options);
-  const report = await validateCartridge(compiled.wasm, {
+  const outputs =
+    compiled.sourceMap === undefined
+      ? { wasm: compiled.wasm, sourceMap: undefined }
+      : debugOutputs(compiled.wasm, compiled.sourceMap, target, source.dir);
+  const report = await validateCartridge(outputs.wasm, {
     source: target,
     rolloutSteps: VALIDATION_ROLLOUT_STEPS,
+    ...(outputs.sourceMap === undefined ? {} : { sourceMap: outputs.sourceMap }),
   });
   options.log(formatReport(report));
   if (!report.ok) {
@@ -108,17 +114,21 @@ export async function buildCartridge(
       .join("");
     throw new BuildError("Validation", `${envId}: the compiled module failed validation${hints}`);
   }
-  await writeFileAtomically(target, compiled.wasm);
+  // The map first: a watcher that picks the module up finds its map already there.
+  if (outputs.sourceMap !== undefined) {
+    await writeFileAtomically(`${target}.map`, outputs.sourceMap);
+  }
+  await writeFileAtomically(target, outputs.wasm);
   const record: InputsRecord = {
     inputsHash: compiled.inputsHash,
     outFile: target,
-    outSha256: sha256(compiled.wasm),
+    outSha256: sha256(outputs.wasm),
   };
   await writeFileAtomically(recordPath, `${JSON.stringify(record, null, 2)}\n`);
   options.log(
-    `${envId}: built ${path.relative(process.cwd(), target)} (${compiled.wasm.byteLength} bytes)`,
+    `${envId}: built ${path.relative(process.cwd(), target)} (${outputs.wasm.byteLength} bytes${outputs.sourceMap === undefined ? "" : ", source map beside it"})`,
   );
-  return { envId, outFile: target, skipped: false, bytes: compiled.wasm.byteLength };
+  return { envId, outFile: target, skipped: false, bytes: outputs.wasm.byteLength };
 }
 
 /** The folders directly under `dir` that contain a cartridge.toml, sorted by name. */
@@ -184,7 +194,11 @@ export function buildCommand(): Command {
     .description("Compile the cartridge in DIR (cartridge.toml + AssemblyScript) and validate it.")
     .argument("<dir>", "folder holding cartridge.toml")
     .option("--out <file>", "output .wasm file (default DIR/build/<env_id>.wasm)")
-    .option("--debug", "use the debug target of asconfig.json", false)
+    .option(
+      "--debug",
+      "use the debug target of asconfig.json and write a source map (OUT.map) for trap reports",
+      false,
+    )
     .option("--force", "rebuild even when the inputs are unchanged", false)
     .option("--text-file <file>", "also write the WebAssembly text format")
     .action(

@@ -22,6 +22,8 @@ export interface CompileOptions {
 /** The outcome of a compilation: the module bytes and the compiler's messages. */
 export interface CompileResult {
   readonly wasm: Uint8Array;
+  /** The source map of a debug build (its `sourceMappingURL` names `cartridge.wasm.map`). */
+  readonly sourceMap?: string;
   readonly diagnostics: string;
   /** Hash of everything the output depends on; equal hashes mean equal outputs. */
   readonly inputsHash: string;
@@ -165,8 +167,11 @@ export async function compileCartridge(
     "--outFile",
     outName,
   ];
+  // A debug build also maps its code back to the source lines, for trap reports.
+  if (options.debug) args.push("--sourceMap");
   if (options.textFile !== undefined) args.push("--textFile", path.resolve(options.textFile));
   let wasm: Uint8Array | undefined;
+  let sourceMap: string | undefined;
   const messages: string[] = [];
   const stream = asc.createMemoryStream((chunk) => {
     messages.push(typeof chunk === "string" ? chunk : new TextDecoder().decode(chunk));
@@ -187,6 +192,10 @@ export async function compileCartridge(
         wasm = contents;
         return;
       }
+      if (filename === `${outName}.map`) {
+        sourceMap = typeof contents === "string" ? contents : new TextDecoder().decode(contents);
+        return;
+      }
       const target = path.resolve(baseDir, filename);
       await mkdir(path.dirname(target), { recursive: true });
       await writeFile(target, contents);
@@ -201,5 +210,5 @@ export async function compileCartridge(
       { cause: result.error },
     );
   }
-  return { wasm, diagnostics, inputsHash };
+  return { wasm, diagnostics, inputsHash, ...(sourceMap === undefined ? {} : { sourceMap }) };
 }

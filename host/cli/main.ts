@@ -16,6 +16,7 @@ const SUBCOMMANDS: Record<string, () => Promise<Command>> = {
   build: async () => (await import("./build.js")).buildCommand(),
   "build-all": async () => (await import("./build.js")).buildAllCommand(),
   validate: async () => (await import("./validate.js")).validateCommand(),
+  replay: async () => (await import("./replay.js")).replayCommand(),
   serve: async () => (await import("./serve.js")).serveCommand(),
   certs: async () => (await import("./certs.js")).certsCommand(),
   tokens: async () => (await import("./tokens.js")).tokensCommand(),

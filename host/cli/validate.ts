@@ -1,6 +1,8 @@
 import { readFile, stat } from "node:fs/promises";
 import { Command } from "commander";
-import { formatReport, validateCartridge } from "../runtime/validate.js";
+import { readSourceMapBeside } from "../runtime/module-file.js";
+import { formatReport, type ValidationReport, validateCartridge } from "../runtime/validate.js";
+import { replayCommandLine } from "./replay.js";
 
 /** Largest file read before handing it to the validator, which applies the real module cap. */
 const FILE_MAX_BYTES = 64 * 1024 * 1024;
@@ -19,8 +21,22 @@ export async function validateFile(
   if (size > FILE_MAX_BYTES) {
     return { ok: false, text: `${file}: ${size} bytes, larger than ${FILE_MAX_BYTES}` };
   }
-  const report = await validateCartridge(await readFile(file), { source: file, rolloutSteps });
-  return { ok: report.ok, text: formatReport(report) };
+  const sourceMap = await readSourceMapBeside(file);
+  const report = await validateCartridge(await readFile(file), {
+    source: file,
+    rolloutSteps,
+    ...(sourceMap === undefined ? {} : { sourceMap }),
+  });
+  return { ok: report.ok, text: [formatReport(report), ...replayLines(file, report)].join("\n") };
+}
+
+/** For each check that trapped, the command that runs the trapping call again. */
+function replayLines(file: string, report: ValidationReport): string[] {
+  return report.checks.flatMap((check) =>
+    check.call === undefined
+      ? []
+      : [`  replay ${check.name}: ${replayCommandLine(file, check.call)}`],
+  );
 }
 
 /** `cartridge validate FILE.wasm [--rollout-steps N]`. */

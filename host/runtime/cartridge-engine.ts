@@ -16,7 +16,7 @@ import type { CartridgeInstance } from "./instance.js";
 import type { RegisteredBuild } from "./registry.js";
 import { ChunkBuffers, RolloutChunkBuilder, rolloutRowBytes } from "./rollout-chunks.js";
 import { batchGroupEnvs } from "./sandbox-options.js";
-import { bytesForReplay, withTrapContext } from "./trap-report.js";
+import { bytesForReplay, offsetTrapRow, withTrapContext } from "./trap-report.js";
 import { autoresetRows, legalMasksAt, resetRows } from "./vector-rows.js";
 
 /** Limits the engine puts on requests, on top of each cartridge's own. */
@@ -243,12 +243,19 @@ export class CartridgeEngine implements SyncEngine {
     const { stateBytes, actionBytes } = build.cartridge.sizes;
     for (let start = 0; start < count; start += rowsPerChunk) {
       const end = Math.min(count, start + rowsPerChunk);
-      yield this.batchStepOn(
-        build,
-        states.subarray(start * stateBytes, end * stateBytes),
-        actions.subarray(start * actionBytes, end * actionBytes),
-        autoresetSeed === undefined ? undefined : { seed: autoresetSeed, firstIndex: start },
-      );
+      let chunk: BatchTransition;
+      try {
+        chunk = this.batchStepOn(
+          build,
+          states.subarray(start * stateBytes, end * stateBytes),
+          actions.subarray(start * actionBytes, end * actionBytes),
+          autoresetSeed === undefined ? undefined : { seed: autoresetSeed, firstIndex: start },
+        );
+      } catch (error) {
+        // The chunk names its rows from 0; the request from the chunk's first row.
+        throw offsetTrapRow(error, start);
+      }
+      yield chunk;
     }
   }
 

@@ -2,7 +2,7 @@ import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { EnvCapabilities } from "./engine.js";
 import { LoadError } from "./errors.js";
-import { readModuleFile } from "./module-file.js";
+import { readModuleFile, readSourceMapBeside } from "./module-file.js";
 import type { Registry } from "./registry.js";
 import { resolveLimits } from "./sandbox-options.js";
 
@@ -32,7 +32,8 @@ export async function loadDirectory(
     const source = join(dir, name);
     try {
       const bytes = await readModuleFile(source, maxModuleBytes);
-      result.registered.push(await registry.register(bytes, source));
+      const sourceMap = await readSourceMapBeside(source);
+      result.registered.push(await registry.register(bytes, source, sourceMap));
     } catch (error) {
       if (!(error instanceof LoadError)) throw error;
       result.rejected.push({ source, error });

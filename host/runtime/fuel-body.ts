@@ -41,6 +41,18 @@ export interface BodyPlan {
   readonly blockType: Uint8Array;
 }
 
+/**
+ * Receives each stretch of the original body copied unchanged: where it landed in the rewritten
+ * body, where it came from, and its length (offsets relative to the start of each body).
+ */
+export type CopiedRuns = (metered: number, original: number, length: number) => void;
+
+/** Copies body bytes [from, to) to `out`, telling `runs` where they went. */
+function copy(out: ByteWriter, body: Uint8Array, from: number, to: number, runs?: CopiedRuns) {
+  runs?.(out.length, from, to - from);
+  out.bytes(body.subarray(from, to));
+}
+
 const CALL_OPCODES = new Set([0x10, 0x11, 0x12, 0x13, 0x14, 0x15]);
 const RETURN_OPCODES = new Set<number>([
   Opcode.return,
@@ -110,8 +122,13 @@ function depthLeave(meter: Meter): Uint8Array {
   return globalOp(w, 0x24, meter.depthGlobal).finish();
 }
 
-/** Rewrites a body (locals and code) according to its scan. */
-export function instrumentBody(body: Uint8Array, plan: BodyPlan, meter: Meter): Uint8Array {
+/** Rewrites a body (locals and code) according to its scan; `runs` hears of every copy. */
+export function instrumentBody(
+  body: Uint8Array,
+  plan: BodyPlan,
+  meter: Meter,
+  runs?: CopiedRuns,
+): Uint8Array {
   const reader = new ByteReader(body);
   const localGroups = reader.u32();
   const groupsStart = reader.offset;
@@ -125,7 +142,7 @@ export function instrumentBody(body: Uint8Array, plan: BodyPlan, meter: Meter): 
   const scan = scanBody(body, codeStart, meter);
   const locals = body.subarray(groupsStart, codeStart);
   if (!scan.hasLoop && !scan.hasBulk) {
-    return instrumentStraight(body, codeStart, localGroups, locals, scan, plan, meter);
+    return instrumentStraight(body, codeStart, localGroups, locals, scan, plan, meter, runs);
   }
   const firstFreeLocal = plan.params + declared;
   return new SegmentWriter(
@@ -137,7 +154,7 @@ export function instrumentBody(body: Uint8Array, plan: BodyPlan, meter: Meter): 
     plan,
     meter,
     firstFreeLocal,
-  ).finish();
+  ).finish(runs);
 }
 
 /** A function without loops or bulk operations: its whole weight on entry, on the global. */
@@ -149,6 +166,7 @@ function instrumentStraight(
   scan: Scan,
   plan: BodyPlan,
   meter: Meter,
+  runs: CopiedRuns | undefined,
 ): Uint8Array {
   const out = new ByteWriter().u32(localGroups).bytes(locals);
   globalOp(out, 0x23, meter.fuelGlobal).byte(0x42).s32(scan.weight).byte(0x7d); // const; sub
@@ -157,7 +175,10 @@ function instrumentStraight(
     globalOp(out, 0x23, meter.fuelGlobal).byte(0x42).byte(0x00).byte(0x53); // i64.lt_s 0
     trapIf(out);
   }
-  if (!scan.makesCalls) return out.bytes(body.subarray(codeStart)).finish();
+  if (!scan.makesCalls) {
+    copy(out, body, codeStart, body.byteLength, runs);
+    return out.finish();
+  }
   // Calls need the depth count, left on every exit: wrap the body so branches to it exit too.
   const leave = depthLeave(meter);
   out.bytes(depthEnter(meter)).byte(0x02).bytes(plan.blockType);
@@ -166,11 +187,13 @@ function instrumentStraight(
   while (!reader.done) {
     const start = reader.offset;
     if (RETURN_OPCODES.has(skipInstruction(reader))) {
-      out.bytes(body.subarray(copied, start)).bytes(leave);
+      copy(out, body, copied, start, runs);
+      out.bytes(leave);
       copied = start;
     }
   }
-  return out.bytes(body.subarray(copied)).bytes(leave).byte(0x0b).finish();
+  copy(out, body, copied, body.byteLength, runs);
+  return out.bytes(leave).byte(0x0b).finish();
 }
 
 /** A segment's charge, filled in once the segment's cost is known. */
@@ -178,6 +201,12 @@ interface Charge {
   /** `entry` loads the global, `check` (a loop header) checks, `plain` only subtracts. */
   readonly kind: "entry" | "check" | "plain";
   cost: number;
+}
+
+/** A stretch of the original body, copied unchanged from `from`. */
+interface Copy {
+  readonly from: number;
+  readonly bytes: Uint8Array;
 }
 
 /** An open structured instruction. */
@@ -191,7 +220,7 @@ interface Frame {
 
 /** Rewrites a function with loops or bulk operations into charged segments over a local. */
 class SegmentWriter {
-  private readonly parts: (Uint8Array | Charge)[] = [];
+  private readonly parts: (Uint8Array | Charge | Copy)[] = [];
   private readonly frames: Frame[] = [];
   private readonly fuelLocal: number;
   private readonly scratchLocal: number;
@@ -236,7 +265,9 @@ class SegmentWriter {
   }
 
   private copyTo(end: number): void {
-    if (end > this.copied) this.parts.push(this.body.subarray(this.copied, end));
+    if (end > this.copied) {
+      this.parts.push({ from: this.copied, bytes: this.body.subarray(this.copied, end) });
+    }
     this.copied = end;
   }
 
@@ -375,10 +406,12 @@ class SegmentWriter {
     return w.bytes(this.trapIfNegative).finish();
   }
 
-  finish(): Uint8Array {
+  finish(runs?: CopiedRuns): Uint8Array {
     const out = new ByteWriter();
     for (const part of this.parts) {
-      out.bytes(part instanceof Uint8Array ? part : this.chargeCode(part));
+      if (part instanceof Uint8Array) out.bytes(part);
+      else if ("from" in part) copy(out, this.body, part.from, part.from + part.bytes.length, runs);
+      else out.bytes(this.chargeCode(part));
     }
     return out.finish();
   }

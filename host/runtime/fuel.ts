@@ -1,3 +1,4 @@
+import { CodeMapBuilder } from "./code-map.js";
 import { instrumentBody, type Meter } from "./fuel-body.js";
 import {
   ByteReader,
@@ -128,6 +129,7 @@ function instrumentCode(
   meter: Meter,
   extraBodies: readonly Uint8Array[],
   hostCalled: ReadonlySet<number>,
+  codeMap: CodeMapBuilder,
 ): Uint8Array {
   const reader = new ByteReader(payload);
   const count = reader.u32();
@@ -145,8 +147,11 @@ function instrumentCode(
       exported: hostCalled.has(index),
       blockType: blockTypeFor(type, table),
     };
-    const rewritten = instrumentBody(body, plan, meter);
-    out.u32(rewritten.byteLength).bytes(rewritten);
+    codeMap.beginFunction(reader.offset - size);
+    const rewritten = instrumentBody(body, plan, meter, (m, o, n) => codeMap.run(m, o, n));
+    out.u32(rewritten.byteLength);
+    codeMap.placeFunction(out.length);
+    out.bytes(rewritten);
   }
   for (const body of extraBodies) out.u32(body.byteLength).bytes(body);
   return out.finish();
@@ -158,6 +163,18 @@ function exportEntry(name: string, kind: number, index: number): Uint8Array {
 
 /** Returns the sections of the module with fuel and call-depth metering added. */
 export function instrumentFuel(info: WasmModuleInfo, options: FuelOptions): Section[] {
+  return instrumentFuelMapped(info, options).sections;
+}
+
+/**
+ * The metered sections, and the runs of original code each rewritten body copied (offsets
+ * relative to the code section payloads; `CodeMapBuilder.finish` makes them module offsets once
+ * the module is written).
+ */
+export function instrumentFuelMapped(
+  info: WasmModuleInfo,
+  options: FuelOptions,
+): { sections: Section[]; codeMap: CodeMapBuilder } {
   for (const e of info.exports) {
     // The whole prefix is reserved (docs/abi.md, section 7), so later host exports never clash.
     if (e.name.startsWith(RESERVED_EXPORT_PREFIX)) {
@@ -222,6 +239,7 @@ export function instrumentFuel(info: WasmModuleInfo, options: FuelOptions): Sect
   const code = byId.get(SectionId.code);
   if (code === undefined) throw new WasmFormatError("module has no code section");
   // The code section must be rewritten first: it may add block types to the type table.
+  const codeMap = new CodeMapBuilder(info.importedFunctions);
   const newCode = instrumentCode(
     code,
     info,
@@ -229,6 +247,7 @@ export function instrumentFuel(info: WasmModuleInfo, options: FuelOptions): Sect
     meter,
     [setFuelBody.finish(), getter(fuelGlobal), getter(depthGlobal)],
     hostCalled,
+    codeMap,
   );
   const replaced = new Map<number, Uint8Array>([
     [SectionId.code, newCode],
@@ -243,7 +262,8 @@ export function instrumentFuel(info: WasmModuleInfo, options: FuelOptions): Sect
     [SectionId.global, appendEntries(byId.get(SectionId.global), globals)],
     [SectionId.export, appendEntries(byId.get(SectionId.export), exports)],
   ]);
-  return replaceSections(info.sections, replaced).filter((s) => s.id !== SectionId.start);
+  const sections = replaceSections(info.sections, replaced).filter((s) => s.id !== SectionId.start);
+  return { sections, codeMap };
 }
 
 /** Replaces sections by id, inserting missing ones at their place in the canonical order. */

@@ -9,6 +9,7 @@ import {
 } from "./exchange-layout.js";
 import { FuelExport } from "./fuel.js";
 import type { LoadedCartridge } from "./loader.js";
+import { firstTrappingCapWithin, outcomeOf, TRAP_STEP_FUEL_BUDGETS } from "./rollout-trap-step.js";
 import {
   type CartridgeExports,
   classifyFailure,
@@ -20,7 +21,13 @@ import {
   rolloutBudgetFuel,
   type SandboxLimits,
 } from "./sandbox-options.js";
-import { withTrapContext } from "./trap-report.js";
+import {
+  replayHex,
+  stepCall,
+  type TrapReport,
+  withLocatedFrames,
+  withTrapContext,
+} from "./trap-report.js";
 
 /** The typed error for each non-OK status an entry point may return. */
 const STATUS_ERRORS: Record<number, { code: CallErrorCode; text: string }> = {
@@ -171,7 +178,15 @@ export class CartridgeInstance {
   private failure(error: unknown, what: string, fuel: number): Error {
     this.dead = true;
     const budget = { fuel, maxCallDepth: this.limits.maxCallDepth };
-    return classifyFailure(error, this.exports, budget, what, this.envId, this.cartridge.buildId);
+    const failure = classifyFailure(
+      error,
+      this.exports,
+      budget,
+      what,
+      this.envId,
+      this.cartridge.buildId,
+    );
+    return withLocatedFrames(failure, this.cartridge.debug);
   }
 
   /**
@@ -221,9 +236,16 @@ export class CartridgeInstance {
       );
     }
     this.write(l.hint, hint);
-    const status = this.metered("cartridge_reset", this.limits.resetBudgetFuel, () =>
-      this.resetFn(seed, l.hint, hint.byteLength, l.stateOut, l.obs, l.info),
-    );
+    let status: number;
+    try {
+      status = this.metered("cartridge_reset", this.limits.resetBudgetFuel, () =>
+        this.resetFn(seed, l.hint, hint.byteLength, l.stateOut, l.obs, l.info),
+      );
+    } catch (error) {
+      const hex = replayHex(hint);
+      const call = hex === undefined ? {} : { call: { op: "reset", seed: `${seed}`, hint: hex } };
+      throw withTrapContext(error, call as Pick<TrapReport, "call">);
+    }
     this.check(status, "reset");
   }
 
@@ -249,7 +271,12 @@ export class CartridgeInstance {
     }
     this.write(l.state, state);
     this.write(l.action, action);
-    this.callStep(l.state, l.stateOut);
+    try {
+      this.callStep(l.state, l.stateOut);
+    } catch (error) {
+      const call = stepCall(state, action);
+      throw call === undefined ? error : withTrapContext(error, { call });
+    }
   }
 
   private callStep(stateIn: number, stateOut: number): void {
@@ -357,16 +384,19 @@ export class CartridgeInstance {
    * steps written.
    */
   rollout(seed: bigint, stepCap: number, includeObs: boolean): number {
-    this.assertAlive();
-    const r = this.rolloutArrays;
-    checkSeed(seed, this.envId);
-    checkCapacity("rollout stepCap", stepCap, r.capacity, this.envId);
     // One budget for the reset and one per step, capped.
-    const flags = includeObs ? ROLLOUT_FLAG_OBS : 0;
     const budget = rolloutBudgetFuel(this.limits, stepCap);
-    const result = this.metered("cartridge_rollout", budget, () =>
-      this.rolloutFn(seed, stepCap, flags, r.actions, r.states, r.obs, r.infos),
-    );
+    let result: number;
+    try {
+      result = this.rolloutWithBudget(seed, stepCap, includeObs, budget);
+    } catch (error) {
+      if (!(error instanceof CallError) || error.trap === undefined) throw error;
+      const step = this.trapStep(seed, stepCap, budget);
+      throw withTrapContext(error, {
+        ...(step === undefined ? {} : { step }),
+        call: { op: "rollout", seed: `${seed}`, stepCap },
+      });
+    }
     if (result < 0) throw statusError(-result, "rollout", this.envId);
     if (result > stepCap) {
       throw new CallError(
@@ -376,6 +406,40 @@ export class CartridgeInstance {
       );
     }
     return result;
+  }
+
+  /** The rollout call itself, with `budget` units (a re-run keeps the original call's budget). */
+  private rolloutWithBudget(
+    seed: bigint,
+    stepCap: number,
+    includeObs: boolean,
+    budget: number,
+  ): number {
+    this.assertAlive();
+    const r = this.rolloutArrays;
+    checkSeed(seed, this.envId);
+    checkCapacity("rollout stepCap", stepCap, r.capacity, this.envId);
+    const flags = includeObs ? ROLLOUT_FLAG_OBS : 0;
+    return this.metered("cartridge_rollout", budget, () =>
+      this.rolloutFn(seed, stepCap, flags, r.actions, r.states, r.obs, r.infos),
+    );
+  }
+
+  /**
+   * The step of the episode of `seed` that trapped under `stepCap`, by re-running it with shorter
+   * caps on fresh instances of the same build (this one is dead), within a fuel allowance; see
+   * rollout-trap-step.ts.
+   */
+  private trapStep(seed: bigint, stepCap: number, budget: number): number | undefined {
+    let probe = new CartridgeInstance(this.cartridge);
+    const cap = firstTrappingCapWithin(stepCap, TRAP_STEP_FUEL_BUDGETS * budget, (k) => {
+      const outcome = outcomeOf(() => probe.rolloutWithBudget(seed, k, false, budget));
+      const fuel = Math.min(budget, budget - Number(probe.fuelLeft));
+      // Any failure leaves the probe dead: the next re-run needs a fresh one.
+      if (outcome !== "returned") probe = new CartridgeInstance(this.cartridge);
+      return { trapped: outcome === "trapped", fuel };
+    });
+    return cap === undefined ? undefined : cap - 1;
   }
 
   // ----- Zero-copy path for hot loops: the state lives in `single.state` between calls. -----

@@ -5,15 +5,17 @@ import {
   LEGAL_ACTIONS_EXPORT,
   REQUIRED_EXPORTS,
 } from "./abi.js";
+import { type CodeMap, codeSectionOffset } from "./code-map.js";
 import { LoadError } from "./errors.js";
 import type { RecordSizes } from "./exchange-layout.js";
-import { instrumentFuel, replaceSections } from "./fuel.js";
+import { instrumentFuelMapped, replaceSections } from "./fuel.js";
 import type { GuestFacts, ProbeRequest } from "./guest-facts.js";
 import { type LoadProbe, sharedLoadProbe } from "./load-probe.js";
 import type { CartridgeManifest } from "./manifest.js";
 import { capMemories } from "./memory-cap.js";
 import { checkPortableInstructions } from "./portable-instructions.js";
 import { type LoadOptions, resolveLimits, type SandboxLimits } from "./sandbox-options.js";
+import { acceptedSourceMap } from "./source-map.js";
 import { SectionId, WasmFormatError, writeSections } from "./wasm-binary.js";
 import {
   exportedFunctionType,
@@ -39,6 +41,19 @@ export interface LoadedCartridge {
   readonly maxBatch: number;
   /** Largest rollout step cap, bounded by the exchange region. */
   readonly maxRolloutSteps: number;
+  /** What turns a trap's position back into the author's terms (trap-report.ts). */
+  readonly debug: CartridgeDebug;
+}
+
+/**
+ * How to locate a trap in the author's module and source. Plain data: it crosses to the workers
+ * with the rest of the build.
+ */
+export interface CartridgeDebug {
+  /** Metered offsets to original offsets. */
+  readonly codeMap: CodeMap;
+  /** The text of the module's source map (`cartridge build --debug`), when one was supplied. */
+  readonly sourceMap?: string;
 }
 
 /** Makes V8's compile messages readable for someone who just built a cartridge. */
@@ -126,7 +141,7 @@ function instrument(
   bytes: Uint8Array,
   limits: SandboxLimits,
   source: string,
-): { info: WasmModuleInfo; instrumented: Uint8Array } {
+): { info: WasmModuleInfo; instrumented: Uint8Array; codeMap: CodeMap } {
   let info: WasmModuleInfo;
   try {
     info = readModuleInfo(bytes);
@@ -137,16 +152,22 @@ function instrument(
   checkExports(info, source);
   const memorySection = capMemories(info, limits.maxMemoryPages, source);
   try {
-    let sections = instrumentFuel(info, {
+    const metered = instrumentFuelMapped(info, {
       // The start function (a language runtime's set-up) has its own budget, so that a host
       // running with a tiny per-step budget can still instantiate ordinary modules.
       initialFuel: limits.startBudgetFuel,
       maxCallDepth: limits.maxCallDepth,
     });
+    let sections = metered.sections;
     if (memorySection !== undefined) {
       sections = replaceSections(sections, new Map([[SectionId.memory, memorySection]]));
     }
-    return { info, instrumented: writeSections(sections) };
+    const instrumented = writeSections(sections);
+    const codeMap = metered.codeMap.finish(
+      codeSectionOffset(instrumented),
+      codeSectionOffset(bytes),
+    );
+    return { info, instrumented, codeMap };
   } catch (cause) {
     if (!(cause instanceof WasmFormatError)) throw cause;
     throw new LoadError("Compile", `cannot meter this module: ${cause.message}`, source, { cause });
@@ -179,7 +200,7 @@ export type GuestProber = Pick<LoadProbe, "run">;
  */
 export async function loadCartridge(
   bytes: Uint8Array,
-  options: LoadOptions & { source?: string; probe?: GuestProber } = {},
+  options: LoadOptions & { source?: string; sourceMap?: string; probe?: GuestProber } = {},
 ): Promise<LoadedCartridge> {
   const source = options.source ?? "<memory>";
   const limits = resolveLimits(options);
@@ -193,7 +214,7 @@ export async function loadCartridge(
   checkPortableInstructions(bytes, source);
   const original = await compile(bytes, source);
   checkImports(original, source);
-  const { info, instrumented } = instrument(bytes, limits, source);
+  const { info, instrumented, codeMap } = instrument(bytes, limits, source);
   let module: WebAssembly.Module;
   try {
     module = await WebAssembly.compile(ownedBytes(instrumented));
@@ -211,6 +232,7 @@ export async function loadCartridge(
     { module, limits, hasLegalActions },
     source,
   );
+  const sourceMap = acceptedSourceMap(info.sections, options.sourceMap);
   return {
     manifest: facts.manifest,
     buildId: createHash("sha256").update(bytes).digest("hex"),
@@ -222,5 +244,6 @@ export async function loadCartridge(
     hasLegalActions,
     maxBatch: facts.maxBatch,
     maxRolloutSteps: facts.maxRolloutSteps,
+    debug: sourceMap === undefined ? { codeMap } : { codeMap, sourceMap },
   };
 }

@@ -1,5 +1,6 @@
 import { readFile, stat } from "node:fs/promises";
 import { LoadError } from "./errors.js";
+import { MAX_SOURCE_MAP_BYTES } from "./source-map.js";
 
 /**
  * Reads a cartridge module from disk for registration. The size is checked before reading, so a
@@ -22,4 +23,20 @@ export async function readModuleFile(source: string, maxBytes: number): Promise<
     throw new LoadError("Unreadable", `cannot read the file (${code})`, source, { cause: error });
   }
   return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * The text of `SOURCE.map` beside a module file (what `cartridge build --debug` writes), or
+ * undefined when there is none, it is larger than `MAX_SOURCE_MAP_BYTES` or it cannot be read:
+ * a map only adds source lines to trap reports, so a missing or bad one never fails a load.
+ */
+export async function readSourceMapBeside(source: string): Promise<string | undefined> {
+  const file = `${source}.map`;
+  try {
+    const { size } = await stat(file);
+    if (size > MAX_SOURCE_MAP_BYTES) return undefined;
+    return await readFile(file, "utf8");
+  } catch {
+    return undefined;
+  }
 }

@@ -122,9 +122,13 @@ export class Registry {
    * Loads `bytes` with this registry's sandbox limits without registering anything. Throws the
    * `LoadError` (after emitting a `rejected` event) when the module is bad.
    */
-  async load(bytes: Uint8Array, source: string): Promise<LoadedCartridge> {
+  async load(bytes: Uint8Array, source: string, sourceMap?: string): Promise<LoadedCartridge> {
     try {
-      return await loadCartridge(bytes, { ...this.options, source });
+      return await loadCartridge(bytes, {
+        ...this.options,
+        source,
+        ...(sourceMap === undefined ? {} : { sourceMap }),
+      });
     } catch (error) {
       if (error instanceof LoadError) {
         this.emit({ kind: "rejected", source, code: error.code, message: error.message });
@@ -137,8 +141,8 @@ export class Registry {
    * Loads `bytes` and makes it the current build of its env. Throws the `LoadError` (after
    * emitting a `rejected` event) when the module is bad; the registry is then unchanged.
    */
-  async register(bytes: Uint8Array, source: string): Promise<EnvCapabilities> {
-    const cartridge = await this.load(bytes, source);
+  async register(bytes: Uint8Array, source: string, sourceMap?: string): Promise<EnvCapabilities> {
+    const cartridge = await this.load(bytes, source, sourceMap);
     const envId = cartridge.manifest.env_id;
     const previousEnv = this.sources.get(source);
     if (previousEnv !== undefined && previousEnv !== envId) {

@@ -1,10 +1,11 @@
 import { Status } from "./abi.js";
-import { isCartridgeError } from "./errors.js";
+import { CallError, isCartridgeError } from "./errors.js";
 import { readInfo, readInfoColumns } from "./info-record.js";
 import { CartridgeInstance } from "./instance.js";
 import { type LoadedCartridge, loadCartridge } from "./loader.js";
 import type { CartridgeManifest } from "./manifest.js";
 import { RandomPolicy } from "./random-policy.js";
+import type { ReplayCall } from "./trap-report.js";
 
 /** One named check of a validation run. */
 export interface ValidationCheck {
@@ -13,6 +14,8 @@ export interface ValidationCheck {
   readonly detail: string;
   /** Passed, but with something the author should fix (the report marks it with "!"). */
   readonly warning?: boolean;
+  /** The cartridge call that trapped, for `cartridge replay` (a failed check whose cause was a trap). */
+  readonly call?: ReplayCall;
 }
 
 /** Everything `validateCartridge` found out about a module. */
@@ -37,12 +40,18 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.byteLength === b.byteLength && a.every((v, i) => v === b[i]);
 }
 
+/** A failed check's outcome: what went wrong and, for a trap, the call that replays it. */
+function failure(error: unknown): { ok: false; detail: string; call?: ReplayCall } {
+  const call = error instanceof CallError ? error.trap?.call : undefined;
+  return { ok: false, detail: describe(error), ...(call === undefined ? {} : { call }) };
+}
+
 /** Runs `body`, turning a thrown error into a failed check. */
 function check(name: string, body: () => string): ValidationCheck {
   try {
     return { name, ok: true, detail: body() };
   } catch (error) {
-    return { name, ok: false, detail: describe(error) };
+    return { name, ...failure(error) };
   }
 }
 
@@ -175,7 +184,7 @@ function checkHostPlay(
         detail: `${steps} host-driven random legal steps over ${episodes} episodes, all OK`,
       };
     } catch (error) {
-      return { ok: false, detail: describe(error) };
+      return failure(error);
     }
   })();
   const mask: ValidationCheck =
@@ -292,7 +301,7 @@ function checkHeapGrowth(cartridge: LoadedCartridge): ValidationCheck {
         : "";
     return {
       name: "heap",
-      ok: false,
+      ...failure(error),
       detail: `${running.exportName} failed at call ${running.call} of ${running.calls} ${running.what}: ${describe(error)}${grew}`,
     };
   }
@@ -402,12 +411,15 @@ function checkBatchStep(cartridge: LoadedCartridge, rounds: number): string {
  */
 export async function validateCartridge(
   bytes: Uint8Array,
-  options: { source?: string; rolloutSteps?: number } = {},
+  options: { source?: string; rolloutSteps?: number; sourceMap?: string } = {},
 ): Promise<ValidationReport> {
   const source = options.source;
   let cartridge: LoadedCartridge;
   try {
-    cartridge = await loadCartridge(bytes, source === undefined ? {} : { source });
+    cartridge = await loadCartridge(bytes, {
+      ...(source === undefined ? {} : { source }),
+      ...(options.sourceMap === undefined ? {} : { sourceMap: options.sourceMap }),
+    });
   } catch (error) {
     return {
       ok: false,

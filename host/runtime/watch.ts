@@ -1,13 +1,13 @@
 import { resolve } from "node:path";
 import { type FSWatcher, watch } from "chokidar";
 import type { EnvCapabilities } from "./engine.js";
-import { readModuleFile } from "./module-file.js";
+import { readModuleFile, readSourceMapBeside } from "./module-file.js";
 import { DEFAULT_LIMITS } from "./sandbox-options.js";
 
 /** The part of the Registry the watcher drives. */
 export interface WatchableRegistry {
   /** Validates and registers a module; rejects (LoadError) and keeps the old build on failure. */
-  register(bytes: Uint8Array, source: string): Promise<EnvCapabilities>;
+  register(bytes: Uint8Array, source: string, sourceMap?: string): Promise<EnvCapabilities>;
   /** Removes the env registered from `source`, if any. */
   unregisterSource(source: string): unknown;
   /**
@@ -76,7 +76,7 @@ export async function watchCartridges(
   const offer = async (source: string) => {
     try {
       const bytes = await readModuleFile(source, maxFileBytes);
-      const caps = await registry.register(bytes, source);
+      const caps = await registry.register(bytes, source, await readSourceMapBeside(source));
       options.onRegistered?.(caps, source);
     } catch (error) {
       options.onError?.(source, error);

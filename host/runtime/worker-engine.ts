@@ -21,6 +21,7 @@ import { InlineSlice } from "./inline-slice.js";
 import type { LoadedCartridge } from "./loader.js";
 import type { Registry } from "./registry.js";
 import { ChunkBuffers } from "./rollout-chunks.js";
+import { offsetTrapRow } from "./trap-report.js";
 import { checkWorkerNice, DEFAULT_WORKER_NICE } from "./worker-nice.js";
 import {
   type FromWorker,
@@ -401,6 +402,9 @@ export class WorkerEngine implements Engine {
       options.signal,
       (start) => (start < count ? chunkAt(start) : undefined),
       (_value, start) => Math.min(count, start + rowsPerChunk),
+      undefined,
+      // A worker names the rows of its chunk from 0; the request from the chunk's first row.
+      offsetTrapRow,
     );
   }
 
@@ -474,6 +478,7 @@ export class WorkerEngine implements Engine {
     plan: (position: number) => { call: GuestCall; next: number | undefined } | undefined,
     advance: (value: unknown, position: number) => number,
     unwrap: (value: unknown) => T = (value) => value as T,
+    relocate: (error: unknown, position: number) => unknown = (error) => error,
   ): AsyncGenerator<T, void, void> {
     // Aborted when the consumer stops early, so a prefetched job does not run for nobody.
     const stop = new AbortController();
@@ -491,7 +496,10 @@ export class WorkerEngine implements Engine {
       throwIfCancelled(signal, cartridge.manifest.env_id);
       let pending = start(0);
       while (pending !== undefined) {
-        const value = await pending.promise;
+        const position = pending.position;
+        const value = await pending.promise.catch((error: unknown) => {
+          throw relocate(error, position);
+        });
         const next = pending.next ?? advance(value, pending.position);
         pending = start(next);
         yield unwrap(value);

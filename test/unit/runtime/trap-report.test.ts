@@ -99,6 +99,53 @@ describe("trap reports", () => {
     expect((error as CallError).trap?.replay).toContain("action=01000000");
   });
 
+  it("a rollout: the step of the episode that trapped, in-process and across the worker hop", async () => {
+    // Traps on the episode's third step (index 2), whatever the actions.
+    const registry = new Registry();
+    await registry.register(
+      await counterVariant(
+        withStepBody(
+          "(if (i32.eq (i32.load offset=4 (local.get $s_in)) (i32.const 2)) (then unreachable))",
+        ),
+      ),
+      "third.wasm",
+    );
+    const request = { envId: "counter-v1", seed: 40n, episodes: 2, stepCap: 6, includeObs: false };
+    const inline = caught(() => [...new CartridgeEngine(registry).rollout(request)]);
+    expect(inline.trap?.step).toBe(2);
+    expect(inline.trap?.call).toEqual({ op: "rollout", seed: "40", stepCap: 6 });
+    expect(inline.message).toContain("episode 0, step 2");
+    const engine = new WorkerEngine(registry, { workers: 1, inlineSliceFuel: 0 });
+    open.push(engine);
+    const error = await (async () => {
+      for await (const _ of engine.rollout(request)) {
+        // no chunk arrives: the first episode traps
+      }
+    })().catch((e: unknown) => e);
+    expect((error as CallError).trap?.step).toBe(2);
+    expect((error as CallError).trap?.episode).toBe(0);
+  });
+
+  it("a chunked batch across the worker hop: the row of the request, not of the chunk", async () => {
+    const { registry } = await trapping();
+    const engine = new WorkerEngine(registry, { workers: 1, inlineSliceFuel: 0 });
+    open.push(engine);
+    const rows = [0, 0, 0, 0, 1];
+    const states = new Uint8Array(rows.flatMap((_, i) => [...counterState(i, 0)]));
+    const actions = new Uint8Array(rows.flatMap((a) => [...u32s(a)]));
+    const error = await (async () => {
+      for await (const _ of engine.batchStepChunks(counter, states, actions, 2)) {
+        // the third chunk (row 4) traps
+      }
+    })().catch((e: unknown) => e);
+    expect((error as CallError).trap?.row).toBe(4);
+    expect((error as CallError).trap?.call).toEqual({
+      op: "step",
+      state: "0400000000000000",
+      action: "01000000",
+    });
+  });
+
   it("bounds what it echoes: long inputs by their size, the whole message in bytes", () => {
     expect(bytesForReplay(new Uint8Array(65))).toBe("<65 bytes>");
     expect(bytesForReplay(new Uint8Array([1, 255]))).toBe("01ff");
