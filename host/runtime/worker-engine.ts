@@ -20,6 +20,7 @@ import { throwIfCancelled } from "./inline-engine.js";
 import { InlineSlice } from "./inline-slice.js";
 import type { LoadedCartridge } from "./loader.js";
 import type { Registry } from "./registry.js";
+import { Watchdog } from "./watchdog.js";
 import { checkWorkerNice, DEFAULT_WORKER_NICE } from "./worker-nice.js";
 import {
   type FromWorker,
@@ -37,6 +38,13 @@ import { workerSource } from "./worker-source.js";
 export interface WorkerEngineOptions extends EngineOptions {
   /** Worker threads running guest code (default: one per core). */
   readonly workers?: number;
+  /**
+   * Further worker threads kept for unary calls (step, reset, stepEach, batch step; default 1),
+   * not niced: with every bulk worker running a stream chunk, a Step still finds a worker free
+   * instead of waiting for a chunk to end. A unary call also takes an idle bulk worker when the
+   * unary ones are busy. 0 makes unary calls share the bulk workers (ahead of chunks in the queue).
+   */
+  readonly unaryWorkers?: number;
   /**
    * Wall-clock watchdog per call into a worker, in ms (default 5,000). Fuel stops ordinary
    * runaways within milliseconds; a call still running at this deadline (code that is slow per
@@ -71,12 +79,18 @@ export interface WorkerEngineOptions extends EngineOptions {
 /** Default of `WorkerEngineOptions.workerNice`. */
 export { DEFAULT_WORKER_NICE };
 
+/** Default of `WorkerEngineOptions.unaryWorkers`. */
+export const DEFAULT_UNARY_WORKERS = 1;
+
 /** Default of `WorkerEngineOptions.inlineSliceFuel`: off (guest code stays off the event loop). */
 export const DEFAULT_INLINE_SLICE_FUEL = 0;
 
 /** What the pool is doing, for metrics (read at each scrape). */
 export interface WorkerPoolUse {
+  /** Worker threads, the unary ones included. */
   readonly workers: number;
+  /** Worker threads kept for unary calls. */
+  readonly unaryWorkers: number;
   /** Workers running a call. */
   readonly busy: number;
   /** Calls waiting for a worker, by lane. */
@@ -107,13 +121,16 @@ interface Job {
 }
 
 interface Slot {
+  /** Kept for unary calls (never takes a stream chunk), and not niced. */
+  readonly unary: boolean;
   worker: Worker;
   /** False until the worker has started up: the watchdog must not count its start-up time. */
   ready: boolean;
   /** Build ids this worker has been sent. */
   builds: Set<string>;
   running: Job | undefined;
-  timers: NodeJS.Timeout[];
+  /** Watches the running job's deadline (the watchdog, or the grace of a cancelled call). */
+  readonly watchdog: Watchdog;
   onAbort: (() => void) | undefined;
 }
 
@@ -137,6 +154,8 @@ export class WorkerEngine implements Engine {
   private readonly callTimeoutMs: number;
   private readonly cancelGraceMs: number;
   private readonly workerData: GuestWorkerData;
+  /** What a unary worker is started with: the same, not niced. */
+  private readonly unaryWorkerData: GuestWorkerData;
   private nextId = 1;
   private readyWaiters: (() => void)[] = [];
   private closed = false;
@@ -167,11 +186,18 @@ export class WorkerEngine implements Engine {
       nice: options.workerNice ?? DEFAULT_WORKER_NICE,
     };
     checkWorkerNice(this.workerData.nice);
+    this.unaryWorkerData = { ...this.workerData, nice: 0 };
     const count = options.workers ?? availableParallelism();
     if (!Number.isInteger(count) || count < 1 || count > 256) {
       throw new RangeError(`workers must be an integer in 1..256, got ${count}`);
     }
-    for (let i = 0; i < count; i++) this.slots.push(this.spawn());
+    const unaryCount = options.unaryWorkers ?? DEFAULT_UNARY_WORKERS;
+    if (!Number.isInteger(unaryCount) || unaryCount < 0 || unaryCount > 16) {
+      throw new RangeError(`unaryWorkers must be an integer in 0..16, got ${unaryCount}`);
+    }
+    // Unary workers first: dispatch offers a unary call to them before any bulk worker.
+    for (let i = 0; i < unaryCount; i++) this.slots.push(this.spawn(true));
+    for (let i = 0; i < count; i++) this.slots.push(this.spawn(false));
     // Workers keep every build they were sent; when the registry drops one (a reload past
     // `maxBuildsPerEnv`, a removed file), the workers drop it too.
     this.unsubscribe = registry.on(() => this.evictRetiredBuilds());
@@ -181,6 +207,7 @@ export class WorkerEngine implements Engine {
   poolUse(): WorkerPoolUse {
     return {
       workers: this.slots.length,
+      unaryWorkers: this.slots.filter((slot) => slot.unary).length,
       busy: this.runningCalls,
       queuedUnary: this.queues.unary.length,
       queuedBulk: this.queues.bulk.length,
@@ -210,7 +237,7 @@ export class WorkerEngine implements Engine {
     }
   }
 
-  /** Number of worker threads. */
+  /** Number of worker threads, the unary ones included. */
   get workers(): number {
     return this.slots.length;
   }
@@ -227,13 +254,14 @@ export class WorkerEngine implements Engine {
     }
   }
 
-  private spawn(): Slot {
+  private spawn(unary: boolean): Slot {
     const slot: Slot = {
+      unary,
       worker: undefined as unknown as Worker,
       ready: false,
       builds: new Set(),
       running: undefined,
-      timers: [],
+      watchdog: new Watchdog((error) => this.replace(slot, error)),
       onAbort: undefined,
     };
     this.attachWorker(slot);
@@ -243,7 +271,8 @@ export class WorkerEngine implements Engine {
   /** Starts a fresh worker for `slot`; events of the slot's earlier workers are ignored. */
   private attachWorker(slot: Slot): void {
     const source = workerSource("guest-worker");
-    const worker = new Worker(source.code, { eval: source.eval, workerData: this.workerData });
+    const workerData = slot.unary ? this.unaryWorkerData : this.workerData;
+    const worker = new Worker(source.code, { eval: source.eval, workerData });
     worker.unref();
     slot.worker = worker;
     slot.ready = false;
@@ -279,6 +308,7 @@ export class WorkerEngine implements Engine {
     await Promise.all(
       this.slots.map(async (slot) => {
         const job = this.finishSlot(slot);
+        slot.watchdog.stop();
         job?.reject(closing);
         await slot.worker.terminate();
       }),
@@ -532,11 +562,18 @@ export class WorkerEngine implements Engine {
     job.reject(new CallError("Cancelled", "the call was cancelled", job.cartridge.manifest.env_id));
   }
 
+  /**
+   * Hands queued jobs to idle workers: unary calls to the unary workers first (they come first
+   * in `slots`), then to any idle bulk worker; stream chunks to bulk workers only.
+   */
   private dispatch(): void {
     for (const slot of this.slots) {
       if (slot.running !== undefined || !slot.ready) continue;
-      const job = this.queues.unary.shift() ?? this.queues.bulk.shift();
-      if (job === undefined) return;
+      const job = this.queues.unary.shift() ?? (slot.unary ? undefined : this.queues.bulk.shift());
+      if (job === undefined) {
+        if (this.queues.bulk.length === 0) return;
+        continue;
+      }
       this.start(slot, job);
     }
   }
@@ -552,31 +589,20 @@ export class WorkerEngine implements Engine {
     slot.running = job;
     slot.worker.ref();
     const envId = cartridge.manifest.env_id;
-    slot.timers.push(
-      setTimeout(
-        () =>
-          this.replace(
-            slot,
-            new CallError(
-              "Timeout",
-              `the call ran past the ${this.callTimeoutMs} ms watchdog; its worker was replaced`,
-              envId,
-            ),
-          ),
-        this.callTimeoutMs,
-      ),
+    slot.watchdog.arm(
+      performance.now() + this.callTimeoutMs,
+      () =>
+        new CallError(
+          "Timeout",
+          `the call ran past the ${this.callTimeoutMs} ms watchdog; its worker was replaced`,
+          envId,
+        ),
     );
     if (job.signal !== undefined) {
       const onAbort = () => {
-        slot.timers.push(
-          setTimeout(
-            () =>
-              this.replace(
-                slot,
-                new CallError("Cancelled", "the call was cancelled while running", envId),
-              ),
-            this.cancelGraceMs,
-          ),
+        slot.watchdog.shorten(
+          performance.now() + this.cancelGraceMs,
+          () => new CallError("Cancelled", "the call was cancelled while running", envId),
         );
       };
       slot.onAbort = onAbort;
@@ -589,8 +615,7 @@ export class WorkerEngine implements Engine {
   /** Clears a slot's job and timers; returns the job it was running. */
   private finishSlot(slot: Slot): Job | undefined {
     const job = slot.running;
-    for (const timer of slot.timers) clearTimeout(timer);
-    slot.timers = [];
+    slot.watchdog.disarm();
     if (job?.signal !== undefined && slot.onAbort !== undefined) {
       job.signal.removeEventListener("abort", slot.onAbort);
     }
