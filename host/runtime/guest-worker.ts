@@ -1,10 +1,11 @@
-import { parentPort, workerData } from "node:worker_threads";
+import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import { type BuildSource, CartridgeEngine } from "./cartridge-engine.js";
 import type { EnvCapabilities, EnvSelector } from "./engine.js";
 import { CallError } from "./errors.js";
 import { stepItem } from "./inline-engine.js";
 import { InstancePool } from "./instance-pool.js";
 import { capabilitiesOf, type RegisteredBuild } from "./registry.js";
+import { answerDoorbell } from "./unary-channel.js";
 import { beNice } from "./worker-nice.js";
 import {
   type FromWorker,
@@ -67,9 +68,14 @@ function run(call: GuestCall): unknown {
   }
 }
 
-const port = parentPort;
-if (port === null) throw new Error("guest-worker.ts runs only as a worker thread");
-port.on("message", (message: ToWorker) => {
+function workerPort(): MessagePort {
+  if (parentPort === null) throw new Error("guest-worker.ts runs only as a worker thread");
+  return parentPort;
+}
+
+const port = workerPort();
+
+function handle(message: ToWorker): void {
   if (message.kind === "evict") {
     for (const buildId of message.buildIds) builds.delete(buildId);
     return;
@@ -95,6 +101,8 @@ port.on("message", (message: ToWorker) => {
     // Depth 4 reaches the arrays of a transition inside a `stepEach` outcome.
     reply.kind === "result" && reply.ok ? transferablesOf(reply.value, 4) : [],
   );
-});
+}
 const ready: FromWorker = { kind: "ready" };
 port.postMessage(ready);
+// From here on the thread serves its port alone, waking on the doorbell, never via its event loop.
+answerDoorbell(data.doorbell, port, (message) => handle(message as ToWorker));

@@ -20,6 +20,7 @@ import { throwIfCancelled } from "./inline-engine.js";
 import { InlineSlice } from "./inline-slice.js";
 import type { LoadedCartridge } from "./loader.js";
 import type { Registry } from "./registry.js";
+import { Doorbell } from "./unary-channel.js";
 import { Watchdog } from "./watchdog.js";
 import { checkWorkerNice, DEFAULT_WORKER_NICE } from "./worker-nice.js";
 import {
@@ -124,6 +125,8 @@ interface Slot {
   /** Kept for unary calls (never takes a stream chunk), and not niced. */
   readonly unary: boolean;
   worker: Worker;
+  /** Rung after every message to `worker`, which sleeps on it between calls. */
+  doorbell: Doorbell;
   /** False until the worker has started up: the watchdog must not count its start-up time. */
   ready: boolean;
   /** Build ids this worker has been sent. */
@@ -153,9 +156,8 @@ export class WorkerEngine implements Engine {
   private readonly queues: Record<Lane, Job[]> = { unary: [], bulk: [] };
   private readonly callTimeoutMs: number;
   private readonly cancelGraceMs: number;
-  private readonly workerData: GuestWorkerData;
-  /** What a unary worker is started with: the same, not niced. */
-  private readonly unaryWorkerData: GuestWorkerData;
+  /** What every worker is started with, but for its doorbell. */
+  private readonly workerData: Omit<GuestWorkerData, "doorbell">;
   private nextId = 1;
   private readyWaiters: (() => void)[] = [];
   private closed = false;
@@ -186,7 +188,6 @@ export class WorkerEngine implements Engine {
       nice: options.workerNice ?? DEFAULT_WORKER_NICE,
     };
     checkWorkerNice(this.workerData.nice);
-    this.unaryWorkerData = { ...this.workerData, nice: 0 };
     const count = options.workers ?? availableParallelism();
     if (!Number.isInteger(count) || count < 1 || count > 256) {
       throw new RangeError(`workers must be an integer in 1..256, got ${count}`);
@@ -232,8 +233,7 @@ export class WorkerEngine implements Engine {
       if (retired.length === 0) continue;
       for (const buildId of retired) slot.builds.delete(buildId);
       this.evictedBuilds += retired.length;
-      const message: ToWorker = { kind: "evict", buildIds: retired };
-      slot.worker.postMessage(message);
+      this.post(slot, { kind: "evict", buildIds: retired });
     }
   }
 
@@ -258,6 +258,7 @@ export class WorkerEngine implements Engine {
     const slot: Slot = {
       unary,
       worker: undefined as unknown as Worker,
+      doorbell: undefined as unknown as Doorbell,
       ready: false,
       builds: new Set(),
       running: undefined,
@@ -271,10 +272,17 @@ export class WorkerEngine implements Engine {
   /** Starts a fresh worker for `slot`; events of the slot's earlier workers are ignored. */
   private attachWorker(slot: Slot): void {
     const source = workerSource("guest-worker");
-    const workerData = slot.unary ? this.unaryWorkerData : this.workerData;
+    const doorbell = new Doorbell();
+    const workerData: GuestWorkerData = {
+      ...this.workerData,
+      // A unary worker is not niced: it must not queue behind anything for CPU time.
+      nice: slot.unary ? 0 : this.workerData.nice,
+      doorbell: doorbell.buffer,
+    };
     const worker = new Worker(source.code, { eval: source.eval, workerData });
     worker.unref();
     slot.worker = worker;
+    slot.doorbell = doorbell;
     slot.ready = false;
     slot.builds = new Set();
     const current = () => slot.worker === worker && !this.closed;
@@ -582,8 +590,7 @@ export class WorkerEngine implements Engine {
     job.detach();
     const { cartridge } = job;
     if (!slot.builds.has(cartridge.buildId)) {
-      const message: ToWorker = { kind: "build", cartridge };
-      slot.worker.postMessage(message);
+      this.post(slot, { kind: "build", cartridge });
       slot.builds.add(cartridge.buildId);
     }
     slot.running = job;
@@ -608,8 +615,13 @@ export class WorkerEngine implements Engine {
       slot.onAbort = onAbort;
       job.signal.addEventListener("abort", onAbort, { once: true });
     }
-    const message: ToWorker = { kind: "call", id: job.id, call: job.call };
-    slot.worker.postMessage(message, job.transfer);
+    this.post(slot, { kind: "call", id: job.id, call: job.call }, job.transfer);
+  }
+
+  /** Every message to a worker goes through here, so its doorbell rings after each one. */
+  private post(slot: Slot, message: ToWorker, transfer: ArrayBuffer[] = []): void {
+    slot.worker.postMessage(message, transfer);
+    slot.doorbell.ring();
   }
 
   /** Clears a slot's job and timers; returns the job it was running. */
