@@ -16,7 +16,7 @@
  */
 import { Worker } from "node:worker_threads";
 import { createEngine, loadDirectory } from "../host/runtime/index.js";
-import { Doorbell } from "../host/runtime/unary-channel.js";
+import { UnaryChannel } from "../host/runtime/unary-channel.js";
 import { WorkerEngine } from "../host/runtime/worker-engine.js";
 
 const ENV_ID = "tictactoe-v1";
@@ -56,7 +56,7 @@ function portEcho(): Worker {
 }
 
 /** A worker echoing every message back, woken by a doorbell while it waits in Atomics.wait. */
-function bellEcho(bell: Doorbell): Worker {
+function bellEcho(bell: UnaryChannel): Worker {
   return new Worker(
     `const { parentPort, workerData, receiveMessageOnPort } = require("node:worker_threads");
      const rung = new Int32Array(workerData, 0, 1);
@@ -90,7 +90,7 @@ const pool = new WorkerEngine(registry, { workers: 1, inlineSliceFuel: 0 });
 await pool.ready();
 
 const port = portEcho();
-const bell = new Doorbell();
+const bell = new UnaryChannel();
 const belled = bellEcho(bell);
 const lines: Line[] = [
   {

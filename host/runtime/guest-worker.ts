@@ -1,11 +1,11 @@
 import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import { type BuildSource, CartridgeEngine } from "./cartridge-engine.js";
-import type { EnvCapabilities, EnvSelector } from "./engine.js";
+import type { EnvCapabilities, EnvSelector, Transition } from "./engine.js";
 import { CallError } from "./errors.js";
 import { stepItem } from "./inline-engine.js";
 import { InstancePool } from "./instance-pool.js";
 import { capabilitiesOf, type RegisteredBuild } from "./registry.js";
-import { answerDoorbell } from "./unary-channel.js";
+import { type ChannelStep, UnaryChannelEnd } from "./unary-channel.js";
 import { beNice } from "./worker-nice.js";
 import {
   type FromWorker,
@@ -89,20 +89,38 @@ function handle(message: ToWorker): void {
     });
     return;
   }
-  let reply: FromWorker;
-  try {
-    const value = run(message.call);
-    reply = { kind: "result", id: message.id, ok: true, value };
-  } catch (error) {
-    reply = { kind: "result", id: message.id, ok: false, error: toWireError(error) };
-  }
-  port.postMessage(
-    reply,
-    // Depth 4 reaches the arrays of a transition inside a `stepEach` outcome.
-    reply.kind === "result" && reply.ok ? transferablesOf(reply.value, 4) : [],
-  );
+  reply(message.id, outcome(message.call));
 }
+
+function outcome(call: GuestCall): { ok: true; value: unknown } | { ok: false; error: unknown } {
+  try {
+    return { ok: true, value: run(call) };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+function reply(id: number, result: { ok: true; value: unknown } | { ok: false; error: unknown }) {
+  const message: FromWorker = result.ok
+    ? { kind: "result", id, ok: true, value: result.value }
+    : { kind: "result", id, ok: false, error: toWireError(result.error) };
+  // Depth 4 reaches the arrays of a transition inside a `stepEach` outcome.
+  port.postMessage(message, result.ok ? transferablesOf(result.value, 4) : []);
+}
+
+/** A Step from the channel: its transition goes back there when it fits, else by message. */
+function channelStep(id: number, step: ChannelStep): void {
+  const result = outcome({ op: "step", ...step });
+  if (result.ok && channel.answerInBuffer(id, result.value as Transition)) return;
+  reply(id, result);
+  channel.answerPosted(id);
+}
+
+const channel = new UnaryChannelEnd(data.channel);
 const ready: FromWorker = { kind: "ready" };
 port.postMessage(ready);
-// From here on the thread serves its port alone, waking on the doorbell, never via its event loop.
-answerDoorbell(data.doorbell, port, (message) => handle(message as ToWorker));
+// From here on the thread serves its port and channel alone, never via its event loop.
+channel.serve(port, {
+  message: (message) => handle(message as ToWorker),
+  step: channelStep,
+});

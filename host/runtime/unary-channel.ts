@@ -1,50 +1,256 @@
 import { type MessagePort, receiveMessageOnPort } from "node:worker_threads";
+import type { BuildRef, EnvSelector, Transition } from "./engine.js";
 
 /**
- * A doorbell per guest worker, so that a unary call reaches its worker without a trip through
- * the worker's event loop. A worker between calls sleeps in `Atomics.wait` on a shared word;
- * the main thread posts its message as before, then rings: it bumps the word and
- * `Atomics.notify` wakes the worker at once (a futex wake, no libuv handle, no loop turn), and
- * the worker drains its port with `receiveMessageOnPort` in its own loop. Every message to the
- * worker goes through `ring` after it is posted, so none waits for a wake-up that never comes.
+ * The unary channel of one guest worker: a SharedArrayBuffer that carries a Step to the worker
+ * and its transition back without a message or a trip through either thread's event loop.
+ *
+ * - Doorbell: a worker between calls sleeps in `Atomics.wait` on a shared word. The main thread
+ *   posts its messages as before and then rings (bumps the word, `Atomics.notify`): a futex wake,
+ *   no libuv handle, no loop turn; the worker drains its port with `receiveMessageOnPort` itself.
+ *   Every message to the worker rings after it is posted, so none waits for a wake-up.
+ * - A Step whose request fits is written into the buffer instead of posted (no structured clone),
+ *   and its transition comes back the same way: the worker writes it and stores the call id in
+ *   `ANSWERED`, and the main thread learns of it with `Atomics.waitAsync`. What does not fit, and
+ *   every failure, goes back by message as before; `ANSWERED` still moves, saying so.
  *
  * Termination still works on a worker asleep here or running guest code: `worker.terminate()`
  * interrupts `Atomics.wait` as it interrupts a wasm loop.
  */
 
-/** Index of the ring counter in the doorbell's words. */
+/** Words at the start of the buffer (Int32). */
 const RUNG = 0;
-const WORDS = 1;
+/** Id of a Step waiting in the buffer for the worker (0: none). */
+const REQUEST = 1;
+/** Id of the last Step the worker answered that came through the buffer. */
+const ANSWERED = 2;
+/** How that Step was answered: `IN_BUFFER` or `POSTED`. */
+const ANSWER_KIND = 3;
+const HEADER_BYTES = 16;
+
+const IN_BUFFER = 1;
+const POSTED = 2;
+/** Stored in `ANSWERED` when the worker is gone, to release the main thread's wait. */
+const ABANDONED = -1;
+
+/**
+ * Bytes for a request or a reply, past the header. Bundled games use well under 1 KiB; a bigger
+ * Step goes by message.
+ */
+export const UNARY_CHANNEL_BYTES = 64 * 1024;
+
+/** A Step as it crosses the buffer. */
+export interface ChannelStep {
+  readonly selector: EnvSelector & { readonly buildId: string };
+  readonly state: Uint8Array;
+  readonly action: Uint8Array;
+}
+
+/** `Atomics.waitAsync` (V8, Node 16+), which the ES2023 library this project builds with lacks. */
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(
+      words: Int32Array,
+      index: number,
+      value: number,
+    ): { async: false; value: string } | { async: true; value: Promise<string> };
+  }
+).waitAsync;
+
+const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
+
+/** Reads and writes length-prefixed fields past the header, in order. */
+class Fields {
+  private at = HEADER_BYTES;
+  constructor(
+    private readonly view: DataView,
+    private readonly bytes: Uint8Array,
+  ) {}
+
+  /** False, writing nothing more, once the next field would not fit. */
+  putBytes(value: Uint8Array): boolean {
+    if (this.at + 4 + value.byteLength > this.bytes.byteLength) return false;
+    this.view.setUint32(this.at, value.byteLength, true);
+    this.bytes.set(value, this.at + 4);
+    this.at += 4 + value.byteLength;
+    return true;
+  }
+
+  putNumber(value: number): boolean {
+    if (this.at + 8 > this.bytes.byteLength) return false;
+    this.view.setFloat64(this.at, value, true);
+    this.at += 8;
+    return true;
+  }
+
+  /** A copy in a buffer of its own (not shared), so the caller may keep or transfer it. */
+  takeBytes(): Uint8Array {
+    const length = this.view.getUint32(this.at, true);
+    const start = this.at + 4;
+    this.at = start + length;
+    return this.bytes.slice(start, start + length);
+  }
+
+  takeNumber(): number {
+    const value = this.view.getFloat64(this.at, true);
+    this.at += 8;
+    return value;
+  }
+}
 
 /** The main thread's half: one per worker, handed to the worker in its `workerData`. */
-export class Doorbell {
-  readonly buffer = new SharedArrayBuffer(WORDS * Int32Array.BYTES_PER_ELEMENT);
-  private readonly words = new Int32Array(this.buffer);
+export class UnaryChannel {
+  readonly buffer = new SharedArrayBuffer(HEADER_BYTES + UNARY_CHANNEL_BYTES);
+  private readonly words = new Int32Array(this.buffer, 0, HEADER_BYTES / 4);
+  private readonly view = new DataView(this.buffer);
+  private readonly bytes = new Uint8Array(this.buffer);
 
-  /** Wakes the worker to read its port: call after every `postMessage` to it. */
+  /** Wakes the worker to read its port and buffer: call after every `postMessage` to it. */
   ring(): void {
     Atomics.add(this.words, RUNG, 1);
     Atomics.notify(this.words, RUNG, 1);
   }
+
+  /**
+   * Writes Step `id` into the buffer and rings, unless it does not fit (then nothing is written
+   * and the caller posts it). Only one call at a time: the worker's previous one is answered.
+   */
+  sendStep(id: number, step: ChannelStep): boolean {
+    const fields = new Fields(this.view, this.bytes);
+    const fits =
+      fields.putBytes(utf8.encode(step.selector.envId)) &&
+      fields.putBytes(utf8.encode(step.selector.buildId)) &&
+      fields.putBytes(step.state) &&
+      fields.putBytes(step.action);
+    if (!fits) return false;
+    // The store publishes the fields written before it (Atomics are sequentially consistent).
+    Atomics.store(this.words, REQUEST, id);
+    this.ring();
+    return true;
+  }
+
+  /**
+   * Resolves once the worker has answered Step `id`: with its transition when it came back in the
+   * buffer, undefined when it was posted (the message settles the call) or the worker is gone.
+   */
+  async answer(id: number, build: BuildRef): Promise<Transition | undefined> {
+    for (;;) {
+      const answered = Atomics.load(this.words, ANSWERED);
+      if (answered === ABANDONED) return undefined;
+      if (answered === id) break;
+      const wait = waitAsync(this.words, ANSWERED, answered);
+      if (wait.async) await wait.value;
+    }
+    if (Atomics.load(this.words, ANSWER_KIND) !== IN_BUFFER) return undefined;
+    const fields = new Fields(this.view, this.bytes);
+    const state = fields.takeBytes();
+    const obs = fields.takeBytes();
+    const playerRewards = new Float32Array(fields.takeBytes().buffer);
+    const legalMask = fields.takeBytes();
+    const reward = fields.takeNumber();
+    const flags = fields.takeNumber();
+    const currentPlayer = fields.takeNumber();
+    return {
+      build,
+      state,
+      obs,
+      reward,
+      terminated: (flags & 1) !== 0,
+      truncated: (flags & 2) !== 0,
+      currentPlayer,
+      playerRewards,
+      legalMask,
+    };
+  }
+
+  /** Releases a wait on a worker that is gone (terminated, replaced or closed). */
+  abandon(): void {
+    Atomics.store(this.words, ANSWERED, ABANDONED);
+    Atomics.notify(this.words, ANSWERED);
+  }
 }
 
-/**
- * The worker's half: handles every message posted to `port`, in order, and sleeps between them
- * until the doorbell in `buffer` rings. Never returns; the worker ends by being terminated.
- */
-export function answerDoorbell(
-  buffer: SharedArrayBuffer,
-  port: MessagePort,
-  handle: (message: unknown) => void,
-): never {
-  const words = new Int32Array(buffer);
-  for (;;) {
-    // Read the counter before draining: a message posted after the drain has rung since, and
-    // the wait below then returns at once instead of sleeping on it.
-    const seen = Atomics.load(words, RUNG);
-    for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
-      handle(m.message);
+/** What a worker does with what reaches it. */
+export interface ChannelHandlers {
+  /** A message posted to the worker's port. */
+  message(message: unknown): void;
+  /** Step `id` from the buffer; it must answer with `answerInBuffer` or `answerPosted`. */
+  step(id: number, step: ChannelStep): void;
+}
+
+/** The worker's half. */
+export class UnaryChannelEnd {
+  private readonly words: Int32Array;
+  private readonly view: DataView;
+  private readonly bytes: Uint8Array;
+
+  constructor(buffer: SharedArrayBuffer) {
+    this.words = new Int32Array(buffer, 0, HEADER_BYTES / 4);
+    this.view = new DataView(buffer);
+    this.bytes = new Uint8Array(buffer);
+  }
+
+  /**
+   * Handles every message posted to `port`, in order, and every Step put in the buffer, and
+   * sleeps between them until the doorbell rings. Never returns; the worker ends by being
+   * terminated.
+   */
+  serve(port: MessagePort, handlers: ChannelHandlers): never {
+    for (;;) {
+      // Read the counter first: whatever arrives after the checks below has rung since, and the
+      // wait then returns at once instead of sleeping on it.
+      const seen = Atomics.load(this.words, RUNG);
+      // The port first: a Step's build is posted before the Step is written.
+      for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
+        handlers.message(m.message);
+      }
+      const request = this.takeStep();
+      if (request !== undefined) handlers.step(request.id, request.step);
+      Atomics.wait(this.words, RUNG, seen);
     }
-    Atomics.wait(words, RUNG, seen);
+  }
+
+  /** The Step waiting in the buffer, taken out of it; undefined when there is none. */
+  takeStep(): { id: number; step: ChannelStep } | undefined {
+    const id = Atomics.exchange(this.words, REQUEST, 0);
+    if (id === 0) return undefined;
+    const fields = new Fields(this.view, this.bytes);
+    const envId = fromUtf8.decode(fields.takeBytes());
+    const buildId = fromUtf8.decode(fields.takeBytes());
+    const step = {
+      selector: { envId, buildId },
+      state: fields.takeBytes(),
+      action: fields.takeBytes(),
+    };
+    return { id, step };
+  }
+
+  /** Answers Step `id` with `t` in the buffer; false (nothing answered) when it does not fit. */
+  answerInBuffer(id: number, t: Transition): boolean {
+    const fields = new Fields(this.view, this.bytes);
+    const rewards = t.playerRewards;
+    const fits =
+      fields.putBytes(t.state) &&
+      fields.putBytes(t.obs) &&
+      fields.putBytes(new Uint8Array(rewards.buffer, rewards.byteOffset, rewards.byteLength)) &&
+      fields.putBytes(t.legalMask) &&
+      fields.putNumber(t.reward) &&
+      fields.putNumber((t.terminated ? 1 : 0) | (t.truncated ? 2 : 0)) &&
+      fields.putNumber(t.currentPlayer);
+    if (!fits) return false;
+    this.answered(id, IN_BUFFER);
+    return true;
+  }
+
+  /** Says Step `id` was answered by message (posted before this call). */
+  answerPosted(id: number): void {
+    this.answered(id, POSTED);
+  }
+
+  private answered(id: number, kind: number): void {
+    Atomics.store(this.words, ANSWER_KIND, kind);
+    Atomics.store(this.words, ANSWERED, id);
+    Atomics.notify(this.words, ANSWERED);
   }
 }

@@ -20,7 +20,7 @@ import { throwIfCancelled } from "./inline-engine.js";
 import { InlineSlice } from "./inline-slice.js";
 import type { LoadedCartridge } from "./loader.js";
 import type { Registry } from "./registry.js";
-import { Doorbell } from "./unary-channel.js";
+import { UnaryChannel } from "./unary-channel.js";
 import { Watchdog } from "./watchdog.js";
 import { checkWorkerNice, DEFAULT_WORKER_NICE } from "./worker-nice.js";
 import {
@@ -125,8 +125,8 @@ interface Slot {
   /** Kept for unary calls (never takes a stream chunk), and not niced. */
   readonly unary: boolean;
   worker: Worker;
-  /** Rung after every message to `worker`, which sleeps on it between calls. */
-  doorbell: Doorbell;
+  /** Rung after every message to `worker`, which sleeps on it between calls; carries Steps. */
+  channel: UnaryChannel;
   /** False until the worker has started up: the watchdog must not count its start-up time. */
   ready: boolean;
   /** Build ids this worker has been sent. */
@@ -156,8 +156,8 @@ export class WorkerEngine implements Engine {
   private readonly queues: Record<Lane, Job[]> = { unary: [], bulk: [] };
   private readonly callTimeoutMs: number;
   private readonly cancelGraceMs: number;
-  /** What every worker is started with, but for its doorbell. */
-  private readonly workerData: Omit<GuestWorkerData, "doorbell">;
+  /** What every worker is started with, but for its channel. */
+  private readonly workerData: Omit<GuestWorkerData, "channel">;
   private nextId = 1;
   private readyWaiters: (() => void)[] = [];
   private closed = false;
@@ -258,7 +258,7 @@ export class WorkerEngine implements Engine {
     const slot: Slot = {
       unary,
       worker: undefined as unknown as Worker,
-      doorbell: undefined as unknown as Doorbell,
+      channel: undefined as unknown as UnaryChannel,
       ready: false,
       builds: new Set(),
       running: undefined,
@@ -272,17 +272,17 @@ export class WorkerEngine implements Engine {
   /** Starts a fresh worker for `slot`; events of the slot's earlier workers are ignored. */
   private attachWorker(slot: Slot): void {
     const source = workerSource("guest-worker");
-    const doorbell = new Doorbell();
+    const channel = new UnaryChannel();
     const workerData: GuestWorkerData = {
       ...this.workerData,
       // A unary worker is not niced: it must not queue behind anything for CPU time.
       nice: slot.unary ? 0 : this.workerData.nice,
-      doorbell: doorbell.buffer,
+      channel: channel.buffer,
     };
     const worker = new Worker(source.code, { eval: source.eval, workerData });
     worker.unref();
     slot.worker = worker;
-    slot.doorbell = doorbell;
+    slot.channel = channel;
     slot.ready = false;
     slot.builds = new Set();
     const current = () => slot.worker === worker && !this.closed;
@@ -317,6 +317,7 @@ export class WorkerEngine implements Engine {
       this.slots.map(async (slot) => {
         const job = this.finishSlot(slot);
         slot.watchdog.stop();
+        slot.channel.abandon();
         job?.reject(closing);
         await slot.worker.terminate();
       }),
@@ -615,13 +616,36 @@ export class WorkerEngine implements Engine {
       slot.onAbort = onAbort;
       job.signal.addEventListener("abort", onAbort, { once: true });
     }
-    this.post(slot, { kind: "call", id: job.id, call: job.call }, job.transfer);
+    const { call } = job;
+    // A Step goes through the channel when it fits (every selector pins a build id).
+    if (call.op === "step" && call.selector.buildId !== undefined) {
+      const step = {
+        selector: { envId: call.selector.envId, buildId: call.selector.buildId },
+        state: call.state,
+        action: call.action,
+      };
+      if (slot.channel.sendStep(job.id, step)) {
+        this.awaitAnswer(slot, job);
+        return;
+      }
+    }
+    this.post(slot, { kind: "call", id: job.id, call }, job.transfer);
+  }
+
+  /** Settles a Step sent through the channel once the worker answers it there. */
+  private awaitAnswer(slot: Slot, job: Job): void {
+    const { channel } = slot;
+    void channel.answer(job.id, pin(job.cartridge)).then((transition) => {
+      // Posted answers (failures, transitions too big) and jobs already failed settle elsewhere.
+      if (transition === undefined || slot.channel !== channel) return;
+      this.settle(slot, { kind: "result", id: job.id, ok: true, value: transition });
+    });
   }
 
   /** Every message to a worker goes through here, so its doorbell rings after each one. */
   private post(slot: Slot, message: ToWorker, transfer: ArrayBuffer[] = []): void {
     slot.worker.postMessage(message, transfer);
-    slot.doorbell.ring();
+    slot.channel.ring();
   }
 
   /** Clears a slot's job and timers; returns the job it was running. */
@@ -649,6 +673,7 @@ export class WorkerEngine implements Engine {
   private replace(slot: Slot, error: Error): void {
     const job = this.finishSlot(slot);
     const old = slot.worker;
+    slot.channel.abandon();
     this.replacedWorkers += 1;
     if (!this.closed) this.attachWorker(slot);
     void old.terminate();

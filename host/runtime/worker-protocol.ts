@@ -73,8 +73,8 @@ export interface GuestWorkerData {
   readonly engine: EngineOptions;
   /** Niceness the worker thread gives itself (see `WorkerEngineOptions.workerNice`). */
   readonly nice: number;
-  /** The worker's doorbell (unary-channel.ts): it sleeps on it between messages. */
-  readonly doorbell: SharedArrayBuffer;
+  /** The worker's unary channel (unary-channel.ts): it sleeps on it between messages. */
+  readonly channel: SharedArrayBuffer;
 }
 
 /** Every distinct transferable buffer of the typed arrays in `value` (two levels deep). */

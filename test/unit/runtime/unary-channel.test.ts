@@ -1,0 +1,92 @@
+import { describe, expect, it } from "vitest";
+import type { Transition } from "../../../host/runtime/engine.js";
+import {
+  UNARY_CHANNEL_BYTES,
+  UnaryChannel,
+  UnaryChannelEnd,
+} from "../../../host/runtime/unary-channel.js";
+import { Watchdog } from "../../../host/runtime/watchdog.js";
+
+/**
+ * The unary channel carries a Step and its transition through shared memory, both halves here on
+ * one thread; what does not fit is refused, so the caller posts it instead.
+ */
+
+const build = { envId: "counter-v1", buildId: "b1" };
+const step = {
+  selector: build,
+  state: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]),
+  action: new Uint8Array([9, 0, 0, 0]),
+};
+
+function transition(stateBytes: number): Transition {
+  return {
+    build,
+    state: new Uint8Array(stateBytes).fill(7),
+    obs: new Uint8Array([0, 1, 0, 1, 1]),
+    reward: -0.25,
+    terminated: true,
+    truncated: false,
+    currentPlayer: -1,
+    playerRewards: new Float32Array([-0.25, 0.25]),
+    legalMask: new Uint8Array([1, 0, 1]),
+  };
+}
+
+describe("unary channel", () => {
+  it("carries a Step to the worker's end and its transition back, byte for byte", async () => {
+    const main = new UnaryChannel();
+    const end = new UnaryChannelEnd(main.buffer);
+    expect(end.takeStep()).toBeUndefined();
+    expect(main.sendStep(7, step)).toBe(true);
+    const taken = end.takeStep();
+    expect(taken).toEqual({ id: 7, step });
+    // Taken once: the request is gone from the buffer.
+    expect(end.takeStep()).toBeUndefined();
+    const sent = transition(16);
+    expect(end.answerInBuffer(7, sent)).toBe(true);
+    const back = await main.answer(7, build);
+    expect(back).toEqual(sent);
+    // Copies of their own: nothing the caller keeps changes when the buffer is reused.
+    expect(back?.state.buffer).toBeInstanceOf(ArrayBuffer);
+  });
+
+  it("refuses what does not fit, and says when the answer went by message", async () => {
+    const main = new UnaryChannel();
+    const end = new UnaryChannelEnd(main.buffer);
+    const big = { ...step, state: new Uint8Array(UNARY_CHANNEL_BYTES) };
+    expect(main.sendStep(1, big)).toBe(false);
+    expect(end.takeStep()).toBeUndefined();
+    expect(main.sendStep(2, step)).toBe(true);
+    expect(end.takeStep()?.id).toBe(2);
+    expect(end.answerInBuffer(2, transition(UNARY_CHANNEL_BYTES))).toBe(false);
+    end.answerPosted(2);
+    expect(await main.answer(2, build)).toBeUndefined();
+  });
+
+  it("releases a wait when the worker is gone", async () => {
+    const main = new UnaryChannel();
+    const waiting = main.answer(3, build);
+    main.abandon();
+    expect(await waiting).toBeUndefined();
+  });
+});
+
+describe("watchdog", () => {
+  it("fires for the deadline watched, not for one disarmed or moved on", async () => {
+    const expired: string[] = [];
+    const watchdog = new Watchdog((error) => expired.push(error.message));
+    watchdog.arm(performance.now() + 5, () => new Error("first"));
+    watchdog.disarm();
+    // A later deadline than the timer armed: the timer fires early and sets itself again.
+    watchdog.arm(performance.now() + 1, () => new Error("second"));
+    watchdog.arm(performance.now() + 40, () => new Error("third"));
+    await expect.poll(() => expired, { timeout: 5000 }).toEqual(["third"]);
+    // A cancelled call's grace brings the deadline forward; a later one does not push it back.
+    watchdog.arm(performance.now() + 60_000, () => new Error("timeout"));
+    watchdog.shorten(performance.now() + 1, () => new Error("cancelled"));
+    watchdog.shorten(performance.now() + 60_000, () => new Error("later"));
+    await expect.poll(() => expired, { timeout: 5000 }).toEqual(["third", "cancelled"]);
+    watchdog.stop();
+  });
+});
