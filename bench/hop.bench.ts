@@ -12,12 +12,17 @@
  * Each line gives p50 latency and CPU per call (process CPU time over all threads, user and
  * system, so the worker's share counts); CPU time is the number to trust on a loaded machine.
  *
+ * Then `WorkerEngine.step` p50/p99 on a pool of 2 (bulk) workers, idle and while 4 rollout
+ * streams keep them busy in the same process, as the server's Step sees it without gRPC.
+ *
  *   npx tsx bench/hop.bench.ts          (needs build/cartridges: npm run build)
  */
 import { Worker } from "node:worker_threads";
 import { createEngine, loadDirectory } from "../host/runtime/index.js";
 import { UnaryChannel } from "../host/runtime/unary-channel.js";
 import { WorkerEngine } from "../host/runtime/worker-engine.js";
+
+import { DEFAULT_LIMITS } from "../host/server/limits.js";
 
 const ENV_ID = "tictactoe-v1";
 const CALLS = Number(process.env.BENCH_CALLS ?? 2000);
@@ -41,9 +46,13 @@ async function measure(line: Line): Promise<void> {
   line.cpuUs += cpu.user + cpu.system;
 }
 
-function p50Us(times: number[]): number {
+function quantileUs(times: number[], q: number): number {
   const sorted = [...times].sort((a, b) => a - b);
-  return (sorted[Math.floor(sorted.length / 2)] ?? 0) * 1000;
+  return (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0) * 1000;
+}
+
+function p50Us(times: number[]): number {
+  return quantileUs(times, 0.5);
 }
 
 /** A worker echoing every message back, woken by its port (the event loop). */
@@ -153,3 +162,48 @@ if (inline !== undefined) {
 await pool.close();
 await port.terminate();
 await belled.terminate();
+
+/** Step p50/p99 on a pool of 2 workers, idle and while 4 rollout streams run on it. */
+async function busyStep(): Promise<void> {
+  const busyPool = new WorkerEngine(registry, { workers: 2, inlineSliceFuel: 0 });
+  await busyPool.ready();
+  const step: Line = {
+    name: "",
+    call: () => busyPool.step({ envId: ENV_ID }, first.state, action),
+    times: [],
+    cpuUs: 0,
+  };
+  await measure(step);
+  step.times.length = 0;
+  await measure(step);
+  const idle = step.times.splice(0);
+  let running = true;
+  const stream = async (seed: number) => {
+    while (running) {
+      for await (const chunk of busyPool.rollout({
+        envId: ENV_ID,
+        seed: BigInt(seed),
+        episodes: 100_000,
+        stepCap: 9,
+        includeObs: false,
+        chunkSteps: DEFAULT_LIMITS.defaultChunkRows,
+      })) {
+        if (!running || chunk.rows < 0) break;
+      }
+    }
+  };
+  const streams = [0, 1, 2, 3].map((i) => stream(i));
+  await measure(step);
+  running = false;
+  await Promise.all(streams);
+  await busyPool.close();
+  const busy = step.times;
+  const line = (name: string, times: number[]) =>
+    `  ${name.padEnd(30)} p50 ${p50Us(times).toFixed(1).padStart(6)} us  p99 ${quantileUs(times, 0.99).toFixed(1).padStart(8)} us`;
+  console.log(line("Step, 2 workers idle", idle));
+  console.log(line("Step, 4 rollout streams", busy));
+  console.log(
+    `  busy/idle: p50 ${(p50Us(busy) / p50Us(idle)).toFixed(2)}x, p99 ${(quantileUs(busy, 0.99) / quantileUs(idle, 0.99)).toFixed(2)}x`,
+  );
+}
+await busyStep();
