@@ -5,7 +5,7 @@ import { CallError } from "./errors.js";
 import { stepItem } from "./inline-engine.js";
 import { InstancePool } from "./instance-pool.js";
 import { capabilitiesOf, type RegisteredBuild } from "./registry.js";
-import { type ChannelStep, UnaryChannelEnd } from "./unary-channel.js";
+import { type ChannelCall, UnaryChannelEnd } from "./unary-channel.js";
 import { beNice } from "./worker-nice.js";
 import {
   type FromWorker,
@@ -108,9 +108,9 @@ function reply(id: number, result: { ok: true; value: unknown } | { ok: false; e
   port.postMessage(message, result.ok ? transferablesOf(result.value, 4) : []);
 }
 
-/** A Step from the channel: its transition goes back there when it fits, else by message. */
-function channelStep(id: number, step: ChannelStep): void {
-  const result = outcome({ op: "step", ...step });
+/** A call from the channel: its transition goes back there when it fits, else by message. */
+function channelCall(id: number, call: ChannelCall): void {
+  const result = outcome(call);
   if (result.ok && channel.answerInBuffer(id, result.value as Transition)) return;
   reply(id, result);
   channel.answerPosted(id);
@@ -122,5 +122,5 @@ port.postMessage(ready);
 // From here on the thread serves its port and channel alone, never via its event loop.
 channel.serve(port, {
   message: (message) => handle(message as ToWorker),
-  step: channelStep,
+  call: channelCall,
 });

@@ -1,15 +1,17 @@
 import { type MessagePort, receiveMessageOnPort } from "node:worker_threads";
-import type { BuildRef, EnvSelector, Transition } from "./engine.js";
+import type { BuildRef, Transition } from "./engine.js";
+import type { GuestCall } from "./worker-protocol.js";
 
 /**
- * The unary channel of one guest worker: a SharedArrayBuffer that carries a Step to the worker
- * and its transition back without a message or a trip through either thread's event loop.
+ * The unary channel of one guest worker: a SharedArrayBuffer that carries a Step or a Reset to the
+ * worker and its transition back without a message or a trip through either thread's event loop.
  *
  * - Doorbell: a worker between calls sleeps in `Atomics.wait` on a shared word. The main thread
  *   posts its messages as before and then rings (bumps the word, `Atomics.notify`): a futex wake,
  *   no libuv handle, no loop turn; the worker drains its port with `receiveMessageOnPort` itself.
  *   Every message to the worker rings after it is posted, so none waits for a wake-up.
- * - A Step whose request fits is written into the buffer instead of posted (no structured clone),
+ * - A Step or Reset whose request fits is written into the buffer instead of posted (no structured
+ *   clone),
  *   and its transition comes back the same way: the worker writes it and stores the call id in
  *   `ANSWERED`, and the main thread learns of it with `Atomics.waitAsync`. What does not fit, and
  *   every failure, goes back by message as before; `ANSWERED` still moves, saying so.
@@ -20,11 +22,11 @@ import type { BuildRef, EnvSelector, Transition } from "./engine.js";
 
 /** Words at the start of the buffer (Int32). */
 const RUNG = 0;
-/** Id of a Step waiting in the buffer for the worker (0: none). */
+/** Id of a call waiting in the buffer for the worker (0: none). */
 const REQUEST = 1;
-/** Id of the last Step the worker answered that came through the buffer. */
+/** Id of the last call the worker answered that came through the buffer. */
 const ANSWERED = 2;
-/** How that Step was answered: `IN_BUFFER` or `POSTED`. */
+/** How that call was answered: `IN_BUFFER` or `POSTED`. */
 const ANSWER_KIND = 3;
 const HEADER_BYTES = 16;
 
@@ -35,16 +37,16 @@ const ABANDONED = -1;
 
 /**
  * Bytes for a request or a reply, past the header. Bundled games use well under 1 KiB; a bigger
- * Step goes by message.
+ * call goes by message.
  */
 export const UNARY_CHANNEL_BYTES = 64 * 1024;
 
-/** A Step as it crosses the buffer. */
-export interface ChannelStep {
-  readonly selector: EnvSelector & { readonly buildId: string };
-  readonly state: Uint8Array;
-  readonly action: Uint8Array;
-}
+/** The calls that cross the buffer: the unary ones that return one transition. */
+export type ChannelCall = Extract<GuestCall, { op: "step" | "reset" }>;
+
+const STEP = 1;
+const RESET = 2;
+const U64_LIMIT = 2n ** 64n;
 
 /** `Atomics.waitAsync` (V8, Node 16+), which the ES2023 library this project builds with lacks. */
 const waitAsync = (
@@ -77,6 +79,13 @@ class Fields {
     return true;
   }
 
+  putU64(value: bigint): boolean {
+    if (this.at + 8 > this.bytes.byteLength) return false;
+    this.view.setBigUint64(this.at, value, true);
+    this.at += 8;
+    return true;
+  }
+
   putNumber(value: number): boolean {
     if (this.at + 8 > this.bytes.byteLength) return false;
     this.view.setFloat64(this.at, value, true);
@@ -90,6 +99,12 @@ class Fields {
     const start = this.at + 4;
     this.at = start + length;
     return this.bytes.slice(start, start + length);
+  }
+
+  takeU64(): bigint {
+    const value = this.view.getBigUint64(this.at, true);
+    this.at += 8;
+    return value;
   }
 
   takeNumber(): number {
@@ -113,16 +128,29 @@ export class UnaryChannel {
   }
 
   /**
-   * Writes Step `id` into the buffer and rings, unless it does not fit (then nothing is written
-   * and the caller posts it). Only one call at a time: the worker's previous one is answered.
+   * Writes call `id` into the buffer and rings, unless it cannot go this way (a selector without
+   * a build id, a seed the worker will refuse, or too many bytes): then nothing is written and
+   * the caller posts it. One call at a time: the worker has answered its previous one.
    */
-  sendStep(id: number, step: ChannelStep): boolean {
+  send(id: number, call: ChannelCall): boolean {
+    const { buildId } = call.selector;
+    if (buildId === undefined) return false;
     const fields = new Fields(this.view, this.bytes);
-    const fits =
-      fields.putBytes(utf8.encode(step.selector.envId)) &&
-      fields.putBytes(utf8.encode(step.selector.buildId)) &&
-      fields.putBytes(step.state) &&
-      fields.putBytes(step.action);
+    let fits =
+      fields.putNumber(call.op === "step" ? STEP : RESET) &&
+      fields.putBytes(utf8.encode(call.selector.envId)) &&
+      fields.putBytes(utf8.encode(buildId));
+    if (call.op === "step") {
+      fits = fits && fields.putBytes(call.state) && fields.putBytes(call.action);
+    } else {
+      // An out-of-range seed goes by message, so the worker refuses it with its usual error.
+      if (call.seed < 0n || call.seed >= U64_LIMIT) return false;
+      fits =
+        fits &&
+        fields.putU64(call.seed) &&
+        fields.putNumber(call.hint === undefined ? 0 : 1) &&
+        (call.hint === undefined || fields.putBytes(call.hint));
+    }
     if (!fits) return false;
     // The store publishes the fields written before it (Atomics are sequentially consistent).
     Atomics.store(this.words, REQUEST, id);
@@ -131,7 +159,7 @@ export class UnaryChannel {
   }
 
   /**
-   * Resolves once the worker has answered Step `id`: with its transition when it came back in the
+   * Resolves once the worker has answered call `id`: with its transition when it came back in the
    * buffer, undefined when it was posted (the message settles the call) or the worker is gone.
    */
   async answer(id: number, build: BuildRef): Promise<Transition | undefined> {
@@ -175,8 +203,8 @@ export class UnaryChannel {
 export interface ChannelHandlers {
   /** A message posted to the worker's port. */
   message(message: unknown): void;
-  /** Step `id` from the buffer; it must answer with `answerInBuffer` or `answerPosted`. */
-  step(id: number, step: ChannelStep): void;
+  /** Call `id` from the buffer; it must answer with `answerInBuffer` or `answerPosted`. */
+  call(id: number, call: ChannelCall): void;
 }
 
 /** The worker's half. */
@@ -192,7 +220,7 @@ export class UnaryChannelEnd {
   }
 
   /**
-   * Handles every message posted to `port`, in order, and every Step put in the buffer, and
+   * Handles every message posted to `port`, in order, and every call put in the buffer, and
    * sleeps between them until the doorbell rings. Never returns; the worker ends by being
    * terminated.
    */
@@ -201,32 +229,38 @@ export class UnaryChannelEnd {
       // Read the counter first: whatever arrives after the checks below has rung since, and the
       // wait then returns at once instead of sleeping on it.
       const seen = Atomics.load(this.words, RUNG);
-      // The port first: a Step's build is posted before the Step is written.
+      // The port first: a call's build is posted before the call is written.
       for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
         handlers.message(m.message);
       }
-      const request = this.takeStep();
-      if (request !== undefined) handlers.step(request.id, request.step);
+      const request = this.take();
+      if (request !== undefined) handlers.call(request.id, request.call);
       Atomics.wait(this.words, RUNG, seen);
     }
   }
 
-  /** The Step waiting in the buffer, taken out of it; undefined when there is none. */
-  takeStep(): { id: number; step: ChannelStep } | undefined {
+  /** The call waiting in the buffer, taken out of it; undefined when there is none. */
+  take(): { id: number; call: ChannelCall } | undefined {
     const id = Atomics.exchange(this.words, REQUEST, 0);
     if (id === 0) return undefined;
     const fields = new Fields(this.view, this.bytes);
-    const envId = fromUtf8.decode(fields.takeBytes());
-    const buildId = fromUtf8.decode(fields.takeBytes());
-    const step = {
-      selector: { envId, buildId },
-      state: fields.takeBytes(),
-      action: fields.takeBytes(),
+    const op = fields.takeNumber();
+    const selector = {
+      envId: fromUtf8.decode(fields.takeBytes()),
+      buildId: fromUtf8.decode(fields.takeBytes()),
     };
-    return { id, step };
+    if (op === STEP) {
+      return {
+        id,
+        call: { op: "step", selector, state: fields.takeBytes(), action: fields.takeBytes() },
+      };
+    }
+    const seed = fields.takeU64();
+    const hint = fields.takeNumber() === 1 ? fields.takeBytes() : undefined;
+    return { id, call: { op: "reset", selector, seed, ...(hint === undefined ? {} : { hint }) } };
   }
 
-  /** Answers Step `id` with `t` in the buffer; false (nothing answered) when it does not fit. */
+  /** Answers call `id` with `t` in the buffer; false (nothing answered) when it does not fit. */
   answerInBuffer(id: number, t: Transition): boolean {
     const fields = new Fields(this.view, this.bytes);
     const rewards = t.playerRewards;
@@ -243,7 +277,7 @@ export class UnaryChannelEnd {
     return true;
   }
 
-  /** Says Step `id` was answered by message (posted before this call). */
+  /** Says call `id` was answered by message (posted before this call). */
   answerPosted(id: number): void {
     this.answered(id, POSTED);
   }

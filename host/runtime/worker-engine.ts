@@ -617,22 +617,15 @@ export class WorkerEngine implements Engine {
       job.signal.addEventListener("abort", onAbort, { once: true });
     }
     const { call } = job;
-    // A Step goes through the channel when it fits (every selector pins a build id).
-    if (call.op === "step" && call.selector.buildId !== undefined) {
-      const step = {
-        selector: { envId: call.selector.envId, buildId: call.selector.buildId },
-        state: call.state,
-        action: call.action,
-      };
-      if (slot.channel.sendStep(job.id, step)) {
-        this.awaitAnswer(slot, job);
-        return;
-      }
+    // A Step or Reset goes through the channel when it fits.
+    if ((call.op === "step" || call.op === "reset") && slot.channel.send(job.id, call)) {
+      this.awaitAnswer(slot, job);
+      return;
     }
     this.post(slot, { kind: "call", id: job.id, call }, job.transfer);
   }
 
-  /** Settles a Step sent through the channel once the worker answers it there. */
+  /** Settles a call sent through the channel once the worker answers it there. */
   private awaitAnswer(slot: Slot, job: Job): void {
     const { channel } = slot;
     void channel.answer(job.id, pin(job.cartridge)).then((transition) => {

@@ -8,16 +8,17 @@ import {
 import { Watchdog } from "../../../host/runtime/watchdog.js";
 
 /**
- * The unary channel carries a Step and its transition through shared memory, both halves here on
+ * The unary channel carries a Step or a Reset and its transition through shared memory, both halves here on
  * one thread; what does not fit is refused, so the caller posts it instead.
  */
 
 const build = { envId: "counter-v1", buildId: "b1" };
 const step = {
+  op: "step",
   selector: build,
   state: new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]),
   action: new Uint8Array([9, 0, 0, 0]),
-};
+} as const;
 
 function transition(stateBytes: number): Transition {
   return {
@@ -37,12 +38,11 @@ describe("unary channel", () => {
   it("carries a Step to the worker's end and its transition back, byte for byte", async () => {
     const main = new UnaryChannel();
     const end = new UnaryChannelEnd(main.buffer);
-    expect(end.takeStep()).toBeUndefined();
-    expect(main.sendStep(7, step)).toBe(true);
-    const taken = end.takeStep();
-    expect(taken).toEqual({ id: 7, step });
+    expect(end.take()).toBeUndefined();
+    expect(main.send(7, step)).toBe(true);
+    expect(end.take()).toEqual({ id: 7, call: step });
     // Taken once: the request is gone from the buffer.
-    expect(end.takeStep()).toBeUndefined();
+    expect(end.take()).toBeUndefined();
     const sent = transition(16);
     expect(end.answerInBuffer(7, sent)).toBe(true);
     const back = await main.answer(7, build);
@@ -51,14 +51,29 @@ describe("unary channel", () => {
     expect(back?.state.buffer).toBeInstanceOf(ArrayBuffer);
   });
 
+  it("carries a Reset with and without a hint", () => {
+    const main = new UnaryChannel();
+    const end = new UnaryChannelEnd(main.buffer);
+    const plain = { op: "reset", selector: build, seed: 2n ** 64n - 1n } as const;
+    expect(main.send(1, plain)).toBe(true);
+    expect(end.take()).toEqual({ id: 1, call: plain });
+    const hinted = { ...plain, seed: 0n, hint: new Uint8Array([3, 1]) };
+    expect(main.send(2, hinted)).toBe(true);
+    expect(end.take()).toEqual({ id: 2, call: hinted });
+  });
+
   it("refuses what does not fit, and says when the answer went by message", async () => {
     const main = new UnaryChannel();
     const end = new UnaryChannelEnd(main.buffer);
     const big = { ...step, state: new Uint8Array(UNARY_CHANNEL_BYTES) };
-    expect(main.sendStep(1, big)).toBe(false);
-    expect(end.takeStep()).toBeUndefined();
-    expect(main.sendStep(2, step)).toBe(true);
-    expect(end.takeStep()?.id).toBe(2);
+    expect(main.send(1, big)).toBe(false);
+    expect(end.take()).toBeUndefined();
+    // A seed the worker refuses goes by message, to be refused with the usual error there.
+    expect(main.send(1, { op: "reset", selector: build, seed: 2n ** 64n })).toBe(false);
+    expect(main.send(1, { op: "reset", selector: { envId: "counter-v1" }, seed: 1n })).toBe(false);
+    expect(end.take()).toBeUndefined();
+    expect(main.send(2, step)).toBe(true);
+    expect(end.take()?.id).toBe(2);
     expect(end.answerInBuffer(2, transition(UNARY_CHANNEL_BYTES))).toBe(false);
     end.answerPosted(2);
     expect(await main.answer(2, build)).toBeUndefined();
