@@ -5,7 +5,7 @@ import { CallError } from "./errors.js";
 import { stepItem } from "./inline-engine.js";
 import { InstancePool } from "./instance-pool.js";
 import { capabilitiesOf, type RegisteredBuild } from "./registry.js";
-import { type ChannelCall, UnaryChannelEnd } from "./unary-channel.js";
+import { type ChannelRequest, UnaryChannelEnd } from "./unary-channel.js";
 import { beNice } from "./worker-nice.js";
 import {
   type FromWorker,
@@ -109,11 +109,11 @@ function reply(id: number, result: { ok: true; value: unknown } | { ok: false; e
 }
 
 /** A call from the channel: its transition goes back there when it fits, else by message. */
-function channelCall(id: number, call: ChannelCall): void {
+function channelCall({ id, ticket, call }: ChannelRequest): void {
   const result = outcome(call);
-  if (result.ok && channel.answerInBuffer(id, result.value as Transition)) return;
+  if (result.ok && channel.answerInBuffer(ticket, result.value as Transition)) return;
   reply(id, result);
-  channel.answerPosted(id);
+  channel.answerPosted(ticket);
 }
 
 const channel = new UnaryChannelEnd(data.channel);

@@ -12,9 +12,10 @@ import type { GuestCall } from "./worker-protocol.js";
  *   Every message to the worker rings after it is posted, so none waits for a wake-up.
  * - A Step or Reset whose request fits is written into the buffer instead of posted (no structured
  *   clone),
- *   and its transition comes back the same way: the worker writes it and stores the call id in
- *   `ANSWERED`, and the main thread learns of it with `Atomics.waitAsync`. What does not fit, and
- *   every failure, goes back by message as before; `ANSWERED` still moves, saying so.
+ *   and its transition comes back the same way: the worker writes it and stores the call's ticket
+ *   in `ANSWERED`, and the main thread learns of it with `Atomics.waitAsync`. What does not fit,
+ *   and every failure, goes back by message as before; `ANSWERED` still moves (to minus the
+ *   ticket), saying so.
  *
  * Termination still works on a worker asleep here or running guest code: `worker.terminate()`
  * interrupts `Atomics.wait` as it interrupts a wasm loop.
@@ -22,18 +23,19 @@ import type { GuestCall } from "./worker-protocol.js";
 
 /** Words at the start of the buffer (Int32). */
 const RUNG = 0;
-/** Id of a call waiting in the buffer for the worker (0: none). */
+/** Ticket of a call waiting in the buffer for the worker (0: none). */
 const REQUEST = 1;
-/** Id of the last call the worker answered that came through the buffer. */
+/**
+ * Ticket of the last call the worker answered in the buffer, or minus it when answered by
+ * message. Tickets, not call ids, because call ids outgrow 32 bits.
+ */
 const ANSWERED = 2;
-/** How that call was answered: `IN_BUFFER` or `POSTED`. */
-const ANSWER_KIND = 3;
 const HEADER_BYTES = 16;
 
-const IN_BUFFER = 1;
-const POSTED = 2;
+/** Tickets run 1..TICKET_MAX and round again; only equality is ever asked of them. */
+const TICKET_MAX = 2 ** 30;
 /** Stored in `ANSWERED` when the worker is gone, to release the main thread's wait. */
-const ABANDONED = -1;
+const ABANDONED = -(2 ** 31);
 
 /**
  * Bytes for a request or a reply, past the header. Bundled games use well under 1 KiB; a bigger
@@ -43,6 +45,13 @@ export const UNARY_CHANNEL_BYTES = 64 * 1024;
 
 /** The calls that cross the buffer: the unary ones that return one transition. */
 export type ChannelCall = Extract<GuestCall, { op: "step" | "reset" }>;
+
+/** A call as the worker takes it from the buffer: its id (for a posted answer) and ticket. */
+export interface ChannelRequest {
+  readonly id: number;
+  readonly ticket: number;
+  readonly call: ChannelCall;
+}
 
 const STEP = 1;
 const RESET = 2;
@@ -120,6 +129,7 @@ export class UnaryChannel {
   private readonly words = new Int32Array(this.buffer, 0, HEADER_BYTES / 4);
   private readonly view = new DataView(this.buffer);
   private readonly bytes = new Uint8Array(this.buffer);
+  private ticket = 0;
 
   /** Wakes the worker to read its port and buffer: call after every `postMessage` to it. */
   ring(): void {
@@ -128,15 +138,17 @@ export class UnaryChannel {
   }
 
   /**
-   * Writes call `id` into the buffer and rings, unless it cannot go this way (a selector without
-   * a build id, a seed the worker will refuse, or too many bytes): then nothing is written and
-   * the caller posts it. One call at a time: the worker has answered its previous one.
+   * Writes call `id` into the buffer and rings; returns the call's ticket for `answer`. Undefined
+   * when it cannot go this way (a selector without a build id, a seed the worker will refuse, or
+   * too many bytes): then the caller posts it. One call at a time: the worker has answered (or
+   * is gone from) the previous one.
    */
-  send(id: number, call: ChannelCall): boolean {
+  send(id: number, call: ChannelCall): number | undefined {
     const { buildId } = call.selector;
-    if (buildId === undefined) return false;
+    if (buildId === undefined) return undefined;
     const fields = new Fields(this.view, this.bytes);
     let fits =
+      fields.putNumber(id) &&
       fields.putNumber(call.op === "step" ? STEP : RESET) &&
       fields.putBytes(utf8.encode(call.selector.envId)) &&
       fields.putBytes(utf8.encode(buildId));
@@ -144,33 +156,39 @@ export class UnaryChannel {
       fits = fits && fields.putBytes(call.state) && fields.putBytes(call.action);
     } else {
       // An out-of-range seed goes by message, so the worker refuses it with its usual error.
-      if (call.seed < 0n || call.seed >= U64_LIMIT) return false;
+      if (call.seed < 0n || call.seed >= U64_LIMIT) return undefined;
       fits =
         fits &&
         fields.putU64(call.seed) &&
         fields.putNumber(call.hint === undefined ? 0 : 1) &&
         (call.hint === undefined || fields.putBytes(call.hint));
     }
-    if (!fits) return false;
+    if (!fits) return undefined;
+    this.ticket = (this.ticket % TICKET_MAX) + 1;
     // The store publishes the fields written before it (Atomics are sequentially consistent).
-    Atomics.store(this.words, REQUEST, id);
+    Atomics.store(this.words, REQUEST, this.ticket);
     this.ring();
-    return true;
+    return this.ticket;
   }
 
   /**
-   * Resolves once the worker has answered call `id`: with its transition when it came back in the
-   * buffer, undefined when it was posted (the message settles the call) or the worker is gone.
+   * Resolves once the worker has answered `ticket`: with its transition when it came back in the
+   * buffer; undefined when it was posted (the message settles the call), when the worker is
+   * gone, or when `wanted()` says the call was settled otherwise (a wait that missed its own
+   * answer ends at the next one).
    */
-  async answer(id: number, build: BuildRef): Promise<Transition | undefined> {
+  async answer(
+    ticket: number,
+    build: BuildRef,
+    wanted: () => boolean,
+  ): Promise<Transition | undefined> {
     for (;;) {
       const answered = Atomics.load(this.words, ANSWERED);
-      if (answered === ABANDONED) return undefined;
-      if (answered === id) break;
+      if (answered === ABANDONED || answered === -ticket || !wanted()) return undefined;
+      if (answered === ticket) break;
       const wait = waitAsync(this.words, ANSWERED, answered);
       if (wait.async) await wait.value;
     }
-    if (Atomics.load(this.words, ANSWER_KIND) !== IN_BUFFER) return undefined;
     const fields = new Fields(this.view, this.bytes);
     const state = fields.takeBytes();
     const obs = fields.takeBytes();
@@ -203,8 +221,8 @@ export class UnaryChannel {
 export interface ChannelHandlers {
   /** A message posted to the worker's port. */
   message(message: unknown): void;
-  /** Call `id` from the buffer; it must answer with `answerInBuffer` or `answerPosted`. */
-  call(id: number, call: ChannelCall): void;
+  /** A call from the buffer; it must answer with `answerInBuffer` or `answerPosted`. */
+  call(request: ChannelRequest): void;
 }
 
 /** The worker's half. */
@@ -234,16 +252,17 @@ export class UnaryChannelEnd {
         handlers.message(m.message);
       }
       const request = this.take();
-      if (request !== undefined) handlers.call(request.id, request.call);
+      if (request !== undefined) handlers.call(request);
       Atomics.wait(this.words, RUNG, seen);
     }
   }
 
   /** The call waiting in the buffer, taken out of it; undefined when there is none. */
-  take(): { id: number; call: ChannelCall } | undefined {
-    const id = Atomics.exchange(this.words, REQUEST, 0);
-    if (id === 0) return undefined;
+  take(): ChannelRequest | undefined {
+    const ticket = Atomics.exchange(this.words, REQUEST, 0);
+    if (ticket === 0) return undefined;
     const fields = new Fields(this.view, this.bytes);
+    const id = fields.takeNumber();
     const op = fields.takeNumber();
     const selector = {
       envId: fromUtf8.decode(fields.takeBytes()),
@@ -252,16 +271,21 @@ export class UnaryChannelEnd {
     if (op === STEP) {
       return {
         id,
+        ticket,
         call: { op: "step", selector, state: fields.takeBytes(), action: fields.takeBytes() },
       };
     }
     const seed = fields.takeU64();
     const hint = fields.takeNumber() === 1 ? fields.takeBytes() : undefined;
-    return { id, call: { op: "reset", selector, seed, ...(hint === undefined ? {} : { hint }) } };
+    return {
+      id,
+      ticket,
+      call: { op: "reset", selector, seed, ...(hint === undefined ? {} : { hint }) },
+    };
   }
 
-  /** Answers call `id` with `t` in the buffer; false (nothing answered) when it does not fit. */
-  answerInBuffer(id: number, t: Transition): boolean {
+  /** Answers `ticket` with `t` in the buffer; false (nothing answered) when it does not fit. */
+  answerInBuffer(ticket: number, t: Transition): boolean {
     const fields = new Fields(this.view, this.bytes);
     const rewards = t.playerRewards;
     const fits =
@@ -273,18 +297,17 @@ export class UnaryChannelEnd {
       fields.putNumber((t.terminated ? 1 : 0) | (t.truncated ? 2 : 0)) &&
       fields.putNumber(t.currentPlayer);
     if (!fits) return false;
-    this.answered(id, IN_BUFFER);
+    this.answered(ticket);
     return true;
   }
 
-  /** Says call `id` was answered by message (posted before this call). */
-  answerPosted(id: number): void {
-    this.answered(id, POSTED);
+  /** Says `ticket` was answered by message (posted before this call). */
+  answerPosted(ticket: number): void {
+    this.answered(-ticket);
   }
 
-  private answered(id: number, kind: number): void {
-    Atomics.store(this.words, ANSWER_KIND, kind);
-    Atomics.store(this.words, ANSWERED, id);
+  private answered(value: number): void {
+    Atomics.store(this.words, ANSWERED, value);
     Atomics.notify(this.words, ANSWERED);
   }
 }

@@ -618,20 +618,25 @@ export class WorkerEngine implements Engine {
     }
     const { call } = job;
     // A Step or Reset goes through the channel when it fits.
-    if ((call.op === "step" || call.op === "reset") && slot.channel.send(job.id, call)) {
-      this.awaitAnswer(slot, job);
-      return;
+    if (call.op === "step" || call.op === "reset") {
+      const ticket = slot.channel.send(job.id, call);
+      if (ticket !== undefined) {
+        this.awaitAnswer(slot, job, ticket);
+        return;
+      }
     }
     this.post(slot, { kind: "call", id: job.id, call }, job.transfer);
   }
 
   /** Settles a call sent through the channel once the worker answers it there. */
-  private awaitAnswer(slot: Slot, job: Job): void {
+  private awaitAnswer(slot: Slot, job: Job, ticket: number): void {
     const { channel } = slot;
-    void channel.answer(job.id, pin(job.cartridge)).then((transition) => {
-      // Posted answers (failures, transitions too big) and jobs already failed settle elsewhere.
-      if (transition === undefined || slot.channel !== channel) return;
-      this.settle(slot, { kind: "result", id: job.id, ok: true, value: transition });
+    // Posted answers (failures, transitions too big) and jobs already failed settle elsewhere.
+    const wanted = () => slot.channel === channel && slot.running === job;
+    void channel.answer(ticket, pin(job.cartridge), wanted).then((transition) => {
+      if (transition !== undefined && wanted()) {
+        this.settle(slot, { kind: "result", id: job.id, ok: true, value: transition });
+      }
     });
   }
 

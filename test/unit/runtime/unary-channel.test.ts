@@ -34,18 +34,21 @@ function transition(stateBytes: number): Transition {
   };
 }
 
+const always = () => true;
+
 describe("unary channel", () => {
   it("carries a Step to the worker's end and its transition back, byte for byte", async () => {
     const main = new UnaryChannel();
     const end = new UnaryChannelEnd(main.buffer);
     expect(end.take()).toBeUndefined();
-    expect(main.send(7, step)).toBe(true);
-    expect(end.take()).toEqual({ id: 7, call: step });
+    const ticket = main.send(7, step);
+    expect(ticket).toBeDefined();
+    expect(end.take()).toEqual({ id: 7, ticket, call: step });
     // Taken once: the request is gone from the buffer.
     expect(end.take()).toBeUndefined();
     const sent = transition(16);
-    expect(end.answerInBuffer(7, sent)).toBe(true);
-    const back = await main.answer(7, build);
+    expect(end.answerInBuffer(ticket ?? 0, sent)).toBe(true);
+    const back = await main.answer(ticket ?? 0, build, always);
     expect(back).toEqual(sent);
     // Copies of their own: nothing the caller keeps changes when the buffer is reused.
     expect(back?.state.buffer).toBeInstanceOf(ArrayBuffer);
@@ -55,33 +58,53 @@ describe("unary channel", () => {
     const main = new UnaryChannel();
     const end = new UnaryChannelEnd(main.buffer);
     const plain = { op: "reset", selector: build, seed: 2n ** 64n - 1n } as const;
-    expect(main.send(1, plain)).toBe(true);
-    expect(end.take()).toEqual({ id: 1, call: plain });
+    // Call ids past 32 bits cross whole; tickets differ from call to call.
+    const first = main.send(2 ** 40, plain);
+    expect(end.take()).toEqual({ id: 2 ** 40, ticket: first, call: plain });
     const hinted = { ...plain, seed: 0n, hint: new Uint8Array([3, 1]) };
-    expect(main.send(2, hinted)).toBe(true);
-    expect(end.take()).toEqual({ id: 2, call: hinted });
+    const second = main.send(2, hinted);
+    expect(second).not.toBe(first);
+    expect(end.take()).toEqual({ id: 2, ticket: second, call: hinted });
   });
 
   it("refuses what does not fit, and says when the answer went by message", async () => {
     const main = new UnaryChannel();
     const end = new UnaryChannelEnd(main.buffer);
     const big = { ...step, state: new Uint8Array(UNARY_CHANNEL_BYTES) };
-    expect(main.send(1, big)).toBe(false);
+    expect(main.send(1, big)).toBeUndefined();
     expect(end.take()).toBeUndefined();
     // A seed the worker refuses goes by message, to be refused with the usual error there.
-    expect(main.send(1, { op: "reset", selector: build, seed: 2n ** 64n })).toBe(false);
-    expect(main.send(1, { op: "reset", selector: { envId: "counter-v1" }, seed: 1n })).toBe(false);
+    expect(main.send(1, { op: "reset", selector: build, seed: 2n ** 64n })).toBeUndefined();
+    expect(main.send(1, { op: "reset", selector: { envId: "counter-v1" }, seed: 1n })).toBe(
+      undefined,
+    );
     expect(end.take()).toBeUndefined();
-    expect(main.send(2, step)).toBe(true);
+    const ticket = main.send(2, step) ?? 0;
     expect(end.take()?.id).toBe(2);
-    expect(end.answerInBuffer(2, transition(UNARY_CHANNEL_BYTES))).toBe(false);
-    end.answerPosted(2);
-    expect(await main.answer(2, build)).toBeUndefined();
+    expect(end.answerInBuffer(ticket, transition(UNARY_CHANNEL_BYTES))).toBe(false);
+    end.answerPosted(ticket);
+    expect(await main.answer(ticket, build, always)).toBeUndefined();
+  });
+
+  it("ends a wait that missed its answer at the next one, once the call is settled", async () => {
+    const main = new UnaryChannel();
+    const end = new UnaryChannelEnd(main.buffer);
+    const first = main.send(1, step) ?? 0;
+    end.take();
+    let settled = false;
+    const waiting = main.answer(first, build, () => !settled);
+    // The first call was answered and settled elsewhere, and the next one answered, before
+    // the wait looked again.
+    settled = true;
+    const next = main.send(2, step) ?? 0;
+    end.take();
+    expect(end.answerInBuffer(next, transition(16))).toBe(true);
+    expect(await waiting).toBeUndefined();
   });
 
   it("releases a wait when the worker is gone", async () => {
     const main = new UnaryChannel();
-    const waiting = main.answer(3, build);
+    const waiting = main.answer(3, build, always);
     main.abandon();
     expect(await waiting).toBeUndefined();
   });
