@@ -6,6 +6,7 @@
  * in alternating rounds so load drifts alike on both. Linux only (/proc).
  *
  *   npx tsx bench/step-cpu.bench.ts          (needs build/cartridges: npm run build)
+ *   CARTRIDGE_BENCH_SLICE=10000 npx tsx bench/step-cpu.bench.ts   (with the inline fuel slice)
  */
 import { readFileSync } from "node:fs";
 import { Client, credentials } from "@grpc/grpc-js";
