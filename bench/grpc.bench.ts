@@ -70,7 +70,10 @@ async function runServerRole(): Promise<void> {
   const metrics = new ServerMetrics();
   // CARTRIDGE_BENCH_WORKERS: guest worker threads (0, the default here, runs them inline).
   const workers = Number(process.env.CARTRIDGE_BENCH_WORKERS ?? "0");
-  const pool = workers > 0 ? new WorkerEngine(registry, { workers }) : undefined;
+  // CARTRIDGE_BENCH_SLICE: the workers' inline fuel slice for unary calls (0, the default, off).
+  const slice = Number(process.env.CARTRIDGE_BENCH_SLICE ?? "0");
+  const pool =
+    workers > 0 ? new WorkerEngine(registry, { workers, inlineSliceFuel: slice }) : undefined;
   await pool?.ready();
   const running = await startServer({ engine: pool ?? new InlineEngine(engine), metrics });
   const reply = Buffer.alloc(replyBytes, 7);

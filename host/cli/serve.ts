@@ -4,6 +4,7 @@ import { embeddedNodeConfig, loadNodeConfig } from "../node/config.js";
 import { LOG_LEVELS, type LogLevel } from "../node/logger.js";
 import { runNode } from "../node/run-node.js";
 import { DEFAULT_LIMITS } from "../runtime/sandbox-options.js";
+import { DEFAULT_UNARY_WORKERS } from "../runtime/worker-engine.js";
 
 /** Options of `cartridge serve`, as commander parses them. */
 interface ServeOptions {
@@ -18,6 +19,7 @@ interface ServeOptions {
   readonly shutdownGraceMs: number;
   /** Worker threads running cartridges; 0 runs them on the gRPC thread (not for production). */
   readonly workers: number;
+  readonly unaryWorkers: number;
   readonly callTimeoutMs: number;
   readonly inlineSliceFuel: number;
   readonly tlsCert?: string;
@@ -39,6 +41,14 @@ function workerCount(value: string): number {
   const count = Number(value);
   if (!Number.isInteger(count) || count < 0 || count > 256) {
     throw new InvalidArgumentError("expected a number of workers 0..256");
+  }
+  return count;
+}
+
+function unaryWorkerCount(value: string): number {
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 0 || count > 16) {
+    throw new InvalidArgumentError("expected a number of unary workers 0..16");
   }
   return count;
 }
@@ -87,6 +97,12 @@ export function serveCommand(): Command {
       "worker threads running cartridges (default: one per core; 0 runs them on the gRPC thread)",
       workerCount,
       availableParallelism(),
+    )
+    .option(
+      "--unary-workers <n>",
+      "further worker threads for unary calls only, so a Step never waits for a stream chunk",
+      unaryWorkerCount,
+      DEFAULT_UNARY_WORKERS,
     )
     .option(
       "--call-timeout-ms <ms>",

@@ -41,6 +41,8 @@ export interface NodeSettings {
   readonly shutdownGraceMs: number;
   /** Worker threads running cartridges (default one per core); 0 runs them on the gRPC thread. */
   readonly workers?: number | undefined;
+  /** Further worker threads for unary calls only (WorkerEngineOptions.unaryWorkers; default 1). */
+  readonly unaryWorkers?: number | undefined;
   /** Wall-clock watchdog per cartridge call in a worker, in ms (default 5,000). */
   readonly callTimeoutMs?: number | undefined;
   /** Fuel of the unary fast path on the gRPC thread (WorkerEngineOptions.inlineSliceFuel; 0 off). */
@@ -140,6 +142,7 @@ export async function runNode(options: NodeSettings): Promise<void> {
       : new WorkerEngine(registry, {
           workers,
           callTimeoutMs: options.callTimeoutMs ?? 5000,
+          ...(options.unaryWorkers === undefined ? {} : { unaryWorkers: options.unaryWorkers }),
           ...(options.inlineSliceFuel === undefined
             ? {}
             : { inlineSliceFuel: options.inlineSliceFuel }),

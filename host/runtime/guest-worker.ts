@@ -1,11 +1,12 @@
-import { parentPort, workerData } from "node:worker_threads";
+import { type MessagePort, parentPort, workerData } from "node:worker_threads";
 import { type BuildSource, CartridgeEngine } from "./cartridge-engine.js";
-import type { EnvCapabilities, EnvSelector } from "./engine.js";
+import type { EnvCapabilities, EnvSelector, Transition } from "./engine.js";
 import { CallError } from "./errors.js";
 import { IdleInstances } from "./idle-instances.js";
 import { stepItem } from "./inline-engine.js";
 import { InstancePool } from "./instance-pool.js";
 import { capabilitiesOf, type RegisteredBuild } from "./registry.js";
+import { type ChannelRequest, UnaryChannelEnd } from "./unary-channel.js";
 import { beNice } from "./worker-nice.js";
 import {
   type FromWorker,
@@ -70,9 +71,14 @@ function run(call: GuestCall): unknown {
   }
 }
 
-const port = parentPort;
-if (port === null) throw new Error("guest-worker.ts runs only as a worker thread");
-port.on("message", (message: ToWorker) => {
+function workerPort(): MessagePort {
+  if (parentPort === null) throw new Error("guest-worker.ts runs only as a worker thread");
+  return parentPort;
+}
+
+const port = workerPort();
+
+function handle(message: ToWorker): void {
   if (message.kind === "evict") {
     for (const buildId of message.buildIds) {
       builds.get(buildId)?.pool.close();
@@ -89,18 +95,38 @@ port.on("message", (message: ToWorker) => {
     });
     return;
   }
-  let reply: FromWorker;
+  reply(message.id, outcome(message.call));
+}
+
+function outcome(call: GuestCall): { ok: true; value: unknown } | { ok: false; error: unknown } {
   try {
-    const value = run(message.call);
-    reply = { kind: "result", id: message.id, ok: true, value };
+    return { ok: true, value: run(call) };
   } catch (error) {
-    reply = { kind: "result", id: message.id, ok: false, error: toWireError(error) };
+    return { ok: false, error };
   }
-  port.postMessage(
-    reply,
-    // Depth 4 reaches the arrays of a transition inside a `stepEach` outcome.
-    reply.kind === "result" && reply.ok ? transferablesOf(reply.value, 4) : [],
-  );
-});
+}
+
+function reply(id: number, result: { ok: true; value: unknown } | { ok: false; error: unknown }) {
+  const message: FromWorker = result.ok
+    ? { kind: "result", id, ok: true, value: result.value }
+    : { kind: "result", id, ok: false, error: toWireError(result.error) };
+  // Depth 4 reaches the arrays of a transition inside a `stepEach` outcome.
+  port.postMessage(message, result.ok ? transferablesOf(result.value, 4) : []);
+}
+
+/** A call from the channel: its transition goes back there when it fits, else by message. */
+function channelCall({ id, ticket, call }: ChannelRequest): void {
+  const result = outcome(call);
+  if (result.ok && channel.answerInBuffer(ticket, result.value as Transition)) return;
+  reply(id, result);
+  channel.answerPosted(ticket);
+}
+
+const channel = new UnaryChannelEnd(data.channel);
 const ready: FromWorker = { kind: "ready" };
 port.postMessage(ready);
+// From here on the thread serves its port and channel alone, never via its event loop.
+channel.serve(port, {
+  message: (message) => handle(message as ToWorker),
+  call: channelCall,
+});

@@ -22,6 +22,8 @@ import type { LoadedCartridge } from "./loader.js";
 import type { Registry } from "./registry.js";
 import { ChunkBuffers } from "./rollout-chunks.js";
 import { offsetTrapRow } from "./trap-report.js";
+import { UnaryChannel } from "./unary-channel.js";
+import { Watchdog } from "./watchdog.js";
 import { checkWorkerNice, DEFAULT_WORKER_NICE } from "./worker-nice.js";
 import {
   type FromWorker,
@@ -39,6 +41,13 @@ import { workerSource } from "./worker-source.js";
 export interface WorkerEngineOptions extends EngineOptions {
   /** Worker threads running guest code (default: one per core). */
   readonly workers?: number;
+  /**
+   * Further worker threads kept for unary calls (step, reset, stepEach, batch step; default 1),
+   * not niced: with every bulk worker running a stream chunk, a Step still finds a worker free
+   * instead of waiting for a chunk to end. A unary call also takes an idle bulk worker when the
+   * unary ones are busy. 0 makes unary calls share the bulk workers (ahead of chunks in the queue).
+   */
+  readonly unaryWorkers?: number;
   /**
    * Wall-clock watchdog per call into a worker, in ms (default 5,000). Fuel stops ordinary
    * runaways within milliseconds; a call still running at this deadline (code that is slow per
@@ -73,12 +82,18 @@ export interface WorkerEngineOptions extends EngineOptions {
 /** Default of `WorkerEngineOptions.workerNice`. */
 export { DEFAULT_WORKER_NICE };
 
+/** Default of `WorkerEngineOptions.unaryWorkers`. */
+export const DEFAULT_UNARY_WORKERS = 1;
+
 /** Default of `WorkerEngineOptions.inlineSliceFuel`: off (guest code stays off the event loop). */
 export const DEFAULT_INLINE_SLICE_FUEL = 0;
 
 /** What the pool is doing, for metrics (read at each scrape). */
 export interface WorkerPoolUse {
+  /** Worker threads, the unary ones included. */
   readonly workers: number;
+  /** Worker threads kept for unary calls. */
+  readonly unaryWorkers: number;
   /** Workers running a call. */
   readonly busy: number;
   /** Calls waiting for a worker, by lane. */
@@ -109,13 +124,18 @@ interface Job {
 }
 
 interface Slot {
+  /** Kept for unary calls (never takes a stream chunk), and not niced. */
+  readonly unary: boolean;
   worker: Worker;
+  /** Rung after every message to `worker`, which sleeps on it between calls; carries Steps. */
+  channel: UnaryChannel;
   /** False until the worker has started up: the watchdog must not count its start-up time. */
   ready: boolean;
   /** Build ids this worker has been sent. */
   builds: Set<string>;
   running: Job | undefined;
-  timers: NodeJS.Timeout[];
+  /** Watches the running job's deadline (the watchdog, or the grace of a cancelled call). */
+  readonly watchdog: Watchdog;
   onAbort: (() => void) | undefined;
 }
 
@@ -138,7 +158,8 @@ export class WorkerEngine implements Engine {
   private readonly queues: Record<Lane, Job[]> = { unary: [], bulk: [] };
   private readonly callTimeoutMs: number;
   private readonly cancelGraceMs: number;
-  private readonly workerData: GuestWorkerData;
+  /** What every worker is started with, but for its channel. */
+  private readonly workerData: Omit<GuestWorkerData, "channel">;
   private nextId = 1;
   private readyWaiters: (() => void)[] = [];
   private closed = false;
@@ -174,7 +195,13 @@ export class WorkerEngine implements Engine {
     if (!Number.isInteger(count) || count < 1 || count > 256) {
       throw new RangeError(`workers must be an integer in 1..256, got ${count}`);
     }
-    for (let i = 0; i < count; i++) this.slots.push(this.spawn());
+    const unaryCount = options.unaryWorkers ?? DEFAULT_UNARY_WORKERS;
+    if (!Number.isInteger(unaryCount) || unaryCount < 0 || unaryCount > 16) {
+      throw new RangeError(`unaryWorkers must be an integer in 0..16, got ${unaryCount}`);
+    }
+    // Unary workers first: dispatch offers a unary call to them before any bulk worker.
+    for (let i = 0; i < unaryCount; i++) this.slots.push(this.spawn(true));
+    for (let i = 0; i < count; i++) this.slots.push(this.spawn(false));
     // Workers keep every build they were sent; when the registry drops one (a reload past
     // `maxBuildsPerEnv`, a removed file), the workers drop it too.
     this.unsubscribe = registry.on(() => this.evictRetiredBuilds());
@@ -184,6 +211,7 @@ export class WorkerEngine implements Engine {
   poolUse(): WorkerPoolUse {
     return {
       workers: this.slots.length,
+      unaryWorkers: this.slots.filter((slot) => slot.unary).length,
       busy: this.runningCalls,
       queuedUnary: this.queues.unary.length,
       queuedBulk: this.queues.bulk.length,
@@ -208,12 +236,11 @@ export class WorkerEngine implements Engine {
       if (retired.length === 0) continue;
       for (const buildId of retired) slot.builds.delete(buildId);
       this.evictedBuilds += retired.length;
-      const message: ToWorker = { kind: "evict", buildIds: retired };
-      slot.worker.postMessage(message);
+      this.post(slot, { kind: "evict", buildIds: retired });
     }
   }
 
-  /** Number of worker threads. */
+  /** Number of worker threads, the unary ones included. */
   get workers(): number {
     return this.slots.length;
   }
@@ -230,13 +257,15 @@ export class WorkerEngine implements Engine {
     }
   }
 
-  private spawn(): Slot {
+  private spawn(unary: boolean): Slot {
     const slot: Slot = {
+      unary,
       worker: undefined as unknown as Worker,
+      channel: undefined as unknown as UnaryChannel,
       ready: false,
       builds: new Set(),
       running: undefined,
-      timers: [],
+      watchdog: new Watchdog((error) => this.replace(slot, error)),
       onAbort: undefined,
     };
     this.attachWorker(slot);
@@ -246,9 +275,17 @@ export class WorkerEngine implements Engine {
   /** Starts a fresh worker for `slot`; events of the slot's earlier workers are ignored. */
   private attachWorker(slot: Slot): void {
     const source = workerSource("guest-worker");
-    const worker = new Worker(source.code, { eval: source.eval, workerData: this.workerData });
+    const channel = new UnaryChannel();
+    const workerData: GuestWorkerData = {
+      ...this.workerData,
+      // A unary worker is not niced: it must not queue behind anything for CPU time.
+      nice: slot.unary ? 0 : this.workerData.nice,
+      channel: channel.buffer,
+    };
+    const worker = new Worker(source.code, { eval: source.eval, workerData });
     worker.unref();
     slot.worker = worker;
+    slot.channel = channel;
     slot.ready = false;
     slot.builds = new Set();
     const current = () => slot.worker === worker && !this.closed;
@@ -282,6 +319,8 @@ export class WorkerEngine implements Engine {
     await Promise.all(
       this.slots.map(async (slot) => {
         const job = this.finishSlot(slot);
+        slot.watchdog.stop();
+        slot.channel.abandon();
         job?.reject(closing);
         await slot.worker.terminate();
       }),
@@ -554,11 +593,18 @@ export class WorkerEngine implements Engine {
     job.reject(new CallError("Cancelled", "the call was cancelled", job.cartridge.manifest.env_id));
   }
 
+  /**
+   * Hands queued jobs to idle workers: unary calls to the unary workers first (they come first
+   * in `slots`), then to any idle bulk worker; stream chunks to bulk workers only.
+   */
   private dispatch(): void {
     for (const slot of this.slots) {
       if (slot.running !== undefined || !slot.ready) continue;
-      const job = this.queues.unary.shift() ?? this.queues.bulk.shift();
-      if (job === undefined) return;
+      const job = this.queues.unary.shift() ?? (slot.unary ? undefined : this.queues.bulk.shift());
+      if (job === undefined) {
+        if (this.queues.bulk.length === 0) return;
+        continue;
+      }
       this.start(slot, job);
     }
   }
@@ -567,52 +613,65 @@ export class WorkerEngine implements Engine {
     job.detach();
     const { cartridge } = job;
     if (!slot.builds.has(cartridge.buildId)) {
-      const message: ToWorker = { kind: "build", cartridge };
-      slot.worker.postMessage(message);
+      this.post(slot, { kind: "build", cartridge });
       slot.builds.add(cartridge.buildId);
     }
     slot.running = job;
     slot.worker.ref();
     const envId = cartridge.manifest.env_id;
-    slot.timers.push(
-      setTimeout(
-        () =>
-          this.replace(
-            slot,
-            new CallError(
-              "Timeout",
-              `the call ran past the ${this.callTimeoutMs} ms watchdog; its worker was replaced`,
-              envId,
-            ),
-          ),
-        this.callTimeoutMs,
-      ),
+    slot.watchdog.arm(
+      performance.now() + this.callTimeoutMs,
+      () =>
+        new CallError(
+          "Timeout",
+          `the call ran past the ${this.callTimeoutMs} ms watchdog; its worker was replaced`,
+          envId,
+        ),
     );
     if (job.signal !== undefined) {
       const onAbort = () => {
-        slot.timers.push(
-          setTimeout(
-            () =>
-              this.replace(
-                slot,
-                new CallError("Cancelled", "the call was cancelled while running", envId),
-              ),
-            this.cancelGraceMs,
-          ),
+        slot.watchdog.shorten(
+          performance.now() + this.cancelGraceMs,
+          () => new CallError("Cancelled", "the call was cancelled while running", envId),
         );
       };
       slot.onAbort = onAbort;
       job.signal.addEventListener("abort", onAbort, { once: true });
     }
-    const message: ToWorker = { kind: "call", id: job.id, call: job.call };
-    slot.worker.postMessage(message, job.transfer);
+    const { call } = job;
+    // A Step or Reset goes through the channel when it fits.
+    if (call.op === "step" || call.op === "reset") {
+      const ticket = slot.channel.send(job.id, call);
+      if (ticket !== undefined) {
+        this.awaitAnswer(slot, job, ticket);
+        return;
+      }
+    }
+    this.post(slot, { kind: "call", id: job.id, call }, job.transfer);
+  }
+
+  /** Settles a call sent through the channel once the worker answers it there. */
+  private awaitAnswer(slot: Slot, job: Job, ticket: number): void {
+    const { channel } = slot;
+    // Posted answers (failures, transitions too big) and jobs already failed settle elsewhere.
+    const wanted = () => slot.channel === channel && slot.running === job;
+    void channel.answer(ticket, pin(job.cartridge), wanted).then((transition) => {
+      if (transition !== undefined && wanted()) {
+        this.settle(slot, { kind: "result", id: job.id, ok: true, value: transition });
+      }
+    });
+  }
+
+  /** Every message to a worker goes through here, so its doorbell rings after each one. */
+  private post(slot: Slot, message: ToWorker, transfer: ArrayBuffer[] = []): void {
+    slot.worker.postMessage(message, transfer);
+    slot.channel.ring();
   }
 
   /** Clears a slot's job and timers; returns the job it was running. */
   private finishSlot(slot: Slot): Job | undefined {
     const job = slot.running;
-    for (const timer of slot.timers) clearTimeout(timer);
-    slot.timers = [];
+    slot.watchdog.disarm();
     if (job?.signal !== undefined && slot.onAbort !== undefined) {
       job.signal.removeEventListener("abort", slot.onAbort);
     }
@@ -634,6 +693,7 @@ export class WorkerEngine implements Engine {
   private replace(slot: Slot, error: Error): void {
     const job = this.finishSlot(slot);
     const old = slot.worker;
+    slot.channel.abandon();
     this.replacedWorkers += 1;
     if (!this.closed) this.attachWorker(slot);
     void old.terminate();

@@ -81,6 +81,8 @@ export interface GuestWorkerData {
   readonly nice: number;
   /** Bound on the memory of the worker's idle instances (`RegistryOptions.maxIdleInstanceBytes`). */
   readonly maxIdleInstanceBytes: number;
+  /** The worker's unary channel (unary-channel.ts): it sleeps on it between messages. */
+  readonly channel: SharedArrayBuffer;
 }
 
 /** Every distinct transferable buffer of the typed arrays in `value` (two levels deep). */

@@ -155,9 +155,10 @@ export class ServerMetrics {
   }
 
   /**
-   * Reports the guest worker pool at every scrape: workers, busy workers, calls waiting by lane,
-   * workers replaced, builds evicted from the workers, and unary calls answered by the inline
-   * fuel slice or handed on to a worker. Totals are gauges set from the pool's own counters.
+   * Reports the guest worker pool at every scrape: workers (and those kept for unary calls), busy
+   * workers, calls waiting by lane, workers replaced, builds evicted from the workers, and unary
+   * calls answered by the inline fuel slice or handed on to a worker. Totals are gauges set from
+   * the pool's own counters.
    */
   observeWorkerPool(read: () => WorkerPoolUse): void {
     const gauge = (name: string, help: string, value: (use: WorkerPoolUse) => number) =>
@@ -169,7 +170,12 @@ export class ServerMetrics {
           this.set(value(read()));
         },
       });
-    gauge("cartridge_workers", "Guest worker threads.", (u) => u.workers);
+    gauge("cartridge_workers", "Guest worker threads, the unary ones included.", (u) => u.workers);
+    gauge(
+      "cartridge_workers_unary",
+      "Guest worker threads kept for unary calls (never running a stream chunk).",
+      (u) => u.unaryWorkers,
+    );
     gauge("cartridge_workers_busy", "Guest workers running a call.", (u) => u.busy);
     new Gauge({
       name: "cartridge_worker_queue_depth",

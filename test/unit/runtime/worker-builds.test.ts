@@ -50,7 +50,9 @@ describe("worker pool builds and metrics", () => {
     await engine.step(counter, counterState(2, 0), u32s(1));
     const metrics = new ServerMetrics({ collectProcessMetrics: false });
     metrics.observeWorkerPool(() => engine.poolUse());
-    expect(await metrics.valueOf("cartridge_workers")).toBe(2);
+    // Two bulk workers and the unary one.
+    expect(await metrics.valueOf("cartridge_workers")).toBe(3);
+    expect(await metrics.valueOf("cartridge_workers_unary")).toBe(1);
     expect(await metrics.valueOf("cartridge_workers_busy")).toBe(0);
     expect(await metrics.valueOf("cartridge_worker_queue_depth", { lane: "unary" })).toBe(0);
     expect(await metrics.valueOf("cartridge_workers_replaced")).toBe(0);

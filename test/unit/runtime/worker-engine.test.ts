@@ -140,7 +140,13 @@ describe("WorkerEngine", () => {
 
   it("stops a runaway call when its caller cancels, and frees the worker", async () => {
     const r = await registry({ stepBudgetFuel: 2 ** 40, callBudgetCapFuel: 2 ** 40 });
-    const engine = pool(r, { workers: 1, callTimeoutMs: 60_000, cancelGraceMs: 10 });
+    // No unary worker: the one worker serves everything.
+    const engine = pool(r, {
+      workers: 1,
+      unaryWorkers: 0,
+      callTimeoutMs: 60_000,
+      cancelGraceMs: 10,
+    });
     // Once the worker is up, the runaway is handed to it at once: the abort finds it running.
     await engine.ready();
     const abort = new AbortController();
@@ -153,5 +159,49 @@ describe("WorkerEngine", () => {
     expect((await runaway).code).toBe("Cancelled");
     expect((await queued).reward).toBe(1);
     expect(engine.replacedWorkers).toBe(1);
+  });
+
+  it("answers Step and Reset through the unary channel as the inline engine does, failures too", async () => {
+    const r = await registry();
+    const inline = new CartridgeEngine(r);
+    const engine = pool(r, { workers: 1 });
+    const counter = { envId: "counter-v1" };
+    for (const seed of [0n, 5n, 2n ** 64n - 1n]) {
+      expect(await engine.reset(counter, seed)).toEqual(inline.reset(counter, seed));
+    }
+    for (let value = 0; value < 4; value++) {
+      const state = counterState(value, value);
+      expect(await engine.step(counter, state, u32s(1))).toEqual(
+        inline.step(counter, state, u32s(1)),
+      );
+    }
+    // Refused in the worker, answered by message, with the inline engine's typed errors; the
+    // channel serves the next call.
+    expect((await failure(() => engine.reset(counter, 2n ** 64n))).code).toBe("BadArgument");
+    expect((await failure(() => engine.step(counter, new Uint8Array(3), u32s(1)))).code).toBe(
+      "BadState",
+    );
+    expect(await engine.step(counter, counterState(2, 0), u32s(1))).toEqual(
+      inline.step(counter, counterState(2, 0), u32s(1)),
+    );
+    expect(engine.replacedWorkers).toBe(0);
+  });
+
+  it("answers a Step on the unary worker while a runaway chunk holds the only bulk worker", async () => {
+    const r = await registry({ stepBudgetFuel: 2 ** 40, callBudgetCapFuel: 2 ** 40 });
+    const engine = pool(r, { workers: 1, callTimeoutMs: 60_000, cancelGraceMs: 10 });
+    await engine.ready();
+    const abort = new AbortController();
+    const spin = { ...ROLLOUT, envId: "spin-v1", episodes: 1 };
+    const stream = collect(engine.rollout(spin, { signal: abort.signal })).catch(
+      (error: unknown) => error,
+    );
+    await expect.poll(() => engine.runningCalls).toBe(1);
+    // The bulk worker is stuck in the chunk; the Step does not wait for it.
+    const t = await engine.step({ envId: "counter-v1" }, counterState(2, 0), u32s(1));
+    expect(t.reward).toBe(2);
+    expect(engine.runningCalls).toBe(1);
+    abort.abort();
+    expect(((await stream) as CallError).code).toBe("Cancelled");
   });
 });
