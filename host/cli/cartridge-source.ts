@@ -4,7 +4,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseToml } from "smol-toml";
 import { z } from "zod";
-import { ABI_VERSION, infoBytes } from "../runtime/abi.js";
+import { ABI_VERSION, EXCHANGE_MAX_BYTES, infoBytes } from "../runtime/abi.js";
 import { isCartridgeError } from "../runtime/errors.js";
 import { singleLayout } from "../runtime/exchange-layout.js";
 import type { CartridgeManifest } from "../runtime/manifest.js";
@@ -14,8 +14,6 @@ import { legalMaskBytes, parseManifest } from "../runtime/manifest.js";
 export const CARTRIDGE_TOML = "cartridge.toml";
 /** Largest cartridge.toml read, in bytes. */
 const TOML_MAX_BYTES = 256 * 1024;
-/** Largest exchange region: docs/abi.md, section 1. */
-const EXCHANGE_MAX_BYTES = 16 * 1024 * 1024;
 /** Smallest default exchange region: one page costs nothing and allows larger host batches. */
 const EXCHANGE_FLOOR_BYTES = 64 * 1024;
 
