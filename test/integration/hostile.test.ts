@@ -5,6 +5,7 @@ import { status } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { EngineCallError, EngineClient } from "../../host/client/index.js";
 import { LoadError } from "../../host/runtime/errors.js";
+import { LoadProbe } from "../../host/runtime/load-probe.js";
 import { Registry, type RegistryOptions } from "../../host/runtime/registry.js";
 import { watchCartridges } from "../../host/runtime/watch.js";
 import { WorkerEngine } from "../../host/runtime/worker-engine.js";
@@ -241,22 +242,34 @@ describe("the six hostile shapes over gRPC, while another client steps", () => {
 
   it("a module whose start function loops, dropped into the watched folder", async () => {
     // The start function runs in the load probe's worker, off the event loop, so its budget is
-    // raised like the others' (under the default it is stopped within ms, docs/abi.md section 7).
-    const { registry, a, b } = await serve(budgets);
+    // raised like the others' (under the default it is stopped within ms, docs/abi.md section 7),
+    // and the probe's wall-clock watchdog is moved out of the way as the calls' is: on a busy
+    // machine 4e9 units can outlast the default 5 s, and then the watchdog, not fuel, would stop it.
+    const probe = new LoadProbe({ watchdogMs: 60_000 });
+    const { registry, a, b } = await serve({ ...budgets, probe });
     const dir = await mkdtemp(join(tmpdir(), "cartridge-hostile-"));
     const refused: { source: string; error: unknown }[] = [];
+    let onRefused: () => void = () => undefined;
+    // Resolves at the refusal however long the probe takes (a poll would give up after 1 s).
+    const firstRefusal = new Promise<void>((resolve) => {
+      onRefused = resolve;
+    });
     const watcher = await watchCartridges(registry, dir, {
-      onError: (source, error) => refused.push({ source, error }),
+      onError: (source, error) => {
+        refused.push({ source, error });
+        onRefused();
+      },
     });
     const stepper = startStepping(b);
     try {
       const progress = await progressDuring(stepper, async () => {
         const bytes = await hostileCartridge(renamed("start-v1"), spinningStart(PLAIN_LOOP));
         await writeFile(join(dir, "start.wasm"), bytes);
-        await expect.poll(() => refused.length).toBe(1);
+        await firstRefusal;
         await watcher.settled();
       });
       const error = refused[0]?.error;
+      expect(refused).toHaveLength(1);
       expect(error).toBeInstanceOf(LoadError);
       expect((error as LoadError).code).toBe("BudgetExceeded");
       expect(progress).toBeGreaterThan(0);
@@ -265,6 +278,7 @@ describe("the six hostile shapes over gRPC, while another client steps", () => {
     } finally {
       await stepper.stop();
       await watcher.close();
+      await probe.close();
       await rm(dir, { recursive: true, force: true });
     }
   });
