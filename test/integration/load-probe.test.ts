@@ -29,12 +29,17 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-/** A server over a watched folder holding the counter; counts Steps answered during probes. */
+/**
+ * A server over a watched folder holding the counter; counts Steps answered during probes.
+ * A probe whose watchdog is tight runs at niceness 0: at the default 10, on a machine busy with other
+ * processes, the thread is starved long enough for an ordinary module's probe to outlast the
+ * watchdog (a benign load then fails with Timeout, which is what a run under load showed).
+ */
 async function serveFolder(startBudgetFuel: number, watchdogMs?: number) {
   const dir = await mkdtemp(join(tmpdir(), "cartridge-probe-"));
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   await writeFile(join(dir, "counter.wasm"), await counterVariant());
-  const probe = new LoadProbe(watchdogMs === undefined ? {} : { watchdogMs });
+  const probe = new LoadProbe(watchdogMs === undefined ? {} : { watchdogMs, nice: 0 });
   cleanups.push(() => probe.close());
   const answers = { total: 0, duringProbes: 0 };
   let probing = 0;
@@ -100,7 +105,7 @@ describe("a hostile start function dropped into the watched folder", () => {
   });
 
   it("past the load watchdog is refused with Timeout; the next file loads", async () => {
-    const s = await serveFolder(2 ** 40, 500);
+    const s = await serveFolder(2 ** 40, 1000);
     const hostile = await hostileCartridge(renamed("spin-v1"), spinningStart(PLAIN_LOOP));
     await writeFile(join(s.dir, "spin.wasm"), hostile);
     await eventually(() => s.rejected.length > 0, 1500);

@@ -23,7 +23,7 @@ import { installOf, Replica } from "./manifest-helpers.js";
 /** A start-function budget the spin never exhausts in the life of a test. */
 const ENDLESS_START_FUEL = 2 ** 40;
 /** Watchdog of this node's load probe, in ms. */
-const WATCHDOG_MS = 300;
+const WATCHDOG_MS = 1000;
 
 const probes: LoadProbe[] = [];
 const stops: (() => Promise<void>)[] = [];
@@ -34,7 +34,7 @@ afterEach(async () => {
 
 /** Registry options of a node whose loads only the watchdog can stop. */
 function slowNode(): RegistryOptions {
-  const probe = new LoadProbe({ watchdogMs: WATCHDOG_MS });
+  const probe = new LoadProbe({ watchdogMs: WATCHDOG_MS, nice: 0 });
   probes.push(probe);
   return { startBudgetFuel: ENDLESS_START_FUEL, probe };
 }

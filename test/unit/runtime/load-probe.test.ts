@@ -19,8 +19,11 @@ const LONG_START_FUEL = 2 ** 30;
 const ENDLESS_START_FUEL = 2 ** 40;
 
 const probes: LoadProbe[] = [];
+/**
+ * A probe for the test; with a watchdog, at niceness 0 (see test/integration/load-probe.test.ts).
+ */
 function probeWith(watchdogMs?: number): LoadProbe {
-  const probe = new LoadProbe(watchdogMs === undefined ? {} : { watchdogMs });
+  const probe = new LoadProbe(watchdogMs === undefined ? {} : { watchdogMs, nice: 0 });
   probes.push(probe);
   return probe;
 }
@@ -93,7 +96,7 @@ describe("LoadProbe", () => {
   });
 
   it("fails a probe past its watchdog with Timeout, replaces the worker and serves the next load", async () => {
-    const probe = probeWith(300);
+    const probe = probeWith(1000);
     const hostile = await hostileCartridge(spinningStart(PLAIN_LOOP));
     const error = await loadFailure(
       loadCartridge(hostile, {
@@ -104,7 +107,7 @@ describe("LoadProbe", () => {
     );
     expect(error.code).toBe("Timeout");
     expect(error.source).toBe("endless.wasm");
-    expect(error.message).toContain("300 ms load watchdog");
+    expect(error.message).toContain("1000 ms load watchdog");
     expect(probe.replacedWorkers).toBe(1);
 
     const loaded = await loadCartridge(await counterVariant(), { source: "next.wasm", probe });
@@ -113,7 +116,7 @@ describe("LoadProbe", () => {
   });
 
   it("fails the probes queued behind a runaway only by their own verdicts", async () => {
-    const probe = probeWith(300);
+    const probe = probeWith(1000);
     const hostile = await hostileCartridge(spinningStart(PLAIN_LOOP));
     const good = await counterVariant();
     const [runaway, queued] = await Promise.allSettled([
