@@ -98,7 +98,10 @@ function handle(message: ToWorker): void {
   reply(message.id, outcome(message.call));
 }
 
-function outcome(call: GuestCall): { ok: true; value: unknown } | { ok: false; error: unknown } {
+/** A call's value, or what it threw. */
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+function outcome(call: GuestCall): Outcome {
   try {
     return { ok: true, value: run(call) };
   } catch (error) {
@@ -106,7 +109,7 @@ function outcome(call: GuestCall): { ok: true; value: unknown } | { ok: false; e
   }
 }
 
-function reply(id: number, result: { ok: true; value: unknown } | { ok: false; error: unknown }) {
+function reply(id: number, result: Outcome): void {
   const message: FromWorker = result.ok
     ? { kind: "result", id, ok: true, value: result.value }
     : { kind: "result", id, ok: false, error: toWireError(result.error) };

@@ -11,11 +11,10 @@ import type { GuestCall } from "./worker-protocol.js";
  *   no libuv handle, no loop turn; the worker drains its port with `receiveMessageOnPort` itself.
  *   Every message to the worker rings after it is posted, so none waits for a wake-up.
  * - A Step or Reset whose request fits is written into the buffer instead of posted (no structured
- *   clone),
- *   and its transition comes back the same way: the worker writes it and stores the call's ticket
- *   in `ANSWERED`, and the main thread learns of it with `Atomics.waitAsync`. What does not fit,
- *   and every failure, goes back by message as before; `ANSWERED` still moves (to minus the
- *   ticket), saying so.
+ *   clone), and its transition comes back the same way: the worker writes it and stores the
+ *   call's ticket in `ANSWERED`, and the main thread learns of it with `Atomics.waitAsync`. What
+ *   does not fit, and every failure, goes back by message as before; `ANSWERED` still moves (to
+ *   minus the ticket), saying so.
  *
  * Termination still works on a worker asleep here or running guest code: `worker.terminate()`
  * interrupts `Atomics.wait` as it interrupts a wasm loop.
