@@ -8,12 +8,12 @@
  *   npx tsx bench/step-cpu.bench.ts          (needs build/cartridges: npm run build)
  *   CARTRIDGE_BENCH_SLICE=10000 npx tsx bench/step-cpu.bench.ts   (with the inline fuel slice)
  */
-import { readFileSync } from "node:fs";
 import { Client, credentials } from "@grpc/grpc-js";
 import { EngineClient } from "../host/client/index.js";
 import { StepRequest } from "../host/proto/generated/engine/v1/engine.js";
 import { createEngine, loadDirectory } from "../host/runtime/index.js";
 import { startChild } from "./grpc.bench.js";
+import { processCpu } from "./proc-cpu.js";
 
 const ENV_ID = "tictactoe-v1";
 const CALLS = Number(process.env.BENCH_CALLS ?? 3000);
@@ -23,13 +23,7 @@ const WORKERS = Number(process.env.CARTRIDGE_BENCH_WORKERS ?? 2);
 const ECHO_REPLY_BYTES = 228;
 
 /** CPU time of process `pid` so far, in µs (utime + stime, every thread). */
-function processCpuUs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const ticks = Number(fields[11]) + Number(fields[12]);
-  return (ticks / 100) * 1e6; // USER_HZ is 100 on Linux
-}
+const processCpuUs = (pid: number): number => processCpu(pid).totalSeconds * 1e6;
 
 const { engine, registry } = createEngine();
 await loadDirectory(registry, new URL("../build/cartridges", import.meta.url).pathname);

@@ -1,33 +1,10 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { simResultChunkArbitrary } from "../../test/support/sim-result-chunk-arbitrary.js";
 import { SimResultChunk } from "../proto/generated/engine/v1/engine.js";
 import { decodeSimResultChunk } from "./chunk-decoder.js";
 
-const column = fc
-  .oneof(
-    fc.constant(new Uint8Array(0)),
-    fc.uint8Array({ maxLength: 40 }),
-    fc.uint8Array({ minLength: 120, maxLength: 5000 }),
-  )
-  .map((bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-
-const chunk = fc.record({
-  id: fc.option(fc.record({ envId: fc.string(), buildId: fc.string() }), { nil: undefined }),
-  rows: fc.oneof(fc.constant(0), fc.nat(200), fc.nat()),
-  index: column,
-  step: column,
-  actions: column,
-  states: column,
-  obs: column,
-  rewards: column,
-  flags: column,
-  currentPlayers: column,
-  playerRewards: column,
-  statuses: column,
-  legalMasks: column,
-  finalObs: column,
-  finalStates: column,
-});
+const chunk = simResultChunkArbitrary({ maxColumnBytes: 5000 });
 
 /** A message's fields as plain values, so Buffers and views compare by content. */
 function plain(message: SimResultChunk): Record<string, unknown> {

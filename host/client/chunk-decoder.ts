@@ -134,7 +134,7 @@ export function decodeSimResultChunk(bytes: Buffer): SimResultChunk {
 }
 
 /** The Engine service definition, with BatchSimulate's chunks read by `decodeSimResultChunk`. */
-export const CLIENT_ENGINE_SERVICE = {
+const CLIENT_ENGINE_SERVICE = {
   ...EngineService,
   batchSimulate: { ...EngineService.batchSimulate, responseDeserialize: decodeSimResultChunk },
 } as const satisfies typeof EngineService;

@@ -7,35 +7,9 @@ import {
   encodeAhead,
   encodeSimResultChunk,
 } from "../../../host/server/chunk-encoder.js";
+import { simResultChunkArbitrary } from "../../support/sim-result-chunk-arbitrary.js";
 
-/** Bytes columns, sometimes empty, sometimes long enough for a multi-byte length prefix. */
-const column = fc
-  .oneof(
-    fc.constant(new Uint8Array(0)),
-    fc.uint8Array({ maxLength: 40 }),
-    fc.uint8Array({ minLength: 120, maxLength: 20_000 }),
-  )
-  .map((bytes) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-
-const chunk: fc.Arbitrary<SimResultChunk> = fc.record({
-  id: fc.option(fc.record({ envId: fc.string(), buildId: fc.string({ unit: "grapheme" }) }), {
-    nil: undefined,
-  }),
-  rows: fc.oneof(fc.constant(0), fc.nat(200), fc.nat()),
-  index: column,
-  step: column,
-  actions: column,
-  states: column,
-  obs: column,
-  rewards: column,
-  flags: column,
-  currentPlayers: column,
-  playerRewards: column,
-  statuses: column,
-  legalMasks: column,
-  finalObs: column,
-  finalStates: column,
-});
+const chunk = simResultChunkArbitrary({ maxColumnBytes: 20_000, buildIdUnit: "grapheme" });
 
 describe("SimResultChunk encoder", () => {
   it("writes exactly the bytes of the generated encoder", () => {
