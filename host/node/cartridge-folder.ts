@@ -1,7 +1,7 @@
 import { readdir } from "node:fs/promises";
 import { resolve } from "node:path";
 import type { BuildRef, EnvCapabilities } from "../runtime/engine.js";
-import { LoadError, quoteForMessage } from "../runtime/errors.js";
+import { envConflictMessage, LoadError } from "../runtime/errors.js";
 import { loadCartridge } from "../runtime/loader.js";
 import { readModuleFile } from "../runtime/module-file.js";
 import type { LoadOptions } from "../runtime/sandbox-options.js";
@@ -134,11 +134,7 @@ export class CartridgeFolder {
     const owner = this.sourceOfEnv.get(envId);
     if (owner !== undefined && owner !== source) {
       this.refused.set(source, envId);
-      throw new LoadError(
-        "EnvConflict",
-        `declares env ${quoteForMessage(envId)}, which ${quoteForMessage(owner)} already provides; one file per env id (remove or rename one of them)`,
-        source,
-      );
+      throw new LoadError("EnvConflict", envConflictMessage(envId, owner), source);
     }
     this.refused.delete(source);
     const previous = this.envOfSource.get(source);

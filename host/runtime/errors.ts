@@ -128,3 +128,11 @@ export function quoteForMessage(value: string, maxChars: number = MAX_QUOTED_CHA
   if (value.length <= maxChars) return JSON.stringify(value);
   return `${JSON.stringify(value.slice(0, maxChars))}… (${value.length - maxChars} more chars)`;
 }
+
+/**
+ * Why a file was refused for declaring an env another file provides (`EnvConflict`): the one
+ * wording for the folder-driven registry and the node's cartridge folder.
+ */
+export function envConflictMessage(envId: string, owner: string): string {
+  return `declares env ${quoteForMessage(envId)}, which ${quoteForMessage(owner)} already provides; one file per env id (remove or rename one of them)`;
+}

@@ -1,5 +1,5 @@
 import type { EnvCapabilities, EnvSelector, RegistryEvent } from "./engine.js";
-import { CallError, LoadError, quoteForMessage } from "./errors.js";
+import { CallError, envConflictMessage, LoadError, quoteForMessage } from "./errors.js";
 import { DEFAULT_MAX_IDLE_INSTANCE_BYTES, IdleInstances } from "./idle-instances.js";
 import { InstancePool } from "./instance-pool.js";
 import { type GuestProber, type LoadedCartridge, loadCartridge } from "./loader.js";
@@ -261,7 +261,7 @@ export class Registry {
       return;
     }
     this.refused.set(source, envId);
-    const message = `declares env ${quoteForMessage(envId)}, which ${quoteForMessage(owner)} already provides; one file per env id (remove or rename one of them)`;
+    const message = envConflictMessage(envId, owner);
     this.emit({ kind: "rejected", source, code: "EnvConflict", message });
     throw new LoadError("EnvConflict", message, source);
   }
