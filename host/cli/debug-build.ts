@@ -26,7 +26,7 @@ export function debugOutputs(
 }
 
 /** `wasm` with its `sourceMappingURL` custom section set to `url` (added when missing). */
-export function withSourceMappingUrl(wasm: Uint8Array, url: string): Uint8Array {
+function withSourceMappingUrl(wasm: Uint8Array, url: string): Uint8Array {
   const payload = new ByteWriter().name(SOURCE_MAPPING_URL_SECTION).name(url).finish();
   const sections = readSections(wasm).filter((section) => {
     if (section.id !== SectionId.custom) return true;

@@ -6,6 +6,7 @@ import { readModuleFile, readSourceMapBeside } from "../runtime/module-file.js";
 import { Registry } from "../runtime/registry.js";
 import { DEFAULT_LIMITS } from "../runtime/sandbox-options.js";
 import {
+  bytesForReplay,
   formatTrapReport,
   MAX_REPLAY_CALL_BYTES,
   type ReplayCall,
@@ -58,8 +59,7 @@ export class ReplayUsageError extends Error {
 
 function describeTransition(t: Transition): string {
   const flags = [t.terminated ? "terminated" : "", t.truncated ? "truncated" : ""].filter(Boolean);
-  const state = Buffer.from(t.state).toString("hex");
-  return `reward ${t.reward}${flags.length > 0 ? `, ${flags.join(", ")}` : ""}, state ${state.length > 128 ? `<${t.state.byteLength} bytes>` : state}`;
+  return `reward ${t.reward}${flags.length > 0 ? `, ${flags.join(", ")}` : ""}, state ${bytesForReplay(t.state)}`;
 }
 
 /** Runs the request and describes what it returned; a failing call throws. */

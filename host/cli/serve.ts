@@ -37,21 +37,19 @@ function portNumber(value: string): number {
   return port;
 }
 
-function workerCount(value: string): number {
-  const count = Number(value);
-  if (!Number.isInteger(count) || count < 0 || count > 256) {
-    throw new InvalidArgumentError("expected a number of workers 0..256");
-  }
-  return count;
+/** A parser of a count of `what` in 0..max. */
+function countUpTo(max: number, what: string): (value: string) => number {
+  return (value) => {
+    const count = Number(value);
+    if (!Number.isInteger(count) || count < 0 || count > max) {
+      throw new InvalidArgumentError(`expected a number of ${what} 0..${max}`);
+    }
+    return count;
+  };
 }
 
-function unaryWorkerCount(value: string): number {
-  const count = Number(value);
-  if (!Number.isInteger(count) || count < 0 || count > 16) {
-    throw new InvalidArgumentError("expected a number of unary workers 0..16");
-  }
-  return count;
-}
+const workerCount = countUpTo(256, "workers");
+const unaryWorkerCount = countUpTo(16, "unary workers");
 
 /** The inline slice never exceeds a step's own budget (a larger slice would change nothing). */
 function fuelUnits(value: string): number {

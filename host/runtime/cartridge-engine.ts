@@ -586,19 +586,22 @@ export class CartridgeEngine implements SyncEngine {
       request.includeStates ?? true,
       reuse,
     );
-    const append = (instance: CartridgeInstance, rows: number, episode: number) => {
-      if (!builder.fits(rows)) return false;
-      builder.appendEpisode(instance.memory, instance.rolloutArrays, episode, rows);
-      return true;
-    };
     // One instance for the whole chunk: nothing yields in between, and a trap ends the chunk.
     const next = build.pool.with((instance) => {
       let episode = first;
       for (; episode < request.episodes; episode++) {
         const seed = (request.seed + BigInt(episode)) % SEED_LIMIT;
-        const at = episode;
-        const appended = this.rolloutEpisodeOn(instance, build, request, at, seed, (i, rows) =>
-          append(i, rows, at),
+        const appended = this.rolloutEpisodeOn(
+          instance,
+          build,
+          request,
+          episode,
+          seed,
+          (_, rows) => {
+            if (!builder.fits(rows)) return false;
+            builder.appendEpisode(instance.memory, instance.rolloutArrays, episode, rows);
+            return true;
+          },
         );
         if (!appended) break;
       }

@@ -100,7 +100,7 @@ const WASM_FRAME = /at (?:(\S+) \()?wasm:\/\/wasm\/[^:]*:wasm-function\[(\d+)\]:
  * assembly/game/Countdown#step" is "Countdown#step", also inside type arguments): the source map
  * says where the function is, and the path would crowd the name out of its bound.
  */
-export function shortFunctionName(name: string): string {
+function shortFunctionName(name: string): string {
   return name.replace(/(?:[^\s<>,#/]*\/)+/g, "");
 }
 
