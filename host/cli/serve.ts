@@ -4,7 +4,7 @@ import { embeddedNodeConfig, loadNodeConfig } from "../node/config.js";
 import { LOG_LEVELS, type LogLevel } from "../node/logger.js";
 import { runNode } from "../node/run-node.js";
 import { DEFAULT_LIMITS } from "../runtime/sandbox-options.js";
-import { DEFAULT_UNARY_WORKERS } from "../runtime/worker-engine.js";
+import { DEFAULT_UNARY_WORKERS, MAX_UNARY_WORKERS, MAX_WORKERS } from "../runtime/worker-engine.js";
 
 /** Options of `cartridge serve`, as commander parses them. */
 interface ServeOptions {
@@ -48,8 +48,8 @@ function countUpTo(max: number, what: string): (value: string) => number {
   };
 }
 
-const workerCount = countUpTo(256, "workers");
-const unaryWorkerCount = countUpTo(16, "unary workers");
+const workerCount = countUpTo(MAX_WORKERS, "workers");
+const unaryWorkerCount = countUpTo(MAX_UNARY_WORKERS, "unary workers");
 
 /** The inline slice never exceeds a step's own budget (a larger slice would change nothing). */
 function fuelUnits(value: string): number {

@@ -85,6 +85,10 @@ export { DEFAULT_WORKER_NICE };
 /** Default of `WorkerEngineOptions.unaryWorkers`. */
 export const DEFAULT_UNARY_WORKERS = 1;
 
+/** Most worker threads of each kind a pool starts (bulk, and unary-only). */
+export const MAX_WORKERS = 256;
+export const MAX_UNARY_WORKERS = 16;
+
 /** Default of `WorkerEngineOptions.inlineSliceFuel`: off (guest code stays off the event loop). */
 export const DEFAULT_INLINE_SLICE_FUEL = 0;
 
@@ -192,12 +196,14 @@ export class WorkerEngine implements Engine {
     };
     checkWorkerNice(this.workerData.nice);
     const count = options.workers ?? availableParallelism();
-    if (!Number.isInteger(count) || count < 1 || count > 256) {
-      throw new RangeError(`workers must be an integer in 1..256, got ${count}`);
+    if (!Number.isInteger(count) || count < 1 || count > MAX_WORKERS) {
+      throw new RangeError(`workers must be an integer in 1..${MAX_WORKERS}, got ${count}`);
     }
     const unaryCount = options.unaryWorkers ?? DEFAULT_UNARY_WORKERS;
-    if (!Number.isInteger(unaryCount) || unaryCount < 0 || unaryCount > 16) {
-      throw new RangeError(`unaryWorkers must be an integer in 0..16, got ${unaryCount}`);
+    if (!Number.isInteger(unaryCount) || unaryCount < 0 || unaryCount > MAX_UNARY_WORKERS) {
+      throw new RangeError(
+        `unaryWorkers must be an integer in 0..${MAX_UNARY_WORKERS}, got ${unaryCount}`,
+      );
     }
     // Unary workers first: dispatch offers a unary call to them before any bulk worker.
     for (let i = 0; i < unaryCount; i++) this.slots.push(this.spawn(true));
