@@ -246,11 +246,14 @@ export class UnaryChannelEnd {
       // Read the counter first: whatever arrives after the checks below has rung since, and the
       // wait then returns at once instead of sleeping on it.
       const seen = Atomics.load(this.words, RUNG);
-      // The port first: a call's build is posted before the call is written.
+      // The buffer first, then the port: a call's build is posted before the call is written, so
+      // once the call is taken its build is in the port. Draining the port first raced: a build
+      // posted just after the drain, with its call written before the take, ran the call on a
+      // worker without the build (UnknownBuild, seen under load).
+      const request = this.take();
       for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) {
         handlers.message(m.message);
       }
-      const request = this.take();
       if (request !== undefined) handlers.call(request);
       Atomics.wait(this.words, RUNG, seen);
     }
